@@ -1,0 +1,146 @@
+/**
+ * Go-style flags: `-port 9000`, `-port=9000`, `--port 9000` and `--port=9000` all work; a boolean
+ * flag stands alone (`-compress`) or takes `=true`/`=false`. Parsing stops at `--` or at the first
+ * argument that is not a flag, as Go's `flag` package does.
+ *
+ * @module
+ */
+
+/** How one flag is declared. */
+export interface FlagSpec {
+  /** `string` takes a value; `bool` stands alone. */
+  type: "string" | "bool";
+  /** What the flag does, for the usage text. */
+  help: string;
+  /** The default, shown in the usage text. */
+  default?: string | boolean;
+  /** Name of the value in the usage text, e.g. `N` or `PATH`. */
+  value?: string;
+}
+
+/** The flags of one command, by name without dashes. */
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** What {@linkcode parseFlags} found. */
+export interface ParsedFlags {
+  /** Each flag given, or its default; flags with neither are absent. */
+  values: Record<string, string | boolean>;
+  /** The arguments after the flags. */
+  positionals: string[];
+  /** Whether `-h`, `-help` or `--help` was given. */
+  help: boolean;
+}
+
+/** A command line that does not fit its flags: print the usage and exit with code 2. */
+export class FlagError extends Error {
+  /**
+   * @param message what is wrong, in one sentence.
+   * @param options the cause, when there is one.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FlagError";
+  }
+}
+
+/**
+ * Parses `args` against `specs`.
+ *
+ * @example
+ * ```ts
+ * const { values } = parseFlags(["-port=9000"], {
+ *   port: { type: "string", default: "8080", help: "TCP port" },
+ * });
+ * values.port; // "9000"
+ * ```
+ */
+export function parseFlags(args: readonly string[], specs: FlagSpecs): ParsedFlags {
+  const values: Record<string, string | boolean> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.default !== undefined) values[name] = spec.default;
+  }
+  let help = false;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    const body = arg.slice(arg.startsWith("--") ? 2 : 1);
+    const eq = body.indexOf("=");
+    const name = eq === -1 ? body : body.slice(0, eq);
+    const inline = eq === -1 ? undefined : body.slice(eq + 1);
+    if (name === "h" || name === "help") {
+      help = true;
+      continue;
+    }
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (spec === undefined) throw new FlagError(`Unknown flag "${arg}"`);
+    if (spec.type === "bool") {
+      if (inline === undefined || inline === "true") values[name] = true;
+      else if (inline === "false") values[name] = false;
+      else throw new FlagError(`Flag "-${name}" takes true or false, got "${inline}"`);
+      continue;
+    }
+    if (inline !== undefined) values[name] = inline;
+    else if (i + 1 < args.length) values[name] = args[++i];
+    else throw new FlagError(`Flag "-${name}" needs a value`);
+  }
+  return { values, positionals: args.slice(i), help };
+}
+
+/** The usage text of a command: its synopsis, then each flag with its default. */
+export function formatUsage(synopsis: string, specs: FlagSpecs): string {
+  const lines = [`Usage: ${synopsis}`, "", "Flags:"];
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = spec.type === "bool" ? "" : ` ${spec.value ?? "VALUE"}`;
+    const shown = spec.default === undefined || spec.default === "" || spec.default === false
+      ? ""
+      : ` (default ${spec.default})`;
+    lines.push(`  -${name}${value}`, `        ${spec.help}${shown}`);
+  }
+  lines.push("  -h, --help", "        Print this help");
+  return lines.join("\n") + "\n";
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/**
+ * Parses a size such as `1048576`, `64KiB`, `1MiB` or `2g` (units are binary and case-blind).
+ * Throws {@linkcode FlagError} naming the flag when the value is not a positive size.
+ */
+export function parseBytes(flag: string, value: string): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? UNITS[match[2].toLowerCase()] : undefined;
+  const bytes = match && unit !== undefined ? Number(match[1]) * unit : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new FlagError(
+      `Flag "-${flag}" takes a size in bytes such as 1048576 or 1MiB, got "${value}"`,
+    );
+  }
+  return bytes;
+}
+
+/** Checks `value` is one of `choices`; throws {@linkcode FlagError} naming them otherwise. */
+export function parseChoice<T extends string>(
+  flag: string,
+  value: string,
+  choices: readonly T[],
+): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new FlagError(`Flag "-${flag}" takes one of ${choices.join(", ")}, got "${value}"`);
+}

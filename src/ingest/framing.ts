@@ -1,0 +1,256 @@
+/**
+ * Frames a byte stream into whole lines without decoding it.
+ *
+ * Rules (the same for every input): lines end at byte 10; one trailing CR is stripped; empty and
+ * whitespace-only lines are skipped; a line longer than `maxLine` is split into pieces of `maxLine`
+ * bytes, never dropped; invalid UTF-8 and NUL bytes pass through as received; the unterminated
+ * last line is kept until {@linkcode LineFramer.end}.
+ *
+ * @module
+ */
+
+/** Whole lines framed from a stream, each ending with byte 10. */
+export interface FramedLines {
+  /**
+   * The lines, newline-terminated. Borrowed: a view of the framer's own buffers, valid until the
+   * next call on the framer. Copy what you keep (clean input is not copied at all).
+   */
+  data: Uint8Array;
+  /** How many lines `data` holds. */
+  lines: number;
+}
+
+/** Options of {@linkcode LineFramer}. */
+export interface LineFramerOptions {
+  /** Longer lines are split into pieces of this many bytes. Default 1 MiB. */
+  maxLine?: number;
+  /**
+   * Largest read buffer for ordinary traffic. The buffer starts at 16 KiB (or this, if smaller)
+   * and doubles each time a read fills it, so idle connections stay small and busy ones make few
+   * reads. It also grows to hold a partial line of up to `maxLine`, and shrinks back afterwards.
+   * Default 256 KiB.
+   */
+  bufferSize?: number;
+}
+
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const DEFAULT_MAX_LINE = 1024 * 1024;
+const DEFAULT_BUFFER_SIZE = 256 * 1024;
+const INITIAL_BUFFER_SIZE = 16 * 1024;
+
+function isWhitespace(byte: number): boolean {
+  return byte === SPACE || (byte >= 9 && byte <= 13);
+}
+
+/**
+ * A line splitter that owns its read buffer, so a socket reads straight into it and the partial
+ * last line never has to be copied into a separate carry buffer.
+ *
+ * @example Reading a Deno connection
+ * ```ts
+ * const framer = new LineFramer({ maxLine: 1024 * 1024 });
+ * for (;;) {
+ *   const n = await conn.read(framer.buffer);
+ *   const framed = n === null ? framer.end() : framer.commit(n);
+ *   if (framed) handle(framed.data, framed.lines);
+ *   if (n === null) break;
+ * }
+ * ```
+ */
+export class LineFramer {
+  /** Longer lines are split into pieces of this many bytes. */
+  readonly maxLine: number;
+  readonly #bufferSize: number;
+  /** The size the buffer returns to: grows toward `#bufferSize` while reads fill it. */
+  #target: number;
+  #buf: Uint8Array;
+  /** Bytes held in `#buf`: the partial line carried over, then newly committed bytes. */
+  #len = 0;
+  /** Bytes at the front of `#buf` already framed; moved out lazily, as the caller may still read them. */
+  #consumed = 0;
+  /** Where lines are rewritten when input needs changes (CR, blank lines, splits); reused. */
+  #scratch: Uint8Array = new Uint8Array(0);
+
+  /** @param options see {@linkcode LineFramerOptions} for the defaults. */
+  constructor(options: LineFramerOptions = {}) {
+    const { maxLine = DEFAULT_MAX_LINE, bufferSize = DEFAULT_BUFFER_SIZE } = options;
+    if (!Number.isSafeInteger(maxLine) || maxLine < 1) {
+      throw new RangeError(`Max line must be a positive integer, got "${maxLine}"`);
+    }
+    if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
+      throw new RangeError(`Buffer size must be a positive integer, got "${bufferSize}"`);
+    }
+    this.maxLine = maxLine;
+    this.#bufferSize = bufferSize;
+    this.#target = Math.min(INITIAL_BUFFER_SIZE, bufferSize);
+    this.#buf = new Uint8Array(this.#target);
+  }
+
+  /** The free part of the read buffer: read into it, then call {@linkcode commit}. */
+  get buffer(): Uint8Array {
+    this.#compact();
+    return this.#buf.subarray(this.#len);
+  }
+
+  /** Bytes of the unterminated last line held so far. */
+  get pending(): number {
+    return this.#len - this.#consumed;
+  }
+
+  /** Takes `n` bytes just read into {@linkcode buffer}; returns the lines they completed. */
+  commit(n: number): FramedLines | undefined {
+    this.#compact();
+    if (!Number.isSafeInteger(n) || n < 0 || this.#len + n > this.#buf.length) {
+      throw new RangeError(`Commit of "${n}" bytes exceeds the free buffer`);
+    }
+    if (n > 0 && this.#len + n === this.#buf.length && this.#target < this.#bufferSize) {
+      this.#target = Math.min(this.#target * 2, this.#bufferSize);
+    }
+    this.#len += n;
+    return this.#frame(false);
+  }
+
+  /**
+   * Copies `chunk` in and frames it; for inputs that receive chunks rather than read. The result
+   * is borrowed when the chunk fit the buffer in one go, and a fresh array otherwise.
+   */
+  push(chunk: Uint8Array): FramedLines | undefined {
+    const free = this.buffer;
+    if (chunk.length <= free.length) {
+      free.set(chunk);
+      return this.commit(chunk.length);
+    }
+    const parts: FramedLines[] = [];
+    let offset = 0;
+    while (offset < chunk.length) {
+      const room = this.buffer;
+      const n = Math.min(room.length, chunk.length - offset);
+      room.set(chunk.subarray(offset, offset + n));
+      offset += n;
+      const framed = this.commit(n);
+      if (framed) parts.push({ data: framed.data.slice(), lines: framed.lines });
+    }
+    return concat(parts);
+  }
+
+  /** Ends the stream: the unterminated last line, if any, becomes a line of its own. */
+  end(): FramedLines | undefined {
+    this.#compact();
+    return this.#frame(true);
+  }
+
+  #frame(final: boolean): FramedLines | undefined {
+    const maxLine = this.maxLine;
+    const view = this.#buf.subarray(0, this.#len);
+    const len = view.length;
+    // Clean input is returned as a view of the read buffer, not copied; only a stripped CR, a
+    // skipped line or a split forces the runs of untouched bytes through the scratch array.
+    let out: Uint8Array | undefined;
+    let w = 0;
+    let runStart = 0;
+    let pos = 0;
+    let lines = 0;
+    const copyRun = (end: number, newline: boolean) => {
+      if (out === undefined) {
+        const size = len + Math.ceil(len / maxLine) + 1;
+        if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
+        out = this.#scratch;
+      }
+      out.set(view.subarray(runStart, end), w);
+      w += end - runStart;
+      if (newline) out[w++] = LF;
+    };
+    while (pos < len) {
+      let nl = view.indexOf(LF, pos);
+      if (nl === -1) {
+        if (len - pos >= maxLine) {
+          // A partial line already maxLine long is emitted as a piece: memory stays bounded.
+          copyRun(pos, false);
+          runStart = pos;
+          copyRun(pos + maxLine, true);
+          lines++;
+          pos += maxLine;
+          runStart = pos;
+          continue;
+        }
+        if (!final) break;
+        nl = len;
+      }
+      let end = nl;
+      if (end > pos && view[end - 1] === CR) end--;
+      if (end === pos || (isWhitespace(view[pos]) && isBlank(view, pos, end))) {
+        copyRun(pos, false);
+      } else if (end - pos > maxLine) {
+        copyRun(pos, false);
+        for (let p = pos; p < end; p += maxLine) {
+          runStart = p;
+          copyRun(Math.min(p + maxLine, end), true);
+          lines++;
+        }
+      } else if (end !== nl || nl === len) {
+        copyRun(end, true);
+        lines++;
+      } else {
+        lines++;
+        pos = nl + 1;
+        continue;
+      }
+      pos = nl + 1;
+      runStart = pos;
+    }
+    let data: Uint8Array | undefined;
+    if (out === undefined) {
+      if (pos > 0) data = view.subarray(0, pos);
+    } else {
+      if (runStart < pos) copyRun(pos, false);
+      if (w > 0) data = out.subarray(0, w);
+    }
+    this.#consumed = Math.min(pos, len);
+    return data === undefined ? undefined : { data, lines };
+  }
+
+  /** Moves the partial line to the front; grows the buffer when it is full of one partial line. */
+  #compact(): void {
+    const consumed = this.#consumed;
+    this.#consumed = 0;
+    const rest = this.#len - consumed;
+    if (rest > 0 && consumed > 0) this.#buf.copyWithin(0, consumed, this.#len);
+    this.#len = rest;
+    let size = this.#buf.length;
+    if (rest === size) size = Math.min(size * 2, this.maxLine + this.#bufferSize);
+    else if (size < this.#target) size = this.#target;
+    else if (size > this.#target && rest < this.#target / 2) {
+      size = this.#target;
+      this.#scratch = new Uint8Array(0);
+    }
+    if (size !== this.#buf.length) {
+      const resized = new Uint8Array(size);
+      resized.set(this.#buf.subarray(0, rest));
+      this.#buf = resized;
+    }
+  }
+}
+
+function isBlank(view: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isWhitespace(view[i])) return false;
+  return true;
+}
+
+function concat(parts: FramedLines[]): FramedLines | undefined {
+  if (parts.length <= 1) return parts[0];
+  let size = 0;
+  let lines = 0;
+  for (const part of parts) {
+    size += part.data.length;
+    lines += part.lines;
+  }
+  const data = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    data.set(part.data, offset);
+    offset += part.data.length;
+  }
+  return { data, lines };
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { type FramedLines, LineFramer } from "./framing.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Feeds `chunks` one read at a time and collects what the framer stores, as text. */
+function frame(chunks: (string | Uint8Array)[], options = {}): { text: string; lines: number } {
+  const framer = new LineFramer(options);
+  let text = "";
+  let lines = 0;
+  const take = (framed: FramedLines | undefined) => {
+    if (!framed) return;
+    text += decoder.decode(framed.data);
+    lines += framed.lines;
+  };
+  for (const chunk of chunks) {
+    take(framer.push(typeof chunk === "string" ? encoder.encode(chunk) : chunk));
+  }
+  take(framer.end());
+  return { text, lines };
+}
+
+Deno.test("framing joins a line split across reads", () => {
+  assert.deepEqual(frame(["Error: Data", "base connection ", "failed\nInfo: ok\n"]), {
+    text: "Error: Database connection failed\nInfo: ok\n",
+    lines: 2,
+  });
+});
+
+Deno.test("framing strips one trailing CR, also when CR and LF arrive in different reads", () => {
+  assert.deepEqual(frame(["a\r\nb\r", "\nc\r\r\n"]), { text: "a\nb\nc\r\n", lines: 3 });
+});
+
+Deno.test("framing skips empty and whitespace-only lines", () => {
+  assert.deepEqual(frame(["\n\n  \t \nkeep me\n\r\n \r\n", "x\n \n"]), {
+    text: "keep me\nx\n",
+    lines: 2,
+  });
+  assert.deepEqual(frame(["\n", "   ", "\n"]), { text: "", lines: 0 });
+});
+
+Deno.test("framing keeps leading and inner whitespace of real lines", () => {
+  assert.deepEqual(frame(["  indented\tline  \n"]), { text: "  indented\tline  \n", lines: 1 });
+});
+
+Deno.test("framing stores the last line without a trailing newline at the end", () => {
+  assert.deepEqual(frame(["first\nlast words"]), { text: "first\nlast words\n", lines: 2 });
+  assert.deepEqual(frame(["only\r"]), { text: "only\n", lines: 1 });
+});
+
+Deno.test("framing splits over-long lines into maxLine pieces and drops nothing", () => {
+  const long = "a".repeat(10) + "b".repeat(10) + "c".repeat(5);
+  assert.deepEqual(frame([`x\n${long}\ny\n`], { maxLine: 10 }), {
+    text: `x\n${"a".repeat(10)}\n${"b".repeat(10)}\n${"c".repeat(5)}\ny\n`,
+    lines: 5,
+  });
+});
+
+Deno.test("framing emits pieces of a long partial line before its newline arrives", () => {
+  const framer = new LineFramer({ maxLine: 8, bufferSize: 4 });
+  const piece = framer.push(encoder.encode("0123456789"));
+  assert.equal(decoder.decode(piece?.data), "01234567\n");
+  assert.equal(framer.pending, 2, "only the remainder is held");
+  assert.equal(decoder.decode(framer.push(encoder.encode("ab\n"))?.data), "89ab\n");
+});
+
+Deno.test("framing handles a line far longer than the read buffer, byte by byte", () => {
+  const line = "z".repeat(5000);
+  const chunks = [...line, "\n"].map((ch) => ch);
+  const { text, lines } = frame(chunks, { maxLine: 4096, bufferSize: 16 });
+  assert.equal(text, "z".repeat(4096) + "\n" + "z".repeat(904) + "\n");
+  assert.equal(lines, 2);
+});
+
+Deno.test("framing passes invalid UTF-8 and NUL bytes through unchanged", () => {
+  const binary = new Uint8Array([0xff, 0x00, 0xfe, 0x41, 10, 0x80, 0x00, 10]);
+  const framer = new LineFramer();
+  const framed = framer.push(binary);
+  assert.deepEqual(framed?.data, binary);
+  assert.equal(framed?.lines, 2);
+});
+
+Deno.test("framing a read buffer directly returns the lines completed by each commit", () => {
+  const framer = new LineFramer({ bufferSize: 64 });
+  const send = (text: string) => {
+    const bytes = encoder.encode(text);
+    framer.buffer.set(bytes);
+    const framed = framer.commit(bytes.length);
+    return framed ? decoder.decode(framed.data) : undefined;
+  };
+  assert.equal(send("one\ntw"), "one\n");
+  assert.equal(send("o\nthr"), "two\n");
+  assert.equal(send("ee"), undefined);
+  assert.equal(decoder.decode(framer.end()?.data), "three\n");
+  assert.equal(framer.end(), undefined, "nothing is stored twice");
+});
+
+Deno.test("framing grows the buffer of a busy connection and keeps lines intact", () => {
+  const framer = new LineFramer({ bufferSize: 256 * 1024 });
+  const start = framer.buffer.length;
+  const stream = encoder.encode(
+    Array.from({ length: 10_000 }, (_, i) => `line ${i} `.padEnd(99, ".") + "\n").join(""),
+  );
+  let offset = 0;
+  let text = "";
+  while (offset < stream.length) {
+    const free = framer.buffer;
+    const n = Math.min(free.length, stream.length - offset);
+    free.set(stream.subarray(offset, offset + n));
+    offset += n;
+    const framed = framer.commit(n);
+    if (framed) text += decoder.decode(framed.data);
+  }
+  assert.ok(framer.buffer.length > start, "reads that fill the buffer make it grow");
+  assert.ok(framer.buffer.length <= 256 * 1024);
+  assert.equal(text, decoder.decode(stream));
+});
+
+Deno.test("framing rejects a bad maxLine and an oversized commit", () => {
+  assert.throws(() => new LineFramer({ maxLine: 0 }), RangeError);
+  const framer = new LineFramer({ bufferSize: 8 });
+  assert.throws(() => framer.commit(9), RangeError);
+});

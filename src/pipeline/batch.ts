@@ -1,0 +1,36 @@
+/**
+ * The unit that moves through logboom: whole, newline-terminated lines as bytes.
+ *
+ * Lines are never decoded on the hot path; only filters and the live hub decode, and only what they
+ * need.
+ *
+ * @module
+ */
+
+/** Where a batch came from. Shared by every batch of one connection, so it is built once. */
+export interface BatchMeta {
+  /** The logical stream, e.g. `tcp` for raw TCP lines, or the `source` an HTTP client names. */
+  readonly source: string;
+  /** The sending host: the peer's IP address for network inputs. */
+  readonly host: string;
+  /** The name of the input that received the batch, e.g. `tcp`. */
+  readonly input: string;
+}
+
+/**
+ * Newline-terminated lines in one byte array, with their count and origin.
+ *
+ * `data` is borrowed: it is valid during the synchronous `Sink.write` call only, because inputs
+ * frame straight out of their reused read buffers. A sink that keeps bytes copies them (the file
+ * sink copies into its recycled pages), so the hot path allocates nothing per read.
+ */
+export interface Batch {
+  /** One or more lines, each ending with byte 10; no blank lines. */
+  readonly data: Uint8Array;
+  /** How many lines `data` holds. */
+  readonly lines: number;
+  /** Where the lines came from. */
+  readonly meta: BatchMeta;
+  /** When the input received the bytes, in milliseconds since the epoch. */
+  readonly receivedAt: number;
+}

@@ -1,0 +1,212 @@
+/**
+ * Helpers for end-to-end tests: start the real program as a subprocess, talk to it over TCP, and
+ * check what it stored.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+/** The entry point under test. */
+export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The design card's permissions: the program must need nothing more. */
+export const CARD_PERMISSIONS = ["--allow-net", "--allow-write"];
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A running aggregator. */
+export interface Server {
+  /** The TCP port it listens on. */
+  port: number;
+  /** Its working folder (a fresh temporary one). */
+  dir: string;
+  /** The subprocess. */
+  child: Deno.ChildProcess;
+  /** Everything it printed on stderr so far. */
+  stderr(): string;
+  /** Sends `signal` and resolves with the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Resolves with the exit status once it exits by itself, with all of stderr read. */
+  exited(): Promise<Deno.CommandStatus>;
+  /** Kills it if still running and removes its folder. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of {@linkcode startServer}. */
+export interface StartOptions {
+  /** Working folder; a new temporary one by default (removed on dispose). */
+  dir?: string;
+  /** Deno permission flags. Default: the card's, `--allow-net --allow-write`. */
+  permissions?: string[];
+  /** A command and arguments to run the program under, e.g. `setpriv ...`. */
+  wrapper?: string[];
+  /** Whether to wait for the "Listening" line. Default true. */
+  waitReady?: boolean;
+}
+
+/** A free TCP port on loopback (the OS picks it; it is free again when this returns). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Runs `main.ts` with `args` (a free `-port` is added unless `args` has one). */
+export async function startServer(
+  args: string[] = [],
+  options: StartOptions = {},
+): Promise<Server> {
+  const { permissions = CARD_PERMISSIONS, wrapper = [], waitReady = true } = options;
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "logboom-e2e-" });
+  const hasPort = args.some((a) => /^--?port(=|$)/.test(a));
+  const port = hasPort ? Number(args[args.findIndex((a) => /^--?port/.test(a)) + 1]) : freePort();
+  const fullArgs = hasPort ? args : ["-port", String(port), ...args];
+  const deno = Deno.execPath();
+  const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, deno] : [deno];
+  const child = new Deno.Command(cmd, {
+    args: [...pre, "run", ...permissions, MAIN, ...fullArgs],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let text = "";
+  let onText = () => {};
+  const reading = (async () => {
+    for await (const chunk of child.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      onText();
+    }
+  })();
+  const status = child.status;
+  if (waitReady) {
+    await new Promise<void>((resolve, reject) => {
+      onText = () => text.includes("Listening on") && resolve();
+      status.then((s) =>
+        reject(new Error(`Server exited with ${s.code} before listening:\n${text}`))
+      );
+      onText();
+    });
+  }
+  let stopped = false;
+  return {
+    port,
+    dir,
+    child,
+    stderr: () => text,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!stopped) child.kill(signal);
+      stopped = true;
+      const result = await status;
+      await reading;
+      return result;
+    },
+    async exited() {
+      const result = await status;
+      stopped = true;
+      await reading;
+      return result;
+    },
+    async [Symbol.asyncDispose]() {
+      if (!stopped) {
+        stopped = true;
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already exited.
+        }
+      }
+      await status;
+      await reading;
+      if (ownDir) await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Connects to `port`, sends `data`, and closes the connection. */
+export async function send(port: number, data: string | Uint8Array): Promise<void> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(conn, typeof data === "string" ? encoder.encode(data) : data);
+}
+
+/** Writes every byte of `data`. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await conn.write(data.subarray(offset));
+}
+
+/** The unique lines client `client` sends in the load tests: `c<client> <seq> <filler>`. */
+export function clientLines(client: number, count: number, size = 60): Uint8Array {
+  let text = "";
+  for (let i = 0; i < count; i++) {
+    const head = `c${client} ${i} `;
+    text += head + "x".repeat(Math.max(0, size - head.length - 1)) + "\n";
+  }
+  return encoder.encode(text);
+}
+
+/** What {@linkcode verifyLines} found. */
+export interface Verdict {
+  lines: number;
+  missing: number;
+  duplicated: number;
+  torn: number;
+}
+
+/** Counts missing, duplicated and torn lines of `clients` x `count` {@linkcode clientLines}. */
+export function verifyLines(text: string, clients: number, count: number, size = 60): Verdict {
+  const seen = new Uint8Array(clients * count);
+  let lines = 0;
+  let duplicated = 0;
+  let torn = 0;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    lines++;
+    const match = /^c(\d+) (\d+) x*$/.exec(line);
+    const client = match ? Number(match[1]) : NaN;
+    const seq = match ? Number(match[2]) : NaN;
+    if (!match || line.length !== size - 1 || client >= clients || seq >= count) {
+      torn++;
+      continue;
+    }
+    const at = client * count + seq;
+    if (seen[at]) duplicated++;
+    seen[at] = 1;
+  }
+  const missing = seen.length - seen.reduce((sum, v) => sum + v, 0);
+  return { lines, missing, duplicated, torn };
+}
+
+/** Polls `path` until it holds `bytes` bytes (or more); fails after `timeoutMs`. */
+export async function waitForBytes(path: string, bytes: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let size = 0;
+    try {
+      size = (await Deno.stat(path)).size;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    if (size >= bytes) return;
+    if (Date.now() > deadline) {
+      assert.fail(`"${path}" holds ${size} of ${bytes} bytes after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Like {@linkcode waitForBytes}, then returns the file's text. */
+export async function waitForSize(
+  path: string,
+  bytes: number,
+  timeoutMs?: number,
+): Promise<string> {
+  await waitForBytes(path, bytes, timeoutMs);
+  return await Deno.readTextFile(path);
+}
