@@ -80,7 +80,9 @@ function median(xs: number[]): number {
 const rounds = Number(values.rounds);
 const ours: Run[] = [];
 const theirs: Run[] = [];
-console.log(`TCP -> file, ${values.c} connections x ${values.n} lines x ${values.s} B, ${rounds} rounds`);
+console.log(
+  `TCP -> file, ${values.c} connections x ${values.n} lines x ${values.s} B, ${rounds} rounds`,
+);
 for (let i = 0; i < rounds; i++) {
   ours.push(await run("project"));
   console.log(`  ${ours.at(-1)!.line}`);
