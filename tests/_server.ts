@@ -45,6 +45,8 @@ export interface StartOptions {
   wrapper?: string[];
   /** Whether to wait for the "Listening" line. Default true. */
   waitReady?: boolean;
+  /** The program to run. Default {@linkcode MAIN}. */
+  main?: string;
 }
 
 /** A free TCP port on loopback (the OS picks it; it is free again when this returns). */
@@ -60,7 +62,7 @@ export async function startServer(
   args: string[] = [],
   options: StartOptions = {},
 ): Promise<Server> {
-  const { permissions = CARD_PERMISSIONS, wrapper = [], waitReady = true } = options;
+  const { permissions = CARD_PERMISSIONS, wrapper = [], waitReady = true, main = MAIN } = options;
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "logboom-e2e-" });
   const hasPort = args.some((a) => /^--?port(=|$)/.test(a));
@@ -69,7 +71,7 @@ export async function startServer(
   const deno = Deno.execPath();
   const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, deno] : [deno];
   const child = new Deno.Command(cmd, {
-    args: [...pre, "run", ...permissions, MAIN, ...fullArgs],
+    args: [...pre, "run", ...permissions, main, ...fullArgs],
     cwd: dir,
     stdin: "null",
     stdout: "null",
