@@ -35,6 +35,11 @@ export class Router implements Sink {
     return room;
   }
 
+  /** Whether any sink's queue is at its bound. */
+  get full(): boolean {
+    return this.#sinks.some((sink) => sink.full);
+  }
+
   /** Resolves when every sink has room. */
   async writable(): Promise<void> {
     await Promise.all(this.#sinks.map((sink) => sink.writable()));

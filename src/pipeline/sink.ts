@@ -16,6 +16,11 @@ export interface Sink {
    * should stop reading until {@linkcode Sink.writable} resolves (storage pushes back, never drops).
    */
   write(batch: Batch): boolean;
+  /**
+   * Whether the queue is at its byte bound now. Inputs that can refuse work (HTTP answers 503
+   * with `Retry-After`) check it before writing; streaming inputs just wait on `writable()`.
+   */
+  readonly full: boolean;
   /** Resolves once the sink's queue has room again. */
   writable(): Promise<void>;
   /**

@@ -9,7 +9,12 @@ import type { Batch } from "../pipeline/batch.ts";
 import { ByteBudget } from "../pipeline/byte_budget.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { denoFiles } from "./_deno_file.ts";
-import { type FileOpener, FileWriter, type FsyncMode } from "./file_writer.ts";
+import {
+  type FileOpener,
+  FileWriter,
+  type FileWriterStats,
+  type FsyncMode,
+} from "./file_writer.ts";
 
 /** Configuration of {@linkcode FileSink}. */
 export interface FileSinkConfig {
@@ -55,10 +60,20 @@ export class FileSink implements Sink {
     return this.#budget.used;
   }
 
+  /** What was written so far, for metrics. */
+  get stats(): Readonly<FileWriterStats> {
+    return this.#writer.stats;
+  }
+
   /** Copies the batch into the queue; `false` when the queue is full and the producer should wait. */
   write(batch: Batch): boolean {
-    this.#writer.enqueue(batch.data);
+    this.#writer.enqueue(batch.data, batch.lines);
     return this.#budget.take(batch.data.length);
+  }
+
+  /** Whether the queue is at its byte bound. */
+  get full(): boolean {
+    return this.#budget.full;
   }
 
   /** Resolves when the queue has room. */

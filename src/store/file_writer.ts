@@ -7,6 +7,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { Histogram } from "../pipeline/histogram.ts";
 
 /** When the writer calls fsync. */
 export type FsyncMode = "never" | "interval" | "batch";
@@ -55,6 +56,18 @@ export interface FileWriterOptions {
   onWritten?: (bytes: number) => void;
 }
 
+/** What a writer did so far, for metrics. */
+export interface FileWriterStats {
+  /** Lines written to the file. */
+  linesWritten: number;
+  /** Bytes written to the file. */
+  bytesWritten: number;
+  /** Failed writes and fsyncs (each retry counts). */
+  errors: number;
+  /** Seconds each locked page write took, lock to unlock. */
+  writeSeconds: Histogram;
+}
+
 /** Raised by {@linkcode FileWriter.close} when it was cancelled with bytes still unwritten. */
 export class UnwrittenDataError extends Error {
   /** Bytes that were queued and never reached the file. */
@@ -75,6 +88,7 @@ export class UnwrittenDataError extends Error {
 interface Page {
   buf: Uint8Array;
   len: number;
+  lines: number;
   /** Sequence number of the last chunk copied in. */
   seq: number;
 }
@@ -127,6 +141,12 @@ export class FileWriter {
   #dirty = false;
   #syncDue = 0;
   #loop: Promise<void>;
+  readonly #stats: FileWriterStats = {
+    linesWritten: 0,
+    bytesWritten: 0,
+    errors: 0,
+    writeSeconds: new Histogram(),
+  };
 
   private constructor(path: string, file: WritableFile, options: FileWriterOptions) {
     const {
@@ -159,23 +179,29 @@ export class FileWriter {
     return this.#queuedBytes;
   }
 
+  /** Counters of what was written, for metrics (a live object: read, do not keep). */
+  get stats(): Readonly<FileWriterStats> {
+    return this.#stats;
+  }
+
   /**
    * Copies whole lines into the queue (so `data` may be reused at once). A chunk is never split
    * across pages, so it reaches the file in one locked write. The caller bounds the queue (see
    * `ByteBudget`); this never drops.
    */
-  enqueue(data: Uint8Array): void {
+  enqueue(data: Uint8Array, lines = 0): void {
     if (this.#closing) throw new Error(`Writer for "${this.path}" is closed`);
     let tail = this.#pages.at(-1);
     if (tail === undefined || tail === this.#writing || tail.buf.length - tail.len < data.length) {
       const buf = data.length <= this.#pageBytes
         ? this.#spare.pop() ?? new Uint8Array(this.#pageBytes)
         : new Uint8Array(data.length);
-      tail = { buf, len: 0, seq: 0 };
+      tail = { buf, len: 0, lines: 0, seq: 0 };
       this.#pages.push(tail);
     }
     tail.buf.set(data, tail.len);
     tail.len += data.length;
+    tail.lines += lines;
     tail.seq = ++this.#enqueuedSeq;
     this.#queuedBytes += data.length;
     this.#notify();
@@ -228,6 +254,8 @@ export class FileWriter {
         this.#pages.shift();
         this.#writing = undefined;
         this.#queuedBytes -= page.len;
+        this.#stats.linesWritten += page.lines;
+        this.#stats.bytesWritten += page.len;
         this.#onWritten(page.len);
         if (page.buf.length === this.#pageBytes && this.#spare.length < SPARE_PAGES) {
           this.#spare.push(page.buf);
@@ -286,13 +314,16 @@ export class FileWriter {
       let locked = false;
       try {
         const file = await this.#currentFile();
+        const started = performance.now();
         await file.lock(true);
         locked = true;
         while (offset < data.length) offset += await file.write(data.subarray(offset));
         locked = false;
         await file.unlock();
+        this.#stats.writeSeconds.observe((performance.now() - started) / 1000);
       } catch (err) {
         if (locked) await this.#file?.unlock().catch(() => {});
+        this.#stats.errors++;
         failures++;
         const delay = this.#backoff(failures);
         const message = `Cannot write to "${this.path}": ${describe(err)}; ` +
@@ -314,6 +345,7 @@ export class FileWriter {
         await (await this.#currentFile()).sync();
         return;
       } catch (err) {
+        this.#stats.errors++;
         const delay = this.#backoff(failures);
         if (failures === 1) log.error(`Cannot fsync "${this.path}": ${describe(err)}`);
         await this.#sleep(delay);

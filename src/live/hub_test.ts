@@ -1,0 +1,361 @@
+import assert from "node:assert/strict";
+import type { Batch } from "../pipeline/batch.ts";
+import {
+  HubClosedError,
+  type LiveEvent,
+  LiveHub,
+  type LiveLine,
+  type Subscription,
+  TooManySubscribersError,
+} from "./hub.ts";
+
+const encoder = new TextEncoder();
+
+function batch(lines: string[], source = "app", receivedAt = 1000): Batch {
+  return {
+    data: encoder.encode(lines.map((line) => line + "\n").join("")),
+    lines: lines.length,
+    meta: { source, host: "10.0.0.1", input: "test" },
+    receivedAt,
+  };
+}
+
+function numbered(from: number, to: number, prefix = "line"): string[] {
+  const out: string[] = [];
+  for (let i = from; i <= to; i++) out.push(`${prefix} ${i}`);
+  return out;
+}
+
+/** Every event queued right now, without waiting for more. */
+function drain(sub: Subscription): LiveEvent[] {
+  const events: LiveEvent[] = [];
+  for (let event = sub.poll(); event !== undefined; event = sub.poll()) events.push(event);
+  return events;
+}
+
+/** What a user would see: line texts, and `dropped N` where lines are missing. */
+function transcript(sub: Subscription): string[] {
+  return drain(sub).flatMap((event) =>
+    event.type === "dropped" ? [`dropped ${event.count}`] : event.lines.map((l) => l.line)
+  );
+}
+
+function ids(events: LiveEvent[]): number[] {
+  return events.flatMap((event) => event.type === "lines" ? event.lines.map((l) => l.id) : []);
+}
+
+Deno.test("LiveHub numbers lines and delivers them with their origin", async () => {
+  const hub = new LiveHub();
+  assert.equal(hub.write(batch(["before"])), true, "true with nobody listening");
+  const sub = hub.subscribe();
+  assert.equal(hub.write(batch(["a", "b"], "nginx", 5000)), true);
+  const event = await sub.read();
+  const expected: LiveLine[] = [
+    { id: 2, source: "nginx", host: "10.0.0.1", ts: 5000, line: "a" },
+    { id: 3, source: "nginx", host: "10.0.0.1", ts: 5000, line: "b" },
+  ];
+  assert.deepEqual(event, { type: "lines", lines: expected });
+  assert.equal(hub.stats.lastId, 3);
+  assert.equal(hub.stats.linesDelivered, 2);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("LiveHub copies what it keeps: the input may reuse its buffer after write", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe();
+  const b = batch(["hello"]);
+  hub.write(b);
+  b.data.fill(0x3f);
+  const late = hub.subscribe({ backfill: 10 });
+  assert.deepEqual(ids([(await sub.read())!]), [1]);
+  const [event] = drain(late);
+  assert.equal(event.type === "lines" && event.lines[0].line, "hello");
+  sub.close();
+  late.close();
+  await hub.close();
+});
+
+Deno.test("LiveHub wakes a waiting reader and decodes invalid UTF-8 without failing", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe();
+  const waiting = sub.read();
+  hub.write({ ...batch([]), data: new Uint8Array([0x61, 0xff, 0x0a]), lines: 1 });
+  const event = await waiting;
+  assert.equal(event?.type === "lines" && event.lines[0].line, "a\ufffd");
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("a slow subscriber misses lines and is told exactly how many; a fast one misses none", async () => {
+  const hub = new LiveHub({ maxEventLines: 10_000 });
+  const fast = hub.subscribe();
+  // Room for 10 lines of "line NN" (7 + 64 bytes each).
+  const slow = hub.subscribe({ queueBytes: 710 });
+  const fastIds: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    assert.equal(hub.write(batch(numbered(i * 10 + 1, i * 10 + 10))), true);
+    fastIds.push(...ids(drain(fast)));
+  }
+  assert.deepEqual(fastIds, numbered(1, 100).map((_, i) => i + 1), "fast subscriber unaffected");
+
+  const first = transcript(slow);
+  assert.deepEqual(first, [...numbered(1, 10), "dropped 90"]);
+  assert.equal(slow.droppedLines, 90);
+  hub.write(batch(["after"]));
+  const after = drain(slow);
+  assert.deepEqual(after.length === 1 && after[0].type === "lines" && after[0].lines, [
+    { id: 101, source: "app", host: "10.0.0.1", ts: 1000, line: "after" },
+  ]);
+  assert.equal(hub.stats.linesDropped, 90);
+  assert.equal(hub.stats.linesDelivered, 100 + 10 + 1);
+  fast.close();
+  slow.close();
+  await hub.close();
+});
+
+Deno.test("a dropped event sits where the gap is, between the lines around it", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe({ queueBytes: 142 }); // two lines of 7 characters
+  hub.write(batch(["line 01", "line 02", "line 03"]));
+  assert.deepEqual((await sub.read())?.type, "lines", "first run read: room again");
+  hub.write(batch(["line 04", "line 05", "line 06"]));
+  assert.deepEqual(transcript(sub), ["dropped 1", "line 04", "line 05", "dropped 1"]);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("LiveHub filters by source, substring and regex", async () => {
+  const hub = new LiveHub();
+  const bySource = hub.subscribe({ source: "db" });
+  const byGrep = hub.subscribe({ grep: "ERROR" });
+  const byRegex = hub.subscribe({ regex: "^user=\\d+$" });
+  const both = hub.subscribe({ grep: "ERROR", regex: /disk/gi });
+  hub.write(batch(["ERROR disk full", "user=12", "ok"], "app"));
+  hub.write(batch(["ERROR Disk slow", "user=x"], "db"));
+  assert.deepEqual(transcript(bySource), ["ERROR Disk slow", "user=x"]);
+  assert.deepEqual(transcript(byGrep), ["ERROR disk full", "ERROR Disk slow"]);
+  assert.deepEqual(transcript(byRegex), ["user=12"]);
+  assert.deepEqual(
+    transcript(both),
+    ["ERROR disk full", "ERROR Disk slow"],
+    "a global RegExp must not skip lines through lastIndex",
+  );
+  for (const sub of [bySource, byGrep, byRegex, both]) sub.close();
+  await hub.close();
+});
+
+Deno.test("an invalid regex or option is refused with a clear error", async () => {
+  const hub = new LiveHub();
+  assert.throws(() => hub.subscribe({ regex: "(unclosed" }), {
+    name: "SyntaxError",
+    message: /^Invalid regex "\(unclosed": /,
+  });
+  assert.throws(() => hub.subscribe({ backfill: -1 }), RangeError);
+  assert.throws(() => hub.subscribe({ lastEventId: 1.5 }), RangeError);
+  assert.throws(() => hub.subscribe({ queueBytes: 0 }), RangeError);
+  assert.throws(() => hub.subscribe({ grep: 5 as unknown as string }), TypeError);
+  assert.throws(() => new LiveHub({ maxSubscribers: 0 }), RangeError);
+  assert.equal(hub.stats.subscribers, 0, "a refused subscription takes no slot");
+  await hub.close();
+});
+
+Deno.test("backfill gives the last n matching lines still in memory, then live lines", async () => {
+  const hub = new LiveHub({ ringLines: 50 });
+  for (let i = 1; i <= 100; i += 10) hub.write(batch(numbered(i, i + 9)));
+  const sub = hub.subscribe({ backfill: 3, regex: "[05]$" });
+  hub.write(batch(["line 110", "line 111"]));
+  assert.deepEqual(transcript(sub), ["line 90", "line 95", "line 100", "line 110"]);
+  const all = hub.subscribe({ backfill: 1000 });
+  assert.deepEqual(ids(drain(all)), numbered(53, 102).map((_, i) => i + 53));
+  sub.close();
+  all.close();
+  await hub.close();
+});
+
+Deno.test("backfill is limited by the subscriber's queue and keeps the newest lines", async () => {
+  const hub = new LiveHub();
+  hub.write(batch(numbered(10, 29)));
+  const sub = hub.subscribe({ backfill: 20, queueBytes: 71 * 3 });
+  assert.deepEqual(transcript(sub), ["line 27", "line 28", "line 29"]);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("resume by last event id sends what followed it, after a dropped count for what is gone", async () => {
+  const hub = new LiveHub({ ringLines: 10 });
+  hub.write(batch(numbered(1, 25)));
+  const resumed = hub.subscribe({ lastEventId: 12, backfill: 2 });
+  const events = drain(resumed);
+  assert.deepEqual(events[0], { type: "dropped", count: 3 }, "lines 13 to 15 fell out");
+  assert.deepEqual(ids(events), numbered(16, 25).map((_, i) => i + 16), "backfill is ignored");
+
+  const inRing = hub.subscribe({ lastEventId: 22 });
+  assert.deepEqual(transcript(inRing), ["line 23", "line 24", "line 25"]);
+  const upToDate = hub.subscribe({ lastEventId: 25 });
+  const foreign = hub.subscribe({ lastEventId: 9999, backfill: 1 });
+  hub.write(batch(["line 26"]));
+  assert.deepEqual(transcript(upToDate), ["line 26"]);
+  assert.deepEqual(transcript(foreign), ["line 25", "line 26"], "unknown id: backfill");
+  assert.equal(hub.stats.linesDropped, 3);
+  for (const sub of [resumed, inRing, upToDate, foreign]) sub.close();
+  await hub.close();
+});
+
+Deno.test("resume with a filter counts only matching lines it could not queue", async () => {
+  const hub = new LiveHub();
+  hub.write(batch(["x 1", "y 2", "x 3", "y 4", "x 5", "x 6"]));
+  const sub = hub.subscribe({ lastEventId: 1, grep: "x", queueBytes: 67 * 2 });
+  assert.deepEqual(transcript(sub), ["dropped 1", "x 5", "x 6"]);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("the subscriber cap refuses with TooManySubscribersError until a slot frees", async () => {
+  const hub = new LiveHub({ maxSubscribers: 2 });
+  const a = hub.subscribe();
+  const b = hub.subscribe();
+  assert.throws(() => hub.subscribe(), (err: unknown) => {
+    assert.ok(err instanceof TooManySubscribersError);
+    assert.equal(err.name, "TooManySubscribersError");
+    assert.equal(err.limit, 2);
+    return true;
+  });
+  a.close();
+  const c = hub.subscribe();
+  assert.equal(hub.stats.subscribers, 2);
+  b.close();
+  c.close();
+  await hub.close();
+  assert.throws(() => hub.subscribe(), HubClosedError);
+});
+
+Deno.test("a subscriber whose queue stays full past the stall time is closed; others go on", async () => {
+  let now = 0;
+  const hub = new LiveHub({ stallMs: 15_000, now: () => now });
+  const stuck = hub.subscribe({ queueBytes: 71 });
+  const live = hub.subscribe();
+  hub.write(batch(["line 01", "line 02"]));
+  now = 15_000;
+  hub.write(batch(["line 03"]));
+  assert.equal(stuck.closed, false, "full for exactly the stall time: still open");
+  now = 15_001;
+  hub.write(batch(["line 04"]));
+  assert.equal(stuck.closeReason, "stalled");
+  assert.equal(await stuck.read(), undefined);
+  assert.equal(stuck.droppedLines, 3, "the line it held is lost too");
+  assert.equal(hub.stats.subscribersStalled, 1);
+  assert.deepEqual(transcript(live), ["line 01", "line 02", "line 03", "line 04"]);
+  live.close();
+  await hub.close();
+});
+
+Deno.test("a subscriber that reads again is not stalled, however long it was full before", async () => {
+  let now = 0;
+  const hub = new LiveHub({ stallMs: 100, now: () => now });
+  const sub = hub.subscribe({ queueBytes: 71 });
+  hub.write(batch(["line 01", "line 02"]));
+  now = 1000;
+  await sub.read();
+  hub.write(batch(["line 03"]));
+  assert.equal(sub.closed, false);
+  assert.deepEqual(transcript(sub), ["dropped 1", "line 03"]);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("at the cap, stalled subscribers are closed to make room", async () => {
+  let now = 0;
+  const hub = new LiveHub({ maxSubscribers: 1, stallMs: 10, now: () => now });
+  const stuck = hub.subscribe({ queueBytes: 71 });
+  hub.write(batch(["line 01", "line 02"]));
+  now = 11;
+  const fresh = hub.subscribe();
+  assert.equal(stuck.closeReason, "stalled");
+  fresh.close();
+  await hub.close();
+});
+
+Deno.test("an aborted signal ends a pending read, a for-await loop and the stream", async () => {
+  const hub = new LiveHub();
+  const controller = new AbortController();
+  const sub = hub.subscribe({ signal: controller.signal });
+  const seen: string[] = [];
+  const loop = (async () => {
+    for await (const event of sub) {
+      if (event.type === "lines") seen.push(...event.lines.map((l) => l.line));
+      if (seen.length === 2) controller.abort();
+    }
+  })();
+  hub.write(batch(["one", "two"]));
+  await loop;
+  assert.deepEqual(seen, ["one", "two"]);
+  assert.equal(sub.closeReason, "aborted");
+  assert.equal(hub.stats.subscribers, 0);
+
+  const streamed = hub.subscribe();
+  const reader = streamed.readable.getReader();
+  const read = reader.read();
+  hub.write(batch(["three"]));
+  assert.equal((await read).value?.type, "lines");
+  await reader.cancel();
+  assert.equal(streamed.closeReason, "closed");
+
+  const cancelledWhileWaiting = hub.subscribe().readable.getReader();
+  const never = cancelledWhileWaiting.read();
+  await cancelledWhileWaiting.cancel();
+  assert.equal((await never).done, true);
+
+  const aborted = AbortSignal.abort(new Error("gone"));
+  assert.throws(() => hub.subscribe({ signal: aborted }), { message: "gone" });
+  assert.equal(hub.stats.subscribers, 0);
+  await hub.close();
+});
+
+Deno.test("leaving a for-await loop early closes the subscription", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe({ backfill: 5 });
+  hub.write(batch(["a"]));
+  for await (const _ of sub) break;
+  assert.equal(sub.closed, true);
+  assert.equal(hub.stats.subscribers, 0);
+  await hub.close();
+});
+
+Deno.test("closing the hub lets readers drain what is queued, then ends them", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe();
+  const idle = hub.subscribe();
+  const waiting = idle.read();
+  hub.write(batch(["last"]));
+  await waiting;
+  const waitingAgain = idle.read();
+  await hub.close();
+  assert.equal(await waitingAgain, undefined);
+  assert.equal(hub.write(batch(["ignored"])), true, "still true after close");
+  assert.deepEqual(transcript(sub), ["last"]);
+  assert.equal(await sub.read(), undefined);
+  assert.equal(sub.closeReason, "hub closed");
+  assert.equal(hub.stats.subscribers, 0);
+});
+
+Deno.test("a second concurrent reader is refused", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe();
+  const first = sub.read();
+  await assert.rejects(sub.read(), TypeError);
+  sub.close();
+  assert.equal(await first, undefined);
+  await hub.close();
+});
+
+Deno.test("writes with no subscribers touch only the ring", async () => {
+  const hub = new LiveHub({ ringLines: 3 });
+  for (let i = 0; i < 10; i++) assert.equal(hub.write(batch(numbered(1, 100))), true);
+  assert.equal(hub.stats.ringLines, 3);
+  assert.equal(hub.stats.lastId, 1000);
+  assert.equal(hub.stats.linesDelivered, 0);
+  await hub.writable();
+  await hub.flush();
+  await hub.close();
+});

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import type { Batch } from "../pipeline/batch.ts";
+import { LineRing } from "./line_ring.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function batch(lines: string[], source = "app"): Batch {
+  return {
+    data: encoder.encode(lines.map((line) => line + "\n").join("")),
+    lines: lines.length,
+    meta: { source, host: "10.0.0.1", input: "test" },
+    receivedAt: 1000,
+  };
+}
+
+/** Every line held, oldest first, as `id:text`. */
+function contents(ring: LineRing): string[] {
+  const out: string[] = [];
+  for (const chunk of [...ring.newestFirst()].reverse()) {
+    const texts = decoder.decode(chunk.data).split("\n").slice(0, -1);
+    texts.forEach((text, i) => out.push(`${chunk.firstId + i}:${text}`));
+  }
+  return out;
+}
+
+Deno.test("LineRing numbers lines across batches and keeps exactly the last maxLines", () => {
+  const ring = new LineRing({ maxLines: 4 });
+  assert.equal(ring.push(batch(["a", "b", "c"])), 1);
+  assert.equal(ring.push(batch(["d", "e"])), 4);
+  assert.deepEqual(contents(ring), ["2:b", "3:c", "4:d", "5:e"]);
+  assert.equal(ring.lines, 4);
+  assert.equal(ring.bytes, 8);
+  assert.equal(ring.oldestId, 2);
+  assert.equal(ring.nextId, 6);
+});
+
+Deno.test("LineRing keeps what fits the byte bound, trimming whole lines", () => {
+  const ring = new LineRing({ maxBytes: 10 });
+  ring.push(batch(["aa", "bb", "cc"]));
+  ring.push(batch(["d"]));
+  assert.deepEqual(contents(ring), ["2:bb", "3:cc", "4:d"]);
+  assert.equal(ring.bytes, 8);
+  ring.push(batch(["eeeeeee"]));
+  assert.deepEqual(contents(ring), ["4:d", "5:eeeeeee"], "the emptied chunk is gone too");
+  assert.equal(ring.oldestId, 4);
+  assert.equal(ring.bytes, 10);
+});
+
+Deno.test("LineRing copies only the tail of a batch larger than its bounds", () => {
+  const ring = new LineRing({ maxLines: 2, maxBytes: 100 });
+  assert.equal(ring.push(batch(["1", "2", "3", "4", "5"])), 1);
+  assert.deepEqual(contents(ring), ["4:4", "5:5"]);
+  const bytes = new LineRing({ maxBytes: 5 });
+  bytes.push(batch(["one", "two", "x"]));
+  assert.deepEqual(contents(bytes), ["3:x"]);
+  bytes.push(batch(["far too long"]));
+  assert.deepEqual(contents(bytes), ["3:x"], "a line over the bound is not kept, nor evicts");
+  assert.equal(bytes.nextId, 5, "but it still takes an id");
+});
+
+Deno.test("LineRing owns its copy: the producer may reuse its buffer", () => {
+  const ring = new LineRing();
+  const b = batch(["hello"]);
+  ring.push(b);
+  b.data.fill(0x21);
+  assert.deepEqual(contents(ring), ["1:hello"]);
+});
+
+Deno.test("LineRing with a zero bound keeps nothing but still numbers lines", () => {
+  const ring = new LineRing({ maxLines: 0 });
+  ring.push(batch(["a"]));
+  assert.equal(ring.lines, 0);
+  assert.equal(ring.oldestId, 2);
+  assert.throws(() => new LineRing({ maxBytes: -1 }), RangeError);
+  assert.throws(() => new LineRing({ maxLines: 1.5 }), RangeError);
+});
+
+Deno.test("LineRing stays bounded over many single-line batches", () => {
+  const ring = new LineRing({ maxLines: 100 });
+  for (let i = 0; i < 5000; i++) ring.push(batch([`line ${i}`]));
+  assert.equal(ring.lines, 100);
+  assert.equal([...ring.newestFirst()].length, 100);
+  assert.equal(contents(ring)[0], "4901:line 4900");
+});

@@ -1,0 +1,137 @@
+/**
+ * Server-Sent Events encoding of live events. Every payload is JSON, so a line holding `\r` or
+ * `\n` stays inside one `data:` field and can never end an event early or forge another.
+ *
+ * Lines become unnamed messages (EventSource's `onmessage`), one per line, each with the line id
+ * as its `id:` so a reconnecting browser resumes exactly after the last line it received.
+ * Missed lines become a named `dropped` event without an id (the cursor stays where it was).
+ *
+ * @module
+ */
+
+import type { LiveEvent, LiveLine } from "./hub.ts";
+
+/** The `Content-Type` of an SSE response. */
+export const SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8";
+
+/** The fields of one SSE message. */
+export interface SseMessage {
+  /** The cursor the client sends back as `Last-Event-ID`; omitted when undefined. */
+  id?: string | number;
+  /** The event name; omitted (a plain `message`) when undefined. */
+  event?: string;
+  /** The payload; must not contain `\r` or `\n` (JSON-encode structured data). */
+  data: string;
+}
+
+/**
+ * Encodes one SSE message, blank-line terminated.
+ *
+ * Throws `TypeError` when a field holds a line break (it would break framing) or the id holds
+ * NUL (browsers ignore such an id).
+ *
+ * @example
+ * ```ts
+ * encodeSseMessage({ id: 7, event: "hello", data: JSON.stringify({ a: 1 }) });
+ * // 'id: 7\nevent: hello\ndata: {"a":1}\n\n'
+ * ```
+ */
+export function encodeSseMessage(message: SseMessage): string {
+  const { id, event, data } = message;
+  let text = "";
+  if (id !== undefined) {
+    const value = String(id);
+    if (/[\r\n\0]/.test(value)) {
+      throw new TypeError(`SSE id must be one line without NUL, got ${JSON.stringify(value)}`);
+    }
+    text += `id: ${value}\n`;
+  }
+  if (event !== undefined) {
+    singleLine("SSE event name", event);
+    text += `event: ${event}\n`;
+  }
+  singleLine("SSE data", data);
+  return `${text}data: ${data}\n\n`;
+}
+
+/**
+ * Encodes lines as one message each: `id:` the line id, `data:` the line as JSON
+ * (`{"id","source","host","ts","line"}`).
+ *
+ * @example
+ * ```ts
+ * encodeSseLines([{ id: 3, source: "app", host: "10.0.0.2", ts: 0, line: "a\nb" }]);
+ * // 'id: 3\ndata: {"id":3,"source":"app","host":"10.0.0.2","ts":0,"line":"a\\nb"}\n\n'
+ * ```
+ */
+export function encodeSseLines(lines: readonly LiveLine[]): string {
+  let text = "";
+  for (const { id, source, host, ts, line } of lines) {
+    // Fields picked explicitly so the wire format does not follow whatever the record holds.
+    text += `id: ${id}\ndata: ${JSON.stringify({ id, source, host, ts, line })}\n\n`;
+  }
+  return text;
+}
+
+/**
+ * Encodes a `dropped` notice: `event: dropped`, `data: {"count":N}`, and no id.
+ *
+ * @example
+ * ```ts
+ * encodeSseDropped(12); // 'event: dropped\ndata: {"count":12}\n\n'
+ * ```
+ */
+export function encodeSseDropped(count: number): string {
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new RangeError(`Dropped count must be a non-negative integer, got "${count}"`);
+  }
+  return `event: dropped\ndata: {"count":${count}}\n\n`;
+}
+
+/** Encodes a hub event: see {@linkcode encodeSseLines} and {@linkcode encodeSseDropped}. */
+export function encodeSseEvent(event: LiveEvent): string {
+  return event.type === "lines" ? encodeSseLines(event.lines) : encodeSseDropped(event.count);
+}
+
+/**
+ * Encodes a comment, which clients ignore: the heartbeat that keeps proxies from closing an idle
+ * stream. A multi-line text becomes one comment line per line.
+ *
+ * @example
+ * ```ts
+ * encodeSseComment(); // ':\n\n'
+ * encodeSseComment("ping"); // ': ping\n\n'
+ * ```
+ */
+export function encodeSseComment(text = ""): string {
+  if (text === "") return ":\n\n";
+  return text.split(/\r\n|\r|\n/).map((part) => `: ${part}\n`).join("") + "\n";
+}
+
+/**
+ * Turns hub events into SSE bytes, one chunk per event (so a `lines` event is one write).
+ *
+ * @example
+ * ```ts
+ * const tail = hub.subscribe({ grep: "ERROR", signal: request.signal });
+ * const body = tail.readable.pipeThrough(new SseEncoderStream());
+ * return new Response(body, { headers: { "content-type": SSE_CONTENT_TYPE } });
+ * ```
+ */
+export class SseEncoderStream extends TransformStream<LiveEvent, Uint8Array> {
+  /** Creates the transform; it keeps no state between events. */
+  constructor() {
+    const encoder = new TextEncoder();
+    super({
+      transform(event, controller) {
+        controller.enqueue(encoder.encode(encodeSseEvent(event)));
+      },
+    });
+  }
+}
+
+function singleLine(what: string, value: string): void {
+  if (/[\r\n]/.test(value)) {
+    throw new TypeError(`${what} must be one line, got ${JSON.stringify(value)}`);
+  }
+}

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import type { LiveEvent, LiveLine } from "./hub.ts";
+import {
+  encodeSseComment,
+  encodeSseDropped,
+  encodeSseEvent,
+  encodeSseLines,
+  encodeSseMessage,
+  SseEncoderStream,
+} from "./sse.ts";
+
+interface Parsed {
+  id: string;
+  event: string;
+  data: string;
+}
+
+/** The event-stream parser of the HTML standard (without retry), as a browser runs it. */
+function parseSse(text: string): Parsed[] {
+  const events: Parsed[] = [];
+  let id = "";
+  let event = "";
+  let data: string[] = [];
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    if (line === "") {
+      if (data.length > 0) events.push({ id, event: event || "message", data: data.join("\n") });
+      event = "";
+      data = [];
+      continue;
+    }
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "id") id = value;
+    else if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+  }
+  return events;
+}
+
+const line = (id: number, text: string): LiveLine => ({
+  id,
+  source: "app",
+  host: "10.0.0.1",
+  ts: 1_700_000_000_000,
+  line: text,
+});
+
+Deno.test("lines become one message each, with the line id as the cursor", () => {
+  const text = encodeSseLines([line(41, "first"), line(42, "second")]);
+  const events = parseSse(text);
+  assert.deepEqual(events.map((e) => [e.id, e.event]), [["41", "message"], ["42", "message"]]);
+  assert.deepEqual(JSON.parse(events[1].data), line(42, "second"));
+});
+
+Deno.test("a line holding CR, LF or a fake event cannot break framing", () => {
+  const evil = "a\r\nid: 999\n\nevent: dropped\rdata: {}\u2028end";
+  const events = parseSse(encodeSseLines([line(7, evil)]));
+  assert.equal(events.length, 1);
+  assert.equal(events[0].id, "7");
+  assert.equal(JSON.parse(events[0].data).line, evil);
+});
+
+Deno.test("dropped is a named event without an id, so the cursor stays put", () => {
+  const text = encodeSseLines([line(5, "x")]) + encodeSseDropped(12);
+  assert.equal(encodeSseDropped(12), 'event: dropped\ndata: {"count":12}\n\n');
+  const [, dropped] = parseSse(text);
+  assert.deepEqual(dropped, { id: "5", event: "dropped", data: '{"count":12}' });
+  assert.throws(() => encodeSseDropped(-1), RangeError);
+});
+
+Deno.test("encodeSseEvent encodes both kinds of hub event", () => {
+  const events: LiveEvent[] = [
+    { type: "dropped", count: 3 },
+    { type: "lines", lines: [line(9, "after the gap")] },
+  ];
+  const parsed = parseSse(events.map(encodeSseEvent).join(""));
+  assert.deepEqual(parsed.map((e) => e.event), ["dropped", "message"]);
+});
+
+Deno.test("comments are heartbeats clients ignore, even with line breaks in them", () => {
+  assert.equal(encodeSseComment(), ":\n\n");
+  assert.equal(encodeSseComment("ping"), ": ping\n\n");
+  const text = encodeSseComment("a\ndata: forged\r\nb") + encodeSseLines([line(1, "real")]);
+  assert.deepEqual(parseSse(text).map((e) => e.id), ["1"]);
+});
+
+Deno.test("encodeSseMessage refuses fields that would break framing", () => {
+  assert.equal(
+    encodeSseMessage({ id: 3, event: "x", data: "{}" }),
+    "id: 3\nevent: x\ndata: {}\n\n",
+  );
+  assert.equal(encodeSseMessage({ data: "plain" }), "data: plain\n\n");
+  assert.throws(() => encodeSseMessage({ data: "a\nb" }), TypeError);
+  assert.throws(() => encodeSseMessage({ event: "a\rb", data: "" }), TypeError);
+  assert.throws(() => encodeSseMessage({ id: "1\n", data: "" }), TypeError);
+  assert.throws(() => encodeSseMessage({ id: "1\0", data: "" }), TypeError);
+});
+
+Deno.test("SseEncoderStream turns events into UTF-8 bytes, one chunk per event", async () => {
+  const events: LiveEvent[] = [
+    { type: "lines", lines: [line(1, "héllo ✓"), line(2, "two")] },
+    { type: "dropped", count: 4 },
+  ];
+  const chunks = await Array.fromAsync(
+    ReadableStream.from(events).pipeThrough(new SseEncoderStream()),
+  );
+  assert.equal(chunks.length, 2);
+  const text = chunks.map((chunk) => new TextDecoder().decode(chunk)).join("");
+  const parsed = parseSse(text);
+  assert.equal(JSON.parse(parsed[0].data).line, "héllo ✓");
+  assert.deepEqual(parsed.map((e) => e.event), ["message", "message", "dropped"]);
+});

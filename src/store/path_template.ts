@@ -1,0 +1,248 @@
+/**
+ * The `-logFile` template: `logs/{source}/{host}-{date}.log` names one file per value. Values come
+ * from the network, so they are sanitized until they can only ever name something inside the
+ * folders the template itself spells out.
+ *
+ * @module
+ */
+
+/** A placeholder a template may hold. */
+export type Placeholder = "source" | "host" | "date";
+
+/** The values a template is rendered with; only those the template uses are read. */
+export interface TemplateValues {
+  /** The batch's source. Default: empty, which renders as `_`. */
+  source?: string;
+  /** The batch's host. Default: empty, which renders as `_`. */
+  host?: string;
+  /** The time whose UTC day fills `{date}`, as a `Date` or milliseconds since the epoch. */
+  date?: Date | number;
+}
+
+/** Options of {@linkcode PathTemplate}. */
+export interface PathTemplateOptions {
+  /**
+   * Longest rendering of one value, in UTF-8 bytes. A longer value keeps its start and ends with
+   * `~` and a hash of the whole, so two long values that differ only at their ends still get two
+   * files. Where one path segment holds several values (`{source}-{host}.log`), they share what
+   * the usual 255-byte name limit leaves after the literal text, down to 16 bytes each. At least
+   * 16. Default 128.
+   */
+  maxValueBytes?: number;
+  /**
+   * How many rendered paths are remembered. Sources and hosts come from the network, so the cache
+   * is bounded; when full, the oldest entry goes. Default 1024.
+   */
+  cacheSize?: number;
+}
+
+const PLACEHOLDERS: ReadonlySet<string> = new Set<Placeholder>(["source", "host", "date"]);
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** NAME_MAX on Linux, macOS and Windows alike. */
+const MAX_NAME_BYTES = 255;
+const MIN_VALUE_BYTES = 16;
+const SEPARATOR = Deno.build.os === "windows" ? /[/\\]/ : /\//;
+/** Separators and control characters; on Windows also `:` (drive names, streams) and the rest. */
+const UNSAFE = Deno.build.os === "windows" ? /[\p{Cc}/\\:<>"|?*]/gu : /[\p{Cc}/\\]/gu;
+const encoder = new TextEncoder();
+
+/**
+ * Makes `value` safe as part of one file name: `/`, `\`, control characters (NUL included) and
+ * every `..` become `_` (on Windows also `:<>"|?*`); an empty value or `.` becomes `_`; a value
+ * longer than `maxBytes` is cut on a character boundary and ends with `~` and an 8-digit hash of
+ * the whole value. The result never holds a separator, is never `.` or `..`, and holds no `..`,
+ * so however it is joined with the template's text it cannot climb out of the template's folder.
+ *
+ * The mapping is not one-to-one: `a/b` and `a_b` share a file, as the price of readable names.
+ *
+ * @param value a source or host name, as received.
+ * @param options `maxBytes`: the longest result in UTF-8 bytes, at least 16 (default 128).
+ * @throws {RangeError} when `maxBytes` is not an integer of at least 16.
+ *
+ * @example
+ * ```ts
+ * sanitizeValue("../../etc/passwd"); // "____etc_passwd"
+ * sanitizeValue(".."); // "_"
+ * ```
+ */
+export function sanitizeValue(value: string, options: { maxBytes?: number } = {}): string {
+  const { maxBytes = 128 } = options;
+  checkMaxBytes(maxBytes);
+  // Well-formed first: the file system would turn each lone surrogate into U+FFFD anyway.
+  let safe = value.toWellFormed().replace(UNSAFE, "_").replaceAll("..", "_");
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so short values skip the encoding.
+  if (safe.length * 3 > maxBytes && encoder.encode(safe).length > maxBytes) {
+    safe = truncate(safe, maxBytes - 9) + "~" + hash(value);
+  }
+  return safe === "" || safe === "." ? "_" : safe;
+}
+
+/**
+ * A parsed `-logFile` template. Rendering is cached by the values the template uses (for
+ * `{date}`, by UTC day), because the sink renders once per batch.
+ *
+ * @example
+ * ```ts
+ * const template = new PathTemplate("logs/{source}/{date}.log");
+ * template.render({ source: "web", date: Date.parse("2026-11-21T23:54:55Z") });
+ * // "logs/web/2026-11-21.log"
+ * template.render({ source: "../../etc/passwd", date: 0 });
+ * // "logs/____etc_passwd/1970-01-01.log"
+ * ```
+ */
+export class PathTemplate {
+  /** The template as given. */
+  readonly template: string;
+  /** The placeholders the template uses; empty for a plain path. */
+  readonly placeholders: ReadonlySet<Placeholder>;
+  /** Literal text around the placeholders: `parts[i]` precedes `slots[i]`, the last one ends. */
+  readonly #parts: string[];
+  readonly #slots: Placeholder[];
+  /** For each slot, the most UTF-8 bytes its value may render to. */
+  readonly #budgets: number[];
+  readonly #cacheSize: number;
+  readonly #cache = new Map<string, string>();
+
+  /**
+   * Parses `template`. Placeholders are `{source}`, `{host}` and `{date}`; any other `{name}` is
+   * an error, so a typo does not silently become part of a file name. A template without
+   * placeholders is a plain path.
+   *
+   * @throws {TypeError} naming the first unknown placeholder.
+   * @throws {RangeError} when an option is out of range.
+   */
+  constructor(template: string, options: PathTemplateOptions = {}) {
+    const { maxValueBytes = 128, cacheSize = 1024 } = options;
+    checkMaxBytes(maxValueBytes);
+    if (!Number.isSafeInteger(cacheSize) || cacheSize < 1) {
+      throw new RangeError(`Path cache size must be a positive integer, got ${cacheSize}`);
+    }
+    const parts: string[] = [];
+    const slots: Placeholder[] = [];
+    let last = 0;
+    for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
+      const name = match[1];
+      if (!PLACEHOLDERS.has(name)) {
+        throw new TypeError(
+          `Unknown placeholder "{${name}}" in "${template}"; use {source}, {host} or {date}`,
+        );
+      }
+      parts.push(template.slice(last, match.index));
+      slots.push(name as Placeholder);
+      last = match.index + match[0].length;
+    }
+    parts.push(template.slice(last));
+    this.template = template;
+    this.placeholders = new Set(slots);
+    this.#parts = parts;
+    this.#slots = slots;
+    this.#budgets = budgets(parts, slots, maxValueBytes);
+    this.#cacheSize = cacheSize;
+  }
+
+  /** Whether the template has no placeholders, so every batch goes to the same file. */
+  get isPlain(): boolean {
+    return this.#slots.length === 0;
+  }
+
+  /**
+   * The path for `values`. `{date}` is the UTC day of `values.date`, which defaults to now.
+   *
+   * @throws {RangeError} when the template uses `{date}` and `values.date` is an invalid time.
+   */
+  render(values: TemplateValues = {}): string {
+    if (this.#slots.length === 0) return this.template;
+    const uses = this.placeholders;
+    const source = uses.has("source") ? values.source ?? "" : "";
+    const host = uses.has("host") ? values.host ?? "" : "";
+    const day = uses.has("date") ? utcDay(values.date) : 0;
+    // Length prefixes keep the key unambiguous whatever the values hold.
+    const key = `${source.length}:${source}${host.length}:${host}${day}`;
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return cached;
+    const path = this.#build(source, host, day);
+    if (this.#cache.size >= this.#cacheSize) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    this.#cache.set(key, path);
+    return path;
+  }
+
+  #build(source: string, host: string, day: number): string {
+    let path = this.#parts[0];
+    for (let i = 0; i < this.#slots.length; i++) {
+      const slot = this.#slots[i];
+      if (slot === "date") path += new Date(day * DAY_MS).toISOString().slice(0, 10);
+      else {
+        path += sanitizeValue(slot === "source" ? source : host, { maxBytes: this.#budgets[i] });
+      }
+      path += this.#parts[i + 1];
+    }
+    return path;
+  }
+}
+
+/**
+ * Shares each path segment's room among its values, so a rendered file or folder name stays
+ * within {@linkcode MAX_NAME_BYTES} whenever the template's own text allows it.
+ */
+function budgets(parts: string[], slots: Placeholder[], maxValueBytes: number): number[] {
+  const segmentOf: number[] = [];
+  const room: number[] = [MAX_NAME_BYTES];
+  const values: number[] = [0];
+  const spend = (text: string) => room[room.length - 1] -= encoder.encode(text).length;
+  for (let i = 0; i <= slots.length; i++) {
+    const pieces = parts[i].split(SEPARATOR);
+    spend(pieces[0]);
+    for (const piece of pieces.slice(1)) {
+      room.push(MAX_NAME_BYTES);
+      values.push(0);
+      spend(piece);
+    }
+    if (i === slots.length) break;
+    segmentOf.push(room.length - 1);
+    if (slots[i] === "date") spend("YYYY-MM-DD");
+    else values[room.length - 1]++;
+  }
+  return slots.map((_, i) => {
+    const segment = segmentOf[i];
+    const share = Math.floor(room[segment] / values[segment]);
+    return Math.max(MIN_VALUE_BYTES, Math.min(maxValueBytes, share));
+  });
+}
+
+function utcDay(date: Date | number = Date.now()): number {
+  const ms = typeof date === "number" ? date : date.getTime();
+  if (!Number.isFinite(ms)) throw new RangeError(`Cannot fill {date} from an invalid time`);
+  return Math.floor(ms / DAY_MS);
+}
+
+function checkMaxBytes(maxBytes: number): void {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < MIN_VALUE_BYTES) {
+    throw new RangeError(`Longest value must be an integer of at least 16 bytes, got ${maxBytes}`);
+  }
+}
+
+/** The longest start of `text` within `maxBytes` UTF-8 bytes, never splitting a character. */
+function truncate(text: string, maxBytes: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    const size = code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
+}
+
+/** FNV-1a over UTF-16 code units, as 8 hex digits: short, stable, and enough to tell names apart. */
+function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}

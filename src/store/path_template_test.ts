@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { dirname, join, normalize, relative } from "node:path";
+import { PathTemplate, sanitizeValue } from "./path_template.ts";
+
+const NOV_21 = Date.parse("2026-11-21T23:54:55.123Z");
+
+Deno.test("PathTemplate fills source, host and the UTC day", () => {
+  const template = new PathTemplate("logs/{source}/{host}-{date}.log");
+  assert.deepEqual([...template.placeholders].sort(), ["date", "host", "source"]);
+  assert.equal(template.isPlain, false);
+  assert.equal(
+    template.render({ source: "web", host: "10.0.0.7", date: NOV_21 }),
+    "logs/web/10.0.0.7-2026-11-21.log",
+  );
+  // Six minutes later it is the next UTC day, whatever the machine's time zone.
+  assert.equal(
+    template.render({ source: "web", host: "h", date: new Date(NOV_21 + 6 * 60_000) }),
+    "logs/web/h-2026-11-22.log",
+  );
+});
+
+Deno.test("PathTemplate treats a path without placeholders as plain", () => {
+  const template = new PathTemplate("aggregated_logs.txt");
+  assert.equal(template.isPlain, true);
+  assert.equal(template.render({ source: "../x" }), "aggregated_logs.txt");
+  // Lone braces are literal text, not placeholders.
+  assert.equal(new PathTemplate("a{b.log").render(), "a{b.log");
+});
+
+Deno.test("PathTemplate rejects an unknown placeholder, naming it", () => {
+  assert.throws(
+    () => new PathTemplate("logs/{sourse}.log"),
+    (err: unknown) => err instanceof TypeError && err.message.includes('"{sourse}"'),
+  );
+  assert.throws(() => new PathTemplate("logs/{}.log"), TypeError);
+  assert.throws(() => new PathTemplate("x", { maxValueBytes: 4 }), RangeError);
+  assert.throws(() => new PathTemplate("x", { cacheSize: 0 }), RangeError);
+});
+
+Deno.test("PathTemplate keeps hostile values inside the template's folder", () => {
+  const hostile = [
+    "../../etc/passwd",
+    "a/b",
+    "a\\b",
+    "\x00",
+    "x\x00y",
+    "..",
+    ".",
+    "...",
+    "",
+    "/",
+    "/etc/passwd",
+    "..\\..\\windows",
+    "line\nbreak\ttab\x7f\x85",
+    "x".repeat(10_000),
+    "é".repeat(500),
+  ];
+  for (const layout of ["logs/{source}.log", "logs/{source}/{host}", "logs/.{source}{host}"]) {
+    const template = new PathTemplate(layout);
+    for (const source of hostile) {
+      for (const host of hostile) {
+        const path = template.render({ source, host });
+        const rel = relative("logs", normalize(path));
+        assert.ok(!rel.startsWith("..") && rel !== "", `${layout} ${JSON.stringify(path)}`);
+        assert.equal(normalize(path), path, "no . or .. segments, no doubled separators");
+        assert.doesNotMatch(path, /[\p{Cc}\\]/u);
+        const segments = path.split("/");
+        assert.equal(segments.length, layout.split("/").length, "values add no folders");
+        for (const segment of segments) assert.ok(new TextEncoder().encode(segment).length < 256);
+      }
+    }
+  }
+});
+
+Deno.test("sanitizeValue replaces what could leave the folder and keeps the rest readable", () => {
+  assert.equal(sanitizeValue("../../etc/passwd"), "____etc_passwd");
+  assert.equal(sanitizeValue("a/b"), "a_b");
+  assert.equal(sanitizeValue("a\\b"), "a_b");
+  assert.equal(sanitizeValue("\x00"), "_");
+  assert.equal(sanitizeValue(".."), "_");
+  assert.equal(sanitizeValue("."), "_");
+  assert.equal(sanitizeValue(""), "_");
+  assert.equal(sanitizeValue("web-1.example.com"), "web-1.example.com");
+  assert.equal(sanitizeValue(".hidden"), ".hidden");
+  assert.equal(sanitizeValue("журнал-日志-📜"), "журнал-日志-📜");
+  assert.equal(sanitizeValue("bad\uD800half"), "bad\uFFFDhalf", "lone surrogates made whole");
+});
+
+Deno.test("sanitizeValue shortens long values and keeps distinct ones apart", () => {
+  const a = sanitizeValue("x".repeat(300) + "a");
+  const b = sanitizeValue("x".repeat(300) + "b");
+  assert.equal(new TextEncoder().encode(a).length, 128);
+  assert.notEqual(a, b);
+  assert.ok(a.startsWith("x".repeat(119) + "~"));
+  // Multi-byte characters are never cut in half.
+  const emoji = sanitizeValue("📜".repeat(100), { maxBytes: 32 });
+  assert.ok(new TextEncoder().encode(emoji).length <= 32);
+  assert.equal(emoji.toWellFormed(), emoji);
+  assert.ok(emoji.startsWith("📜".repeat(5) + "~"));
+  // Exactly at the limit is kept whole.
+  assert.equal(sanitizeValue("é".repeat(64)), "é".repeat(64));
+});
+
+Deno.test("PathTemplate keeps names with several long values under 255 bytes", () => {
+  const template = new PathTemplate("logs/{source}/{source}-{host}-{date}.log");
+  const long = "x".repeat(1000);
+  const [folder, name] = template.render({ source: long, host: long, date: NOV_21 }).split("/")
+    .slice(1);
+  assert.equal(folder.length, 128, "a value alone in its segment gets maxValueBytes");
+  assert.ok(name.length <= 255 && name.length > 240, `${name.length} bytes`);
+});
+
+Deno.test("PathTemplate stays right past the size of its cache", () => {
+  const template = new PathTemplate("logs/{source}-{date}.log", { cacheSize: 2 });
+  const first = template.render({ source: "a", date: NOV_21 });
+  // Same source, same UTC day: same file.
+  assert.equal(template.render({ source: "a", date: NOV_21 + 60_000 }), first);
+  assert.equal(template.render({ source: "b", date: NOV_21 }), "logs/b-2026-11-21.log");
+  assert.equal(template.render({ source: "c", date: NOV_21 }), "logs/c-2026-11-21.log");
+  assert.equal(template.render({ source: "a", date: NOV_21 }), first, "rebuilt after eviction");
+  // Values that would collide in a naive "source|host" key stay apart.
+  const both = new PathTemplate("{source}/{host}");
+  assert.equal(both.render({ source: "a\x00b", host: "c" }), "a_b/c");
+  assert.equal(both.render({ source: "a", host: "b\x00c" }), "a/b_c");
+  assert.equal(dirname(join("logs", both.render({ source: "..", host: "x" }))), "logs/_");
+});
+
+Deno.test("PathTemplate refuses an invalid time for {date}", () => {
+  const template = new PathTemplate("{date}.log");
+  assert.throws(() => template.render({ date: new Date("nope") }), RangeError);
+  assert.match(template.render(), /^\d{4}-\d{2}-\d{2}\.log$/);
+});
