@@ -4,8 +4,10 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { dirname } from "node:path";
 import type { FileOpener, WritableFile } from "./file_writer.ts";
+import { repairTornTail } from "./torn_tail.ts";
 
 interface Identity {
   dev: number;
@@ -13,22 +15,32 @@ interface Identity {
 }
 
 const identities = new WeakMap<WritableFile, Identity>();
+const log = getLogger(["logboom", "store"]);
 
 /**
  * Whether the process may read `path`. Only with read permission can a writer notice that its
- * path was renamed or deleted (`stat` needs read even on an open file), so without it the writer
- * keeps its handle and relies on SIGHUP.
+ * path was renamed or deleted (`stat` needs read even on an open file) or mend a torn last line;
+ * without it the writer keeps its handle and relies on SIGHUP.
  */
-function canRead(path: string): boolean {
+export function canRead(path: string): boolean {
   return Deno.permissions.querySync({ name: "read", path }).state === "granted";
 }
 
-/** Opens files with `Deno.open` for append, creating parent folders; needs only write permission. */
+/**
+ * Opens files with `Deno.open` for append, creating parent folders; needs only write permission.
+ * With read permission it also ends a torn last line left by a crash before appending.
+ */
 export const denoFiles: FileOpener = {
   async open(path: string): Promise<WritableFile> {
     await Deno.mkdir(dirname(path), { recursive: true });
+    const readable = canRead(path);
+    if (readable && await repairTornTail(path)) {
+      log.warn(
+        `"${path}" ended in the middle of a line (an earlier crash?): ended it with a newline`,
+      );
+    }
     const file = await Deno.open(path, { append: true, create: true });
-    if (canRead(path)) {
+    if (readable) {
       try {
         const { dev, ino } = file.statSync();
         identities.set(file, { dev, ino });
@@ -46,6 +58,20 @@ export const denoFiles: FileOpener = {
     try {
       const { dev, ino } = Deno.statSync(path);
       return dev === known.dev && ino === known.ino;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  },
+
+  rename(from: string, to: string): Promise<void> {
+    return Deno.rename(from, to);
+  },
+
+  exists(path: string): boolean {
+    try {
+      Deno.lstatSync(path);
+      return true;
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return false;
       throw err;

@@ -17,6 +17,11 @@ export interface GzipFileOptions {
   signal?: AbortSignal;
   /** Bytes read from `src` at a time, which bounds memory. Default 64 KiB. */
   chunkBytes?: number;
+  /**
+   * Awaited before each chunk is read: lets the caller yield the CPU to ingestion, since gzip
+   * runs on the calling thread. Default: none.
+   */
+  pace?: () => Promise<void>;
 }
 
 /**
@@ -38,7 +43,7 @@ export interface GzipFileOptions {
  * ```
  */
 export async function gzipFile(src: string, options: GzipFileOptions = {}): Promise<string> {
-  const { signal, chunkBytes = 64 * 1024 } = options;
+  const { signal, chunkBytes = 64 * 1024, pace } = options;
   if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) {
     throw new RangeError(`Chunk size must be a positive integer, got ${chunkBytes}`);
   }
@@ -57,7 +62,7 @@ export async function gzipFile(src: string, options: GzipFileOptions = {}): Prom
     });
     created = true;
     try {
-      await pump(input, output, chunkBytes, signal);
+      await pump(input, output, { chunkBytes, signal, pace });
       await output.sync();
     } finally {
       output.close();
@@ -80,13 +85,14 @@ export async function gzipFile(src: string, options: GzipFileOptions = {}): Prom
 async function pump(
   input: Deno.FsFile,
   output: Deno.FsFile,
-  chunkBytes: number,
-  signal: AbortSignal | undefined,
+  options: { chunkBytes: number; signal?: AbortSignal; pace?: () => Promise<void> },
 ): Promise<void> {
+  const { chunkBytes, signal, pace } = options;
   // Our own source rather than `input.readable`, which would close the file behind our back.
   let reading: Promise<unknown> = Promise.resolve();
   const plain = new ReadableStream<BufferSource>({
     async pull(controller) {
+      await pace?.();
       signal?.throwIfAborted();
       const buf = new Uint8Array(chunkBytes);
       const read = input.read(buf);

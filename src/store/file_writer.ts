@@ -8,6 +8,7 @@
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { Histogram } from "../pipeline/histogram.ts";
+import { nextRotationTime, rotatedName } from "./rotation.ts";
 
 /** When the writer calls fsync. */
 export type FsyncMode = "never" | "interval" | "batch";
@@ -22,6 +23,8 @@ export interface WritableFile {
   unlock(): Promise<void>;
   /** Flushes the file's data to the device. */
   sync(): Promise<void>;
+  /** Moves the file position; `seekSync(0, Deno.SeekMode.End)` is the file's size. */
+  seekSync(offset: number, whence: Deno.SeekMode): number;
   /** Closes the handle. */
   close(): void;
 }
@@ -35,6 +38,20 @@ export interface FileOpener {
    * tell (no read permission), so a writer never reopens needlessly.
    */
   isCurrent(path: string, file: WritableFile): boolean;
+  /** Renames a file (rotation). */
+  rename(from: string, to: string): Promise<void>;
+  /** Whether a path exists (so a rotated name never overwrites an older one). */
+  exists(path: string): boolean;
+}
+
+/** When a writer rotates its file: by size, by time, or both. */
+export interface RotationPolicy {
+  /** Rotate before a write would take the file past this many bytes. */
+  maxBytes?: number;
+  /** Rotate at each multiple of this period, in ms, counted in UTC (24 h: at midnight UTC). */
+  everyMs?: number;
+  /** Called with the rotated file's new path and the live path, for compression and retention. */
+  onRotated?: (rotatedPath: string, livePath: string) => void;
 }
 
 /** Options of {@linkcode FileWriter}. */
@@ -54,6 +71,10 @@ export interface FileWriterOptions {
   retryDelayMs?: number;
   /** Called with the number of bytes each time queued bytes reach the file. */
   onWritten?: (bytes: number) => void;
+  /** Rotation; none by default. */
+  rotation?: RotationPolicy;
+  /** Counters to add to, shared by the writers of one sink. Default: the writer's own. */
+  stats?: FileWriterStats;
 }
 
 /** What a writer did so far, for metrics. */
@@ -102,6 +123,11 @@ interface Waiter {
 const MAX_RETRY_DELAY_MS = 5000;
 /** Free pages kept for reuse; beyond these, written pages are left to the garbage collector. */
 const SPARE_PAGES = 4;
+/**
+ * A writer's first page. Pages double up to `pageBytes` while its queue backs up, so a busy file
+ * makes few large writes while ten thousand quiet ones cost a few KiB each.
+ */
+const FIRST_PAGE_BYTES = 4096;
 const log = getLogger(["logboom", "store"]);
 
 /**
@@ -126,9 +152,14 @@ export class FileWriter {
   readonly #pageBytes: number;
   readonly #retryDelayMs: number;
   readonly #onWritten: (bytes: number) => void;
+  readonly #rotation: RotationPolicy | undefined;
+  #nextRotation = Infinity;
+  #reopen = false;
+  #lastActive = Date.now();
   #file: WritableFile | undefined;
   #pages: Page[] = [];
   #spare: Uint8Array[] = [];
+  #nextPageBytes: number;
   /** The page the loop is writing: `enqueue` must not append to it any more. */
   #writing: Page | undefined;
   #queuedBytes = 0;
@@ -141,14 +172,9 @@ export class FileWriter {
   #dirty = false;
   #syncDue = 0;
   #loop: Promise<void>;
-  readonly #stats: FileWriterStats = {
-    linesWritten: 0,
-    bytesWritten: 0,
-    errors: 0,
-    writeSeconds: new Histogram(),
-  };
+  readonly #stats: FileWriterStats;
 
-  private constructor(path: string, file: WritableFile, options: FileWriterOptions) {
+  private constructor(path: string, file: WritableFile | undefined, options: FileWriterOptions) {
     const {
       opener,
       fsync = "interval",
@@ -156,15 +182,23 @@ export class FileWriter {
       pageBytes = 1024 * 1024,
       retryDelayMs = 100,
       onWritten = () => {},
+      rotation,
+      stats = { linesWritten: 0, bytesWritten: 0, errors: 0, writeSeconds: new Histogram() },
     } = options;
+    this.#stats = stats;
     this.path = path;
     this.#file = file;
     this.#opener = opener;
     this.#fsync = fsync;
     this.#fsyncIntervalMs = fsyncIntervalMs;
     this.#pageBytes = pageBytes;
+    this.#nextPageBytes = Math.min(FIRST_PAGE_BYTES, pageBytes);
     this.#retryDelayMs = retryDelayMs;
     this.#onWritten = onWritten;
+    this.#rotation = rotation;
+    if (rotation?.everyMs !== undefined) {
+      this.#nextRotation = nextRotationTime(Date.now(), rotation.everyMs);
+    }
     this.#loop = this.#run();
   }
 
@@ -172,6 +206,29 @@ export class FileWriter {
   static async open(path: string, options: FileWriterOptions): Promise<FileWriter> {
     const file = await options.opener.open(path);
     return new FileWriter(path, file, options);
+  }
+
+  /**
+   * Starts a writer that opens `path` when it first writes; an open that fails is logged and
+   * retried like a failed write, with the lines kept queued.
+   */
+  static create(path: string, options: FileWriterOptions): FileWriter {
+    return new FileWriter(path, undefined, options);
+  }
+
+  /** When this writer last took or wrote data, in ms since the epoch. */
+  get lastActive(): number {
+    return this.#lastActive;
+  }
+
+  /** Whether nothing is queued or being written. */
+  get idle(): boolean {
+    return this.#queuedBytes === 0;
+  }
+
+  /** Closes the file before the next write and opens the path anew (SIGHUP, logrotate). */
+  reopen(): void {
+    this.#reopen = true;
   }
 
   /** Bytes queued and not yet written. */
@@ -191,11 +248,24 @@ export class FileWriter {
    */
   enqueue(data: Uint8Array, lines = 0): void {
     if (this.#closing) throw new Error(`Writer for "${this.path}" is closed`);
+    if (data.length > this.#pageBytes && this.#rotation?.maxBytes !== undefined) {
+      // A rotated file must not outgrow its size by a whole batch: split it between lines.
+      for (const piece of splitLines(data, this.#pageBytes)) this.#append(piece, countLines(piece));
+      return;
+    }
+    this.#append(data, lines);
+  }
+
+  #append(data: Uint8Array, lines: number): void {
     let tail = this.#pages.at(-1);
     if (tail === undefined || tail === this.#writing || tail.buf.length - tail.len < data.length) {
-      const buf = data.length <= this.#pageBytes
-        ? this.#spare.pop() ?? new Uint8Array(this.#pageBytes)
-        : new Uint8Array(data.length);
+      if (tail !== undefined) {
+        this.#nextPageBytes = Math.min(this.#nextPageBytes * 2, this.#pageBytes);
+      }
+      const size = Math.max(data.length, this.#nextPageBytes);
+      const buf = size === this.#pageBytes && this.#spare.length > 0
+        ? this.#spare.pop()!
+        : new Uint8Array(size);
       tail = { buf, len: 0, lines: 0, seq: 0 };
       this.#pages.push(tail);
     }
@@ -204,6 +274,7 @@ export class FileWriter {
     tail.lines += lines;
     tail.seq = ++this.#enqueuedSeq;
     this.#queuedBytes += data.length;
+    this.#lastActive = Date.now();
     this.#notify();
   }
 
@@ -253,7 +324,11 @@ export class FileWriter {
         await this.#writeWithRetry(page.buf.subarray(0, page.len));
         this.#pages.shift();
         this.#writing = undefined;
+        if (this.#pages.length === 0) {
+          this.#nextPageBytes = Math.min(FIRST_PAGE_BYTES, this.#pageBytes);
+        }
         this.#queuedBytes -= page.len;
+        this.#lastActive = Date.now();
         this.#stats.linesWritten += page.lines;
         this.#stats.bytesWritten += page.len;
         this.#onWritten(page.len);
@@ -313,10 +388,11 @@ export class FileWriter {
     while (offset < data.length) {
       let locked = false;
       try {
-        const file = await this.#currentFile();
+        let file = await this.#currentFile();
         const started = performance.now();
         await file.lock(true);
         locked = true;
+        if (offset === 0 && this.#rotation) file = await this.#rotateIfDue(file, data.length);
         while (offset < data.length) offset += await file.write(data.subarray(offset));
         locked = false;
         await file.unlock();
@@ -353,9 +429,36 @@ export class FileWriter {
     }
   }
 
-  /** The open file, reopened when the path no longer names it (logrotate, deletion). */
+  /**
+   * Rotates under the lock, between whole pages, so no line is split across files: renames the
+   * file, opens and locks a new one, and only then lets the old one go. Returns the file to write.
+   */
+  async #rotateIfDue(file: WritableFile, incoming: number): Promise<WritableFile> {
+    const { maxBytes = Infinity, everyMs, onRotated } = this.#rotation!;
+    const now = Date.now();
+    const size = file.seekSync(0, Deno.SeekMode.End);
+    if (size === 0 || (size + incoming <= maxBytes && now < this.#nextRotation)) return file;
+    if (everyMs !== undefined) this.#nextRotation = nextRotationTime(now, everyMs);
+    const rotated = rotatedName(this.path, new Date(now), { taken: (p) => this.#opener.exists(p) });
+    await this.#opener.rename(this.path, rotated);
+    const fresh = await this.#opener.open(this.path);
+    await fresh.lock(true);
+    this.#file = fresh;
+    // The rotated file is complete: make it durable before letting it go, unless told never to.
+    if (this.#fsync !== "never") await file.sync();
+    await file.unlock().catch(() => {});
+    file.close();
+    log.debug(`Rotated "${this.path}" to "${rotated}" at ${size} bytes`);
+    onRotated?.(rotated, this.path);
+    return fresh;
+  }
+
+  /** The open file, reopened when the path no longer names it (logrotate, deletion, SIGHUP). */
   async #currentFile(): Promise<WritableFile> {
-    if (this.#file && !this.#opener.isCurrent(this.path, this.#file)) {
+    if (this.#reopen) {
+      this.#reopen = false;
+      this.#drop();
+    } else if (this.#file && !this.#opener.isCurrent(this.path, this.#file)) {
       log.info(`"${this.path}" was moved or removed; reopening it`);
       this.#drop();
     }
@@ -395,4 +498,22 @@ export class FileWriter {
 
 function isGone(err: unknown): boolean {
   return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.BadResource;
+}
+
+/** Cuts whole lines into pieces of at most `size` bytes (a longer line stays whole). */
+function* splitLines(data: Uint8Array, size: number): Generator<Uint8Array> {
+  let start = 0;
+  while (data.length - start > size) {
+    let end = data.lastIndexOf(10, start + size - 1) + 1;
+    if (end <= start) end = data.indexOf(10, start + size) + 1 || data.length;
+    yield data.subarray(start, end);
+    start = end;
+  }
+  if (start < data.length) yield data.subarray(start);
+}
+
+function countLines(data: Uint8Array): number {
+  let lines = 0;
+  for (let at = data.indexOf(10); at !== -1; at = data.indexOf(10, at + 1)) lines++;
+  return lines;
 }

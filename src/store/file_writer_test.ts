@@ -1,68 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  type FileOpener,
-  FileWriter,
-  UnwrittenDataError,
-  type WritableFile,
-} from "./file_writer.ts";
+import { FileWriter, UnwrittenDataError } from "./file_writer.ts";
+import { FakeOpener } from "./_fake_files.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** An in-memory file that records every call and fails the writes it is told to. */
-class FakeFile implements WritableFile {
-  bytes: number[] = [];
-  calls: string[] = [];
-  locked = false;
-  closed = false;
-  /** Errors thrown by the next writes, one each. */
-  failures: Error[] = [];
-  /** Accept at most this many bytes per write, like a short write. */
-  maxWrite = Infinity;
-
-  write(data: Uint8Array): Promise<number> {
-    assert.ok(this.locked, "every write happens under the lock");
-    const failure = this.failures.shift();
-    if (failure) return Promise.reject(failure);
-    const n = Math.min(data.length, this.maxWrite);
-    this.bytes.push(...data.subarray(0, n));
-    this.calls.push(`write ${n}`);
-    return Promise.resolve(n);
-  }
-  lock(): Promise<void> {
-    this.locked = true;
-    this.calls.push("lock");
-    return Promise.resolve();
-  }
-  unlock(): Promise<void> {
-    this.locked = false;
-    this.calls.push("unlock");
-    return Promise.resolve();
-  }
-  sync(): Promise<void> {
-    this.calls.push("sync");
-    return Promise.resolve();
-  }
-  close(): void {
-    this.closed = true;
-  }
-  get text(): string {
-    return decoder.decode(new Uint8Array(this.bytes));
-  }
-}
-
-class FakeOpener implements FileOpener {
-  files: FakeFile[] = [];
-  current: FakeFile | undefined;
-  open(): Promise<WritableFile> {
-    this.current = new FakeFile();
-    this.files.push(this.current);
-    return Promise.resolve(this.current);
-  }
-  isCurrent(_path: string, file: WritableFile): boolean {
-    return file === this.current;
-  }
-}
 
 function diskFull(): Error {
   return new Error("No space left on device (os error 28)");
@@ -117,7 +57,7 @@ Deno.test("writer reopens the path when the file was moved away", async () => {
   const writer = await FileWriter.open("x.log", { opener });
   writer.enqueue(encoder.encode("before\n"));
   await writer.flush();
-  opener.current = undefined; // logrotate renamed it: the path no longer names the open file
+  opener.disk.delete("x.log"); // logrotate moved it: the path no longer names the open file
   writer.enqueue(encoder.encode("after\n"));
   await writer.close();
   assert.equal(opener.files.length, 2);
@@ -166,4 +106,56 @@ Deno.test("writer refuses chunks after close", async () => {
   const writer = await FileWriter.open("x.log", { opener: new FakeOpener() });
   await writer.close();
   assert.throws(() => writer.enqueue(encoder.encode("late\n")), /closed/);
+});
+
+Deno.test("writer rotates by size between whole chunks: no file too big, no line split or lost", async () => {
+  const opener = new FakeOpener();
+  const rotated: string[] = [];
+  const writer = await FileWriter.open("logs/app.log", {
+    opener,
+    pageBytes: 16,
+    rotation: { maxBytes: 32, onRotated: (path) => rotated.push(path) },
+  });
+  const lines = Array.from({ length: 20 }, (_, i) => `line ${String(i).padStart(2, "0")}\n`);
+  for (const line of lines) {
+    writer.enqueue(encoder.encode(line), 1);
+    await writer.flush(); // one page per line, so every write is a rotation point
+  }
+  await writer.close();
+  assert.equal(rotated.length, 4, "160 bytes in files of at most 32: five files");
+  for (const path of rotated) {
+    assert.match(path, /^logs\/app\.\d{4}-\d{2}-\d{2}T[\d-]+\.\d{3}Z(_\d+)?\.log$/);
+  }
+  const files = [...rotated, "logs/app.log"].map((p) => opener.disk.get(p)!.text);
+  for (const text of files) {
+    assert.ok(text.length <= 32, `a file holds ${text.length} bytes`);
+    assert.ok(text.endsWith("\n"), "every file ends with a whole line");
+  }
+  assert.equal(files.join(""), lines.join(""), "in order, none lost, none doubled");
+  assert.equal(writer.stats.linesWritten, 20);
+});
+
+Deno.test("writer reopens its path on request (SIGHUP)", async () => {
+  const opener = new FakeOpener();
+  const writer = await FileWriter.open("x.log", { opener });
+  writer.enqueue(encoder.encode("one\n"));
+  await writer.flush();
+  writer.reopen();
+  writer.enqueue(encoder.encode("two\n"));
+  await writer.close();
+  assert.equal(opener.files.length, 2);
+  assert.equal(opener.files[0].closed, true);
+  assert.equal(opener.disk.get("x.log")!.text, "one\ntwo\n");
+});
+
+Deno.test("a lazily created writer that cannot open keeps its lines and retries", async () => {
+  const opener = new FakeOpener();
+  let refusals = 2;
+  const open = opener.open.bind(opener);
+  opener.open = (path: string) =>
+    refusals-- > 0 ? Promise.reject(new Error("Permission denied (os error 13)")) : open(path);
+  const writer = FileWriter.create("late.log", { opener, retryDelayMs: 1 });
+  writer.enqueue(encoder.encode("kept\n"));
+  await writer.close();
+  assert.equal(opener.disk.get("late.log")!.text, "kept\n");
 });

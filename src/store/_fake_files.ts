@@ -1,0 +1,82 @@
+/**
+ * In-memory files for the store's unit tests: they record every call and fail on demand.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { FileOpener, WritableFile } from "./file_writer.ts";
+
+const decoder = new TextDecoder();
+
+/** An in-memory file that records every call and fails the writes it is told to. */
+export class FakeFile implements WritableFile {
+  bytes: number[] = [];
+  calls: string[] = [];
+  locked = false;
+  closed = false;
+  /** Errors thrown by the next writes, one each. */
+  failures: Error[] = [];
+  /** Accept at most this many bytes per write, like a short write. */
+  maxWrite = Infinity;
+
+  write(data: Uint8Array): Promise<number> {
+    assert.ok(this.locked, "every write happens under the lock");
+    const failure = this.failures.shift();
+    if (failure) return Promise.reject(failure);
+    const n = Math.min(data.length, this.maxWrite);
+    this.bytes.push(...data.subarray(0, n));
+    this.calls.push(`write ${n}`);
+    return Promise.resolve(n);
+  }
+  lock(): Promise<void> {
+    this.locked = true;
+    this.calls.push("lock");
+    return Promise.resolve();
+  }
+  unlock(): Promise<void> {
+    this.locked = false;
+    this.calls.push("unlock");
+    return Promise.resolve();
+  }
+  sync(): Promise<void> {
+    this.calls.push("sync");
+    return Promise.resolve();
+  }
+  seekSync(): number {
+    return this.bytes.length;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  get text(): string {
+    return decoder.decode(new Uint8Array(this.bytes));
+  }
+}
+
+/** A folder in memory: paths name fake files; every open of a missing path creates one. */
+export class FakeOpener implements FileOpener {
+  files: FakeFile[] = [];
+  disk = new Map<string, FakeFile>();
+  open(path: string): Promise<WritableFile> {
+    let file = this.disk.get(path);
+    if (file === undefined || file.closed) {
+      file = new FakeFile();
+      file.bytes = this.disk.get(path)?.bytes ?? [];
+      this.files.push(file);
+      this.disk.set(path, file);
+    }
+    return Promise.resolve(file);
+  }
+  isCurrent(path: string, file: WritableFile): boolean {
+    return this.disk.get(path) === file;
+  }
+  rename(from: string, to: string): Promise<void> {
+    this.disk.set(to, this.disk.get(from)!);
+    this.disk.delete(from);
+    return Promise.resolve();
+  }
+  exists(path: string): boolean {
+    return this.disk.has(path);
+  }
+}

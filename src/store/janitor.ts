@@ -1,0 +1,178 @@
+/**
+ * The janitor: what happens to a file after rotation, in the background. It gzips rotated files
+ * (paced, so compression never stalls ingestion) and deletes the ones retention expires.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { dirname, join } from "node:path";
+import { describe } from "../_util.ts";
+import { gzipFile } from "./compress.ts";
+import { parseRotated, type RotatedFile, selectExpired } from "./rotation.ts";
+
+/** What the janitor does with rotated files. */
+export interface JanitorConfig {
+  /** Gzip rotated files. Default false. */
+  compress?: boolean;
+  /** Keep this many rotated files per output, deleting older ones. Default: no limit. */
+  keep?: number;
+  /** Delete rotated files older than this, in ms. Default: no limit. */
+  maxAgeMs?: number;
+  /**
+   * Whether ingestion is busy now. While it is, compression takes at most a quarter of the
+   * thread it shares with ingestion. Default: never busy.
+   */
+  busy?: () => boolean;
+}
+
+interface Job {
+  livePath: string;
+  rotatedPath?: string;
+}
+
+/** Share of the thread compression may take while ingestion is busy. */
+const BUSY_DUTY = 0.25;
+const log = getLogger(["logboom", "store"]);
+
+/**
+ * Runs compression and retention one job at a time, in order.
+ *
+ * @example
+ * ```ts
+ * const janitor = new Janitor({ compress: true, keep: 7 });
+ * janitor.rotated("logs/app.log", "logs/app.2026-11-21T00-00-00.000Z.log");
+ * await janitor.close(); // an unfinished compression is abandoned; its source is kept
+ * ```
+ */
+export class Janitor {
+  readonly #compress: boolean;
+  readonly #keep: number | undefined;
+  readonly #maxAgeMs: number | undefined;
+  readonly #busy: () => boolean;
+  readonly #jobs: Job[] = [];
+  readonly #abort = new AbortController();
+  #running: Promise<void> | undefined;
+  #lastPace = 0;
+
+  /** @param config see {@linkcode JanitorConfig} for the defaults. */
+  constructor(config: JanitorConfig = {}) {
+    this.#compress = config.compress ?? false;
+    this.#keep = config.keep;
+    this.#maxAgeMs = config.maxAgeMs;
+    this.#busy = config.busy ?? (() => false);
+  }
+
+  /** Whether the janitor has anything to do at all. */
+  get active(): boolean {
+    return this.#compress || this.#keep !== undefined || this.#maxAgeMs !== undefined;
+  }
+
+  /** Takes a file just rotated away from `livePath`: compress it, then apply retention. */
+  rotated(livePath: string, rotatedPath: string): void {
+    this.#enqueue({ livePath, rotatedPath });
+  }
+
+  /**
+   * Looks after `livePath`'s rotated siblings as they are now: compresses those a crash left
+   * uncompressed, removes half-written `.gz.tmp` files, and applies retention. For startup.
+   */
+  sweep(livePath: string): void {
+    this.#enqueue({ livePath });
+  }
+
+  /** Resolves when every queued job is done; for tests and shutdown. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Stops: an unfinished compression is abandoned (its source kept); queued jobs are dropped. */
+  async close(): Promise<void> {
+    this.#jobs.length = 0;
+    this.#abort.abort(new Error("Janitor closed"));
+    await this.idle();
+  }
+
+  #enqueue(job: Job): void {
+    if (!this.active || this.#abort.signal.aborted) return;
+    this.#jobs.push(job);
+    this.#running ??= this.#run().finally(() => this.#running = undefined);
+  }
+
+  async #run(): Promise<void> {
+    for (let job = this.#jobs.shift(); job; job = this.#jobs.shift()) {
+      try {
+        await this.#do(job);
+      } catch (err) {
+        if (this.#abort.signal.aborted) return;
+        log.error(`Cannot tidy the rotated files of "${job.livePath}": ${describe(err)}`);
+      }
+    }
+  }
+
+  async #do({ livePath, rotatedPath }: Job): Promise<void> {
+    const signal = this.#abort.signal;
+    const pace = () => this.#pace();
+    if (this.#compress && rotatedPath !== undefined) {
+      await gzipFile(rotatedPath, { signal, pace });
+    }
+    let found = await listRotated(livePath);
+    if (rotatedPath === undefined) {
+      // What a crash left: half-written .gz.tmp files, and plain files whose .gz is complete
+      // (renamed into place) but which were not removed yet.
+      for (const path of [...found.leftovers, ...found.superseded]) await Deno.remove(path);
+      if (this.#compress) {
+        for (const file of found.rotations) {
+          if (!file.compressed) await gzipFile(file.path, { signal, pace });
+        }
+      }
+      found = await listRotated(livePath);
+    }
+    if (this.#keep === undefined && this.#maxAgeMs === undefined) return;
+    const { keep, maxAgeMs } = { keep: this.#keep, maxAgeMs: this.#maxAgeMs };
+    const expired = selectExpired(found.rotations, { keep, maxAgeMs });
+    for (const file of expired) await Deno.remove(file.path);
+    if (expired.length > 0) {
+      log.info(`Deleted ${expired.length} expired rotations of "${livePath}"`);
+    }
+  }
+
+  /** Between gzip chunks: while ingestion is busy, sleep three times what the chunk took. */
+  async #pace(): Promise<void> {
+    const now = performance.now();
+    const took = this.#lastPace === 0 ? 0 : now - this.#lastPace;
+    const rest = this.#busy() ? Math.min(100, took * (1 / BUSY_DUTY - 1)) : 0;
+    await new Promise((resolve) => setTimeout(resolve, rest));
+    this.#lastPace = performance.now();
+  }
+}
+
+/** A live file's rotated siblings, sorted out. */
+interface Rotations {
+  /** One file per rotation: its `.gz` when there is one, else the plain file. */
+  rotations: RotatedFile[];
+  /** Plain files whose `.gz` exists too. */
+  superseded: string[];
+  /** `.gz.tmp` files of an interrupted compression. */
+  leftovers: string[];
+}
+
+async function listRotated(livePath: string): Promise<Rotations> {
+  const dir = dirname(livePath);
+  const names = new Set<string>();
+  for await (const entry of Deno.readDir(dir)) if (entry.isFile) names.add(entry.name);
+  const found: Rotations = { rotations: [], superseded: [], leftovers: [] };
+  for (const name of names) {
+    if (name.endsWith(".gz.tmp")) {
+      if (parseRotated(livePath, name.slice(0, -".tmp".length))) {
+        found.leftovers.push(join(dir, name));
+      }
+      continue;
+    }
+    const file = parseRotated(livePath, name);
+    if (file === undefined) continue;
+    if (!file.compressed && names.has(name + ".gz")) found.superseded.push(file.path);
+    else found.rotations.push(file);
+  }
+  return found;
+}
