@@ -1,14 +1,18 @@
 /**
- * `deno task bench`: end-to-end throughput of the TCP -> file path against a peer, with the shared
- * yardstick (`../shared/bench/run-peer.sh`: a Go load generator that times first byte sent to last
- * byte in the file, and a verifier of missing, duplicated and torn lines).
+ * `deno task bench`: logboom's benchmarks, each against a peer run in the same shell, since
+ * absolute rates drift on a shared machine and the bars are ratios. Exits 1 when a bar is missed.
  *
- * The machine is shared and small, so absolute rates drift: logboom and the peer run alternately
- * in the same shell, and the bar is their ratio. Exits 1 when a bar is missed.
+ * - `tcp`: end-to-end throughput of the TCP -> file path against rsyslog (or `-peer goopt`), with
+ *   the shared yardstick (`../shared/bench/run-peer.sh`: a Go load generator that times first
+ *   byte sent to last byte in the file, and a verifier of missing, duplicated and torn lines).
+ * - `store`: the file sink in-process: 100 sources through a template, rotation, fsync batch
+ *   (`scripts/bench_store.ts`).
+ * - `rotate`: TCP -> file rotating every 10 MB with gzip, end to end (`scripts/bench_rotation.ts`).
  *
  * ```sh
- * deno task bench                      # logboom vs rsyslog, 3 rounds, 8 x 500,000 x 100 B
- * deno task bench -peer goopt -rounds 5
+ * deno task bench                          # every scenario, 3 rounds each
+ * deno task bench -scenario tcp -rounds 5  # one scenario
+ * deno task bench -scenario tcp -peer goopt
  * ```
  *
  * Needs Go (`apt-get install golang-go`) and the peer (`apt-get install rsyslog`).
@@ -18,10 +22,14 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { benchRotation } from "./bench_rotation.ts";
+import { benchStore } from "./bench_store.ts";
+import { median } from "./_median.ts";
 
 const { values } = parseArgs({
   args: Deno.args.map((a) => a.replace(/^-(?=\w)/, "--")),
   options: {
+    scenario: { type: "string", default: "tcp,store,rotate" },
     peer: { type: "string", default: "rsyslog" },
     rounds: { type: "string", default: "3" },
     c: { type: "string", default: "8" },
@@ -72,39 +80,56 @@ async function run(peer: string): Promise<Run> {
   return result;
 }
 
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+/** TCP -> file against the peer; returns the bars that were missed. */
+async function benchTcp(rounds: number): Promise<string[]> {
+  const ours: Run[] = [];
+  const theirs: Run[] = [];
+  console.log(
+    `TCP -> file, ${values.c} connections x ${values.n} lines x ${values.s} B, ${rounds} rounds`,
+  );
+  for (let i = 0; i < rounds; i++) {
+    ours.push(await run("project"));
+    console.log(`  ${ours.at(-1)!.line}`);
+    theirs.push(await run(values.peer));
+    console.log(`  ${theirs.at(-1)!.line}`);
+  }
+  const ratios = ours.map((r, i) => r.rate / theirs[i].rate);
+  const rss = Math.max(...ours.map((r) => r.rssKb));
+  const lost = ours.reduce((sum, r) => sum + r.missing + r.duplicated + r.torn, 0);
+  const ratio = median(ratios);
+  console.log(
+    `logboom median ${(median(ours.map((r) => r.rate)) / 1e6).toFixed(2)} M lines/s, ` +
+      `${values.peer} median ${(median(theirs.map((r) => r.rate)) / 1e6).toFixed(2)} M lines/s, ` +
+      `ratio per round ${ratios.map((r) => r.toFixed(2)).join(" ")} (median ${
+        ratio.toFixed(2)
+      }x), ` +
+      `peak RSS ${(rss / 1024).toFixed(0)} MB, missing+duplicated+torn ${lost}`,
+  );
+  const misses = [
+    values.peer === "rsyslog" && ratio < MIN_RATIO && `ratio ${ratio.toFixed(2)} < ${MIN_RATIO}`,
+    rss > MAX_RSS_KB && `peak RSS ${(rss / 1024).toFixed(0)} MB > 200 MB`,
+    lost > 0 && `${lost} lines missing, duplicated or torn`,
+  ];
+  return misses.filter((m): m is string => typeof m === "string");
 }
 
-const rounds = Number(values.rounds);
-const ours: Run[] = [];
-const theirs: Run[] = [];
-console.log(
-  `TCP -> file, ${values.c} connections x ${values.n} lines x ${values.s} B, ${rounds} rounds`,
-);
-for (let i = 0; i < rounds; i++) {
-  ours.push(await run("project"));
-  console.log(`  ${ours.at(-1)!.line}`);
-  theirs.push(await run(values.peer));
-  console.log(`  ${theirs.at(-1)!.line}`);
+const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
+  tcp: benchTcp,
+  store: benchStore,
+  rotate: benchRotation,
+};
+
+const missed: string[] = [];
+for (const name of values.scenario.split(",")) {
+  const scenario = SCENARIOS[name];
+  if (scenario === undefined) {
+    console.error(`Unknown scenario "${name}": ${Object.keys(SCENARIOS).join(", ")}`);
+    Deno.exit(2);
+  }
+  missed.push(...await scenario(Number(values.rounds)));
+  console.log();
 }
-const ratios = ours.map((r, i) => r.rate / theirs[i].rate);
-const rss = Math.max(...ours.map((r) => r.rssKb));
-const lost = ours.reduce((sum, r) => sum + r.missing + r.duplicated + r.torn, 0);
-const ratio = median(ratios);
-console.log(
-  `logboom median ${(median(ours.map((r) => r.rate)) / 1e6).toFixed(2)} M lines/s, ` +
-    `${values.peer} median ${(median(theirs.map((r) => r.rate)) / 1e6).toFixed(2)} M lines/s, ` +
-    `ratio per round ${ratios.map((r) => r.toFixed(2)).join(" ")} (median ${ratio.toFixed(2)}x), ` +
-    `peak RSS ${(rss / 1024).toFixed(0)} MB, missing+duplicated+torn ${lost}`,
-);
-const misses = [
-  values.peer === "rsyslog" && ratio < MIN_RATIO && `ratio ${ratio.toFixed(2)} < ${MIN_RATIO}`,
-  rss > MAX_RSS_KB && `peak RSS ${(rss / 1024).toFixed(0)} MB > 200 MB`,
-  lost > 0 && `${lost} lines missing, duplicated or torn`,
-].filter(Boolean);
-if (misses.length > 0) {
-  console.log(`Bar missed: ${misses.join("; ")}`);
+if (missed.length > 0) {
+  console.log(`Bar missed: ${missed.join("; ")}`);
   Deno.exit(1);
 }

@@ -81,42 +81,44 @@ export async function gzipFile(src: string, options: GzipFileOptions = {}): Prom
   return dst;
 }
 
-/** Copies `input` gzipped into `output`, one chunk in flight at a time. */
+/**
+ * Copies `input` gzipped into `output` through one reused read buffer: a chunk is handed to the
+ * compressor and the buffer reused only once the compressor took it, while its output is drained
+ * concurrently. (A fresh buffer per chunk would leave hundreds of megabytes of garbage behind a
+ * large file faster than the collector frees it.)
+ */
 async function pump(
   input: Deno.FsFile,
   output: Deno.FsFile,
   options: { chunkBytes: number; signal?: AbortSignal; pace?: () => Promise<void> },
 ): Promise<void> {
   const { chunkBytes, signal, pace } = options;
-  // Our own source rather than `input.readable`, which would close the file behind our back.
-  let reading: Promise<unknown> = Promise.resolve();
-  const plain = new ReadableStream<BufferSource>({
-    async pull(controller) {
-      await pace?.();
-      signal?.throwIfAborted();
-      const buf = new Uint8Array(chunkBytes);
-      const read = input.read(buf);
-      reading = read;
-      const n = await read;
-      if (n === null) controller.close();
-      else controller.enqueue(buf.subarray(0, n));
-    },
-  }, { highWaterMark: 0 });
-  const reader = plain.pipeThrough(new CompressionStream("gzip")).getReader();
-  try {
+  const gzip = new CompressionStream("gzip");
+  const writer = gzip.writable.getWriter();
+  const reader = gzip.readable.getReader();
+  const draining = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
-      signal?.throwIfAborted();
       for (let at = 0; at < value.length;) at += await output.write(value.subarray(at));
     }
+  })();
+  try {
+    const buf = new Uint8Array(chunkBytes);
+    for (;;) {
+      await pace?.();
+      signal?.throwIfAborted();
+      const n = await input.read(buf);
+      if (n === null) break;
+      await writer.write(buf.subarray(0, n));
+    }
+    await writer.close();
+    await draining;
   } catch (err) {
+    await writer.abort(err).catch(() => {});
     await reader.cancel(err).catch(() => {});
+    await draining.catch(() => {});
     throw err;
-  } finally {
-    reader.releaseLock();
-    // The pipe may be reading ahead; the caller closes `input` only once that read is over.
-    await reading.catch(() => {});
   }
 }
 

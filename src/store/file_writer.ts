@@ -157,6 +157,8 @@ export class FileWriter {
   #reopen = false;
   #lastActive = Date.now();
   #file: WritableFile | undefined;
+  /** Rotated files awaiting the periodic fsync before they are closed. */
+  #unsynced: WritableFile[] = [];
   #pages: Page[] = [];
   #spare: Uint8Array[] = [];
   #nextPageBytes: number;
@@ -336,9 +338,14 @@ export class FileWriter {
           this.#spare.push(page.buf);
         }
         if (this.#fsync === "batch") await this.#syncWithRetry();
-        else if (this.#fsync === "interval" && !this.#dirty) {
-          this.#dirty = true;
-          this.#syncDue = Date.now() + this.#fsyncIntervalMs;
+        else if (this.#fsync === "interval") {
+          if (!this.#dirty) {
+            this.#dirty = true;
+            this.#syncDue = Date.now() + this.#fsyncIntervalMs;
+          } else if (Date.now() >= this.#syncDue) {
+            // Sustained load never leaves the queue empty: the period holds all the same.
+            await this.#syncWithRetry();
+          }
         }
         // Acknowledged only now: under "batch" a flush() must not resolve before the fsync.
         this.#writtenSeq = page.seq;
@@ -353,6 +360,8 @@ export class FileWriter {
     } finally {
       this.#file?.close();
       this.#file = undefined;
+      for (const file of this.#unsynced) file.close();
+      this.#unsynced = [];
     }
   }
 
@@ -418,6 +427,10 @@ export class FileWriter {
     this.#dirty = false;
     for (let failures = 1;; failures++) {
       try {
+        while (this.#unsynced.length > 0) {
+          await this.#unsynced[0].sync();
+          this.#unsynced.shift()!.close();
+        }
         await (await this.#currentFile()).sync();
         return;
       } catch (err) {
@@ -444,10 +457,11 @@ export class FileWriter {
     const fresh = await this.#opener.open(this.path);
     await fresh.lock(true);
     this.#file = fresh;
-    // The rotated file is complete: make it durable before letting it go, unless told never to.
-    if (this.#fsync !== "never") await file.sync();
     await file.unlock().catch(() => {});
-    file.close();
+    // Under `interval` the rotated file still owes its last second an fsync: the next periodic
+    // one, with the live file's. (`batch` synced every page; `never` owes nothing.)
+    if (this.#fsync === "interval" && this.#dirty) this.#unsynced.push(file);
+    else file.close();
     log.debug(`Rotated "${this.path}" to "${rotated}" at ${size} bytes`);
     onRotated?.(rotated, this.path);
     return fresh;

@@ -1,0 +1,370 @@
+/**
+ * The benchmark scenarios of the HTTP API and the live tail (`deno task bench -scenario NAME`):
+ *
+ * - `http`: 8 clients posting 1 MiB batches to `/api/v1/ingest` (each answered once stored),
+ *   against the same volume over 8 raw TCP connections (the shared Go load generator). Reports
+ *   MB/s of both and their ratio.
+ * - `sse`: TCP ingest (Go load generator, 8 x 500,000 x 100 B) with 100 live SSE subscribers,
+ *   reading as fast as they can, against none. Bar: at least 85% of the rate with none.
+ * - `latency`: 100,000 lines/s over TCP for 10 s, one SSE subscriber; each line carries its send
+ *   time. Bar: p99 from send to SSE delivery under 50 ms.
+ *
+ * Rounds alternate the compared runs in the same shell, as the machine is shared and small.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { SseParser } from "../src/live/sse_decoder.ts";
+
+/** Options of {@linkcode runScenario}. */
+export interface ScenarioOptions {
+  /** Rounds of each compared run. */
+  rounds: number;
+}
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const shared = `${root}../shared/bench`;
+const bin = Deno.env.get("BENCH_BIN") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/logbench-bin`;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Runs scenario `name`; resolves with the exit code (1 when a bar is missed). */
+export async function runScenario(name: string, options: ScenarioOptions): Promise<number> {
+  switch (name) {
+    case "http":
+      return await httpScenario(options);
+    case "sse":
+      return await sseScenario(options);
+    case "latency":
+      return await latencyScenario();
+    default:
+      console.error(`Unknown scenario "${name}": tcp (default), http, sse or latency`);
+      return 2;
+  }
+}
+
+/** A logboom server in a temporary folder, started with the design card's permissions. */
+interface Server {
+  tcp: number;
+  http: number;
+  dir: string;
+  file: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(extra: string[] = []): Promise<Server> {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-bench-" });
+  const tcp = freePort();
+  const http = freePort();
+  const file = `${dir}/out.log`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-write",
+      `--allow-read=${dir}`,
+      `${root}main.ts`,
+      "-port",
+      String(tcp),
+      "-http",
+      `127.0.0.1:${http}`,
+      "-logFile",
+      file,
+      ...extra,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  while (!text.includes("Listening on")) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`Server did not start:\n${text}`);
+    text += value;
+  }
+  const draining = (async () => {
+    while (!(await reader.read()).done) { /* keep stderr flowing */ }
+  })();
+  return {
+    tcp,
+    http,
+    dir,
+    file,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await draining;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function peakRssKb(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
+  return Number(/VmHWM:\s+(\d+)/.exec(decoder.decode(out.stdout))?.[1] ?? NaN);
+}
+
+async function loadgen(server: Server, c: number, n: number, s: number): Promise<number> {
+  const exe = `${bin}/loadgen`;
+  try {
+    await Deno.stat(exe);
+  } catch {
+    await Deno.mkdir(bin, { recursive: true });
+    const built = await new Deno.Command("go", {
+      args: ["build", "-o", exe, `${shared}/loadgen.go`],
+      env: { GO111MODULE: "off", GOCACHE: `${bin}/.gocache` },
+    }).output();
+    if (!built.success) throw new Error(`Cannot build loadgen: ${decoder.decode(built.stderr)}`);
+  }
+  const base = (await Deno.stat(server.file)).size;
+  const out = await new Deno.Command(exe, {
+    args: [
+      "-addr",
+      `127.0.0.1:${server.tcp}`,
+      ...["-c", String(c), "-n", String(n), "-s", String(s)],
+      ...["-sink", server.file, "-base", String(base), "-timeout", "300s"],
+    ],
+  }).output();
+  const line = decoder.decode(out.stdout).trim();
+  const mbps = Number(/([\d.]+) MB\/s/.exec(line)?.[1]);
+  if (!out.success || !line.startsWith("ok") || Number.isNaN(mbps)) {
+    throw new Error(`loadgen failed: ${line} ${decoder.decode(out.stderr)}`);
+  }
+  return mbps;
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function httpScenario({ rounds }: ScenarioOptions): Promise<number> {
+  const clients = 8;
+  const batches = 48; // per client: 8 x 48 x 1 MiB = 384 MiB
+  const lineBytes = 100;
+  const batchLines = Math.floor(1024 * 1024 / lineBytes);
+  const bodies = Array.from({ length: clients }, (_, c) => {
+    let text = "";
+    for (let i = 0; i < batchLines; i++) {
+      const head = `c${c} ${i} `;
+      text += head + "x".repeat(lineBytes - head.length - 1) + "\n";
+    }
+    return encoder.encode(text);
+  });
+  const total = clients * batches * bodies[0].length;
+  console.log(
+    `HTTP ingest: ${clients} clients x ${batches} batches of 1 MiB (${
+      (total / 1e6).toFixed(0)
+    } MB) vs the same over ${clients} TCP connections, ${rounds} rounds`,
+  );
+  const httpRates: number[] = [];
+  const tcpRates: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let server = await startServer();
+    try {
+      const started = performance.now();
+      let retries = 0;
+      await Promise.all(bodies.map(async (body, c) => {
+        for (let i = 0; i < batches; i++) {
+          for (;;) {
+            const res = await fetch(`http://127.0.0.1:${server.http}/api/v1/ingest?source=bench`, {
+              method: "POST",
+              body,
+              headers: { "x-stream-id": `bench-${c}`, "x-stream-offset": String((i + 1) * body.length) },
+            });
+            const answer = await res.json();
+            if (res.ok && answer.accepted === batchLines) break;
+            if (res.status !== 503) throw new Error(`Ingest failed: ${JSON.stringify(answer)}`);
+            retries++;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+      }));
+      const seconds = (performance.now() - started) / 1000;
+      const size = (await Deno.stat(server.file)).size;
+      if (size !== total) throw new Error(`Stored ${size} of ${total} bytes`);
+      httpRates.push(total / 1e6 / seconds);
+      console.log(
+        `  http: ${httpRates.at(-1)!.toFixed(0)} MB/s (every batch acknowledged; ${retries} 503s), ` +
+          `peak RSS ${((await peakRssKb(server.pid)) / 1024).toFixed(0)} MB`,
+      );
+    } finally {
+      await server.stop();
+    }
+    server = await startServer();
+    try {
+      tcpRates.push(await loadgen(server, clients, total / clients / lineBytes, lineBytes));
+      console.log(
+        `  tcp:  ${tcpRates.at(-1)!.toFixed(0)} MB/s, peak RSS ${
+          ((await peakRssKb(server.pid)) / 1024).toFixed(0)
+        } MB`,
+      );
+    } finally {
+      await server.stop();
+    }
+  }
+  const ratios = httpRates.map((r, i) => r / tcpRates[i]);
+  console.log(
+    `HTTP median ${median(httpRates).toFixed(0)} MB/s, TCP median ${
+      median(tcpRates).toFixed(0)
+    } MB/s, HTTP/TCP per round ${ratios.map((r) => r.toFixed(2)).join(" ")} (median ${
+      median(ratios).toFixed(2)
+    })`,
+  );
+  return 0;
+}
+
+/** SSE subscribers that read and discard as fast as they can, counting bytes and dropped notices. */
+class Subscribers {
+  bytes = 0;
+  readonly #abort = new AbortController();
+  readonly #reading: Promise<void>[] = [];
+
+  static async open(port: number, count: number): Promise<Subscribers> {
+    const subs = new Subscribers();
+    const responses = await Promise.all(
+      Array.from({ length: count }, () =>
+        fetch(`http://127.0.0.1:${port}/api/v1/tail`, { signal: subs.#abort.signal })),
+    );
+    for (const res of responses) {
+      if (!res.ok) throw new Error(`Tail answered ${res.status}`);
+      subs.#reading.push((async () => {
+        try {
+          for await (const chunk of res.body!) subs.bytes += chunk.length;
+        } catch {
+          // Aborted.
+        }
+      })());
+    }
+    return subs;
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all(this.#reading);
+  }
+}
+
+async function sseScenario({ rounds }: ScenarioOptions): Promise<number> {
+  const [c, n, s] = [8, 500_000, 100];
+  const subscribers = 100;
+  console.log(
+    `TCP ingest ${c} x ${n} x ${s} B with ${subscribers} live SSE subscribers vs none, ${rounds} rounds`,
+  );
+  const without: number[] = [];
+  const withSubs: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const count of [0, subscribers]) {
+      const server = await startServer();
+      try {
+        const subs = count > 0 ? await Subscribers.open(server.http, count) : undefined;
+        const mbps = await loadgen(server, c, n, s);
+        const delivered = subs?.bytes ?? 0;
+        await subs?.close();
+        const metrics = await (await fetch(`http://127.0.0.1:${server.http}/metrics`)).text();
+        const dropped = Number(/^logboom_live_lines_dropped_total (\d+)/m.exec(metrics)?.[1]);
+        const sent = Number(/^logboom_live_lines_delivered_total (\d+)/m.exec(metrics)?.[1]);
+        (count === 0 ? without : withSubs).push(mbps);
+        console.log(
+          `  ${String(count).padStart(3)} subscribers: ${mbps.toFixed(0)} MB/s` +
+            (count > 0
+              ? `, ${(delivered / 1e6).toFixed(0)} MB of SSE read, ${sent} lines delivered and ${dropped} dropped over all subscribers`
+              : "") +
+            `, peak RSS ${((await peakRssKb(server.pid)) / 1024).toFixed(0)} MB`,
+        );
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  const ratios = withSubs.map((r, i) => r / without[i]);
+  const ratio = median(ratios);
+  console.log(
+    `median ${median(without).toFixed(0)} MB/s without, ${
+      median(withSubs).toFixed(0)
+    } MB/s with ${subscribers} subscribers: ${(ratio * 100).toFixed(0)}% (per round ${
+      ratios.map((r) => (r * 100).toFixed(0) + "%").join(" ")
+    })`,
+  );
+  if (ratio < 0.85) {
+    console.log("Bar missed: below 85% of the rate without subscribers");
+    return 1;
+  }
+  return 0;
+}
+
+async function latencyScenario(): Promise<number> {
+  const rate = 100_000;
+  const seconds = 10;
+  const server = await startServer();
+  try {
+    const abort = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${server.http}/api/v1/tail`, { signal: abort.signal });
+    const latencies: number[] = [];
+    let dropped = 0;
+    const reading = (async () => {
+      const parser = new SseParser();
+      try {
+        for await (const chunk of res.body!) {
+          const now = performance.now();
+          for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
+            if (event.event === "dropped") dropped += JSON.parse(event.data).count;
+            if (event.event !== "message") continue;
+            const { line } = JSON.parse(event.data);
+            latencies.push(now - Number(line.slice(0, line.indexOf(" "))));
+          }
+        }
+      } catch {
+        // Aborted.
+      }
+    })();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.tcp });
+    const filler = "x".repeat(80);
+    const started = performance.now();
+    let sent = 0;
+    while (sent < rate * seconds) {
+      const due = Math.min(rate * seconds, Math.floor((performance.now() - started) / 1000 * rate));
+      if (due > sent) {
+        const now = performance.now().toFixed(3);
+        let text = "";
+        for (; sent < due; sent++) text += `${now} ${sent} ${filler}\n`;
+        const bytes = encoder.encode(text);
+        let off = 0;
+        while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const deadline = performance.now() + 5000;
+    while (latencies.length + dropped < sent && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    conn.close();
+    abort.abort();
+    await reading;
+    const sorted = latencies.sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    const p99 = at(0.99);
+    console.log(
+      `Latency, TCP send to SSE delivery at ${rate} lines/s for ${seconds} s: ` +
+        `${latencies.length} lines received, ${dropped} dropped; p50 ${at(0.5).toFixed(1)} ms, ` +
+        `p99 ${p99.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms`,
+    );
+    if (!(p99 < 50) || latencies.length < sent * 0.99) {
+      console.log("Bar missed: p99 must be under 50 ms with every line delivered");
+      return 1;
+    }
+    return 0;
+  } finally {
+    await server.stop();
+  }
+}
