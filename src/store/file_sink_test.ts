@@ -73,3 +73,19 @@ Deno.test("file sink acknowledges (flush) only what every file has written", asy
   assert.deepEqual(opener.disk.get("two.log")?.calls.slice(-1), ["sync"]);
   await sink.close();
 });
+
+Deno.test("a file idle past idleMs is closed, and reopened by its next line", async () => {
+  const opener = new FakeOpener();
+  const sink = await FileSink.open({ path: "{source}.log", opener, idleMs: 20 });
+  sink.write(batch("first\n", "quiet"));
+  await sink.flush();
+  const deadline = Date.now() + 5000;
+  while (sink.stats.openFiles > 0) {
+    assert.ok(Date.now() < deadline, "the idle file was never closed");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(opener.files[0].closed, true);
+  sink.write(batch("second\n", "quiet"));
+  await sink.close();
+  assert.equal(opener.disk.get("quiet.log")?.text, "first\nsecond\n");
+});
