@@ -89,7 +89,8 @@ interface Run {
   verdict: string;
 }
 
-async function run(rotate: boolean, loadgen: string, verify: string): Promise<Run> {
+async function run(rotate: boolean, tools: { loadgen: string; verify: string }): Promise<Run> {
+  const { loadgen, verify } = tools;
   const dir = await Deno.makeTempDir({ prefix: "bench-rotate-" });
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -167,8 +168,8 @@ export async function benchRotation(rounds: number): Promise<string[]> {
   console.log(`TCP -> file with -rotateSize 10MB -compress vs one file, ${C} x ${N} x ${S} B`);
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const plain = await run(false, loadgen, verify);
-    const rotating = await run(true, loadgen, verify);
+    const plain = await run(false, { loadgen, verify });
+    const rotating = await run(true, { loadgen, verify });
     ratios.push(rotating.rate / plain.rate);
     console.log(
       `  one file ${(plain.rate / 1e6).toFixed(2)} M lines/s | rotating + gzip ` +

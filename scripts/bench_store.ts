@@ -37,7 +37,15 @@ function batches(): Uint8Array[] {
 
 const DATA = batches();
 
-async function run(name: string, config: Omit<FileSinkConfig, "path">, path: string, sources = 1) {
+interface Scenario {
+  name: string;
+  config: Omit<FileSinkConfig, "path">;
+  /** The sink's path (a template for many sources), inside a fresh temporary folder. */
+  path: string;
+  sources: number;
+}
+
+async function run({ name, config, path, sources }: Scenario) {
   const dir = await Deno.makeTempDir({ prefix: `bench-store-${name}-` });
   try {
     const sink = await FileSink.open({ ...config, path: `${dir}/${path}` });
@@ -94,8 +102,8 @@ export async function benchStore(rounds: number): Promise<string[]> {
     const parts: string[] = [];
     for (const [i, scenario] of scenarios.entries()) {
       // Disk writeback of one run slows the next: each scenario gets its own baseline just before.
-      const single = await run("single", {}, "single.log");
-      const result = await run(scenario.name, scenario.config, scenario.path, scenario.sources);
+      const single = await run({ name: "single", config: {}, path: "single.log", sources: 1 });
+      const result = await run(scenario);
       ratios[i].push(result.mbps / single.mbps);
       const tidy = result.tidySeconds >= 0.05
         ? ` (gzip done ${result.tidySeconds.toFixed(1)} s later)`

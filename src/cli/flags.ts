@@ -139,8 +139,19 @@ export function parseBytes(flag: string, value: string): number {
 export function parseChoice<T extends string>(
   flag: string,
   value: string,
-  choices: readonly T[],
+  options: { choices: readonly T[] },
 ): T {
+  const { choices } = options;
   if ((choices as readonly string[]).includes(value)) return value as T;
   throw new FlagError(`Flag "-${flag}" takes one of ${choices.join(", ")}, got "${value}"`);
+}
+
+/** Parses a whole number of at least `min` (default 0); throws {@linkcode FlagError} otherwise. */
+export function parseCount(flag: string, value: string, options: { min?: number } = {}): number {
+  const { min = 0 } = options;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new FlagError(`Flag "-${flag}" takes a whole number of at least ${min}, got "${value}"`);
+  }
+  return n;
 }

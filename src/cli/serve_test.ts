@@ -36,3 +36,42 @@ Deno.test("other bad values stop serve with a FlagError", () => {
   assert.throws(() => parseServeArgs(["-maxLine", "big"]), FlagError);
   assert.throws(() => parseServeArgs(["stray"]), { message: 'Unexpected argument "stray"' });
 });
+
+Deno.test("serve takes the storage flags", () => {
+  const { config } = parseServeArgs([
+    "-logFile",
+    "logs/{source}.log",
+    "-rotateSize",
+    "100MiB",
+    "-rotateEvery",
+    "24h",
+    "-compress",
+    "-keep",
+    "7",
+    "-maxAge",
+    "30d",
+    "-format",
+    "json",
+    "-maxOpenFiles",
+    "64",
+  ]);
+  assert.equal(config.logFile, "logs/{source}.log");
+  assert.equal(config.rotateBytes, 100 * 1024 * 1024);
+  assert.equal(config.rotateEveryMs, 24 * 3600 * 1000);
+  assert.equal(config.compress, true);
+  assert.equal(config.keep, 7);
+  assert.equal(config.maxAgeMs, 30 * 24 * 3600 * 1000);
+  assert.equal(config.format, "json");
+  assert.equal(config.maxOpenFiles, 64);
+  const plain = parseServeArgs([]).config;
+  assert.equal(plain.rotateBytes, undefined);
+  assert.equal(plain.compress, false);
+});
+
+Deno.test("bad storage values are refused with the flag named", () => {
+  assert.throws(() => parseServeArgs(["-rotateEvery", "daily"]), /-rotateEvery/);
+  assert.throws(() => parseServeArgs(["-rotateEvery", "0s"]), /-rotateEvery/);
+  assert.throws(() => parseServeArgs(["-keep", "-1"]), /-keep/);
+  assert.throws(() => parseServeArgs(["-maxOpenFiles", "0"]), /-maxOpenFiles/);
+  assert.throws(() => parseServeArgs(["-format", "xml"]), /-format/);
+});

@@ -180,7 +180,10 @@ export class LineFramer {
       }
       let end = nl;
       if (end > pos && view[end - 1] === CR) end--;
-      if (end === pos || (isWhitespace(view[pos]) && isBlank(view, pos, end))) {
+      let blank = true;
+      // A line that starts with a visible byte is not blank: the usual case costs one comparison.
+      for (let i = pos; i < end && blank; i++) blank = isWhitespace(view[i]);
+      if (blank) {
         copyRun(pos, false);
       } else if (end - pos > maxLine) {
         copyRun(pos, false);
@@ -231,11 +234,6 @@ export class LineFramer {
       this.#buf = resized;
     }
   }
-}
-
-function isBlank(view: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (!isWhitespace(view[i])) return false;
-  return true;
 }
 
 function concat(parts: FramedLines[]): FramedLines | undefined {
