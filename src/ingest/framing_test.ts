@@ -122,3 +122,48 @@ Deno.test("framing rejects a bad maxLine and an oversized commit", () => {
   const framer = new LineFramer({ bufferSize: 8 });
   assert.throws(() => framer.commit(9), RangeError);
 });
+
+/** The rules written plainly, line by line: what the fast framer must agree with. */
+function referenceFrame(input: Uint8Array, maxLine: number): Uint8Array {
+  const out: number[] = [];
+  const lines: number[][] = [[]];
+  for (const byte of input) byte === 10 ? lines.push([]) : lines.at(-1)!.push(byte);
+  if (lines.at(-1)!.length === 0) lines.pop();
+  for (const raw of lines) {
+    const line = raw.at(-1) === 13 ? raw.slice(0, -1) : raw;
+    if (line.length <= maxLine && line.every((b) => b === 32 || (b >= 9 && b <= 13))) continue;
+    for (let i = 0; i < line.length; i += maxLine) out.push(...line.slice(i, i + maxLine), 10);
+  }
+  return new Uint8Array(out);
+}
+
+Deno.test("framing agrees with the plain rules on random input split at random places", () => {
+  let seed = 42;
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const alphabet = [10, 10, 13, 32, 9, 0, 0xff, 65, 66, 67, 68, 69, 70, 71];
+  for (let round = 0; round < 2000; round++) {
+    const maxLine = 1 + Math.floor(random() * 40);
+    const input = Uint8Array.from(
+      { length: Math.floor(random() * 600) },
+      () => alphabet[Math.floor(random() * alphabet.length)],
+    );
+    const framer = new LineFramer({ maxLine, bufferSize: 1 + Math.floor(random() * 64) });
+    const got: number[] = [];
+    let lines = 0;
+    const take = (framed: FramedLines | undefined) => {
+      if (framed) {
+        got.push(...framed.data);
+        lines += framed.lines;
+      }
+    };
+    for (let at = 0; at < input.length;) {
+      const n = Math.min(input.length - at, 1 + Math.floor(random() * 70));
+      take(framer.push(input.subarray(at, at + n)));
+      at += n;
+    }
+    take(framer.end());
+    const want = referenceFrame(input, maxLine);
+    assert.deepEqual(new Uint8Array(got), want, `round ${round}`);
+    assert.equal(lines, want.filter((b) => b === 10).length, `round ${round}: line count`);
+  }
+});
