@@ -136,7 +136,7 @@ export class PathTemplate {
     this.placeholders = new Set(slots);
     this.#parts = parts;
     this.#slots = slots;
-    this.#budgets = budgets(parts, slots, maxValueBytes);
+    this.#budgets = budgets(parts, { slots, maxValueBytes });
     this.#cacheSize = cacheSize;
   }
 
@@ -160,7 +160,7 @@ export class PathTemplate {
     const key = `${source.length}:${source}${host.length}:${host}${day}`;
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const path = this.#build(source, host, day);
+    const path = this.#build({ source, host, day });
     if (this.#cache.size >= this.#cacheSize) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
@@ -168,7 +168,7 @@ export class PathTemplate {
     return path;
   }
 
-  #build(source: string, host: string, day: number): string {
+  #build({ source, host, day }: { source: string; host: string; day: number }): string {
     let path = this.#parts[0];
     for (let i = 0; i < this.#slots.length; i++) {
       const slot = this.#slots[i];
@@ -186,7 +186,10 @@ export class PathTemplate {
  * Shares each path segment's room among its values, so a rendered file or folder name stays
  * within {@linkcode MAX_NAME_BYTES} whenever the template's own text allows it.
  */
-function budgets(parts: string[], slots: Placeholder[], maxValueBytes: number): number[] {
+function budgets(
+  parts: string[],
+  { slots, maxValueBytes }: { slots: Placeholder[]; maxValueBytes: number },
+): number[] {
   const segmentOf: number[] = [];
   const room: number[] = [MAX_NAME_BYTES];
   const values: number[] = [0];

@@ -91,7 +91,11 @@ Deno.test("parseRotated ignores what is not a rotation of the path", () => {
   assert.equal(parseRotated("app", "app.2026-11-21T23-54-55.123Z.log"), undefined);
 });
 
-function rotation(time: number, sequence = 0, compressed = false): RotatedFile {
+function rotation(
+  time: number,
+  options: { sequence?: number; compressed?: boolean } = {},
+): RotatedFile {
+  const { sequence = 0, compressed = false } = options;
   const name = `r${time}_${sequence}${compressed ? ".gz" : ""}`;
   return { name, path: name, time, sequence, compressed };
 }
@@ -119,10 +123,10 @@ Deno.test("selectExpired expires by age, and by either limit when both are given
 
 Deno.test("selectExpired counts a rotation left both plain and compressed once", () => {
   const files = [
-    rotation(T - 2 * HOUR, 0, false),
-    rotation(T - HOUR, 0, false),
-    rotation(T - HOUR, 0, true),
-    rotation(T - HOUR, 1, true),
+    rotation(T - 2 * HOUR),
+    rotation(T - HOUR),
+    rotation(T - HOUR, { compressed: true }),
+    rotation(T - HOUR, { sequence: 1, compressed: true }),
   ];
   const expired = selectExpired(files, { keep: 2, now: T });
   assert.deepEqual(expired.map((f) => f.name), [files[0].name]);
