@@ -8,6 +8,10 @@
  * - `store`: the file sink in-process: 100 sources through a template, rotation, fsync batch
  *   (`scripts/bench_store.ts`).
  * - `rotate`: TCP -> file rotating every 10 MB with gzip, end to end (`scripts/bench_rotation.ts`).
+ * - `agent`: one agent shipping one fast-growing file to one server over HTTP, end to end
+ *   (`scripts/bench_agent.ts`).
+ * - `http`, `sse`, `latency`: HTTP ingest against TCP, TCP ingest with 100 live SSE subscribers,
+ *   TCP-to-SSE latency at 100,000 lines/s (`scripts/bench_live.ts`); not in the default run.
  *
  * ```sh
  * deno task bench                          # every scenario, 3 rounds each
@@ -24,12 +28,13 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { benchRotation } from "./bench_rotation.ts";
 import { benchStore } from "./bench_store.ts";
+import { benchHttp, benchLatency, benchSse } from "./bench_live.ts";
 import { median } from "./_median.ts";
 
 const { values } = parseArgs({
   args: Deno.args.map((a) => a.replace(/^-(?=\w)/, "--")),
   options: {
-    scenario: { type: "string", default: "tcp,store,rotate" },
+    scenario: { type: "string", default: "tcp,store,rotate,agent" },
     peer: { type: "string", default: "rsyslog" },
     rounds: { type: "string", default: "3" },
     c: { type: "string", default: "8" },
@@ -117,6 +122,10 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   tcp: benchTcp,
   store: benchStore,
   rotate: benchRotation,
+  agent: async (rounds) => await (await import("./bench_agent.ts")).benchAgent(rounds),
+  http: benchHttp,
+  sse: benchSse,
+  latency: benchLatency,
 };
 
 const missed: string[] = [];

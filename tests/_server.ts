@@ -21,6 +21,10 @@ const decoder = new TextDecoder();
 export interface Server {
   /** The TCP port it listens on. */
   port: number;
+  /** The HTTP API's port on 127.0.0.1 (a free one unless `args` has `-http`; 0 when `-http off`). */
+  httpPort: number;
+  /** The HTTP API's base URL, e.g. `http://127.0.0.1:40123`. */
+  url: string;
   /** Its working folder (a fresh temporary one). */
   dir: string;
   /** The subprocess. */
@@ -67,7 +71,20 @@ export async function startServer(
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "logboom-e2e-" });
   const hasPort = args.some((a) => /^--?port(=|$)/.test(a));
   const port = hasPort ? Number(args[args.findIndex((a) => /^--?port/.test(a)) + 1]) : freePort();
-  const fullArgs = hasPort ? args : ["-port", String(port), ...args];
+  const fullArgs = hasPort ? [...args] : ["-port", String(port), ...args];
+  // A free HTTP port for each server, so tests never meet on the default 8081.
+  const httpAt = args.findIndex((a) => /^--?http(=|$)/.test(a));
+  const httpValue = httpAt === -1
+    ? undefined
+    : args[httpAt].includes("=")
+    ? args[httpAt].split("=")[1]
+    : args[httpAt + 1];
+  const httpPort = httpValue === undefined
+    ? freePort()
+    : httpValue === "off"
+    ? 0
+    : Number(httpValue.split(":").at(-1));
+  if (httpValue === undefined) fullArgs.push("-http", `127.0.0.1:${httpPort}`);
   const deno = Deno.execPath();
   const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, deno] : [deno];
   const child = new Deno.Command(cmd, {
@@ -99,6 +116,8 @@ export async function startServer(
   let stopped = false;
   return {
     port,
+    httpPort,
+    url: `http://127.0.0.1:${httpPort}`,
     dir,
     child,
     stderr: () => text,

@@ -10,7 +10,20 @@ import { describe } from "../_util.ts";
 import { TcpInput } from "../ingest/tcp.ts";
 import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
 import { Router } from "../pipeline/router.ts";
-import { FileSink } from "../store/file_sink.ts";
+import { ApiServer } from "../api/server.ts";
+import { tokenFromEnv } from "../api/auth.ts";
+import { SourceStats } from "../api/source_stats.ts";
+import { LiveHub } from "../live/hub.ts";
+import { streamMarksPath } from "../store/stream_marks.ts";
+import { checkHttpExposure, HTTP_FLAGS, type HttpSettings, parseHttpFlags } from "./http_flags.ts";
+import { formatHostPort } from "./host_port.ts";
+import { checkWatchPermissions, parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
+import { WatchInput } from "../ingest/watch.ts";
+import { hostName } from "../agent/host_name.ts";
+import { dirname } from "node:path";
+import { canRead } from "../store/_deno_file.ts";
+import { type FileFormat, FileSink } from "../store/file_sink.ts";
+import { parseDuration } from "./duration.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
 import {
   FlagError,
@@ -18,12 +31,14 @@ import {
   formatUsage,
   parseBytes,
   parseChoice,
+  parseCount,
   parseFlags,
 } from "./flags.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
 const FSYNC_MODES: readonly FsyncMode[] = ["never", "interval", "batch"];
+const FORMATS: readonly FileFormat[] = ["raw", "json"];
 
 /** The flags of `serve`, with their defaults. */
 export const SERVE_FLAGS: FlagSpecs = {
@@ -37,7 +52,37 @@ export const SERVE_FLAGS: FlagSpecs = {
     type: "string",
     value: "PATH",
     default: DEFAULT_LOG_FILE,
-    help: "File the lines are appended to; missing folders are created",
+    help: "File the lines are appended to, or a template with {source}, {host}, {date} " +
+      "(one file per value); missing folders are created",
+  },
+  format: {
+    type: "string",
+    value: "FORMAT",
+    default: "raw",
+    help: 'raw (lines as received) or json ({"ts","source","host","line"} per line)',
+  },
+  rotateSize: {
+    type: "string",
+    value: "BYTES",
+    help: "Rotate a file before it grows past this size, e.g. 100MiB",
+  },
+  rotateEvery: {
+    type: "string",
+    value: "DURATION",
+    help: "Rotate files at each multiple of this period in UTC, e.g. 24h (at midnight UTC)",
+  },
+  compress: { type: "bool", help: "Gzip rotated files in the background" },
+  keep: { type: "string", value: "N", help: "Keep this many rotated files per output" },
+  maxAge: {
+    type: "string",
+    value: "DURATION",
+    help: "Delete rotated files older than this, e.g. 7d",
+  },
+  maxOpenFiles: {
+    type: "string",
+    value: "N",
+    default: "1024",
+    help: "Most log files open at once; the least recently used idle ones are closed",
   },
   host: {
     type: "string",
@@ -69,6 +114,8 @@ export const SERVE_FLAGS: FlagSpecs = {
     default: "info",
     help: "Level of logboom's own logs on stderr: debug, info, warn or error",
   },
+  ...HTTP_FLAGS,
+  ...WATCH_FLAGS,
 };
 
 const SYNOPSIS = "logboom [serve] [flags]";
@@ -87,8 +134,26 @@ export interface ServeConfig {
   queueBytes: number;
   /** When the file is fsynced. */
   fsync: FsyncMode;
+  /** How lines are stored. */
+  format: FileFormat;
+  /** Rotation by size, in bytes. */
+  rotateBytes?: number;
+  /** Rotation by time, in ms. */
+  rotateEveryMs?: number;
+  /** Whether rotated files are gzipped. */
+  compress: boolean;
+  /** Rotated files kept per output. */
+  keep?: number;
+  /** Age past which rotated files are deleted, in ms. */
+  maxAgeMs?: number;
+  /** Most log files open at once. */
+  maxOpenFiles: number;
   /** Level of the program's own logs. */
   logLevel: LogLevelName;
+  /** The HTTP API: address, token, limits. */
+  http: HttpSettings;
+  /** Local files followed as an input (`-watch`). Default none. */
+  watch?: string[];
 }
 
 /** What {@linkcode parseServeArgs} makes of a command line. */
@@ -108,7 +173,7 @@ export interface ParsedServeArgs {
  */
 export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
   const { values, positionals, help } = parseFlags(args, SERVE_FLAGS);
-  if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
+  const watch = parseWatchPaths(values, positionals);
   const warnings: string[] = [];
   const rawPort = values.port as string;
   let port = /^\d+$/.test(rawPort) ? Number(rawPort) : NaN;
@@ -125,10 +190,50 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     logFile,
     maxLine: parseBytes("maxLine", values.maxLine as string),
     queueBytes: parseBytes("queueBytes", values.queueBytes as string),
-    fsync: parseChoice("fsync", values.fsync as string, FSYNC_MODES),
-    logLevel: parseChoice("logLevel", values.logLevel as string, LOG_LEVELS),
+    fsync: parseChoice("fsync", values.fsync as string, { choices: FSYNC_MODES }),
+    format: parseChoice("format", values.format as string, { choices: FORMATS }),
+    rotateBytes: optional(values.rotateSize, (v) => parseBytes("rotateSize", v)),
+    rotateEveryMs: optional(values.rotateEvery, (v) => parseDurationFlag("rotateEvery", v)),
+    compress: values.compress === true,
+    keep: optional(values.keep, (v) => parseCount("keep", v)),
+    maxAgeMs: optional(values.maxAge, (v) => parseDurationFlag("maxAge", v)),
+    maxOpenFiles: parseCount("maxOpenFiles", values.maxOpenFiles as string, { min: 1 }),
+    logLevel: parseChoice("logLevel", values.logLevel as string, { choices: LOG_LEVELS }),
+    http: parseHttpFlags(values),
+    watch,
   };
   return { config, warnings, help };
+}
+
+function optional<T>(value: string | boolean | undefined, parse: (v: string) => T): T | undefined {
+  return typeof value === "string" ? parse(value) : undefined;
+}
+
+function parseDurationFlag(flag: string, value: string): number {
+  try {
+    const ms = parseDuration(value);
+    if (ms > 0) return ms;
+  } catch (err) {
+    throw new FlagError(`Flag "-${flag}" takes a duration such as 24h or 15m: ${describe(err)}`);
+  }
+  throw new FlagError(`Flag "-${flag}" takes a duration above zero, got "${value}"`);
+}
+
+/**
+ * Rotation renames files and retention lists their folder; Deno asks read permission for both.
+ * Refusing to start beats failing at the first rotation.
+ */
+function checkStoragePermissions(config: ServeConfig): string | undefined {
+  const tidies = config.rotateBytes !== undefined || config.rotateEveryMs !== undefined ||
+    config.compress || config.keep !== undefined || config.maxAgeMs !== undefined;
+  const fixed = config.logFile.includes("{")
+    ? config.logFile.slice(0, config.logFile.indexOf("{"))
+    : config.logFile;
+  const folder = dirname(fixed.endsWith("/") ? fixed + "x" : fixed);
+  if (tidies && !canRead(folder)) {
+    return `Rotation, compression and retention need read permission on "${folder}": ` +
+      `run with --allow-read=${folder}`;
+  }
 }
 
 /** How long shutdown may take before the process gives up on what it could not write. */
@@ -141,18 +246,37 @@ const log = getLogger(["logboom", "serve"]);
  * 1 when a startup problem stopped it or data could not be written before the deadline.
  */
 export async function serve(config: ServeConfig, signal: AbortSignal): Promise<number> {
+  const refused = checkStoragePermissions(config) ?? checkHttpExposure(config.http) ??
+    checkWatchPermissions(config.watch);
+  if (refused) {
+    log.error(refused);
+    return 1;
+  }
   let sink: FileSink;
   try {
     sink = await FileSink.open({
       path: config.logFile,
       fsync: config.fsync,
       queueBytes: config.queueBytes,
+      format: config.format,
+      rotateBytes: config.rotateBytes,
+      rotateEveryMs: config.rotateEveryMs,
+      compress: config.compress,
+      keep: config.keep,
+      maxAgeMs: config.maxAgeMs,
+      maxOpenFiles: config.maxOpenFiles,
     });
   } catch (err) {
     log.error(`Cannot open log file "${config.logFile}": ${describe(err)}`);
     return 1;
   }
-  const router = new Router([sink]);
+  // Without the HTTP API nobody can subscribe: the hub (and its ring's copy) stays out of the way.
+  // Small events keep each tail's delivery budget fine-grained; SSE joins them into large writes.
+  const hub = config.http.address === undefined
+    ? undefined
+    : new LiveHub({ maxSubscribers: config.http.maxSubscribers, maxEventLines: 100 });
+  const sources = new SourceStats();
+  const router = new Router(hub ? [sink, hub, sources] : [sink, sources]);
   let input: TcpInput;
   try {
     input = TcpInput.listen(
@@ -164,16 +288,57 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
     await router.close();
     return 1;
   }
+  let api: ApiServer | undefined;
+  const { address } = config.http;
+  if (address !== undefined && hub !== undefined) {
+    try {
+      api = await ApiServer.open({
+        ...address,
+        ...config.http,
+        maxLine: config.maxLine,
+        // Bodies are read whole before they are queued: room for a few at the largest size.
+        maxBufferedBytes: Math.max(config.queueBytes, 4 * config.http.maxBody),
+        marksPath: streamMarksPath(config.logFile),
+        syncMarks: config.fsync === "batch",
+      }, {
+        router,
+        hub,
+        sources,
+        sinkMetrics: () => [{ ...sink.stats, name: "file" }, {
+          name: "live",
+          linesWritten: hub.stats.linesDelivered,
+        }],
+      });
+    } catch (err) {
+      log.error(`Cannot serve HTTP on ${formatHostPort(address)}: ${describe(err)}`);
+      await input.close({ quietMs: 0, drainMs: 0 });
+      await router.close();
+      return 1;
+    }
+    log.info(`HTTP API on http://${formatHostPort(address)}`);
+  }
+  const watch = config.watch?.length
+    ? WatchInput.start(router, { paths: config.watch, host: hostName(), maxLine: config.maxLine })
+    : undefined;
+  if (watch) log.info(`Watching ${config.watch!.map((p) => `"${p}"`).join(", ")}`);
   log.info(
     `Listening on tcp://${config.host}:${input.addr.port}, appending to "${config.logFile}"`,
   );
+  // logrotate's postrotate sends SIGHUP: every file is reopened before its next write.
+  const onHangup = () => {
+    log.info("SIGHUP: reopening the log files");
+    sink.reopen();
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
   if (!signal.aborted) {
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
+  Deno.removeSignalListener("SIGHUP", onHangup);
   log.info("Stopping: storing what was received");
   const deadline = AbortSignal.timeout(SHUTDOWN_DEADLINE_MS);
   const stopped = (async () => {
-    await input.close();
+    // Stop taking lines from both sides first, so everything taken is in the router when it closes.
+    await Promise.all([input.close(), api?.close(), watch?.close()]);
     await router.close({ signal: deadline });
   })();
   // A write blocked in flock(2) by another process cannot be interrupted: stop waiting for it.
@@ -207,6 +372,7 @@ export async function runServe(args: readonly string[]): Promise<number> {
     return 0;
   }
   for (const warning of parsed.warnings) console.error(warning);
+  if (parsed.config.http.token === "") parsed.config.http.token = tokenFromEnv();
   setupLogging(parsed.config.logLevel);
   const stop = new AbortController();
   const onSignal = () => stop.abort();

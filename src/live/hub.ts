@@ -9,6 +9,7 @@
 import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { describe } from "../_util.ts";
+import { BatchLines } from "./batch_lines.ts";
 import { LineRing } from "./line_ring.ts";
 
 /** One line as subscribers see it. */
@@ -248,8 +249,10 @@ export class LiveHub implements Sink {
     const firstId = this.#ring.push(batch);
     if (this.#subscribers.size === 0) return true;
     const { source, host } = batch.meta;
-    let texts: string[] | undefined;
-    let records: LiveLine[] | undefined;
+    // Decoded lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
+    // the batch, costs no decoding and no records, whatever the batch's size.
+    const lines = new BatchLines(batch.data, batch.lines);
+    const records: LiveLine[] = [];
     let now: number | undefined;
     for (const sub of this.#subscribers) {
       if (sub.fullSince !== undefined) {
@@ -262,22 +265,37 @@ export class LiveHub implements Sink {
       }
       const { filter } = sub;
       if (filter.source !== undefined && filter.source !== source) continue;
-      texts ??= decodeLines(batch.data);
-      records ??= new Array(texts.length);
+      const { needle } = filter;
+      const next = (i: number) => needle === undefined ? i + 1 : lines.find(i + 1, needle);
+      // A full queue takes nothing until its reader takes something.
+      let full = sub.fullSince !== undefined;
       let dropped = 0;
-      for (let i = 0; i < texts.length; i++) {
-        const text = texts[i];
+      for (let i = next(-1); i < lines.count; i = next(i)) {
+        if (full && filter.test === undefined) {
+          dropped += lines.count - i;
+          break;
+        }
+        if (full && filter.grepOnly) {
+          dropped++;
+          continue;
+        }
+        const text = lines.text(i);
         if (filter.test !== undefined && !filter.test(text)) continue;
-        const record = records[i] ??= {
-          id: firstId + i,
-          source,
-          host,
-          ts: batch.receivedAt,
-          line: text,
-        };
-        if (!sub.offer(record)) dropped++;
+        if (!full && sub.fits(text)) {
+          sub.push(
+            records[i] ??= { id: firstId + i, source, host, ts: batch.receivedAt, line: text },
+          );
+          continue;
+        }
+        // Once a line does not fit, the rest of the batch is dropped too: what a subscriber
+        // receives between two dropped notices has no holes.
+        full = true;
+        dropped++;
       }
-      if (dropped > 0) sub.fullSince ??= now ??= this.#now();
+      if (dropped > 0) {
+        sub.drop(dropped);
+        sub.fullSince ??= now ??= this.#now();
+      }
       sub.wake();
     }
     return true;
@@ -404,6 +422,10 @@ interface Filter {
   readonly source: string | undefined;
   /** `undefined` when every line of the source matches, so the hot loop skips the call. */
   readonly test: ((line: string) => boolean) | undefined;
+  /** The grep text: searched in the whole batch, so lines without it are never cut out. */
+  readonly needle: string | undefined;
+  /** Whether `needle` alone decides (grep without regex): matches are counted, not cut out. */
+  readonly grepOnly: boolean;
 }
 
 function compileFilter(options: SubscribeOptions): Filter {
@@ -434,7 +456,13 @@ function compileFilter(options: SubscribeOptions): Filter {
   if (text !== undefined && re !== undefined) test = (line) => line.includes(text) && re.test(line);
   else if (text !== undefined) test = (line) => line.includes(text);
   else if (re !== undefined) test = (line) => re.test(line);
-  return { source: source === "" ? undefined : source, test };
+  return {
+    source: source === "" ? undefined : source,
+    test,
+    needle: text,
+    // A match across a newline belongs to no line: with a newline in the text, lines are tested.
+    grepOnly: text !== undefined && re === undefined && !text.includes("\n"),
+  };
 }
 
 /** Queued events: runs of lines (each one event) and dropped markers at the gaps. */
@@ -508,19 +536,23 @@ class Subscriber implements Subscription {
     return this.#readable;
   }
 
-  /** Queues a line unless the queue is full; `false` means dropped (and counted). */
-  offer(record: LiveLine): boolean {
-    const cost = lineCost(record.line);
-    if (this.#queuedBytes + cost > this.limit && this.#queuedBytes > 0) {
-      this.#droppedLines++;
-      this.#counters.dropped++;
-      const last = this.#segments.at(-1);
-      if (last !== undefined && "dropped" in last) last.dropped++;
-      else this.#segments.push({ dropped: 1 });
-      return false;
-    }
-    this.#append(record, cost);
-    return true;
+  /** Whether a line of this text fits the queue now (any line fits an empty queue). */
+  fits(line: string): boolean {
+    return this.#queuedBytes === 0 || this.#queuedBytes + lineCost(line) <= this.limit;
+  }
+
+  /** Queues a line that {@linkcode Subscriber.fits}. */
+  push(record: LiveLine): void {
+    this.#append(record, lineCost(record.line));
+  }
+
+  /** Counts `count` matching lines as missed at this point of the stream. */
+  drop(count: number): void {
+    this.#droppedLines += count;
+    this.#counters.dropped += count;
+    const last = this.#segments.at(-1);
+    if (last !== undefined && "dropped" in last) last.dropped += count;
+    else this.#segments.push({ dropped: count });
   }
 
   /** Queues backfill: a dropped marker first when `missed` > 0, then `lines` (already bounded). */

@@ -9,7 +9,7 @@ import type { Batch } from "../pipeline/batch.ts";
 
 /** Options of {@linkcode LineRing}. */
 export interface LineRingOptions {
-  /** Most lines kept; `0` keeps none. Default 10,000. */
+  /** Lines kept: at least this many (when they fit `maxBytes`), at most one batch more; `0` keeps none. Default 10,000. */
   maxLines?: number;
   /** Most line bytes kept (newlines included); `0` keeps none. Default 8 MiB. */
   maxBytes?: number;
@@ -46,9 +46,12 @@ const NEWLINE = 10;
 
 /**
  * Numbers every line pushed and keeps the most recent ones within both bounds. A batch is copied
- * once into its own chunk (only the tail that fits), so pushing costs one copy and no decoding;
- * evicting trims the oldest chunk line by line so the line bound is exact. Memory held is at
- * most about twice `maxBytes`, because a trimmed chunk keeps its buffer until it is evicted.
+ * once (only the tail that fits) into an arena of twice `maxBytes` allocated on first use, so
+ * pushing costs one copy, no decoding and no garbage (a fresh buffer per batch would leave the
+ * garbage collector hundreds of megabytes of dead buffers at full ingest rate); evicting drops
+ * whole oldest chunks, so it costs nothing per line: the ring holds at least the newest
+ * `maxLines` lines that fit `maxBytes`, and at most one batch more. Writing over the arena's
+ * oldest region evicts the chunks there. Memory held is twice `maxBytes`.
  *
  * @example
  * ```ts
@@ -68,6 +71,10 @@ export class LineRing {
   #lines = 0;
   #bytes = 0;
   #nextId: number;
+  /** Where chunks' bytes live; allocated on the first push. */
+  #arena: Uint8Array | undefined;
+  /** Where the next chunk's bytes go in `#arena`. */
+  #write = 0;
 
   /**
    * Creates an empty ring.
@@ -118,23 +125,56 @@ export class LineRing {
       if (lines === 0) return firstId;
     }
     const { source, host } = batch.meta;
+    // Older lines make room first (the new ones alone fit both bounds), so the arena's free space
+    // is known before the copy. Copied before the push: making room may replace the chunk array.
+    this.#lines += lines;
+    this.#bytes += data.length;
+    this.#evict();
+    const copy = this.#copy(data);
     this.#chunks.push({
       firstId: this.#nextId - lines,
       lines,
-      data: data.slice(),
+      data: copy,
       source,
       host,
       receivedAt: batch.receivedAt,
     });
-    this.#lines += lines;
-    this.#bytes += data.length;
-    this.#evict();
     return firstId;
   }
 
   /** The chunks held, newest first: backfill reads backwards and stops once it has enough. */
   *newestFirst(): IterableIterator<RingChunk> {
     for (let i = this.#chunks.length - 1; i >= this.#head; i--) yield this.#chunks[i];
+  }
+
+  /**
+   * Copies `data` (at most `maxBytes`) into the arena after the previous chunk, wrapping to the
+   * start when it does not fit before the end. Chunks whose bytes lie where it goes are dropped
+   * first: in push order, they are the oldest, right after the write position. With the bounds
+   * already enforced, what is kept spans less than the arena minus the new bytes, so this only
+   * drops lines the bounds evicted anyway; it is the guard that makes overwriting safe.
+   */
+  #copy(data: Uint8Array): Uint8Array {
+    const arena = this.#arena ??= new Uint8Array(this.maxBytes * 2);
+    let start = this.#write;
+    // When wrapping, the unused end counts as overwritten too, so eviction stays in push order.
+    let deadEnd = start + data.length;
+    if (deadEnd > arena.length) {
+      deadEnd = arena.length + data.length;
+      start = 0;
+    }
+    const from = this.#write;
+    while (this.#head < this.#chunks.length) {
+      const oldest = this.#chunks[this.#head];
+      const at = oldest.data.byteOffset - arena.byteOffset;
+      // The oldest chunk's place, counted circularly from the write position.
+      const distance = at >= from ? at - from : at + arena.length - from;
+      if (distance >= deadEnd - from) break;
+      this.#dropOldest();
+    }
+    arena.set(data, start);
+    this.#write = start + data.length;
+    return arena.subarray(start, start + data.length);
   }
 
   /** Where the longest run of whole trailing lines within both bounds starts. */
@@ -151,33 +191,16 @@ export class LineRing {
     return { offset, lines };
   }
 
+  /**
+   * Drops whole oldest chunks: while the bytes are over their bound, or while the lines without
+   * the oldest chunk still reach theirs. So at least the newest `maxLines` lines are kept (when
+   * they fit `maxBytes`), and at most one batch more: eviction costs nothing per line.
+   */
   #evict(): void {
-    while (this.#lines > this.maxLines || this.#bytes > this.maxBytes) {
+    while (this.#head < this.#chunks.length) {
       const oldest = this.#chunks[this.#head];
-      const excessLines = this.#lines - this.maxLines;
-      const excessBytes = this.#bytes - this.maxBytes;
-      if (oldest.lines <= excessLines || oldest.data.length <= excessBytes) {
-        this.#dropOldest();
-        continue;
-      }
-      let cut = 0;
-      let trimmed = 0;
-      while ((trimmed < excessLines || cut < excessBytes) && trimmed < oldest.lines) {
-        const end = oldest.data.indexOf(NEWLINE, cut);
-        // Fewer newlines than the batch claimed: give up on the chunk rather than loop.
-        if (end === -1) break;
-        cut = end + 1;
-        trimmed++;
-      }
-      if (trimmed === oldest.lines || trimmed < excessLines || cut < excessBytes) {
-        this.#dropOldest();
-        continue;
-      }
-      oldest.data = oldest.data.subarray(cut);
-      oldest.firstId += trimmed;
-      oldest.lines -= trimmed;
-      this.#lines -= trimmed;
-      this.#bytes -= cut;
+      if (this.#bytes <= this.maxBytes && this.#lines - oldest.lines < this.maxLines) return;
+      this.#dropOldest();
     }
   }
 

@@ -24,25 +24,28 @@ function contents(ring: LineRing): string[] {
   return out;
 }
 
-Deno.test("LineRing numbers lines across batches and keeps exactly the last maxLines", () => {
+Deno.test("LineRing numbers lines across batches and keeps at least the last maxLines", () => {
   const ring = new LineRing({ maxLines: 4 });
   assert.equal(ring.push(batch(["a", "b", "c"])), 1);
   assert.equal(ring.push(batch(["d", "e"])), 4);
-  assert.deepEqual(contents(ring), ["2:b", "3:c", "4:d", "5:e"]);
-  assert.equal(ring.lines, 4);
+  assert.deepEqual(contents(ring), ["1:a", "2:b", "3:c", "4:d", "5:e"], "one batch over is fine");
+  ring.push(batch(["f"]));
+  assert.equal(ring.lines, 6, "without the oldest batch only 3 lines would be left");
+  ring.push(batch(["g"]));
+  assert.deepEqual(contents(ring), ["4:d", "5:e", "6:f", "7:g"], "whole batches are dropped");
   assert.equal(ring.bytes, 8);
-  assert.equal(ring.oldestId, 2);
-  assert.equal(ring.nextId, 6);
+  assert.equal(ring.oldestId, 4);
+  assert.equal(ring.nextId, 8);
 });
 
-Deno.test("LineRing keeps what fits the byte bound, trimming whole lines", () => {
+Deno.test("LineRing never holds more than the byte bound, dropping whole batches", () => {
   const ring = new LineRing({ maxBytes: 10 });
   ring.push(batch(["aa", "bb", "cc"]));
   ring.push(batch(["d"]));
-  assert.deepEqual(contents(ring), ["2:bb", "3:cc", "4:d"]);
-  assert.equal(ring.bytes, 8);
+  assert.deepEqual(contents(ring), ["4:d"]);
+  assert.equal(ring.bytes, 2);
   ring.push(batch(["eeeeeee"]));
-  assert.deepEqual(contents(ring), ["4:d", "5:eeeeeee"], "the emptied chunk is gone too");
+  assert.deepEqual(contents(ring), ["4:d", "5:eeeeeee"]);
   assert.equal(ring.oldestId, 4);
   assert.equal(ring.bytes, 10);
 });
@@ -82,4 +85,28 @@ Deno.test("LineRing stays bounded over many single-line batches", () => {
   assert.equal(ring.lines, 100);
   assert.equal([...ring.newestFirst()].length, 100);
   assert.equal(contents(ring)[0], "4901:line 4900");
+});
+
+Deno.test("LineRing reuses one arena: what it holds stays exact as writes wrap around", () => {
+  const ring = new LineRing({ maxLines: 1_000_000, maxBytes: 100 });
+  // What the ring should hold: the newest batches whose bytes fit, a batch over the bound cut to
+  // the tail of lines that fits.
+  let kept: { lines: string[]; bytes: number }[] = [];
+  let id = 1;
+  for (let i = 0; i < 2000; i++) {
+    // Batches of 1 to 7 lines of varying lengths, so the arena wraps at every possible place.
+    const lines = Array.from(
+      { length: 1 + (i % 7) },
+      (_, j) => `${i}.${j}${"x".repeat((i * j) % 11)}`,
+    );
+    ring.push(batch(lines));
+    const entries = lines.map((line) => `${id++}:${line}`);
+    const size = (entry: string) => entry.length - entry.indexOf(":");
+    let bytes = entries.reduce((sum, e) => sum + size(e), 0);
+    while (bytes > 100) bytes -= size(entries.shift()!);
+    if (entries.length > 0) kept.push({ lines: entries, bytes });
+    while (kept.reduce((sum, k) => sum + k.bytes, 0) > 100) kept = kept.slice(1);
+    assert.deepEqual(contents(ring), kept.flatMap((k) => k.lines), `after batch ${i}`);
+    assert.equal(ring.bytes, kept.reduce((sum, k) => sum + k.bytes, 0));
+  }
 });

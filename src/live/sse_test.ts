@@ -113,3 +113,16 @@ Deno.test("SseEncoderStream turns events into UTF-8 bytes, one chunk per event",
   assert.equal(JSON.parse(parsed[0].data).line, "héllo ✓");
   assert.deepEqual(parsed.map((e) => e.event), ["message", "message", "dropped"]);
 });
+
+Deno.test("encodeSseLines writes exactly JSON.stringify of each record, across sources", () => {
+  const records: LiveLine[] = [
+    { id: 1, source: "a", host: "h", ts: 5, line: 'q"\\\u2028\ud800\x00' },
+    { id: 2, source: "a", host: "h", ts: 5, line: "plain" },
+    { id: 3, source: 'b"', host: "h", ts: 6, line: "" },
+    { id: 4, source: 'b"', host: "h\n2", ts: 6, line: "x" },
+  ];
+  const expected = records.map(({ id, source, host, ts, line }) =>
+    `id: ${id}\ndata: ${JSON.stringify({ id, source, host, ts, line })}\n\n`
+  ).join("");
+  assert.equal(encodeSseLines(records), expected);
+});

@@ -1,0 +1,346 @@
+/**
+ * The agent: follows the files of its inputs and ships their lines to the servers, each line
+ * exactly once, through rotations, restarts and outages. It reports to the server every few
+ * seconds (`GET /api/v1/agents` lists the reports) and can serve its own Prometheus metrics.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import denoJson from "../../deno.json" with { type: "json" };
+import { describe } from "../_util.ts";
+import { CheckpointStore } from "./checkpoint.ts";
+import { type AgentConfig, ConfigError, diffInputs, type InputConfig } from "./config.ts";
+import { FileInput, type FileReport } from "./file_input.ts";
+import { HttpTarget } from "./http_target.ts";
+import { Shipper, sleep } from "./shipper.ts";
+
+/** The agent's version, as in `deno.json`. */
+export const AGENT_VERSION: string = denoJson.version;
+
+/** What the agent tells the server at each report. */
+export interface AgentReport {
+  /** The agent's id. */
+  id: string;
+  /** The machine's name. */
+  host: string;
+  /** The agent's version. */
+  version: string;
+  /** When the agent started, ISO 8601. */
+  started: string;
+  /** The server batches go to now. */
+  server: string;
+  /** Followed files, those lagging most first (at most 1,000). */
+  files: (FileReport & { input: string; source: string })[];
+  /** Counters since start. */
+  stats: Record<string, number>;
+}
+
+/** Options of {@linkcode Agent.start}. */
+export interface AgentOptions {
+  /** The machine's name, for reports. Default `localhost`. */
+  host?: string;
+  /** The token when the config has none (env `LOGBOOM_TOKEN`). Default `""`. */
+  envToken?: string;
+  /** Whether inputs use file events besides scans. Default true. */
+  watch?: boolean;
+}
+
+/** How long batches in flight get to be acknowledged when an input stops, in ms. */
+const STOP_GRACE_MS = 5000;
+/** Most files in one report. */
+const REPORT_FILES = 1000;
+
+const log = getLogger(["logboom", "agent"]);
+
+/**
+ * A running agent.
+ *
+ * @example
+ * ```ts
+ * const agent = await Agent.start(await loadAgentConfig("agent.yaml"), { host: "web-1" });
+ * await agent.reload(await loadAgentConfig("agent.yaml")); // after an edit
+ * await agent.stop();
+ * ```
+ */
+export class Agent {
+  readonly #store: CheckpointStore;
+  readonly #shipper: Shipper;
+  readonly #options: AgentOptions;
+  readonly #inputs = new Map<string, { config: InputConfig; input: FileInput }>();
+  readonly #stop = new AbortController();
+  readonly #started = new Date();
+  #config: AgentConfig;
+  #reporting: Promise<void>;
+  #metrics: Deno.HttpServer | undefined;
+  #reloading: Promise<unknown> = Promise.resolve();
+  /** Reports accepted by a server. */
+  reports = 0;
+
+  private constructor(config: AgentConfig, store: CheckpointStore, options: AgentOptions) {
+    this.#config = config;
+    this.#store = store;
+    this.#options = options;
+    this.#shipper = new Shipper({
+      servers: config.servers,
+      token: config.token ?? options.envToken ?? "",
+      retry: config.retry,
+    });
+    this.#reporting = Promise.resolve();
+  }
+
+  /**
+   * Opens the state folder (locked against a second agent), starts every input and the reports.
+   *
+   * @throws {StateLockedError} when another agent uses the state folder; the file system's error
+   * when it cannot be created.
+   */
+  static async start(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
+    const store = await CheckpointStore.open(config.stateDir, {
+      agentId: config.id,
+      host: options.host,
+    });
+    const agent = new Agent(config, store, options);
+    agent.#forgetRemovedInputs();
+    for (const input of config.inputs) agent.#startInput(input);
+    agent.#reporting = agent.#reportLoop();
+    try {
+      agent.#serveMetrics();
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+    log.info(
+      `Agent ${store.agentId} started: ${config.inputs.length} inputs, shipping to ` +
+        config.servers.join(", "),
+    );
+    return agent;
+  }
+
+  /** The agent's id. */
+  get id(): string {
+    return this.#store.agentId;
+  }
+
+  /** The running config. */
+  get config(): AgentConfig {
+    return this.#config;
+  }
+
+  /** Names of the running inputs. */
+  get inputNames(): string[] {
+    return [...this.#inputs.keys()];
+  }
+
+  /**
+   * Applies a new config: inputs that changed are restarted, new ones started, removed ones
+   * stopped; the others keep running untouched. Servers, token and retries apply at once.
+   *
+   * @throws {ConfigError} for a change that needs a restart (`state_dir`, `id`); the running
+   * config then stays.
+   */
+  reload(config: AgentConfig): Promise<string> {
+    const run = this.#reloading.then(() => this.#reload(config));
+    this.#reloading = run.catch(() => {});
+    return run;
+  }
+
+  async #reload(config: AgentConfig): Promise<string> {
+    const before = this.#config;
+    if (config.stateDir !== before.stateDir) {
+      throw new ConfigError("state_dir", "cannot change while the agent runs; restart it");
+    }
+    if (config.id !== before.id) {
+      throw new ConfigError("id", "cannot change while the agent runs; restart it");
+    }
+    const changes = diffInputs(before, config);
+    this.#config = config;
+    this.#shipper.update({
+      servers: config.servers,
+      token: config.token ?? this.#options.envToken ?? "",
+      retry: config.retry,
+    });
+    const stopping = [...changes.removed, ...changes.changed];
+    await Promise.all(stopping.map(async (name) => {
+      const running = this.#inputs.get(name);
+      this.#inputs.delete(name);
+      await running?.input.stop(STOP_GRACE_MS);
+    }));
+    const byName = new Map(config.inputs.map((i) => [i.name, i]));
+    for (const name of [...changes.added, ...changes.changed]) this.#startInput(byName.get(name)!);
+    if (JSON.stringify(before.metrics) !== JSON.stringify(config.metrics)) {
+      await this.#metrics?.shutdown();
+      this.#metrics = undefined;
+      this.#serveMetrics();
+    }
+    await this.#store.persist();
+    const parts = [
+      changes.added.length > 0 && `started ${changes.added.join(", ")}`,
+      changes.removed.length > 0 && `stopped ${changes.removed.join(", ")}`,
+      changes.changed.length > 0 && `restarted ${changes.changed.join(", ")}`,
+      changes.unchanged.length > 0 && `unchanged ${changes.unchanged.join(", ")}`,
+    ].filter(Boolean);
+    return parts.length > 0 ? parts.join("; ") : "no inputs";
+  }
+
+  /** What the agent reports: its files with their lag, and its counters. */
+  report(): AgentReport {
+    const files: AgentReport["files"] = [];
+    for (const [name, { config, input }] of this.#inputs) {
+      for (const file of input.files()) files.push({ ...file, input: name, source: config.source });
+    }
+    files.sort((a, b) => b.lag - a.lag);
+    return {
+      id: this.id,
+      host: this.#options.host ?? "localhost",
+      version: AGENT_VERSION,
+      started: this.#started.toISOString(),
+      server: this.#shipper.servers[this.#shipper.preferred],
+      files: files.slice(0, REPORT_FILES),
+      stats: this.stats(),
+    };
+  }
+
+  /** Counters since start, summed over inputs. */
+  stats(): Record<string, number> {
+    const s = this.#shipper.stats;
+    const totals: Record<string, number> = {
+      batches: s.batches,
+      duplicates: s.duplicates,
+      lines: s.lines,
+      bytes: s.bytes,
+      wire_bytes: s.wireBytes,
+      retries: s.retries,
+      failovers: s.failovers,
+      possible_duplicate_bytes: s.possibleDuplicateBytes,
+      files_open: 0,
+      in_flight_bytes: 0,
+      rotations: 0,
+      truncations: 0,
+      copies_followed: 0,
+      files_given_up: 0,
+      bytes_given_up: 0,
+      bytes_lost: 0,
+      lag_bytes: 0,
+      checkpoint_writes: this.#store.writes,
+    };
+    for (const { input } of this.#inputs.values()) {
+      totals.files_open += input.openFiles;
+      totals.in_flight_bytes += input.inFlightBytes;
+      totals.rotations += input.stats.rotations;
+      totals.truncations += input.stats.truncations;
+      totals.copies_followed += input.stats.copiesFollowed;
+      totals.files_given_up += input.stats.filesGivenUp;
+      totals.bytes_given_up += input.stats.bytesGivenUp;
+      totals.bytes_lost += input.stats.bytesLost;
+      for (const file of input.files()) totals.lag_bytes += file.lag;
+    }
+    return totals;
+  }
+
+  /** The counters in Prometheus' text format. */
+  metricsText(): string {
+    const id = this.id.replace(/["\\\n]/g, "_");
+    let out = "";
+    for (const [name, value] of Object.entries(this.stats())) {
+      const gauge = name === "files_open" || name === "in_flight_bytes" || name === "lag_bytes";
+      const metric = `logboom_agent_${name}${gauge ? "" : "_total"}`;
+      out += `# TYPE ${metric} ${gauge ? "gauge" : "counter"}\n${metric}{agent="${id}"} ${value}\n`;
+    }
+    return out;
+  }
+
+  /**
+   * Stops: inputs stop reading, batches in flight get a few seconds to be acknowledged (the rest
+   * is resent from the checkpoints by the next run), and the checkpoints are written.
+   */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await Promise.all([...this.#inputs.values()].map(({ input }) => input.stop(STOP_GRACE_MS)));
+    this.#inputs.clear();
+    await this.#reporting;
+    await this.#metrics?.shutdown();
+    this.#store.server = this.#shipper.preferred;
+    await this.#store.close();
+    log.info("Agent stopped");
+  }
+
+  #startInput(config: InputConfig): void {
+    const c = this.#config;
+    const input = FileInput.start({
+      name: config.name,
+      paths: config.paths,
+      exclude: config.exclude,
+      startAt: config.startAt,
+      target: new HttpTarget(this.#shipper, { source: config.source, level: c.compressionLevel }),
+      store: this.#store,
+      maxBytes: config.maxBytes,
+      batchBytes: c.batch.maxBytes,
+      batchWaitMs: c.batch.maxWaitMs,
+      maxLine: c.maxLine,
+      multiline: config.multiline,
+      scanIntervalMs: c.scanIntervalMs,
+      rotateWaitMs: c.rotateWaitMs,
+      maxRotatedOpen: c.maxRotatedOpen,
+      closeIdleMs: c.closeIdleMs,
+      forgetAfterMs: c.forgetAfterMs,
+      watch: this.#options.watch,
+    });
+    this.#inputs.set(config.name, { config, input });
+  }
+
+  /** Checkpoints of inputs no longer configured are kept for `forget_after`, then dropped. */
+  #forgetRemovedInputs(): void {
+    const configured = new Set(this.#config.inputs.map((i) => i.name));
+    const now = Date.now();
+    for (const name of this.#store.inputNames()) {
+      if (configured.has(name)) continue;
+      const { records } = this.#store.input(name);
+      for (const [id, record] of records) {
+        if (now - record.seen > this.#config.forgetAfterMs) records.delete(id);
+      }
+      if (records.size === 0) this.#store.dropInput(name);
+    }
+  }
+
+  async #reportLoop(): Promise<void> {
+    const signal = this.#stop.signal;
+    let failing = false;
+    while (!signal.aborted) {
+      const ok = await this.#shipper.post("/api/v1/agents/report", this.report(), signal);
+      if (ok) this.reports++;
+      if (!ok && !failing) log.debug("Report not accepted; trying again at the next period");
+      failing = !ok;
+      this.#store.server = this.#shipper.preferred;
+      try {
+        await sleep(this.#config.reportIntervalMs, signal);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  #serveMetrics(): void {
+    const address = this.#config.metrics;
+    if (address === undefined) return;
+    try {
+      this.#metrics = Deno.serve({
+        hostname: address.hostname,
+        port: address.port,
+        onListen: () =>
+          log.info(`Agent metrics on http://${address.hostname}:${address.port}/metrics`),
+      }, (req) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/metrics") {
+          return new Response(this.metricsText(), {
+            headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+          });
+        }
+        if (path === "/healthz") return new Response("ok\n");
+        return new Response("Not found\n", { status: 404 });
+      });
+    } catch (err) {
+      throw new ConfigError("metrics", `cannot listen: ${describe(err)}`);
+    }
+  }
+}

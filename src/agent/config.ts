@@ -1,0 +1,509 @@
+/**
+ * The agent's configuration: a YAML or JSON file, checked whole before it is used, so a bad value
+ * is one clear line naming its key, at startup (exit 2) and on reload (the running config stays).
+ *
+ * ```yaml
+ * servers: ["http://10.0.0.5:8081", "http://10.0.0.6:8081"]   # failover order
+ * token: "..."                                                # or env LOGBOOM_TOKEN
+ * state_dir: /var/lib/logboom-agent
+ * inputs:
+ *   - source: nginx
+ *     paths: ["/var/log/nginx/*.log"]
+ *     exclude: ["*.gz"]
+ *     start_at: end
+ *     multiline: { start: '^\d{4}-\d{2}-\d{2} ' }
+ * batch: { max_bytes: 1048576, max_wait: 200ms }
+ * ```
+ *
+ * @module
+ */
+
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { describe } from "../_util.ts";
+import { parseDuration } from "../cli/duration.ts";
+
+/** A configuration that cannot be used: {@linkcode ConfigError.key} names what is wrong. */
+export class ConfigError extends Error {
+  /** The key at fault, as a path such as `inputs[0].paths`; `""` for the file as a whole. */
+  readonly key: string;
+
+  /**
+   * @param key the key at fault.
+   * @param problem what is wrong with it, in a few words.
+   */
+  constructor(key: string, problem: string, options?: ErrorOptions) {
+    super(key === "" ? problem : `${key}: ${problem}`, options);
+    this.name = "ConfigError";
+    this.key = key;
+  }
+}
+
+/** How continuation lines join the line that starts an event. */
+export interface MultilineConfig {
+  /** A line matching this starts an event; any other line joins the event before it. */
+  start: RegExp;
+  /** Put between joined lines, so an event stays one stored line. Default `\n` as two characters. */
+  join: string;
+  /** An event is cut after this many lines. Default 500. */
+  maxLines: number;
+  /** An event is cut at this many bytes. Default 1 MiB (the line limit). */
+  maxBytes: number;
+  /** A pending event is sent once no line came for this long, in ms. Default 1000. */
+  timeoutMs: number;
+}
+
+/** One input: a set of files shipped under one source. */
+export interface InputConfig {
+  /** Unique name, the key of its checkpoints. Default: the source. */
+  name: string;
+  /** The source the server files the lines under. */
+  source: string;
+  /** Globs of the files to follow, absolute. */
+  paths: string[];
+  /** Globs of files to leave out: a bare name pattern (`*.gz`) matches file names. */
+  exclude: string[];
+  /** Where files found at the input's very first scan are read from. Default `beginning`. */
+  startAt: "beginning" | "end";
+  /** Joining of multi-line events, when set. */
+  multiline?: MultilineConfig;
+  /** Bytes read and not yet acknowledged, over all files of the input. Default 8 MiB. */
+  maxBytes: number;
+}
+
+/** Retries, timeouts and failover. */
+export interface RetryConfig {
+  /** First delay after a failure, in ms. Default 100. */
+  initialMs: number;
+  /** Longest delay between tries, in ms. Default 10,000. */
+  maxMs: number;
+  /** A request without an answer after this long fails, in ms. Default 30,000. */
+  timeoutMs: number;
+  /** Consecutive failures after which the next server is tried. Default 2. */
+  failoverAfter: number;
+  /** A server given up is tried again after this long, in ms. Default 30,000. */
+  failbackMs: number;
+  /**
+   * A batch whose request got no answer (it may have been stored) is retried on the same server
+   * this long before it goes to the next, in ms. Default 30,000.
+   */
+  resendWindowMs: number;
+}
+
+/** The agent's whole configuration, checked and with defaults filled in. */
+export interface AgentConfig {
+  /** The file it was read from, absolute. */
+  path: string;
+  /** The agent's id; default: made up at the first start and kept in the state folder. */
+  id?: string;
+  /** Server base URLs, in failover order. */
+  servers: string[];
+  /** Bearer token; `undefined` means env `LOGBOOM_TOKEN`. */
+  token?: string;
+  /** Folder of the checkpoints, absolute. */
+  stateDir: string;
+  /** The inputs, with unique names. */
+  inputs: InputConfig[];
+  /** Batches: uncompressed size and longest wait. */
+  batch: { maxBytes: number; maxWaitMs: number };
+  /** gzip level, 1 (fastest) to 9. Default 1. */
+  compressionLevel: number;
+  /** Retries and failover. */
+  retry: RetryConfig;
+  /** Globs are listed this often (file events pick changes up sooner), in ms. Default 1000. */
+  scanIntervalMs: number;
+  /** A rotated file is let go once read, shipped and quiet this long, in ms. Default 5000. */
+  rotateWaitMs: number;
+  /** Rotated files held open with unshipped lines, per input, before the oldest is given up. Default 16. */
+  maxRotatedOpen: number;
+  /** A file that has not changed for this long is closed until it changes, in ms. Default 300,000. */
+  closeIdleMs: number;
+  /** Checkpoints of files gone for this long are forgotten, in ms. Default 24 h. */
+  forgetAfterMs: number;
+  /** The agent reports to the server this often, in ms. Default 5000. */
+  reportIntervalMs: number;
+  /** Where the agent serves Prometheus `/metrics`, when set. */
+  metrics?: { hostname: string; port: number };
+  /** Longer lines are split into pieces of this many bytes. Default 1 MiB. */
+  maxLine: number;
+}
+
+const MiB = 1024 * 1024;
+
+const TOP_KEYS = new Set([
+  "id",
+  "servers",
+  "token",
+  "state_dir",
+  "inputs",
+  "batch",
+  "compression_level",
+  "retry",
+  "scan_interval",
+  "rotate_wait",
+  "max_rotated_open",
+  "close_idle",
+  "forget_after",
+  "report_interval",
+  "metrics",
+  "max_line",
+]);
+const INPUT_KEYS = new Set([
+  "name",
+  "source",
+  "paths",
+  "exclude",
+  "start_at",
+  "multiline",
+  "max_bytes",
+]);
+const MULTILINE_KEYS = new Set(["start", "join", "max_lines", "max_bytes", "timeout"]);
+const BATCH_KEYS = new Set(["max_bytes", "max_wait"]);
+const RETRY_KEYS = new Set([
+  "initial",
+  "max",
+  "timeout",
+  "failover_after",
+  "failback_after",
+  "resend_window",
+]);
+
+/**
+ * Checks a parsed configuration document and fills in defaults. Relative paths are taken from
+ * `path`'s folder.
+ *
+ * @throws {ConfigError} naming the first key that is wrong.
+ */
+export function checkAgentConfig(doc: unknown, path: string): AgentConfig {
+  const base = dirname(resolve(path));
+  const top = object(doc, "");
+  onlyKeys(top, TOP_KEYS, "");
+  const servers = list(top.servers, "servers").map((value, i) => serverUrl(value, `servers[${i}]`));
+  if (servers.length === 0) throw new ConfigError("servers", "needs at least one server URL");
+  const maxLine = size(top.max_line, "max_line", MiB);
+  const inputs = list(top.inputs ?? [], "inputs").map((value, i) =>
+    input(value, `inputs[${i}]`, base, maxLine)
+  );
+  const names = new Set<string>();
+  inputs.forEach((inp, i) => {
+    if (names.has(inp.name)) {
+      throw new ConfigError(`inputs[${i}].name`, `"${inp.name}" is used by another input`);
+    }
+    names.add(inp.name);
+  });
+  const batch = object(top.batch ?? {}, "batch");
+  onlyKeys(batch, BATCH_KEYS, "batch");
+  const retry = object(top.retry ?? {}, "retry");
+  onlyKeys(retry, RETRY_KEYS, "retry");
+  const config: AgentConfig = {
+    path: resolve(path),
+    id: top.id === undefined ? undefined : streamSafe(top.id, "id"),
+    servers,
+    token: top.token === undefined ? undefined : string(top.token, "token"),
+    stateDir: resolve(base, nonEmpty(top.state_dir, "state_dir")),
+    inputs,
+    batch: {
+      maxBytes: size(batch.max_bytes, "batch.max_bytes", MiB, 1024, 64 * MiB),
+      maxWaitMs: duration(batch.max_wait, "batch.max_wait", 200),
+    },
+    compressionLevel: integer(top.compression_level, "compression_level", 1, 1, 9),
+    retry: {
+      initialMs: duration(retry.initial, "retry.initial", 100, 1),
+      maxMs: duration(retry.max, "retry.max", 10_000, 1),
+      timeoutMs: duration(retry.timeout, "retry.timeout", 30_000, 1),
+      failoverAfter: integer(retry.failover_after, "retry.failover_after", 2, 1, 1000),
+      failbackMs: duration(retry.failback_after, "retry.failback_after", 30_000),
+      resendWindowMs: duration(retry.resend_window, "retry.resend_window", 30_000),
+    },
+    scanIntervalMs: duration(top.scan_interval, "scan_interval", 1000, 10),
+    rotateWaitMs: duration(top.rotate_wait, "rotate_wait", 5000),
+    maxRotatedOpen: integer(top.max_rotated_open, "max_rotated_open", 16, 1, 100_000),
+    closeIdleMs: duration(top.close_idle, "close_idle", 300_000, 10),
+    forgetAfterMs: duration(top.forget_after, "forget_after", 24 * 3600_000, 1),
+    reportIntervalMs: duration(top.report_interval, "report_interval", 5000, 10),
+    metrics: top.metrics === undefined ? undefined : hostPort(top.metrics, "metrics"),
+    maxLine,
+  };
+  if (config.retry.maxMs < config.retry.initialMs) {
+    throw new ConfigError("retry.max", "must not be shorter than retry.initial");
+  }
+  return config;
+}
+
+/**
+ * Parses `text` as JSON when `path` ends in `.json`, as YAML otherwise, and checks it.
+ *
+ * @throws {ConfigError} when the text does not parse or a value is wrong.
+ */
+export function parseAgentConfig(text: string, path: string): AgentConfig {
+  let doc: unknown;
+  try {
+    doc = path.toLowerCase().endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new ConfigError(
+        "",
+        "reading YAML needs --allow-env=LOG_TOKENS,LOG_STREAM (the yaml package reads these " +
+          "two debug variables); or write the config as JSON",
+      );
+    }
+    throw new ConfigError(
+      "",
+      `not valid ${path.endsWith(".json") ? "JSON" : "YAML"}: ${describe(err).split("\n")[0]}`,
+    );
+  }
+  return checkAgentConfig(doc, path);
+}
+
+/**
+ * Reads and checks the config file at `path`.
+ *
+ * @throws {ConfigError} when it cannot be read, does not parse, or a value is wrong.
+ */
+export async function loadAgentConfig(path: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw new ConfigError("", `cannot be read: ${describe(err)}`);
+  }
+  return parseAgentConfig(text, path);
+}
+
+/** What a reload changes: input names by what happens to them. */
+export interface InputChanges {
+  /** Inputs to start. */
+  added: string[];
+  /** Inputs to stop. */
+  removed: string[];
+  /** Inputs to stop and start again with their new settings. */
+  changed: string[];
+  /** Inputs that keep running untouched. */
+  unchanged: string[];
+}
+
+/**
+ * Compares two configurations input by input. An input changes when its own settings change or
+ * when a setting every input reads does (batch size, line limit, file timings).
+ */
+export function diffInputs(before: AgentConfig, after: AgentConfig): InputChanges {
+  const shared = (c: AgentConfig) =>
+    JSON.stringify([
+      c.batch,
+      c.compressionLevel,
+      c.maxLine,
+      c.scanIntervalMs,
+      c.rotateWaitMs,
+      c.maxRotatedOpen,
+      c.closeIdleMs,
+      c.forgetAfterMs,
+    ]);
+  const sharedChanged = shared(before) !== shared(after);
+  const old = new Map(before.inputs.map((i) => [i.name, inputKey(i)]));
+  const changes: InputChanges = { added: [], removed: [], changed: [], unchanged: [] };
+  for (const inp of after.inputs) {
+    const previous = old.get(inp.name);
+    if (previous === undefined) changes.added.push(inp.name);
+    else if (sharedChanged || previous !== inputKey(inp)) changes.changed.push(inp.name);
+    else changes.unchanged.push(inp.name);
+    old.delete(inp.name);
+  }
+  changes.removed.push(...old.keys());
+  return changes;
+}
+
+function inputKey(inp: InputConfig): string {
+  return JSON.stringify({
+    ...inp,
+    multiline: inp.multiline && { ...inp.multiline, start: String(inp.multiline.start) },
+  });
+}
+
+function input(value: unknown, key: string, base: string, maxLine: number): InputConfig {
+  const doc = object(value, key);
+  onlyKeys(doc, INPUT_KEYS, key);
+  const source = streamSafe(doc.source, `${key}.source`);
+  const paths = list(doc.paths, `${key}.paths`).map((p, i) =>
+    resolve(base, nonEmpty(p, `${key}.paths[${i}]`))
+  );
+  if (paths.length === 0) throw new ConfigError(`${key}.paths`, "needs at least one path or glob");
+  const exclude = list(doc.exclude ?? [], `${key}.exclude`).map((p, i) =>
+    nonEmpty(p, `${key}.exclude[${i}]`)
+  );
+  const startAt = doc.start_at ?? "beginning";
+  if (startAt !== "beginning" && startAt !== "end") {
+    throw new ConfigError(`${key}.start_at`, `must be beginning or end, got ${show(startAt)}`);
+  }
+  let multiline: MultilineConfig | undefined;
+  if (doc.multiline !== undefined && doc.multiline !== null) {
+    const ml = object(doc.multiline, `${key}.multiline`);
+    onlyKeys(ml, MULTILINE_KEYS, `${key}.multiline`);
+    const pattern = nonEmpty(ml.start, `${key}.multiline.start`);
+    let start: RegExp;
+    try {
+      start = new RegExp(pattern);
+    } catch (err) {
+      throw new ConfigError(
+        `${key}.multiline.start`,
+        `is not a regular expression: ${describe(err)}`,
+      );
+    }
+    multiline = {
+      start,
+      join: ml.join === undefined ? "\\n" : string(ml.join, `${key}.multiline.join`),
+      maxLines: integer(ml.max_lines, `${key}.multiline.max_lines`, 500, 1, 1_000_000),
+      maxBytes: size(ml.max_bytes, `${key}.multiline.max_bytes`, maxLine, 1, maxLine),
+      timeoutMs: duration(ml.timeout, `${key}.multiline.timeout`, 1000, 1),
+    };
+  }
+  return {
+    name: doc.name === undefined ? source : streamSafe(doc.name, `${key}.name`),
+    source,
+    paths,
+    exclude,
+    startAt,
+    multiline,
+    maxBytes: size(doc.max_bytes, `${key}.max_bytes`, 8 * MiB, 1024),
+  };
+}
+
+function object(value: unknown, key: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(
+      key,
+      key === "" ? "the file must hold a mapping of keys" : "must be a mapping",
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+function onlyKeys(doc: Record<string, unknown>, known: Set<string>, key: string): void {
+  for (const name of Object.keys(doc)) {
+    if (!known.has(name)) {
+      throw new ConfigError(
+        key === "" ? name : `${key}.${name}`,
+        `unknown key (known: ${[...known].join(", ")})`,
+      );
+    }
+  }
+}
+
+function list(value: unknown, key: string): unknown[] {
+  if (!Array.isArray(value)) throw new ConfigError(key, `must be a list, got ${show(value)}`);
+  return value;
+}
+
+function string(value: unknown, key: string): string {
+  if (typeof value !== "string") throw new ConfigError(key, `must be a string, got ${show(value)}`);
+  return value;
+}
+
+function nonEmpty(value: unknown, key: string): string {
+  if (value === undefined) throw new ConfigError(key, "is required");
+  const text = string(value, key);
+  if (text.trim() === "") throw new ConfigError(key, "must not be empty");
+  return text;
+}
+
+/** Names that go into stream ids and URLs: visible ASCII, no spaces or slashes. */
+function streamSafe(value: unknown, key: string): string {
+  const text = nonEmpty(value, key);
+  if (!/^[\x21-\x7e]{1,64}$/.test(text) || text.includes("/")) {
+    throw new ConfigError(
+      key,
+      `must be 1 to 64 visible ASCII characters without "/", got ${show(text)}`,
+    );
+  }
+  return text;
+}
+
+function serverUrl(value: unknown, key: string): string {
+  const text = nonEmpty(value, key);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(key, `is not a URL such as "http://10.0.0.5:8081", got ${show(text)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(key, `must be an http or https URL, got ${show(text)}`);
+  }
+  return url.href.replace(/\/+$/, "");
+}
+
+function integer(value: unknown, key: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(key, `must be a whole number from ${min} to ${max}, got ${show(value)}`);
+  }
+  return value;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: MiB,
+  mb: MiB,
+  mib: MiB,
+  g: 1024 * MiB,
+  gb: 1024 * MiB,
+  gib: 1024 * MiB,
+};
+
+function size(value: unknown, key: string, fallback: number, min = 1, max = 2 ** 40): number {
+  if (value === undefined) return fallback;
+  let bytes = NaN;
+  if (typeof value === "number") bytes = value;
+  else if (typeof value === "string") {
+    const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
+    const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
+    if (match && unit !== undefined) bytes = Number(match[1]) * unit;
+  }
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
+    throw new ConfigError(
+      key,
+      `must be a size from ${min} to ${max} bytes such as 1048576 or "1MiB", got ${show(value)}`,
+    );
+  }
+  return bytes;
+}
+
+function duration(value: unknown, key: string, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  let ms = NaN;
+  if (typeof value === "string") {
+    try {
+      ms = parseDuration(value);
+    } catch {
+      // Reported below with the key.
+    }
+  }
+  if (!Number.isSafeInteger(ms) || ms < min) {
+    throw new ConfigError(
+      key,
+      `must be a duration such as "200ms", "5s" or "1h"${
+        min > 0 ? ` of at least ${min} ms` : ""
+      }, got ${show(value)}`,
+    );
+  }
+  return ms;
+}
+
+function hostPort(value: unknown, key: string): { hostname: string; port: number } {
+  const text = nonEmpty(value, key);
+  const match = /^(.*):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || match[1] === "" || port > 65535) {
+    throw new ConfigError(key, `must be ADDR:PORT such as "127.0.0.1:9101", got ${show(text)}`);
+  }
+  return { hostname: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? text.slice(0, 57) + "..." : text;
+}

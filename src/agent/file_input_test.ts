@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CheckpointStore } from "./checkpoint.ts";
+import { FileInput, type FileInputOptions } from "./file_input.ts";
+import { lines, MemoryTarget, tally, until } from "./_test_target.ts";
+
+const FAST = { scanIntervalMs: 50, rotateWaitMs: 200, batchWaitMs: 20, watch: false };
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-input-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function start(
+  dir: string,
+  target: MemoryTarget,
+  store: CheckpointStore,
+  options: Partial<FileInputOptions> = {},
+): FileInput {
+  return FileInput.start({
+    name: "app",
+    paths: [join(dir, "*.log*")],
+    target,
+    store,
+    ...FAST,
+    ...options,
+  });
+}
+
+function expectExactly(target: MemoryTarget, id: number, count: number): void {
+  const { missing, duplicated, other } = tally(target.lines, id, count);
+  assert.deepEqual({ missing: missing.slice(0, 5), duplicated: duplicated.slice(0, 5), other }, {
+    missing: [],
+    duplicated: [],
+    other: 0,
+  });
+}
+
+Deno.test("file input follows rename + create rotation; the .1 name is not read twice", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const input = start(dir, target, store);
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, lines(0, 0, 500));
+    await until(() => target.lines.length >= 500, () => `${target.lines.length} lines`);
+    await Deno.writeTextFile(path, lines(0, 500, 700), { append: true });
+    await Deno.rename(path, `${path}.1`);
+    await Deno.writeTextFile(`${path}.1`, lines(0, 700, 750), { append: true });
+    await Deno.writeTextFile(path, lines(0, 750, 1000));
+    await until(() => target.lines.length >= 1000, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // time passing is the subject
+    await input.stop();
+    expectExactly(target, 0, 1000);
+  });
+});
+
+Deno.test("file input ships a copytruncate copy's unread tail and the truncated file anew", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, lines(1, 0, 300));
+    const input = start(dir, target, store);
+    await until(() => target.lines.length >= 300, () => `${target.lines.length} lines`);
+    // The server stalls, so lines 300-600 are written but not all shipped when the copy is made.
+    target.pause();
+    await Deno.writeTextFile(path, lines(1, 300, 600), { append: true });
+    await Deno.copyFile(path, `${path}.1`);
+    await Deno.truncate(path, 0);
+    await Deno.writeTextFile(path, lines(1, 600, 800), { append: true });
+    target.resume();
+    await until(() => target.lines.length >= 800, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // time passing is the subject
+    await input.stop();
+    expectExactly(target, 1, 800);
+  });
+});
+
+Deno.test("file input resumes after a restart, finds a file rotated while stopped", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const stateDir = join(dir, "state");
+    const path = join(dir, "logs", "app.log");
+    await Deno.mkdir(join(dir, "logs"));
+    await Deno.writeTextFile(path, lines(2, 0, 400));
+    let store = await CheckpointStore.open(stateDir);
+    let input = start(join(dir, "logs"), target, store, { paths: [path] });
+    await until(() => target.lines.length >= 400, () => `${target.lines.length} lines`);
+    await input.stop();
+    await store.close();
+    // While stopped: more lines, then rename + create (the rotated name is not matched).
+    await Deno.writeTextFile(path, lines(2, 400, 600), { append: true });
+    await Deno.rename(path, `${path}.1`);
+    await Deno.writeTextFile(path, lines(2, 600, 700));
+    store = await CheckpointStore.open(stateDir);
+    input = start(join(dir, "logs"), target, store, { paths: [path] });
+    await until(() => target.lines.length >= 700, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // time passing is the subject
+    await input.stop();
+    await store.close();
+    expectExactly(target, 2, 700);
+  });
+});
+
+Deno.test("file input reads a new file in a reused inode as new", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const stateDir = join(dir, "state");
+    const path = join(dir, "logs", "app.log");
+    await Deno.mkdir(join(dir, "logs"));
+    await Deno.writeTextFile(path, lines(3, 0, 100));
+    let store = await CheckpointStore.open(stateDir);
+    let input = start(join(dir, "logs"), target, store, { paths: [path] });
+    await until(() => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    await input.stop();
+    await store.close();
+    const before = (await Deno.stat(path)).ino;
+    // Rewritten in place: same inode, longer, different content (what inode reuse looks like).
+    await Deno.writeTextFile(path, lines(3, 100, 400));
+    assert.equal((await Deno.stat(path)).ino, before);
+    store = await CheckpointStore.open(stateDir);
+    input = start(join(dir, "logs"), target, store, { paths: [path] });
+    await until(() => target.lines.length >= 400, () => `${target.lines.length} lines`);
+    await input.stop();
+    await store.close();
+    expectExactly(target, 3, 400);
+  });
+});
+
+Deno.test("file input keeps a partial last line until its newline comes", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, "first line\nsecond ha");
+    const input = start(dir, target, store);
+    await until(() => target.lines.length >= 1, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // time passing is the subject
+    assert.deepEqual(target.lines, ["first line"]);
+    await Deno.writeTextFile(path, "lf\n", { append: true });
+    await until(() => target.lines.length >= 2, () => `${target.lines.length} lines`);
+    assert.deepEqual(target.lines, ["first line", "second half"]);
+    // Rotated away with an unterminated line: shipped once the file is let go.
+    await Deno.writeTextFile(path, "third, unterminated", { append: true });
+    await Deno.rename(path, join(dir, "old.txt"));
+    await until(() => target.lines.length >= 3, () => `${target.lines.length} lines`);
+    await input.stop();
+    assert.deepEqual(target.lines, ["first line", "second half", "third, unterminated"]);
+  });
+});
+
+Deno.test("file input starts at the end of files found at its first scan when asked", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, "old 1\nold 2\n");
+    const input = start(dir, target, store, { startAt: "end" });
+    await until(() => input.scans >= 1, () => "no scan");
+    await Deno.writeTextFile(path, "new 1\n", { append: true });
+    await Deno.writeTextFile(join(dir, "b.log"), "b 1\n");
+    await until(() => target.lines.length >= 2, () => `${target.lines.length} lines`);
+    await input.stop();
+    assert.deepEqual(target.lines.sort(), ["b 1", "new 1"]);
+  });
+});
+
+Deno.test("file input holds rotated files open up to its cap, then gives the oldest up", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    // Rotated names leave the glob, so a file given up can only be found by its identity.
+    const input = start(dir, target, store, {
+      paths: [path],
+      maxRotatedOpen: 1,
+      maxBytes: 2048,
+      batchBytes: 1024,
+    });
+    target.pause(); // no server answers
+    await Deno.writeTextFile(path, lines(4, 0, 100));
+    await until(() => input.openFiles === 1, () => "not followed");
+    for (let r = 1; r <= 3; r++) {
+      await Deno.rename(path, join(dir, `old${r}.txt`));
+      await Deno.writeTextFile(path, lines(4, r * 100, r * 100 + 100));
+      await until(() => input.scans > 0 && input.openFiles >= 1, () => "not followed");
+      await new Promise((resolve) => setTimeout(resolve, 150)); // a scan sees each rotation
+    }
+    await until(() => input.stats.filesGivenUp >= 1, () => JSON.stringify(input.stats));
+    assert.ok(input.stats.bytesGivenUp > 0);
+    // One given-up file is deleted before shipping resumes: its lines are lost, and said so.
+    await Deno.remove(join(dir, "old1.txt"));
+    await until(() => input.stats.bytesLost > 0, () => JSON.stringify(input.stats));
+    target.resume();
+    await until(() => target.lines.length >= 300, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // time passing is the subject
+    await input.stop();
+    const { missing, duplicated } = tally(target.lines, 4, 400);
+    assert.deepEqual(duplicated, []);
+    // Only lines of the deleted file may be missing.
+    assert.ok(missing.every((n) => n < 100), `missing ${missing.slice(0, 5)}`);
+  });
+});
+
+Deno.test("file input gives a quiet file's buffers back and reads on when it grows", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    const input = start(dir, target, store, { releaseIdleMs: 30 });
+    await Deno.writeTextFile(path, lines(5, 0, 100) + "partial ");
+    await until(() => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // quiet long enough: time is the subject
+    await Deno.writeTextFile(path, "line\n" + lines(5, 100, 200), { append: true });
+    await until(() => target.lines.length >= 201, () => `${target.lines.length} lines`);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // quiet again, without a partial line
+    await Deno.writeTextFile(path, lines(5, 200, 300), { append: true });
+    await until(() => target.lines.length >= 301, () => `${target.lines.length} lines`);
+    await input.stop();
+    assert.deepEqual(target.lines.filter((l) => !l.startsWith("w5 ")), ["partial line"]);
+    const { missing, duplicated } = tally(target.lines, 5, 300);
+    assert.deepEqual({ missing, duplicated }, { missing: [], duplicated: [] });
+  });
+});

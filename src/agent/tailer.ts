@@ -1,0 +1,587 @@
+/**
+ * One task per followed file: reads it in large chunks from its checkpoint, frames whole lines
+ * (or multi-line events) without decoding them, cuts batches, and hands each to a
+ * {@linkcode StreamTarget} that answers only once the batch is acknowledged; the checkpoint
+ * advances then, never before.
+ *
+ * A stream has at most one batch in flight and one being filled, so its memory is two batches,
+ * and all streams of an input share its {@linkcode ByteBudget}: when the servers do not answer,
+ * reading pauses and the file itself is the buffer.
+ *
+ * The task watches its file: a size below the read offset, or a head that no longer matches,
+ * means the file was truncated (copytruncate) or replaced, and the task ends so that the input
+ * can look for a copy; a file the input marks {@linkcode Tailer.rotated} is read to its end, its
+ * last unterminated line shipped once it stayed quiet for `rotateWaitMs`, and let go.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { describe } from "../_util.ts";
+import { type FramedLines, LineFramer } from "../ingest/framing.ts";
+import type { ByteBudget } from "../pipeline/byte_budget.ts";
+import type { CheckpointStore, PlannedBatch, StreamRecord } from "./checkpoint.ts";
+import type { MultilineConfig } from "./config.ts";
+import { hashBytes, HEAD_BYTES, readAt, TAIL_BYTES, tailHash } from "./fingerprint.ts";
+import { MultilineFramer } from "./multiline.ts";
+
+/** Where a tailer's batches go: the HTTP shipper for the agent, the router for `serve -watch`. */
+export interface StreamTarget {
+  /**
+   * Makes what is delivered from a sealed batch (the agent gzips it). `data` is borrowed: valid
+   * until the returned promise resolves.
+   */
+  prepare(data: Uint8Array, batch: PreparedBatch): Promise<unknown>;
+  /** Delivers a prepared batch; resolves once it is acknowledged, rejects only on abort. */
+  deliver(payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void>;
+}
+
+/** The facts of a batch being prepared. */
+export interface PreparedBatch {
+  /** Lines in the batch. */
+  lines: number;
+  /** The file's path now. */
+  path: string;
+  /** Aborts when the task stops for good. */
+  signal: AbortSignal;
+}
+
+/** The facts of a batch being delivered. */
+export interface DeliveredBatch {
+  /** The stream id. */
+  stream: string;
+  /** The stream offset at the end of the batch. */
+  offset: number;
+  /** Lines in the batch. */
+  lines: number;
+  /** Uncompressed bytes. */
+  bytes: number;
+  /** The server an earlier, unanswered try went to, or -1. */
+  server: number;
+  /** Told each server tried, so the plan records it. */
+  onTry(server: number): void;
+}
+
+/** What every tailer of one input shares. */
+export interface TailerContext {
+  /** The input's name: the key of its checkpoints. */
+  input: string;
+  /** Where batches go. */
+  target: StreamTarget;
+  /** Checkpoints (the record of each tailer lives there). */
+  store: CheckpointStore;
+  /** Bytes read and not acknowledged, over the input. */
+  budget: ByteBudget;
+  /** A batch is sealed at this many bytes. */
+  batchBytes: number;
+  /** A batch waits at most this long for more lines, in ms. */
+  batchWaitMs: number;
+  /** Longer lines are split. */
+  maxLine: number;
+  /** Multi-line events, when configured. */
+  multiline?: MultilineConfig;
+  /** A rotated file is let go once quiet this long, in ms. */
+  rotateWaitMs: number;
+  /** A file unchanged this long is closed, in ms. */
+  closeIdleMs: number;
+  /** A file quiet this long gives its buffers back until it grows, in ms. Default 10,000. */
+  releaseIdleMs?: number;
+}
+
+/** Why a tailer ended. */
+export type TailerEnd =
+  | "stopped"
+  | "rotated"
+  | "idle"
+  | "truncated"
+  | "given-up"
+  | "error";
+
+/** Counters of one tailer. */
+export interface TailerStats {
+  /** Lines acknowledged. */
+  lines: number;
+  /** Bytes of the file acknowledged. */
+  bytes: number;
+}
+
+const log = getLogger(["logboom", "agent", "tailer"]);
+/** Reads are up to this large: few system calls, and a buffer small enough to keep per file. */
+const READ_BUFFER = 256 * 1024;
+const MIN_POLL_MS = 20;
+const MAX_POLL_MS = 500;
+/** How often a quiet file looks at itself; the input's scans and file events wake it sooner. */
+const QUIET_POLL_MS = 5000;
+/** Raw bytes kept from the last reads, to fingerprint a batch's end without reading it again. */
+const RECENT_BYTES = 64 * 1024;
+/** A file quiet this long gives its buffers back until it grows again, in ms. */
+const RELEASE_IDLE_MS = 10_000;
+
+/**
+ * Follows one file stream.
+ *
+ * @example
+ * ```ts
+ * const file = await Deno.open(path);
+ * const tailer = new Tailer(record, file, context, { path });
+ * tailer.rotated = true; // the input saw another file at its path
+ * const why = await tailer.done; // "rotated" once read, shipped and quiet
+ * ```
+ */
+export class Tailer {
+  /** The stream's checkpoint record (updated as batches are acknowledged). */
+  readonly record: StreamRecord;
+  /** The path the file was first followed at. */
+  readonly birthPath: string;
+  /** `dev:ino` of the file. */
+  readonly key: string;
+  /** The first bytes of the file (up to 1 KiB), for telling copies. */
+  head: Uint8Array;
+  /** When the head was last checked against the file, in ms. */
+  verifiedAt = 0;
+  /** Set by the input once the file is no longer at its birth path. */
+  rotated = false;
+  /** When {@linkcode rotated} was first set, in ms. */
+  rotatedAt = 0;
+  /** How far the file was read. */
+  readOffset: number;
+  /** The file's size when last looked at. */
+  size: number;
+  /** Resolves with why the task ended; never rejects. */
+  readonly done: Promise<TailerEnd>;
+  /** Counters. */
+  readonly stats: TailerStats = { lines: 0, bytes: 0 };
+  readonly #file: Deno.FsFile;
+  readonly #ctx: TailerContext;
+  /** Stops reading (the batch in flight may still finish). */
+  readonly #stopReading = new AbortController();
+  /** Stops everything, sends included. */
+  readonly #abort = new AbortController();
+  #wake: (() => void) | undefined;
+  #woken = false;
+  #inflight: Promise<void> = Promise.resolve();
+  #givenUp = false;
+  #builder: Uint8Array = new Uint8Array(0);
+  #builderLen = 0;
+  #builderLines = 0;
+  #builderSince = 0;
+  /** The last raw bytes read, ending at {@linkcode readOffset}. */
+  #recent = new Uint8Array(0);
+  #recentLen = 0;
+
+  /**
+   * Starts following `file` (opened for reading) from `record.offset`, resending the batches
+   * `record.planned` lists with exactly their boundaries first.
+   *
+   * @param record the stream's checkpoint record.
+   * @param file the file, owned (closed) by the tailer from now on.
+   * @param ctx what the input's tailers share.
+   * @param options `head`: the first bytes already read, if any; `rotated`: the file is already
+   * away from its birth path (found under a rotated name).
+   */
+  constructor(
+    record: StreamRecord,
+    file: Deno.FsFile,
+    ctx: TailerContext,
+    options: { head?: Uint8Array; rotated?: boolean } = {},
+  ) {
+    this.record = record;
+    this.birthPath = record.path;
+    this.key = `${record.dev}:${record.ino}`;
+    this.head = options.head ?? new Uint8Array(0);
+    this.rotated = options.rotated ?? false;
+    this.rotatedAt = this.rotated ? Date.now() : 0;
+    this.readOffset = record.offset;
+    this.size = record.size;
+    this.#file = file;
+    this.#ctx = ctx;
+    this.done = this.#run();
+  }
+
+  /** Bytes acknowledged. */
+  get acked(): number {
+    return this.record.offset;
+  }
+
+  /** Bytes of the file not yet acknowledged. */
+  get unshipped(): number {
+    return Math.max(0, this.size - this.record.offset);
+  }
+
+  /** Whether every byte read so far is acknowledged and nothing is in the batch being filled. */
+  get settled(): boolean {
+    return this.record.planned.length === 0 && this.#builderLen === 0;
+  }
+
+  /** Looks at the file's size now (its lag), wherever the task is. */
+  async refreshSize(): Promise<void> {
+    try {
+      this.size = (await this.#file.stat()).size;
+    } catch {
+      // Closed as the task ended: the last size stays.
+    }
+  }
+
+  /** Wakes the task to look at its file now (a file event came). */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Marks the file rotated away from its birth path. */
+  markRotated(): void {
+    if (this.rotated) return;
+    this.rotated = true;
+    this.rotatedAt = Date.now();
+    this.wake();
+  }
+
+  /**
+   * Stops reading; the batch in flight gets `graceMs` to be acknowledged, then is abandoned
+   * (its plan stays in the checkpoint, and the next run resends it).
+   */
+  async stop(graceMs = 5000): Promise<TailerEnd> {
+    this.#stopReading.abort();
+    this.#wake?.();
+    const timer = setTimeout(() => this.#abort.abort(), graceMs);
+    try {
+      return await this.done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the file at once, whatever is unshipped (the rotated-file cap). */
+  async giveUp(): Promise<TailerEnd> {
+    this.#givenUp = true;
+    this.#stopReading.abort();
+    this.#abort.abort();
+    return await this.done;
+  }
+
+  async #run(): Promise<TailerEnd> {
+    let end: TailerEnd;
+    try {
+      end = await this.#follow();
+    } catch (err) {
+      if (this.#stopReading.signal.aborted || this.#abort.signal.aborted) end = "stopped";
+      else {
+        log.error(`Following "${this.record.path}" failed: ${describe(err)}`);
+        end = "error";
+      }
+    }
+    // The batch in flight finishes (or is abandoned on stop's deadline) before the file closes.
+    try {
+      await this.#inflight;
+    } catch {
+      if (end !== "error" && end !== "truncated") end = "stopped";
+    }
+    try {
+      this.#file.close();
+    } catch {
+      // Already closed.
+    }
+    return this.#givenUp ? "given-up" : end;
+  }
+
+  async #follow(): Promise<TailerEnd> {
+    const ctx = this.#ctx;
+    const record = this.record;
+    const stop = this.#stopReading.signal;
+    const newFramer = () =>
+      ctx.multiline
+        ? new MultilineFramer(ctx.multiline, { maxLine: ctx.maxLine })
+        : new LineFramer({ maxLine: ctx.maxLine, bufferSize: READ_BUFFER });
+    // Buffers exist only while the file is busy: a quiet file holds none, so thousands of
+    // followed files cost a file descriptor each.
+    // Made once there is something to read.
+    let framer: LineFramer | MultilineFramer | undefined;
+    const pending = () => framer?.pending ?? 0;
+    await this.#file.seek(record.offset, Deno.SeekMode.Start);
+    let readPos = record.offset;
+    // Plans restored from the checkpoint: resent with exactly their boundaries.
+    const replay = [...record.planned];
+    record.planned.length = 0;
+    let pollMs = MIN_POLL_MS;
+    let lastGrowth = Date.now();
+    let verify = true;
+    if (!(await this.#verifyHead())) return "truncated";
+    while (!stop.aborted) {
+      if (ctx.budget.full) {
+        // Paused while the servers catch up; a wake-up (the input saw the file shrink) checks
+        // the file meanwhile.
+        await this.#sleep(MAX_POLL_MS * 4, ctx.budget.available());
+        // The file keeps growing meanwhile: its size is the lag reported.
+        this.size = Math.max(this.size, (await this.#file.stat()).size);
+        verify = true;
+        continue;
+      }
+      if (verify) {
+        // After any wait, the file may have been truncated and written past our offset again.
+        verify = false;
+        if (!(await this.#verifyHead())) {
+          // What was read before is the old content, whole lines of it: shipped.
+          await this.#seal(readPos - pending(), { truncated: true });
+          return "truncated";
+        }
+      }
+      const cut = replay[0];
+      if (cut !== undefined && readPos >= cut.end) {
+        if (readPos === cut.end) {
+          this.#append(framer?.end());
+          replay.shift();
+          await this.#seal(cut.end, { plan: cut });
+          continue;
+        }
+        // Read past a planned boundary (the file changed under it): the plan no longer applies.
+        replay.length = 0;
+      }
+      const room = Math.max(4096, ctx.batchBytes - this.#builderLen);
+      const limit = cut === undefined ? Infinity : cut.end - readPos;
+      const free = framer?.buffer;
+      const n = free === undefined
+        ? 0
+        : await this.#file.read(free.subarray(0, Math.min(free.length, room, limit)));
+      if (framer !== undefined && free !== undefined && n !== null && n > 0) {
+        this.#remember(free.subarray(0, n));
+        readPos += n;
+        this.readOffset = readPos;
+        if (readPos > this.size) this.size = readPos;
+        lastGrowth = Date.now();
+        pollMs = MIN_POLL_MS;
+        this.#append(framer.commit(n));
+        // While replaying, only the planned boundary may end a batch.
+        if (this.#builderLen >= ctx.batchBytes && replay.length === 0) {
+          await this.#seal(readPos - pending());
+        }
+        continue;
+      }
+      // At the end of the file.
+      const now = Date.now();
+      if (
+        framer instanceof MultilineFramer && framer.hasEvent &&
+        now - framer.touched >= ctx.multiline!.timeoutMs
+      ) {
+        this.#append(framer.flushEvent());
+      }
+      if (this.#builderLen > 0 && (now - this.#builderSince >= ctx.batchWaitMs || this.rotated)) {
+        await this.#seal(readPos - pending());
+      }
+      const info = await this.#file.stat();
+      this.size = info.size;
+      record.size = info.size;
+      record.mtime = info.mtime?.getTime() ?? 0;
+      if (info.size < readPos) {
+        // Truncated: lines completed before the cut are shipped; the rest is in a copy, if any.
+        await this.#seal(readPos - pending(), { truncated: true });
+        log.info(`"${record.path}" was truncated at ${info.size} bytes (read to ${readPos})`);
+        return "truncated";
+      }
+      if (info.size > readPos) {
+        framer ??= newFramer();
+        verify = true;
+        continue;
+      }
+      if (cut !== undefined) {
+        // The planned data is not all there any more: send what there is, as the file ends.
+        replay.length = 0;
+        continue;
+      }
+      if (this.rotated && now - Math.max(lastGrowth, this.rotatedAt) >= ctx.rotateWaitMs) {
+        // Let go: the unterminated last line is shipped now, as nothing will complete it.
+        this.#append(framer?.end());
+        if (this.#builderLen > 0) await this.#seal(readPos, { final: true });
+        await this.#inflight;
+        return "rotated";
+      }
+      if (
+        !this.rotated && this.settled && pending() === 0 &&
+        now - lastGrowth >= ctx.closeIdleMs
+      ) {
+        return "idle";
+      }
+      if (
+        framer !== undefined && pending() === 0 && this.#builderLen === 0 &&
+        now - lastGrowth >= (ctx.releaseIdleMs ?? RELEASE_IDLE_MS)
+      ) {
+        framer = undefined;
+        this.#builder = new Uint8Array(0);
+        this.#recent = new Uint8Array(0);
+        this.#recentLen = 0;
+      }
+      let waitMs = pollMs;
+      if (this.#builderLen > 0) {
+        waitMs = Math.min(waitMs, Math.max(1, this.#builderSince + ctx.batchWaitMs - now));
+      }
+      if (framer instanceof MultilineFramer && framer.hasEvent) {
+        waitMs = Math.min(
+          waitMs,
+          Math.max(1, framer.touched + ctx.multiline!.timeoutMs - now),
+        );
+      }
+      // A quiet file (buffers given back) waits longer: the input's scan wakes it when it grows.
+      if (framer === undefined) waitMs = QUIET_POLL_MS;
+      if (this.rotated) {
+        const letGo = Math.max(lastGrowth, this.rotatedAt) + ctx.rotateWaitMs - now;
+        waitMs = Math.min(waitMs, Math.max(1, letGo));
+      }
+      await this.#sleep(waitMs);
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+    }
+    return "stopped";
+  }
+
+  /** Whether the file still starts with the head we know (re-reading it, grown to 1 KiB). */
+  async #verifyHead(): Promise<boolean> {
+    const record = this.record;
+    this.verifiedAt = Date.now();
+    if (record.headLen === 0) return true;
+    const bytes = await readAt(this.#file, 0, record.headLen);
+    if (bytes.length < record.headLen || hashBytes(bytes) !== record.head) {
+      log.info(`"${record.path}" no longer starts with the same bytes: it was replaced`);
+      return false;
+    }
+    return true;
+  }
+
+  #append(framed: FramedLines | undefined): void {
+    if (framed === undefined || framed.lines === 0) return;
+    const need = this.#builderLen + framed.data.length;
+    if (need > this.#builder.length) {
+      // Doubling, but not past a batch and a read: a batch is sealed once it reaches its size.
+      const cap = this.#ctx.batchBytes + READ_BUFFER;
+      const doubled = Math.max(this.#builder.length * 2, 4096);
+      const grown = new Uint8Array(Math.max(need, Math.min(doubled, cap)));
+      grown.set(this.#builder.subarray(0, this.#builderLen));
+      this.#builder = grown;
+    }
+    this.#builder.set(framed.data, this.#builderLen);
+    if (this.#builderLen === 0) this.#builderSince = Date.now();
+    this.#builderLen = need;
+    this.#builderLines += framed.lines;
+  }
+
+  /** Seals the batch being filled, ending at stream offset `end`, and queues it for delivery. */
+  async #seal(
+    end: number,
+    options: { plan?: PlannedBatch; final?: boolean; truncated?: boolean } = {},
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    const record = this.record;
+    const signal = this.#abort.signal;
+    if (this.#builderLen === 0) return;
+    const bytes = this.#builderLen;
+    const lines = this.#builderLines;
+    // A truncated file no longer holds these bytes: only the copy in memory can fingerprint them.
+    const tail = this.#recentTail(end) ??
+      (options.truncated ? "unknown" : await tailHash(this.#file, end));
+    if (!options.truncated && record.headLen < HEAD_BYTES && end > record.headLen) {
+      this.head = await readAt(this.#file, 0, Math.min(HEAD_BYTES, end));
+      record.head = hashBytes(this.head);
+      record.headLen = this.head.length;
+    }
+    const payload = await ctx.target.prepare(this.#builder.subarray(0, bytes), {
+      lines,
+      path: record.path,
+      signal,
+    });
+    this.#builderLen = 0;
+    this.#builderLines = 0;
+    this.#builderSince = 0;
+    ctx.budget.take(bytes);
+    const restored = options.plan;
+    const plan: PlannedBatch = restored ?? { end, tail, server: ctx.store.server };
+    if (options.final) plan.final = true;
+    record.planned.push(plan);
+    // Written down before the batch can reach a server: a restart resends with these boundaries.
+    const persisted = ctx.store.journal(ctx.input, record);
+    // One batch in flight per stream: the server refuses a batch at or below the stream's mark,
+    // so batches must arrive in order.
+    try {
+      await this.#inflight;
+    } catch (err) {
+      ctx.budget.release(bytes);
+      throw err;
+    }
+    this.#inflight = (async () => {
+      try {
+        await persisted;
+        await ctx.target.deliver(payload, {
+          stream: record.stream,
+          offset: end,
+          lines,
+          bytes,
+          server: restored?.server ?? -1,
+          onTry: (server) => plan.server = server,
+        }, signal);
+        record.offset = end;
+        record.tail = tail;
+        record.planned.splice(record.planned.indexOf(plan), 1);
+        this.stats.lines += lines;
+        this.stats.bytes += bytes;
+        ctx.store.persist().catch((err) => log.warn(`Cannot write checkpoints: ${describe(err)}`));
+      } finally {
+        ctx.budget.release(bytes);
+      }
+    })();
+    // Marked handled here; the next seal or the end of the task awaits it for real.
+    this.#inflight.catch(() => {});
+  }
+
+  /** Keeps the last raw bytes read. */
+  #remember(chunk: Uint8Array): void {
+    const want = Math.min(RECENT_BYTES, this.#recentLen + chunk.length);
+    if (this.#recent.length < want) {
+      // Grown as reads come, so a file that gets a line now and then keeps a few KiB.
+      const grown = new Uint8Array(
+        Math.min(RECENT_BYTES, Math.max(want, this.#recent.length * 2, 4096)),
+      );
+      grown.set(this.#recent.subarray(0, this.#recentLen));
+      this.#recent = grown;
+    }
+    const keep = this.#recent;
+    if (chunk.length >= keep.length) {
+      keep.set(chunk.subarray(chunk.length - keep.length));
+      this.#recentLen = keep.length;
+      return;
+    }
+    const stay = Math.min(this.#recentLen, keep.length - chunk.length);
+    if (stay > 0) keep.copyWithin(0, this.#recentLen - stay, this.#recentLen);
+    keep.set(chunk, stay);
+    this.#recentLen = stay + chunk.length;
+  }
+
+  /** The tail fingerprint at `end` from the bytes kept in memory, or `undefined` if not kept. */
+  #recentTail(end: number): string | undefined {
+    if (end <= 0) return "";
+    const startOfRecent = this.readOffset - this.#recentLen;
+    const from = Math.max(0, end - TAIL_BYTES);
+    if (from < startOfRecent || end > this.readOffset) return undefined;
+    return hashBytes(this.#recent.subarray(from - startOfRecent, end - startOfRecent));
+  }
+
+  /** Waits `ms`, or less: until woken, stopped, or `until` resolves. */
+  #sleep(ms: number, until?: Promise<void>): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const stop = this.#stopReading.signal;
+      let pending = true;
+      const done = () => {
+        if (!pending) return;
+        pending = false;
+        clearTimeout(timer);
+        stop.removeEventListener("abort", done);
+        if (this.#wake === done) this.#wake = undefined;
+        this.#woken = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stop.addEventListener("abort", done, { once: true });
+      until?.then(done);
+      this.#wake = done;
+    });
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Agents reporting in: `POST /api/v1/agents/report` takes an agent's report (its id, host,
+ * version, files with their offsets and lag, and counters), `GET /api/v1/agents` lists the latest
+ * report of each agent, and the agents' counters join the server's `/metrics`.
+ *
+ * Memory is bounded: at most `maxAgents` agents (the one silent longest is forgotten first), a
+ * report body of at most 1 MiB, at most 1,000 files per agent.
+ *
+ * @module
+ */
+
+/** One agent's latest report, as listed. */
+export interface AgentEntry {
+  /** The agent's id. */
+  id: string;
+  /** The machine it runs on, as it says. */
+  host: string;
+  /** The address its report came from. */
+  address: string;
+  /** Its version. */
+  version: string;
+  /** When it started, as it says. */
+  started: string;
+  /** When its last report came, ISO 8601. */
+  lastSeen: string;
+  /** The server it ships to now. */
+  server: string;
+  /** Its files: path, offset, size, lag. */
+  files: unknown[];
+  /** Bytes not yet shipped, over its files. */
+  lag: number;
+  /** Its counters. */
+  stats: Record<string, number>;
+}
+
+/** A report the server cannot take: answered 400 or 413. */
+export class ReportError extends Error {
+  /** The HTTP status to answer. */
+  readonly status: number;
+
+  /**
+   * @param status 400 or 413.
+   * @param message what is wrong.
+   */
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "ReportError";
+    this.status = status;
+  }
+}
+
+const MAX_BODY = 1024 * 1024;
+const MAX_FILES = 1000;
+
+/**
+ * The latest report of each agent.
+ *
+ * @example
+ * ```ts
+ * const agents = new AgentRegistry();
+ * await agents.accept(req, "10.0.0.7");
+ * agents.list(); // [{ id, host, files, lag, ... }]
+ * ```
+ */
+export class AgentRegistry {
+  readonly #agents = new Map<string, AgentEntry>();
+  readonly #maxAgents: number;
+
+  /** @param options `maxAgents`: most agents remembered (default 10,000). */
+  constructor(options: { maxAgents?: number } = {}) {
+    const { maxAgents = 10_000 } = options;
+    if (!Number.isSafeInteger(maxAgents) || maxAgents < 1) {
+      throw new RangeError(`Agent limit must be a positive integer, got "${maxAgents}"`);
+    }
+    this.#maxAgents = maxAgents;
+  }
+
+  /**
+   * Reads a report from `req` and keeps it as its agent's latest.
+   *
+   * @throws {ReportError} for a body that is too large or not a report.
+   */
+  async accept(req: Request, address: string): Promise<AgentEntry> {
+    const length = Number(req.headers.get("content-length") ?? 0);
+    if (length > MAX_BODY) {
+      await req.body?.cancel();
+      throw new ReportError(413, `Report is over ${MAX_BODY} bytes`);
+    }
+    const text = await readLimited(req, MAX_BODY);
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw new ReportError(400, "Report is not JSON");
+    }
+    if (typeof doc !== "object" || doc === null || typeof doc.id !== "string" || doc.id === "") {
+      throw new ReportError(400, 'Report needs an "id" string');
+    }
+    const files = Array.isArray(doc.files) ? doc.files.slice(0, MAX_FILES) : [];
+    let lag = 0;
+    for (const file of files) {
+      const n = (file as { lag?: unknown })?.lag;
+      if (typeof n === "number" && Number.isFinite(n)) lag += n;
+    }
+    const stats: Record<string, number> = {};
+    if (typeof doc.stats === "object" && doc.stats !== null) {
+      for (const [name, value] of Object.entries(doc.stats)) {
+        if (/^[a-z_]{1,64}$/.test(name) && typeof value === "number" && Number.isFinite(value)) {
+          stats[name] = value;
+        }
+      }
+    }
+    const entry: AgentEntry = {
+      id: doc.id.slice(0, 256),
+      host: text256(doc.host),
+      address,
+      version: text256(doc.version),
+      started: text256(doc.started),
+      lastSeen: new Date().toISOString(),
+      server: text256(doc.server),
+      files,
+      lag,
+      stats,
+    };
+    // Re-inserted, so the map stays in order of last report and the silent longest go first.
+    this.#agents.delete(entry.id);
+    this.#agents.set(entry.id, entry);
+    for (const id of this.#agents.keys()) {
+      if (this.#agents.size <= this.#maxAgents) break;
+      this.#agents.delete(id);
+    }
+    return entry;
+  }
+
+  /** The agents, by id. */
+  list(): AgentEntry[] {
+    return [...this.#agents.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  }
+
+  /** The agents' counters and lag in Prometheus' text format. */
+  metrics(): string {
+    if (this.#agents.size === 0) return "";
+    const families = new Map<string, string[]>();
+    const add = (name: string, id: string, value: number) => {
+      let rows = families.get(name);
+      if (rows === undefined) families.set(name, rows = []);
+      rows.push(`${name}{agent="${id.replace(/["\\\n]/g, "_")}"} ${value}`);
+    };
+    for (const agent of this.#agents.values()) {
+      add("logboom_agent_lag_bytes", agent.id, agent.lag);
+      add("logboom_agent_last_report_seconds", agent.id, Date.parse(agent.lastSeen) / 1000);
+      for (const [name, value] of Object.entries(agent.stats)) {
+        if (name === "lag_bytes") continue;
+        const gauge = name === "files_open" || name === "in_flight_bytes";
+        add(`logboom_agent_${name}${gauge ? "" : "_total"}`, agent.id, value);
+      }
+    }
+    let out = "";
+    for (const [name, rows] of families) {
+      const gauge = !name.endsWith("_total");
+      out += `# TYPE ${name} ${gauge ? "gauge" : "counter"}\n${rows.join("\n")}\n`;
+    }
+    return out;
+  }
+}
+
+function text256(value: unknown): string {
+  return typeof value === "string" ? value.slice(0, 256) : "";
+}
+
+async function readLimited(req: Request, limit: number): Promise<string> {
+  if (req.body === null) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > limit) throw new ReportError(413, `Report is over ${limit} bytes`);
+      chunks.push(value);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}

@@ -1,0 +1,163 @@
+/**
+ * `GET /metrics`: counters and gauges in the Prometheus text format (version 0.0.4).
+ *
+ * @module
+ */
+
+import type { Histogram } from "../pipeline/histogram.ts";
+import type { HttpIngestStats } from "../ingest/http_ingest.ts";
+import type { LiveHubStats } from "../live/hub.ts";
+import type { SourceCounters } from "./source_stats.ts";
+
+/** The `Content-Type` of the metrics page. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** What one sink reports; fields it does not have are left out of the page. */
+export interface SinkMetrics {
+  /** The sink's name, e.g. `file` or `live`. */
+  readonly name: string;
+  /** Lines written (for the live hub: handed to subscribers). */
+  readonly linesWritten: number;
+  /** Bytes written. */
+  readonly bytesWritten?: number;
+  /** Bytes queued and not yet written. */
+  readonly queuedBytes?: number;
+  /** Failed writes and fsyncs. */
+  readonly errors?: number;
+  /** Seconds each write took. */
+  readonly writeSeconds?: Histogram;
+}
+
+/** Everything the page shows, gathered at request time. */
+export interface MetricsSnapshot {
+  /** Per (input, source) counters. */
+  readonly sources: readonly Readonly<SourceCounters>[];
+  /** Per-sink counters. */
+  readonly sinks: readonly SinkMetrics[];
+  /** The live hub's counters. */
+  readonly live: LiveHubStats;
+  /** HTTP ingest's counters. */
+  readonly ingest: Readonly<HttpIngestStats>;
+  /** HTTP responses by route and status code. */
+  readonly requests: ReadonlyMap<string, ReadonlyMap<number, number>>;
+  /** Streams with a high-water mark. */
+  readonly streams: number;
+}
+
+type Labels = Record<string, string | number>;
+
+/** Renders the snapshot as a Prometheus text page. */
+export function renderMetrics(snapshot: MetricsSnapshot): string {
+  const out = new MetricsWriter();
+  const { sources, sinks, live, ingest, requests } = snapshot;
+
+  out.family("logboom_received_lines_total", "counter", "Lines received, by input and source.");
+  for (const s of sources) out.sample({ input: s.input, source: s.source }, s.lines);
+  out.family("logboom_received_bytes_total", "counter", "Bytes received, by input and source.");
+  for (const s of sources) out.sample({ input: s.input, source: s.source }, s.bytes);
+
+  out.family("logboom_sink_lines_written_total", "counter", "Lines written, by sink.");
+  for (const sink of sinks) out.sample({ sink: sink.name }, sink.linesWritten);
+  out.family("logboom_sink_bytes_written_total", "counter", "Bytes written, by sink.");
+  for (const sink of sinks) {
+    if (sink.bytesWritten !== undefined) out.sample({ sink: sink.name }, sink.bytesWritten);
+  }
+  out.family("logboom_sink_queue_bytes", "gauge", "Bytes queued in front of a sink.");
+  for (const sink of sinks) {
+    if (sink.queuedBytes !== undefined) out.sample({ sink: sink.name }, sink.queuedBytes);
+  }
+  out.family("logboom_sink_write_seconds", "histogram", "Time each write to a sink took.");
+  for (const sink of sinks) {
+    if (sink.writeSeconds !== undefined) out.histogram({ sink: sink.name }, sink.writeSeconds);
+  }
+
+  out.family("logboom_errors_total", "counter", "Errors: failed writes, HTTP 5xx answers.");
+  for (const sink of sinks) {
+    if (sink.errors !== undefined) out.sample({ component: sink.name }, sink.errors);
+  }
+  let serverErrors = 0;
+  for (const codes of requests.values()) {
+    for (const [code, n] of codes) if (code >= 500 && code !== 503) serverErrors += n;
+  }
+  out.sample({ component: "http" }, serverErrors);
+
+  out.family("logboom_live_subscribers", "gauge", "Live-tail subscribers connected.");
+  out.sample({}, live.subscribers);
+  out.family("logboom_live_lines_delivered_total", "counter", "Lines handed to subscribers.");
+  out.sample({}, live.linesDelivered);
+  out.family(
+    "logboom_live_lines_dropped_total",
+    "counter",
+    "Lines subscribers missed because they fell behind.",
+  );
+  out.sample({}, live.linesDropped);
+  out.family("logboom_live_subscribers_stalled_total", "counter", "Subscribers closed as stalled.");
+  out.sample({}, live.subscribersStalled);
+  out.family("logboom_live_ring_lines", "gauge", "Lines kept in memory for backfill.");
+  out.sample({}, live.ringLines);
+
+  out.family("logboom_ingest_batches_total", "counter", "HTTP ingest bodies acknowledged.");
+  out.sample({}, ingest.batches);
+  out.family("logboom_ingest_lines_total", "counter", "Lines acknowledged over HTTP.");
+  out.sample({}, ingest.lines);
+  out.family(
+    "logboom_ingest_duplicates_total",
+    "counter",
+    "HTTP batches refused as duplicates of what a stream already stored.",
+  );
+  out.sample({}, ingest.duplicates);
+  out.family("logboom_ingest_streams", "gauge", "Streams with a stored high-water mark.");
+  out.sample({}, snapshot.streams);
+
+  out.family("logboom_http_requests_total", "counter", "HTTP responses, by route and status.");
+  for (const [route, codes] of requests) {
+    for (const [code, n] of codes) out.sample({ route, code }, n);
+  }
+  return out.text();
+}
+
+/** Escapes a label value as the text format asks: backslash, double quote and newline. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+class MetricsWriter {
+  #text = "";
+  #name = "";
+
+  family(name: string, type: string, help: string): void {
+    this.#name = name;
+    this.#text += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
+  }
+
+  sample(labels: Labels, value: number, suffix = ""): void {
+    this.#text += `${this.#name}${suffix}${formatLabels(labels)} ${formatValue(value)}\n`;
+  }
+
+  histogram(labels: Labels, histogram: Histogram): void {
+    const cumulative = histogram.cumulative();
+    histogram.bounds.forEach((bound, i) => {
+      this.sample({ ...labels, le: String(bound) }, cumulative[i], "_bucket");
+    });
+    this.sample({ ...labels, le: "+Inf" }, histogram.count, "_bucket");
+    this.sample(labels, histogram.sum, "_sum");
+    this.sample(labels, histogram.count, "_count");
+  }
+
+  text(): string {
+    return this.#text;
+  }
+}
+
+function formatLabels(labels: Labels): string {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return "";
+  return `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(String(v))}"`).join(",")}}`;
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}

@@ -1,0 +1,334 @@
+/**
+ * The HTTP API: ingest, live tail, sources, metrics and health. {@linkcode Api} is the whole
+ * server as a `(Request) => Promise<Response>` function (tested without sockets);
+ * {@linkcode ApiServer} is the thin `Deno.serve` adapter around it.
+ *
+ * | route | what |
+ * | --- | --- |
+ * | `POST /api/v1/ingest` | text or NDJSON lines, acknowledged and idempotent |
+ * | `GET /api/v1/tail` | live lines, SSE or WebSocket |
+ * | `GET /api/v1/sources` | per-source counters |
+ * | `GET /api/v1/agents`, `POST /api/v1/agents/report` | agents reporting in, with their files and lag |
+ * | `GET /metrics` | Prometheus text format |
+ * | `GET /healthz`, `GET /readyz` | liveness (no token needed), readiness |
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { dirname } from "node:path";
+import { describe } from "../_util.ts";
+import { HttpIngest } from "../ingest/http_ingest.ts";
+import type { LiveHub } from "../live/hub.ts";
+import type { Sink } from "../pipeline/sink.ts";
+import { StreamMarks } from "../store/stream_marks.ts";
+import { AgentRegistry, ReportError } from "./agents.ts";
+import { isAuthorized, isLoopback } from "./auth.ts";
+import { METRICS_CONTENT_TYPE, renderMetrics, type SinkMetrics } from "./metrics.ts";
+import { checkOrigin } from "./origin.ts";
+import type { SourceStats } from "./source_stats.ts";
+import { TailRoute } from "./tail.ts";
+
+/** Settings of the API. */
+export interface ApiConfig {
+  /** Bearer token every route but `/healthz` requires; `""` for none. */
+  token: string;
+  /** Origins allowed besides the server's own. Default none. */
+  allowedOrigins?: readonly string[];
+  /**
+   * Whether the server listens on loopback only: without a token, requests must then name a
+   * loopback host (DNS rebinding). Default false.
+   */
+  loopback?: boolean;
+  /** Largest ingest body, compressed or not, in bytes. Default 16 MiB. */
+  maxBody?: number;
+  /** Longer lines are split into pieces of this many bytes. Default 1 MiB. */
+  maxLine?: number;
+  /** Bytes of ingest bodies read at once over all requests. Default 64 MiB. */
+  maxBufferedBytes?: number;
+  /** SSE heartbeat period, in ms. Default 15,000. */
+  heartbeatMs?: number;
+  /** Lines per second delivered to all live tails together. Default: no bound. */
+  tailRate?: number;
+}
+
+/** What the API serves from: the pipeline built by `serve`. */
+export interface ApiParts {
+  /** Where ingested batches go. */
+  router: Sink;
+  /** The live hub, for tails. */
+  hub: LiveHub;
+  /** Per-source counters (a sink in the router). */
+  sources: SourceStats;
+  /** Stream high-water marks for idempotent ingest. */
+  marks: StreamMarks;
+  /** Each sink's counters, read at request time. */
+  sinkMetrics: () => readonly SinkMetrics[];
+}
+
+/** The peer of a request. */
+export interface Peer {
+  /** The client's IP address. */
+  hostname: string;
+}
+
+const ROUTES = new Set([
+  "/api/v1/ingest",
+  "/api/v1/tail",
+  "/api/v1/sources",
+  "/api/v1/agents",
+  "/api/v1/agents/report",
+  "/metrics",
+  "/healthz",
+  "/readyz",
+]);
+const log = getLogger(["logboom", "api"]);
+
+/**
+ * The API as a function of requests.
+ *
+ * @example
+ * ```ts
+ * const api = new Api({ token: "" }, parts);
+ * const res = await api.handle(new Request("http://localhost/healthz"), { hostname: "127.0.0.1" });
+ * ```
+ */
+export class Api {
+  readonly #config: ApiConfig;
+  readonly #parts: ApiParts;
+  readonly #ingest: HttpIngest;
+  readonly #tail: TailRoute;
+  readonly #agents = new AgentRegistry();
+  readonly #requests = new Map<string, Map<number, number>>();
+  #closing = false;
+
+  /**
+   * @param config token, limits and origin policy.
+   * @param parts the pipeline to serve from.
+   */
+  constructor(config: ApiConfig, parts: ApiParts) {
+    this.#config = config;
+    this.#parts = parts;
+    this.#ingest = new HttpIngest(parts.router, {
+      marks: parts.marks,
+      maxBody: config.maxBody,
+      maxLine: config.maxLine,
+      maxBufferedBytes: config.maxBufferedBytes,
+    });
+    this.#tail = new TailRoute(parts.hub, {
+      heartbeatMs: config.heartbeatMs,
+      linesPerSecond: config.tailRate,
+    });
+  }
+
+  /** Answers one request; never throws (an unexpected error is a logged 500). */
+  async handle(req: Request, peer: Peer): Promise<Response> {
+    const path = new URL(req.url).pathname;
+    const route = ROUTES.has(path) ? path : "other";
+    let res: Response;
+    try {
+      res = await this.#route(req, route, peer);
+    } catch (err) {
+      log.error(`${req.method} ${path} failed: ${describe(err)}`);
+      res = json(500, { error: describe(err) });
+    }
+    let codes = this.#requests.get(route);
+    if (codes === undefined) this.#requests.set(route, codes = new Map());
+    codes.set(res.status, (codes.get(res.status) ?? 0) + 1);
+    return res;
+  }
+
+  /** Refuses new ingests, ends every live tail and waits for them to finish. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#ingest.close();
+    await this.#tail.close();
+  }
+
+  async #route(req: Request, route: string, peer: Peer): Promise<Response> {
+    if (route === "/healthz") return methodIs(req, "GET") ?? text(200, "ok\n");
+    const { token, allowedOrigins, loopback = false } = this.#config;
+    const refused = checkOrigin(req, {
+      allowedOrigins,
+      loopbackHostOnly: loopback && token === "",
+    });
+    if (refused !== undefined) {
+      await req.body?.cancel();
+      return json(403, { error: refused });
+    }
+    if (!isAuthorized(req, token)) {
+      await req.body?.cancel();
+      return json(401, { error: "Missing or wrong bearer token" }, {
+        "www-authenticate": 'Bearer realm="logboom"',
+      });
+    }
+    switch (route) {
+      case "/api/v1/ingest":
+        return await this.#ingest.handle(req, peer);
+      case "/api/v1/tail":
+        if (this.#closing) return json(503, { error: "The server is shutting down" });
+        return methodIs(req, "GET") ?? this.#tail.handle(req);
+      case "/api/v1/agents":
+        return methodIs(req, "GET") ?? json(200, { agents: this.#agents.list() });
+      case "/api/v1/agents/report": {
+        const refused = methodIs(req, "POST");
+        if (refused !== undefined) return refused;
+        try {
+          const entry = await this.#agents.accept(req, peer.hostname);
+          return json(200, { accepted: true, id: entry.id });
+        } catch (err) {
+          if (err instanceof ReportError) return json(err.status, { error: err.message });
+          throw err;
+        }
+      }
+      case "/api/v1/sources":
+        return methodIs(req, "GET") ?? json(200, { sources: this.#sources() });
+      case "/metrics":
+        return methodIs(req, "GET") ??
+          text(200, this.#metrics() + this.#agents.metrics(), METRICS_CONTENT_TYPE);
+      case "/readyz": {
+        const problem = this.#closing
+          ? "shutting down"
+          : this.#parts.router.full
+          ? "queue full"
+          : undefined;
+        return methodIs(req, "GET") ??
+          (problem === undefined ? text(200, "ready\n") : text(503, `not ready: ${problem}\n`));
+      }
+      default:
+        await req.body?.cancel();
+        return json(404, { error: `No route "${new URL(req.url).pathname}"` });
+    }
+  }
+
+  #sources() {
+    const bySource = new Map<
+      string,
+      { source: string; lines: number; bytes: number; last: number }
+    >();
+    for (const c of this.#parts.sources.list()) {
+      const entry = bySource.get(c.source) ?? { source: c.source, lines: 0, bytes: 0, last: 0 };
+      entry.lines += c.lines;
+      entry.bytes += c.bytes;
+      entry.last = Math.max(entry.last, c.lastSeen);
+      bySource.set(c.source, entry);
+    }
+    return [...bySource.values()]
+      .sort((a, b) => a.source < b.source ? -1 : a.source > b.source ? 1 : 0)
+      .map(({ source, lines, bytes, last }) => ({
+        source,
+        lines,
+        bytes,
+        lastSeen: new Date(last).toISOString(),
+      }));
+  }
+
+  #metrics(): string {
+    return renderMetrics({
+      sources: this.#parts.sources.list(),
+      sinks: this.#parts.sinkMetrics(),
+      live: this.#parts.hub.stats,
+      ingest: this.#ingest.stats,
+      requests: this.#requests,
+      streams: this.#parts.marks.size,
+    });
+  }
+}
+
+/** Where {@linkcode ApiServer.open} listens, with the API's settings. */
+export interface ApiServerConfig extends ApiConfig {
+  /** Address to bind. */
+  hostname: string;
+  /** Port to bind. */
+  port: number;
+  /** The stream marks journal; `undefined` keeps marks in memory only. */
+  marksPath?: string;
+  /** fsync the marks journal before each acknowledgement (`-fsync batch`). Default false. */
+  syncMarks?: boolean;
+}
+
+/**
+ * {@linkcode Api} on a socket, through `Deno.serve`, with its stream marks journal.
+ *
+ * @example
+ * ```ts
+ * const server = await ApiServer.open({ hostname: "127.0.0.1", port: 8081, token: "" }, parts);
+ * // on shutdown, before the router closes:
+ * await server.close();
+ * ```
+ */
+export class ApiServer {
+  /** The address actually bound. */
+  readonly addr: Deno.NetAddr;
+  readonly #api: Api;
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #marks: StreamMarks;
+
+  private constructor(api: Api, server: Deno.HttpServer<Deno.NetAddr>, marks: StreamMarks) {
+    this.#api = api;
+    this.#server = server;
+    this.#marks = marks;
+    this.addr = server.addr;
+  }
+
+  /**
+   * Opens the stream marks (reloading them when read permission allows, with a warning when it
+   * does not), binds the address (`Deno.errors.AddrInUse` and the like are thrown at once) and
+   * serves.
+   */
+  static async open(config: ApiServerConfig, parts: Omit<ApiParts, "marks">): Promise<ApiServer> {
+    const { marksPath, syncMarks = false } = config;
+    const marks = marksPath === undefined
+      ? StreamMarks.memory()
+      : await StreamMarks.open(marksPath, { sync: syncMarks });
+    if (marksPath !== undefined && marks.notReloaded !== undefined) {
+      log.warn(
+        `Stream marks in "${marksPath}" are kept in memory only (${marks.notReloaded}): a batch ` +
+          `resent after a restart is stored again. Run with --allow-read=${dirname(marksPath)}`,
+      );
+    }
+    const loopback = config.loopback ?? isLoopback(config.hostname);
+    const api = new Api({ ...config, loopback }, { ...parts, marks });
+    try {
+      const server = Deno.serve({
+        hostname: config.hostname,
+        port: config.port,
+        onListen: () => {},
+        onError: (err) => {
+          log.error(`HTTP request failed: ${describe(err)}`);
+          return json(500, { error: "Internal error" });
+        },
+      }, (req, info) => api.handle(req, { hostname: info.remoteAddr.hostname }));
+      return new ApiServer(api, server, marks);
+    } catch (err) {
+      await marks.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops: refuses new ingests, ends live tails, lets requests under way finish (an ingest
+   * answers once its lines are stored), closes the listener and the marks journal.
+   */
+  async close(): Promise<void> {
+    await this.#api.close();
+    await this.#server.shutdown();
+    await this.#marks.close();
+  }
+}
+
+function methodIs(req: Request, method: string): Response | undefined {
+  if (req.method === method || (method === "GET" && req.method === "HEAD")) return undefined;
+  return json(405, { error: `Use ${method}` }, { allow: method === "GET" ? "GET, HEAD" : method });
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+function text(status: number, body: string, type = "text/plain; charset=utf-8"): Response {
+  return new Response(body, { status, headers: { "content-type": type } });
+}

@@ -1,0 +1,189 @@
+/**
+ * `GET /api/v1/tail`: the live tail, as Server-Sent Events, or as WebSocket messages when the
+ * request asks to upgrade. Query: `source`, `grep`, `regex`, `n` (backfill); the cursor comes in
+ * the `Last-Event-ID` header (or a `lastEventId` query parameter, for WebSocket clients in
+ * browsers, which cannot set headers).
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { describe } from "../_util.ts";
+import {
+  HubClosedError,
+  type LiveHub,
+  type SubscribeOptions,
+  type Subscription,
+  TooManySubscribersError,
+} from "../live/hub.ts";
+import { DeliveryBudget } from "../live/delivery_budget.ts";
+import { encodeSseMessage, SSE_CONTENT_TYPE } from "../live/sse.ts";
+import { sseBody } from "../live/sse_body.ts";
+import { pumpWebSocket } from "../live/ws.ts";
+
+/** Options of {@linkcode TailRoute}. */
+export interface TailRouteOptions {
+  /** SSE heartbeat period, in ms. Default 15,000. */
+  heartbeatMs?: number;
+  /** Most backfill lines a request may ask for with `n`. Default 10,000. */
+  maxBackfill?: number;
+  /** Lines per second delivered to all tails together, shared evenly. Default: no bound. */
+  linesPerSecond?: number;
+  /**
+   * Bytes queued for all tails together: each new tail's queue gets an even share of it, between
+   * 64 KiB and 1 MiB. Queued lines are live objects the garbage collector walks again and again,
+   * so their total is what costs, not the count of tails. Default 16 MiB.
+   */
+  queueBytes?: number;
+}
+
+const log = getLogger(["logboom", "api", "tail"]);
+const MIN_QUEUE_BYTES = 64 * 1024;
+const MAX_QUEUE_BYTES = 1024 * 1024;
+
+/** A tail request this route answers with a 4xx or 5xx status. */
+export class TailRequestError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+  /**
+   * @param status the HTTP status to answer.
+   * @param message why, in one sentence.
+   */
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "TailRequestError";
+    this.status = status;
+  }
+}
+
+/**
+ * Serves live tails from one hub, and ends them all on {@linkcode TailRoute.close}.
+ *
+ * @example
+ * ```ts
+ * const tail = new TailRoute(hub);
+ * Deno.serve((req) => tail.handle(req));
+ * // on shutdown:
+ * await tail.close();
+ * ```
+ */
+export class TailRoute {
+  readonly #hub: LiveHub;
+  readonly #heartbeatMs: number | undefined;
+  readonly #maxBackfill: number;
+  readonly #budget: DeliveryBudget;
+  readonly #queueBytes: number;
+  readonly #stop = new AbortController();
+  readonly #pumps = new Set<Promise<void>>();
+
+  /**
+   * @param hub where the lines come from.
+   * @param options see {@linkcode TailRouteOptions}.
+   */
+  constructor(hub: LiveHub, options: TailRouteOptions = {}) {
+    this.#hub = hub;
+    this.#heartbeatMs = options.heartbeatMs;
+    this.#maxBackfill = options.maxBackfill ?? 10_000;
+    this.#queueBytes = options.queueBytes ?? 16 * 1024 * 1024;
+    this.#budget = new DeliveryBudget(options.linesPerSecond ?? Infinity, {
+      ingested: () => hub.stats.lastId,
+    });
+  }
+
+  /**
+   * Opens a tail: an SSE response, or the WebSocket upgrade response. Answers 400 for a bad
+   * query (an invalid `regex`, a bad `n` or cursor) and 503 at the subscriber limit.
+   */
+  handle(req: Request): Response {
+    let options: SubscribeOptions;
+    let sub: Subscription;
+    const lastId = this.#hub.stats.lastId;
+    try {
+      options = this.#parse(req);
+      const share = Math.floor(this.#queueBytes / (this.#hub.stats.subscribers + 1));
+      const queueBytes = Math.max(MIN_QUEUE_BYTES, Math.min(MAX_QUEUE_BYTES, share));
+      sub = this.#hub.subscribe({ ...options, queueBytes, signal: this.#stop.signal });
+    } catch (err) {
+      return errorResponse(err);
+    }
+    // The cursor a client resumes from when nothing else arrives: where this tail starts, or the
+    // cursor it came back with (so lines it still had to receive are not skipped). A cursor past
+    // the newest line comes from before a restart: the hub ignored it, and so does the answer.
+    const resumed = options.lastEventId !== undefined && options.lastEventId <= lastId;
+    const cursor = resumed ? options.lastEventId! : lastId;
+    if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") {
+      let upgraded: { socket: WebSocket; response: Response };
+      try {
+        upgraded = Deno.upgradeWebSocket(req);
+      } catch (err) {
+        sub.close();
+        return errorResponse(new TailRequestError(400, `Bad WebSocket upgrade: ${describe(err)}`));
+      }
+      const share = this.#budget.join();
+      const pump = pumpWebSocket(upgraded.socket, sub, { lastId: cursor, share })
+        .catch((err) => log.warn(`WebSocket tail failed: ${describe(err)}`))
+        .finally(() => this.#pumps.delete(pump));
+      this.#pumps.add(pump);
+      return upgraded.response;
+    }
+    const first = "retry: 1000\n" +
+      encodeSseMessage({ id: cursor, event: "ready", data: JSON.stringify({ lastId: cursor }) });
+    const share = this.#budget.join();
+    return new Response(sseBody(sub, { first, heartbeatMs: this.#heartbeatMs, share }), {
+      headers: {
+        "content-type": SSE_CONTENT_TYPE,
+        "cache-control": "no-store",
+        // Tells nginx and similar proxies not to buffer the stream.
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  /** Ends every open tail (SSE streams end, WebSockets close with 1001) and waits for them. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    await Promise.all(this.#pumps);
+  }
+
+  #parse(req: Request): SubscribeOptions {
+    const query = new URL(req.url).searchParams;
+    const options: SubscribeOptions = {};
+    const source = query.get("source");
+    if (source !== null && source !== "") options.source = source;
+    const grep = query.get("grep");
+    if (grep !== null && grep !== "") options.grep = grep;
+    const regex = query.get("regex");
+    if (regex !== null && regex !== "") options.regex = regex;
+    const n = query.get("n");
+    if (n !== null && n !== "") {
+      options.backfill = integer("n", n);
+      if (options.backfill > this.#maxBackfill) {
+        throw new TailRequestError(400, `Query "n" is at most ${this.#maxBackfill}, got "${n}"`);
+      }
+    }
+    const cursor = req.headers.get("last-event-id") ?? query.get("lastEventId");
+    if (cursor !== null && cursor !== "") options.lastEventId = integer("Last-Event-ID", cursor);
+    return options;
+  }
+}
+
+function integer(what: string, value: string): number {
+  const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new TailRequestError(400, `${what} must be a non-negative integer, got "${value}"`);
+  }
+  return n;
+}
+
+function errorResponse(err: unknown): Response {
+  let status = 500;
+  const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8" };
+  if (err instanceof TailRequestError) status = err.status;
+  else if (err instanceof SyntaxError || err instanceof TypeError || err instanceof RangeError) {
+    status = 400;
+  } else if (err instanceof TooManySubscribersError || err instanceof HubClosedError) {
+    status = 503;
+    headers["retry-after"] = "5";
+  } else log.error(`Tail failed: ${describe(err)}`);
+  return new Response(JSON.stringify({ error: describe(err) }) + "\n", { status, headers });
+}

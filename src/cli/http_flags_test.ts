@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { FlagError, parseFlags } from "./flags.ts";
+import { checkHttpExposure, HTTP_FLAGS, parseHttpFlags } from "./http_flags.ts";
+
+const parse = (...args: string[]) => parseHttpFlags(parseFlags(args, HTTP_FLAGS).values);
+
+Deno.test("HTTP flags: defaults, off, and the values they take", () => {
+  assert.deepEqual(parse(), {
+    address: { hostname: "127.0.0.1", port: 8081 },
+    token: "",
+    maxBody: 16 * 1024 * 1024,
+    maxSubscribers: 1000,
+    allowedOrigins: [],
+    tailRate: 200_000,
+  });
+  assert.equal(parse("-http", "off").address, undefined);
+  const set = parse(
+    "-maxBody",
+    "1MiB",
+    "-allowOrigin",
+    "https://a.example, http://b:8",
+    "-tailRate",
+    "0",
+  );
+  assert.equal(set.maxBody, 1024 * 1024);
+  assert.deepEqual(set.allowedOrigins, ["https://a.example", "http://b:8"]);
+  assert.equal(set.tailRate, Infinity);
+  for (
+    const bad of [["-http", "8081"], ["-maxSubscribers", "0"], ["-allowOrigin", "a.example"], [
+      "-tailRate",
+      "x",
+    ]]
+  ) {
+    assert.throws(() => parse(...bad), FlagError, bad.join(" "));
+  }
+});
+
+Deno.test("checkHttpExposure wants a token on anything but loopback", () => {
+  assert.equal(checkHttpExposure(parse()), undefined);
+  assert.equal(checkHttpExposure(parse("-http", "localhost:9")), undefined);
+  assert.equal(checkHttpExposure(parse("-http", "0.0.0.0:9", "-token", "t")), undefined);
+  assert.match(
+    checkHttpExposure(parse("-http", "0.0.0.0:9"))!,
+    /without a token.*-token or LOGBOOM_TOKEN/,
+  );
+  assert.match(checkHttpExposure(parse("-http", ":9"))!, /0\.0\.0\.0:9/);
+});

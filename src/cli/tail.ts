@@ -1,0 +1,283 @@
+/**
+ * `logboom tail`: prints lines as they arrive, like `tail -f`, from the server's live tail (SSE).
+ * Reconnects with backoff and resumes where it left off (`Last-Event-ID`), shows a marker where
+ * lines were dropped, escapes terminal control characters from log content, and colours levels
+ * when stdout is a terminal.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1:8081 main.ts tail -grep ERROR -n 20
+ * ```
+ *
+ * @module
+ */
+
+import { describe } from "../_util.ts";
+import { tokenFromEnv } from "../api/auth.ts";
+import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
+import { FlagError, type FlagSpecs, formatUsage, parseFlags } from "./flags.ts";
+import { colourLevel, droppedMarker, escapeControl, safeJson } from "./terminal_text.ts";
+
+/** The flags of `tail`. */
+export const TAIL_FLAGS: FlagSpecs = {
+  server: {
+    type: "string",
+    value: "URL",
+    default: "http://127.0.0.1:8081",
+    help: "The logboom server's HTTP API",
+  },
+  source: { type: "string", value: "S", help: "Only lines of this source" },
+  grep: { type: "string", value: "TEXT", help: "Only lines containing this text" },
+  regex: { type: "string", value: "RE", help: "Only lines this regular expression matches" },
+  n: {
+    type: "string",
+    value: "N",
+    default: "10",
+    help: "Start with the last N matching lines the server still holds",
+  },
+  json: { type: "bool", help: "Print each line as JSON with its id, source, host and time" },
+  token: {
+    type: "string",
+    value: "T",
+    help: "Bearer token (default: env LOGBOOM_TOKEN, with --allow-env=LOGBOOM_TOKEN)",
+  },
+};
+
+const SYNOPSIS = "logboom tail [-server URL] [-source S] [-grep TEXT] [-regex RE] [-n N] [-json]";
+
+/** The settings of a tail. */
+export interface TailConfig {
+  /** The server's base URL. */
+  server: URL;
+  /** Only lines of this source. */
+  source?: string;
+  /** Only lines containing this text. */
+  grep?: string;
+  /** Only lines this regular expression matches. */
+  regex?: string;
+  /** Backfill on the first connection. */
+  n: number;
+  /** Print JSON records instead of lines. */
+  json: boolean;
+  /** Bearer token, `""` for none. */
+  token: string;
+}
+
+/** Where a tail writes, and when it stops. */
+export interface TailIo {
+  /** Writes text to the output (stdout); may wait for it to drain. */
+  write(text: string): Promise<void>;
+  /** Prints a notice (stderr): reconnections and errors. */
+  notice(text: string): void;
+  /** Whether to colour levels and markers. */
+  colour: boolean;
+  /** Ends the tail. */
+  signal: AbortSignal;
+  /** First reconnection delay, in ms; doubles up to `maxRetryMs`. Default 500. */
+  retryMs?: number;
+  /** Longest reconnection delay, in ms. Default 10,000. */
+  maxRetryMs?: number;
+}
+
+/** Parses `tail`'s arguments; throws {@linkcode FlagError} for bad ones. */
+export function parseTailArgs(args: readonly string[]): { config: TailConfig; help: boolean } {
+  const { values, positionals, help } = parseFlags(args, TAIL_FLAGS);
+  if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
+  const rawServer = values.server as string;
+  let server: URL;
+  try {
+    server = new URL(/^https?:\/\//i.test(rawServer) ? rawServer : `http://${rawServer}`);
+  } catch {
+    throw new FlagError(
+      `Flag "-server" takes a URL such as http://127.0.0.1:8081, got "${rawServer}"`,
+    );
+  }
+  const rawN = values.n as string;
+  const n = /^\d{1,9}$/.test(rawN) ? Number(rawN) : NaN;
+  if (Number.isNaN(n)) throw new FlagError(`Flag "-n" takes a whole number, got "${rawN}"`);
+  const regex = values.regex as string | undefined;
+  if (regex !== undefined) {
+    try {
+      new RegExp(regex);
+    } catch (err) {
+      throw new FlagError(`Flag "-regex" is not a valid regular expression: ${describe(err)}`);
+    }
+  }
+  return {
+    config: {
+      server,
+      source: values.source as string | undefined,
+      grep: values.grep as string | undefined,
+      regex,
+      n,
+      json: values.json === true,
+      token: (values.token as string | undefined) ?? "",
+    },
+    help,
+  };
+}
+
+/** A server answer that retrying cannot fix (bad filter, wrong token). */
+class FatalAnswer extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FatalAnswer";
+  }
+}
+
+/**
+ * Follows the live tail until `io.signal` aborts (resolves 0) or the server refuses the request
+ * in a way retrying cannot fix (resolves 1). Connection losses are retried forever, with backoff.
+ */
+export async function tail(config: TailConfig, io: TailIo): Promise<number> {
+  const { signal, retryMs = 500, maxRetryMs = 10_000 } = io;
+  let cursor: string | undefined;
+  let delay = retryMs;
+  let connectedOnce = false;
+  while (!signal.aborted) {
+    const url = new URL("/api/v1/tail", config.server);
+    if (config.source !== undefined) url.searchParams.set("source", config.source);
+    if (config.grep !== undefined) url.searchParams.set("grep", config.grep);
+    if (config.regex !== undefined) url.searchParams.set("regex", config.regex);
+    // Backfill only once: after that the cursor says where to resume.
+    if (cursor === undefined && config.n > 0) url.searchParams.set("n", String(config.n));
+    const headers: Record<string, string> = { accept: "text/event-stream" };
+    if (config.token !== "") headers.authorization = `Bearer ${config.token}`;
+    if (cursor !== undefined) headers["last-event-id"] = cursor;
+    let problem: string;
+    try {
+      const res = await fetch(url, { headers, signal });
+      if (!res.ok) {
+        const reason = await errorOf(res);
+        if (res.status === 503 || res.status === 429 || res.status >= 500) {
+          const after = Number(res.headers.get("retry-after"));
+          if (after > 0) delay = Math.max(delay, Math.min(after * 1000, maxRetryMs));
+          throw new Error(`server answered ${res.status}: ${reason}`);
+        }
+        throw new FatalAnswer(`Server answered ${res.status}: ${reason}`);
+      }
+      if (connectedOnce) io.notice(`logboom tail: reconnected to ${config.server.origin}`);
+      connectedOnce = true;
+      const parser = new SseParser(cursor);
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body!) {
+        const events = parser.push(decoder.decode(chunk, { stream: true }));
+        if (events.length === 0) continue;
+        // Something arrived: the connection works, so the next loss starts the backoff afresh.
+        delay = retryMs;
+        const text = render(events, config.json, io.colour);
+        const last = events.at(-1)!.lastEventId;
+        if (last !== "") cursor = last;
+        if (text !== "") await io.write(text);
+      }
+      problem = "the server closed the stream";
+    } catch (err) {
+      if (signal.aborted) break;
+      if (err instanceof FatalAnswer) {
+        io.notice(`logboom tail: ${err.message}`);
+        return 1;
+      }
+      if (err instanceof Deno.errors.BrokenPipe) return 0; // stdout closed: `| head` is done
+      if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+        io.notice(`logboom tail: ${describe(err)}`);
+        return 1;
+      }
+      problem = describe(err);
+    }
+    if (signal.aborted) break;
+    io.notice(
+      `logboom tail: connection lost (${problem}); reconnecting in ${(delay / 1000).toFixed(1)} s`,
+    );
+    await sleep(delay, signal);
+    delay = Math.min(delay * 2, maxRetryMs);
+  }
+  return 0;
+}
+
+/** Turns events into output text: lines, or JSON records, with markers for dropped lines. */
+function render(events: readonly SseEvent[], json: boolean, colour: boolean): string {
+  let text = "";
+  for (const event of events) {
+    if (event.event === "message") {
+      let record: { line?: unknown };
+      try {
+        record = JSON.parse(event.data);
+      } catch {
+        continue;
+      }
+      if (json) text += safeJson(record) + "\n";
+      else {
+        const line = escapeControl(String(record.line ?? ""));
+        text += (colour ? colourLevel(line) : line) + "\n";
+      }
+    } else if (event.event === "dropped") {
+      let count = 0;
+      try {
+        count = Number(JSON.parse(event.data).count) || 0;
+      } catch {
+        // A malformed notice still says that something was missed.
+      }
+      text += json ? safeJson({ dropped: count }) + "\n" : droppedMarker(count, colour) + "\n";
+    }
+  }
+  return text;
+}
+
+async function errorOf(res: Response): Promise<string> {
+  const body = await res.text().catch(() => "");
+  try {
+    const { error } = JSON.parse(body);
+    if (typeof error === "string") return error;
+  } catch {
+    // Not our JSON error: show the text.
+  }
+  return body.trim().slice(0, 200) || res.statusText;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The `tail` command: parses `args`, follows until SIGINT or SIGTERM, returns the exit code. */
+export async function runTail(args: readonly string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseTailArgs>;
+  try {
+    parsed = parseTailArgs(args);
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    console.error(`${err.message}\n\n${formatUsage(SYNOPSIS, TAIL_FLAGS)}`);
+    return 2;
+  }
+  if (parsed.help) {
+    console.log(formatUsage(SYNOPSIS, TAIL_FLAGS));
+    return 0;
+  }
+  const { config } = parsed;
+  if (config.token === "") config.token = tokenFromEnv();
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const name of signals) Deno.addSignalListener(name, onSignal);
+  const encoder = new TextEncoder();
+  try {
+    return await tail(config, {
+      signal: stop.signal,
+      colour: Deno.stdout.isTerminal() && !Deno.noColor,
+      async write(text) {
+        const bytes = encoder.encode(text);
+        let offset = 0;
+        while (offset < bytes.length) offset += await Deno.stdout.write(bytes.subarray(offset));
+      },
+      notice: (text) => console.error(text),
+    });
+  } finally {
+    for (const name of signals) Deno.removeSignalListener(name, onSignal);
+  }
+}

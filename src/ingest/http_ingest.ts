@@ -1,0 +1,502 @@
+/**
+ * HTTP ingest: `POST /api/v1/ingest`, acknowledged and idempotent. A body of text lines or NDJSON
+ * records (optionally gzip-compressed) is read whole within its limits, framed with the same rules
+ * as TCP, written to the router, and answered 200 only once the sinks acknowledged it.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { describe } from "../_util.ts";
+import type { BatchMeta } from "../pipeline/batch.ts";
+import type { Sink } from "../pipeline/sink.ts";
+import type { StreamMarks } from "../store/stream_marks.ts";
+import { type FramedLines, LineFramer } from "./framing.ts";
+
+/** Options of {@linkcode HttpIngest}. */
+export interface HttpIngestOptions {
+  /** High-water marks of `X-Stream-Id` streams; without it, stream headers are refused (400). */
+  marks?: StreamMarks;
+  /** Largest body, compressed and decompressed alike, in bytes. Default 16 MiB. */
+  maxBody?: number;
+  /** Longer lines are split into pieces of this many bytes. Default 1 MiB. */
+  maxLine?: number;
+  /**
+   * Bytes of bodies being read at once, over all requests; past it, requests get 503 so that many
+   * large uploads cannot exhaust memory. Default 64 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Seconds a client is asked to wait in `Retry-After` when the server is saturated. Default 1. */
+  retryAfterSeconds?: number;
+}
+
+/** Counters of HTTP ingest, for metrics. */
+export interface HttpIngestStats {
+  /** Bodies acknowledged (not counting duplicates). */
+  batches: number;
+  /** Lines acknowledged. */
+  lines: number;
+  /** Batches answered `duplicate` and not written. */
+  duplicates: number;
+  /** Requests refused, by HTTP status. */
+  refused: Record<number, number>;
+}
+
+/** The peer of a request, as the HTTP server knows it. */
+export interface IngestPeer {
+  /** The client's IP address: the host of lines whose record does not name one. */
+  hostname: string;
+}
+
+const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
+/**
+ * Compressed input is fed to gunzip in slices this small: deflate expands at most about 1,032
+ * times, so one slice becomes at most about 16 MiB before the size check sees it (smaller slices
+ * cost throughput: 8 KiB halved it).
+ */
+const GZIP_SLICE_BYTES = 16 * 1024;
+/** Longest `source`, `host` or stream id accepted, in UTF-16 code units. */
+const MAX_NAME_LENGTH = 256;
+const STREAM_ID = /^[\x21-\x7e]{1,256}$/;
+const NDJSON_TYPES = new Set([
+  "application/x-ndjson",
+  "application/ndjson",
+  "application/jsonl",
+  "application/x-jsonlines",
+  "application/json",
+]);
+const TEXT_TYPES = new Set(["", "application/octet-stream", "application/x-www-form-urlencoded"]);
+const encoder = new TextEncoder();
+const log = getLogger(["logboom", "ingest", "http"]);
+
+/** A request this input answers with a 4xx or 5xx status, and why. */
+class Refusal extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = "Refusal";
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/**
+ * Handles ingest requests for one router.
+ *
+ * @example
+ * ```ts
+ * const ingest = new HttpIngest(router, { marks, maxBody: 16 * 1024 * 1024 });
+ * Deno.serve((req, info) => ingest.handle(req, info.remoteAddr));
+ * ```
+ */
+export class HttpIngest {
+  readonly #sink: Sink;
+  readonly #marks: StreamMarks | undefined;
+  readonly #maxBody: number;
+  readonly #maxLine: number | undefined;
+  readonly #maxBuffered: number;
+  readonly #retryAfter: string;
+  readonly #locks = new KeyedLock();
+  #buffered = 0;
+  #closed = false;
+  readonly #stats: HttpIngestStats = { batches: 0, lines: 0, duplicates: 0, refused: {} };
+
+  /**
+   * @param sink where batches go: the router.
+   * @param options limits; see {@linkcode HttpIngestOptions} for defaults.
+   */
+  constructor(sink: Sink, options: HttpIngestOptions = {}) {
+    const {
+      marks,
+      maxBody = DEFAULT_MAX_BODY,
+      maxLine,
+      maxBufferedBytes = 64 * 1024 * 1024,
+      retryAfterSeconds = 1,
+    } = options;
+    this.#sink = sink;
+    this.#marks = marks;
+    this.#maxBody = positive("Body limit", maxBody);
+    this.#maxLine = maxLine;
+    this.#maxBuffered = positive("Buffered byte limit", maxBufferedBytes);
+    this.#retryAfter = String(positive("Retry-After", retryAfterSeconds));
+  }
+
+  /** Counters for metrics (a live object: read, do not keep). */
+  get stats(): Readonly<HttpIngestStats> {
+    return this.#stats;
+  }
+
+  /** Refuses new requests from now on (503), for shutdown; requests under way complete. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * Answers one ingest request: `200 {"accepted": N, "duplicate": false}` once every line is
+   * acknowledged by the sinks, `200 {"accepted": 0, "duplicate": true}` for a batch at or below its
+   * stream's mark, and 400, 405, 413, 415 or 503 with `{"error": "..."}`.
+   */
+  async handle(req: Request, peer: IngestPeer): Promise<Response> {
+    try {
+      return await this.#handle(req, peer);
+    } catch (err) {
+      await req.body?.cancel().catch(() => {});
+      if (err instanceof Refusal) {
+        this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
+        return json(err.status, { error: err.message }, err.headers);
+      }
+      log.error(`Ingest request failed: ${describe(err)}`);
+      this.#stats.refused[500] = (this.#stats.refused[500] ?? 0) + 1;
+      return json(500, { error: `Ingest failed: ${describe(err)}` });
+    }
+  }
+
+  async #handle(req: Request, peer: IngestPeer): Promise<Response> {
+    if (req.method !== "POST") throw new Refusal(405, "Use POST", { allow: "POST" });
+    const url = new URL(req.url);
+    const source = url.searchParams.get("source") ?? "http";
+    checkName("source", source);
+    const format = bodyFormat(req.headers.get("content-type"));
+    const gzip = isGzip(req.headers.get("content-encoding"));
+    const stream = streamHeaders(req.headers);
+    if (stream !== undefined && this.#marks === undefined) {
+      throw new Refusal(400, "Stream headers are not supported here");
+    }
+    const length = req.headers.get("content-length");
+    if (length !== null && Number(length) > this.#maxBody) {
+      throw new Refusal(413, `Body of ${length} bytes is over the limit of ${this.#maxBody}`);
+    }
+    this.#checkRoom();
+    const run = () => this.#ingest(req, { source, host: peer.hostname, format, gzip, stream });
+    return stream === undefined ? await run() : await this.#locks.run(stream.id, run);
+  }
+
+  #checkRoom(): void {
+    if (this.#closed) {
+      throw new Refusal(503, "The server is shutting down", { "retry-after": this.#retryAfter });
+    }
+    if (this.#sink.full || this.#buffered >= this.#maxBuffered) {
+      throw new Refusal(503, "The ingest queue is full", { "retry-after": this.#retryAfter });
+    }
+  }
+
+  async #ingest(req: Request, request: ParsedRequest): Promise<Response> {
+    const { stream } = request;
+    if (stream !== undefined) {
+      const mark = this.#marks!.get(stream.id);
+      if (mark !== undefined && stream.offset <= mark) {
+        await req.body?.cancel();
+        this.#stats.duplicates++;
+        return json(200, { accepted: 0, duplicate: true });
+      }
+      // A resend queued behind the original found nothing to refuse, but the queue may be full now.
+      this.#checkRoom();
+    }
+    const reservation = { bytes: 0 };
+    try {
+      const groups = await this.#read(req, request, reservation);
+      const receivedAt = Date.now();
+      let lines = 0;
+      for (const group of groups.values()) {
+        if (group.lines === 0) continue;
+        this.#sink.write({
+          data: group.out.bytes(),
+          lines: group.lines,
+          meta: group.meta,
+          receivedAt,
+        });
+        lines += group.lines;
+      }
+      // The acknowledgement: everything queued before this call is stored (and fsynced under
+      // -fsync batch), the lines of this body included.
+      await this.#sink.flush();
+      if (stream !== undefined) await this.#marks!.advance(stream.id, stream.offset);
+      this.#stats.batches++;
+      this.#stats.lines += lines;
+      return json(200, { accepted: lines, duplicate: false });
+    } finally {
+      this.#buffered -= reservation.bytes;
+    }
+  }
+
+  /** Reads and frames the whole body, grouped by (source, host), before anything is written. */
+  async #read(
+    req: Request,
+    request: ParsedRequest,
+    reservation: { bytes: number },
+  ): Promise<Map<string, Group>> {
+    const groups = new Map<string, Group>();
+    const groupFor = (source: string, host: string): Group => {
+      const key = `${source}\n${host}`;
+      let group = groups.get(key);
+      if (group === undefined) {
+        group = new Group({ source, host, input: "http" }, this.#maxLine);
+        groups.set(key, group);
+      }
+      return group;
+    };
+    const reserve = (n: number) => {
+      reservation.bytes += n;
+      this.#buffered += n;
+      if (this.#buffered > this.#maxBuffered) {
+        throw new Refusal(503, "The ingest queue is full", { "retry-after": this.#retryAfter });
+      }
+    };
+    const chunks = readBody(req, { maxBody: this.#maxBody, gzip: request.gzip });
+    if (request.format === "text") {
+      const group = groupFor(request.source, request.host);
+      for await (const chunk of chunks) {
+        reserve(chunk.length);
+        group.add(group.framer.push(chunk));
+      }
+    } else {
+      const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+      let partial = "";
+      let number = 0;
+      const record = (text: string) => {
+        number++;
+        const { line, source, host } = parseRecord(text, number, request);
+        const group = groupFor(source, host);
+        group.add(group.framer.push(encoder.encode(line + "\n")));
+      };
+      for await (const chunk of chunks) {
+        reserve(chunk.length);
+        let text: string;
+        try {
+          text = partial + decoder.decode(chunk, { stream: true });
+        } catch {
+          throw new Refusal(400, `Record ${number + 1} of the body is not valid UTF-8`);
+        }
+        let start = 0;
+        for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
+          record(text.slice(start, nl));
+          start = nl + 1;
+        }
+        partial = text.slice(start);
+      }
+      try {
+        partial += decoder.decode();
+      } catch {
+        throw new Refusal(400, `Record ${number + 1} of the body is not valid UTF-8`);
+      }
+      record(partial);
+    }
+    for (const group of groups.values()) group.add(group.framer.end());
+    return groups;
+  }
+}
+
+interface ParsedRequest {
+  source: string;
+  host: string;
+  format: "text" | "ndjson";
+  gzip: boolean;
+  stream: { id: string; offset: number } | undefined;
+}
+
+/** Lines bound for one batch: one (source, host) pair of the body, framed as they arrive. */
+class Group {
+  readonly meta: BatchMeta;
+  readonly framer: LineFramer;
+  readonly out = new ByteBuilder();
+  lines = 0;
+
+  constructor(meta: BatchMeta, maxLine: number | undefined) {
+    this.meta = meta;
+    this.framer = new LineFramer({ maxLine });
+  }
+
+  /** Copies framed lines in: the framer's output is borrowed. */
+  add(framed: FramedLines | undefined): void {
+    if (framed === undefined) return;
+    this.out.append(framed.data);
+    this.lines += framed.lines;
+  }
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+function positive(what: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`${what} must be a positive integer, got "${value}"`);
+  }
+  return value;
+}
+
+function checkName(what: string, value: string): void {
+  if (value.length > MAX_NAME_LENGTH) {
+    throw new Refusal(400, `The ${what} is longer than ${MAX_NAME_LENGTH} characters`);
+  }
+}
+
+function bodyFormat(contentType: string | null): "text" | "ndjson" {
+  const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (NDJSON_TYPES.has(type)) return "ndjson";
+  // `curl --data-binary` labels bodies as a form unless told otherwise: they are lines all the same.
+  if (TEXT_TYPES.has(type) || type.startsWith("text/")) return "text";
+  throw new Refusal(415, `Content-Type "${type}" is not text lines or NDJSON`);
+}
+
+function isGzip(contentEncoding: string | null): boolean {
+  const encoding = (contentEncoding ?? "").trim().toLowerCase();
+  if (encoding === "gzip" || encoding === "x-gzip") return true;
+  if (encoding === "" || encoding === "identity") return false;
+  throw new Refusal(415, `Content-Encoding "${encoding}" is not supported; use gzip`);
+}
+
+function streamHeaders(headers: Headers): { id: string; offset: number } | undefined {
+  const id = headers.get("x-stream-id");
+  const rawOffset = headers.get("x-stream-offset");
+  if (id === null && rawOffset === null) return undefined;
+  if (id === null || rawOffset === null) {
+    throw new Refusal(400, "X-Stream-Id and X-Stream-Offset go together");
+  }
+  if (!STREAM_ID.test(id)) {
+    throw new Refusal(400, "X-Stream-Id must be 1 to 256 visible ASCII characters");
+  }
+  const offset = /^\d{1,16}$/.test(rawOffset) ? Number(rawOffset) : NaN;
+  if (!Number.isSafeInteger(offset)) {
+    throw new Refusal(400, `X-Stream-Offset must be a byte offset, got "${rawOffset}"`);
+  }
+  return { id, offset };
+}
+
+function parseRecord(
+  text: string,
+  number: number,
+  request: ParsedRequest,
+): { line: string; source: string; host: string } {
+  if (text.trim() === "") return { line: "", source: request.source, host: request.host };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Refusal(400, `Record ${number} of the body is not JSON: ${describe(err)}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Refusal(400, `Record ${number} of the body is not a JSON object`);
+  }
+  const { line, source = request.source, host = request.host, ts } = value as Record<
+    string,
+    unknown
+  >;
+  if (typeof line !== "string") {
+    throw new Refusal(400, `Record ${number} of the body has no "line" string`);
+  }
+  if (typeof source !== "string" || typeof host !== "string") {
+    throw new Refusal(
+      400,
+      `Record ${number} of the body has a "source" or "host" that is not a string`,
+    );
+  }
+  if (ts !== undefined && typeof ts !== "string" && typeof ts !== "number") {
+    throw new Refusal(
+      400,
+      `Record ${number} of the body has a "ts" that is not a string or number`,
+    );
+  }
+  checkName("source", source);
+  checkName("host", host);
+  return { line, source, host };
+}
+
+/**
+ * The body's bytes, decompressed when `gzip`, with both sizes bounded by `maxBody` (413 past it,
+ * so a gzip bomb expands by at most one slice before it is refused).
+ */
+async function* readBody(
+  req: Request,
+  options: { maxBody: number; gzip: boolean },
+): AsyncGenerator<Uint8Array> {
+  const { maxBody, gzip } = options;
+  if (req.body === null) return;
+  const tooLarge = () => new Refusal(413, `Body is over the limit of ${maxBody} bytes`);
+  let stream: ReadableStream<Uint8Array> = req.body;
+  let compressedTooLarge = false;
+  if (gzip) {
+    let raw = 0;
+    const slicer = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        raw += chunk.length;
+        if (raw > maxBody) {
+          compressedTooLarge = true;
+          controller.error(tooLarge());
+          return;
+        }
+        for (let at = 0; at < chunk.length; at += GZIP_SLICE_BYTES) {
+          controller.enqueue(chunk.subarray(at, at + GZIP_SLICE_BYTES));
+        }
+      },
+    });
+    const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >;
+    stream = stream.pipeThrough(slicer).pipeThrough(gunzip);
+  }
+  const reader = stream.getReader();
+  let size = 0;
+  try {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (err) {
+        if (compressedTooLarge) throw tooLarge();
+        if (gzip) throw new Refusal(400, `Body is not valid gzip: ${describe(err)}`);
+        throw err;
+      }
+      if (result.done) return;
+      size += result.value.length;
+      if (size > maxBody) throw tooLarge();
+      yield result.value;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/** A growable byte array: framed lines are copied in, as the framer's output is borrowed. */
+class ByteBuilder {
+  #buf = new Uint8Array(0);
+  #len = 0;
+
+  append(data: Uint8Array): void {
+    if (this.#len + data.length > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(64 * 1024, (this.#len + data.length) * 2));
+      grown.set(this.#buf.subarray(0, this.#len));
+      this.#buf = grown;
+    }
+    this.#buf.set(data, this.#len);
+    this.#len += data.length;
+  }
+
+  bytes(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+}
+
+/** Runs tasks one at a time per key: a resend waits for the original before checking the mark. */
+class KeyedLock {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const tail = previous.then(() => new Promise<void>((resolve) => release = resolve));
+    this.#tails.set(key, tail);
+    await previous;
+    try {
+      return await task();
+    } finally {
+      release();
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}

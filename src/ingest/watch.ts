@@ -1,0 +1,134 @@
+/**
+ * `serve -watch PATH...`: the aggregator follows local files itself, through the agent's tailer
+ * (the same rotation handling and identity rules), and writes their lines to its router like any
+ * input, so they are stored and streamed to live tails. With `serve -watch app.log`,
+ * `logboom tail` shows the file's new lines as they are written.
+ *
+ * Each file's lines get the source named after the file (`/var/log/app.log.1` -> `app`), and the
+ * host of this machine when `--allow-sys=hostname` lets logboom read it, else `localhost`. Files
+ * present at startup are followed from their end, as `tail -F` does, and files that appear later
+ * from their start; positions are kept in memory only, so a restart starts at the end again.
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import type { BatchMeta } from "../pipeline/batch.ts";
+import type { Sink } from "../pipeline/sink.ts";
+import { CheckpointStore } from "../agent/checkpoint.ts";
+import { FileInput } from "../agent/file_input.ts";
+import { compileGlob } from "../agent/glob.ts";
+import type { PreparedBatch, StreamTarget } from "../agent/tailer.ts";
+
+/**
+ * The source a watched file's lines are filed under: its name without rotation suffixes
+ * (`.1`, `.2`) and without its extension.
+ *
+ * @example
+ * ```ts
+ * sourceFromPath("/var/log/nginx/access.log.1"); // "access"
+ * ```
+ */
+export function sourceFromPath(path: string): string {
+  const name = basename(path).replace(/(\.\d+)+$/, "");
+  const stem = name.replace(/\.[^.]+$/, "");
+  return stem === "" ? name || "watch" : stem;
+}
+
+/** Writes a tailer's batches to the router; a batch is acknowledged once the sinks flushed it. */
+class RouterTarget implements StreamTarget {
+  readonly #router: Sink;
+  readonly #host: string;
+  readonly #metas = new Map<string, BatchMeta>();
+
+  constructor(router: Sink, host: string) {
+    this.#router = router;
+    this.#host = host;
+  }
+
+  async prepare(data: Uint8Array, batch: PreparedBatch): Promise<unknown> {
+    const source = sourceFromPath(batch.path);
+    let meta = this.#metas.get(source);
+    if (meta === undefined) {
+      meta = { source, host: this.#host, input: "watch" };
+      if (this.#metas.size < 10_000) this.#metas.set(source, meta);
+    }
+    // The router's sinks copy what they keep: `data` is borrowed for this call only.
+    const room = this.#router.write({ data, lines: batch.lines, meta, receivedAt: Date.now() });
+    if (!room) await this.#router.writable();
+    return undefined;
+  }
+
+  async deliver(): Promise<void> {
+    await this.#router.flush();
+  }
+}
+
+/** Options of {@linkcode WatchInput.start}. */
+export interface WatchInputOptions {
+  /** Files or globs to follow. */
+  paths: readonly string[];
+  /** The host lines are filed under. Default `localhost`. */
+  host?: string;
+  /** Longer lines are split. Default 1 MiB. */
+  maxLine?: number;
+}
+
+/**
+ * Follows local files into a router.
+ *
+ * @example
+ * ```ts
+ * const watch = WatchInput.start(router, { paths: ["app.log"] });
+ * // on shutdown, before the router closes:
+ * await watch.close();
+ * ```
+ */
+export class WatchInput {
+  readonly #input: FileInput;
+
+  private constructor(input: FileInput) {
+    this.#input = input;
+  }
+
+  /** Starts following `options.paths` into `router`. */
+  static start(router: Sink, options: WatchInputOptions): WatchInput {
+    const { paths, host = "localhost", maxLine } = options;
+    if (paths.length === 0) throw new TypeError("Watch needs at least one path");
+    const input = FileInput.start({
+      name: "watch",
+      paths,
+      startAt: "end",
+      target: new RouterTarget(router, host),
+      store: CheckpointStore.memory(),
+      maxLine,
+      batchWaitMs: 20,
+    });
+    return new WatchInput(input);
+  }
+
+  /**
+   * The paths among `paths` whose folder logboom may not read, as `--allow-read=` wants them;
+   * empty when every one is readable.
+   */
+  static unreadable(paths: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const path of paths) {
+      const root = compileGlob(path).root;
+      if (Deno.permissions.querySync({ name: "read", path: root }).state !== "granted") {
+        out.push(root);
+      }
+    }
+    return [...new Set(out)];
+  }
+
+  /** Files followed now. */
+  get openFiles(): number {
+    return this.#input.openFiles;
+  }
+
+  /** Stops following; lines already read are written to the router first. */
+  async close(): Promise<void> {
+    await this.#input.stop(2000);
+  }
+}

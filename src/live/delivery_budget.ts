@@ -1,0 +1,174 @@
+/**
+ * A budget of lines per second for live-tail delivery, shared evenly by the subscribers. Encoding
+ * and sending a line to a subscriber costs several times what ingesting it does, on the same
+ * event loop and the same cores; without a bound, a hundred subscribers reading as fast as they
+ * can would take it all. A subscriber over its share simply reads later: its lines wait in its
+ * bounded hub queue, where the hub drops what does not fit and tells it how many.
+ *
+ * Ingestion comes first: while lines arrive faster than a calm rate, the budget shrinks in
+ * proportion, so a busy server spends less on tails exactly when it has less to spare, and an
+ * idle one lets a single tail follow every line. The ingest rate is taken at once when it rises
+ * and let go over about a second when it falls, so the tails' backlog does not rush out while the
+ * storage is still catching up with a burst.
+ *
+ * @module
+ */
+
+/** How slowly a falling ingest rate is believed, in ms (the time constant of its decay). */
+const FALL_MS = 1000;
+
+/** Options of {@linkcode DeliveryBudget}. */
+export interface DeliveryBudgetOptions {
+  /** The longest burst a subscriber may save up, in ms of its share. Default 500. */
+  burstMs?: number;
+  /** The clock, in ms; swapped in tests. Default `performance.now`. */
+  now?: () => number;
+  /**
+   * Lines ingested so far (a counter that only grows): lets the budget yield to ingestion.
+   * Default: none, the budget stays whole.
+   */
+  ingested?: () => number;
+  /**
+   * Ingest rate, in lines per second, up to which the budget is whole; at twice this rate it is
+   * half, and so on. Default 100,000.
+   */
+  calmRate?: number;
+}
+
+/**
+ * Lines per second for all subscribers together; `Infinity` for no bound.
+ *
+ * @example
+ * ```ts
+ * const budget = new DeliveryBudget(200_000);
+ * const share = budget.join();
+ * // after sending an event of n lines:
+ * const waitMs = share.spend(n);
+ * if (waitMs > 0) await sleep(waitMs);
+ * // when the subscriber leaves:
+ * share.leave();
+ * ```
+ */
+export class DeliveryBudget {
+  /** Lines per second, for all subscribers together. */
+  readonly linesPerSecond: number;
+  /** The longest burst, in ms. */
+  readonly burstMs: number;
+  readonly now: () => number;
+  readonly #ingested: (() => number) | undefined;
+  readonly #calmRate: number;
+  #members = 0;
+  #sampledAt: number;
+  #sampledCount: number;
+  #ingestRate = 0;
+
+  /**
+   * @param linesPerSecond the bound, a positive number, or `Infinity`.
+   * @param options see {@linkcode DeliveryBudgetOptions}.
+   */
+  constructor(linesPerSecond: number, options: DeliveryBudgetOptions = {}) {
+    if (!(linesPerSecond > 0)) {
+      throw new RangeError(`Delivery budget must be above zero, got "${linesPerSecond}"`);
+    }
+    const { burstMs = 500, now = () => performance.now(), ingested, calmRate = 100_000 } = options;
+    this.linesPerSecond = linesPerSecond;
+    this.burstMs = burstMs;
+    this.now = now;
+    this.#ingested = ingested;
+    this.#calmRate = calmRate;
+    this.#sampledAt = now();
+    this.#sampledCount = ingested?.() ?? 0;
+  }
+
+  /** Subscribers sharing the budget now. */
+  get members(): number {
+    return this.#members;
+  }
+
+  /** Lines per second for all subscribers now: the whole budget, less under heavy ingestion. */
+  current(): number {
+    if (this.#ingested !== undefined) {
+      const now = this.now();
+      // Measured over at least 100 ms, so one burst does not swing it.
+      if (now - this.#sampledAt >= 100) {
+        const count = this.#ingested();
+        const elapsed = now - this.#sampledAt;
+        const measured = (count - this.#sampledCount) / elapsed * 1000;
+        const keep = Math.exp(-elapsed / FALL_MS);
+        this.#ingestRate = measured >= this.#ingestRate
+          ? measured
+          : this.#ingestRate * keep + measured * (1 - keep);
+        this.#sampledAt = now;
+        this.#sampledCount = count;
+      }
+    }
+    const load = this.#ingestRate > this.#calmRate ? this.#calmRate / this.#ingestRate : 1;
+    return this.linesPerSecond * load;
+  }
+
+  /** Adds a subscriber; its share is the budget divided by the members at each spend. */
+  join(): DeliveryShare {
+    this.#members++;
+    let left = false;
+    return new DeliveryShare(this, () => {
+      if (!left) this.#members--;
+      left = true;
+    });
+  }
+}
+
+/** One subscriber's share of a {@linkcode DeliveryBudget}: a token bucket. */
+export class DeliveryShare {
+  readonly #budget: DeliveryBudget;
+  readonly #leave: () => void;
+  #tokens: number;
+  #last: number;
+
+  /**
+   * @param budget the budget shared.
+   * @param leave called once by {@linkcode DeliveryShare.leave}.
+   */
+  constructor(budget: DeliveryBudget, leave: () => void) {
+    this.#budget = budget;
+    this.#leave = leave;
+    this.#last = budget.now();
+    // Empty at first: a hundred tails connecting at once must not spend a burst each.
+    this.#tokens = 0;
+  }
+
+  /** Lines this share may send now without waiting (at least 0). */
+  available(): number {
+    const rate = this.#rate();
+    if (rate === Infinity) return Infinity;
+    this.#refill(rate);
+    return Math.max(0, this.#tokens);
+  }
+
+  /**
+   * Records that `lines` were sent; returns how long to wait, in ms, before sending more (0 when
+   * the share allows it now).
+   */
+  spend(lines: number): number {
+    const rate = this.#rate();
+    if (rate === Infinity) return 0;
+    this.#refill(rate);
+    this.#tokens -= lines;
+    return this.#tokens >= 0 ? 0 : -this.#tokens / rate;
+  }
+
+  #refill(rate: number): void {
+    const now = this.#budget.now();
+    this.#tokens = Math.min(rate * this.#budget.burstMs, this.#tokens + (now - this.#last) * rate);
+    this.#last = now;
+  }
+
+  /** Gives the share back to the others. */
+  leave(): void {
+    this.#leave();
+  }
+
+  /** Lines per ms for this subscriber now. */
+  #rate(): number {
+    return this.#budget.current() / 1000 / Math.max(1, this.#budget.members);
+  }
+}

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { DeliveryBudget } from "./delivery_budget.ts";
+
+Deno.test("DeliveryBudget splits its rate evenly and makes an overspending share wait", () => {
+  let now = 0;
+  const budget = new DeliveryBudget(1000, { burstMs: 500, now: () => now });
+  const a = budget.join();
+  // Alone: 1 line per ms, starting empty, saving up to 500 lines.
+  assert.equal(a.available(), 0);
+  assert.equal(a.spend(100), 100);
+  now += 1000;
+  assert.equal(a.available(), 500);
+  assert.equal(a.spend(500), 0);
+  assert.equal(a.spend(100), 100);
+  now += 100;
+  assert.equal(a.spend(0), 0);
+  const b = budget.join();
+  assert.equal(budget.members, 2);
+  // Two members: half a line per ms each.
+  now += 1000;
+  assert.equal(b.available(), 250);
+  assert.equal(b.spend(300), 100);
+  b.leave();
+  b.leave(); // twice is harmless
+  assert.equal(budget.members, 1);
+  a.leave();
+  assert.equal(budget.members, 0);
+});
+
+Deno.test("DeliveryBudget of Infinity never makes anyone wait", () => {
+  const share = new DeliveryBudget(Infinity).join();
+  assert.equal(share.spend(1e9), 0);
+  assert.throws(() => new DeliveryBudget(0), RangeError);
+});
+
+Deno.test("DeliveryBudget shrinks in proportion while ingestion runs above its calm rate", () => {
+  let now = 0;
+  let ingested = 0;
+  const budget = new DeliveryBudget(1000, {
+    now: () => now,
+    ingested: () => ingested,
+    calmRate: 100,
+  });
+  assert.equal(budget.current(), 1000);
+  now += 1000;
+  ingested += 50; // calm
+  assert.equal(budget.current(), 1000);
+  now += 1000;
+  ingested += 400; // four times the calm rate
+  assert.equal(budget.current(), 250);
+  now += 50; // too soon to measure again
+  assert.equal(budget.current(), 250);
+  now += 950;
+  // Idle again: the rate is let go over about a second, not at once.
+  const recovering = budget.current();
+  assert.ok(recovering > 250 && recovering < 1000, `${recovering}`);
+  now += 5000;
+  assert.equal(budget.current(), 1000, "idle for long");
+});

@@ -1,0 +1,101 @@
+/**
+ * The body of an SSE live tail: a byte stream that pulls hub events only when the network takes
+ * bytes, so a client that stops reading leaves its lines in its own bounded hub queue (where they
+ * are dropped and counted) and never in an unbounded buffer.
+ *
+ * @module
+ */
+
+import type { DeliveryShare } from "./delivery_budget.ts";
+import type { Subscription } from "./hub.ts";
+import { encodeSseComment, encodeSseEvent } from "./sse.ts";
+
+/** Options of {@linkcode sseBody}. */
+export interface SseBodyOptions {
+  /** Text sent first, e.g. a `ready` event or `retry:` field. Default: none. */
+  first?: string;
+  /** A comment is sent after this many milliseconds without events, for proxies. Default 15,000. */
+  heartbeatMs?: number;
+  /** Events queued together are joined into one chunk up to about this many characters. Default 64 Ki. */
+  maxChunkChars?: number;
+  /** This subscriber's share of the delivery budget; left when the stream ends. Default: none. */
+  share?: DeliveryShare;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Turns a subscription into SSE bytes. Cancelling the stream (the client went away) closes the
+ * subscription; the stream ends when the subscription does.
+ *
+ * @example
+ * ```ts
+ * const tail = hub.subscribe({ grep: "ERROR" });
+ * return new Response(sseBody(tail), { headers: { "content-type": SSE_CONTENT_TYPE } });
+ * ```
+ */
+export function sseBody(
+  sub: Subscription,
+  options: SseBodyOptions = {},
+): ReadableStream<Uint8Array> {
+  const { first, heartbeatMs = 15_000, maxChunkChars = 64 * 1024, share } = options;
+  let pending: ReturnType<Subscription["read"]> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let resting: { timer: ReturnType<typeof setTimeout>; done: () => void } | undefined;
+  const rest = (ms: number) =>
+    new Promise<void>((resolve) => {
+      resting = { timer: setTimeout(resolve, ms), done: resolve };
+    }).finally(() => resting = undefined);
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (first !== undefined) controller.enqueue(encoder.encode(first));
+    },
+    async pull(controller) {
+      // Under load an event is usually queued already: no timer, no promise.
+      let event = pending === undefined ? sub.poll() : undefined;
+      if (event === undefined) {
+        pending ??= sub.read();
+        const beat = new Promise<"beat">((resolve) => {
+          timer = setTimeout(() => resolve("beat"), heartbeatMs);
+        });
+        const next = await Promise.race([pending, beat]);
+        clearTimeout(timer);
+        if (next === "beat") {
+          controller.enqueue(encoder.encode(encodeSseComment()));
+          return;
+        }
+        pending = undefined;
+        event = next;
+      }
+      if (event === undefined) {
+        share?.leave();
+        controller.close();
+        return;
+      }
+      // Whatever piled up while the network was busy goes out in one write, as far as this
+      // subscriber's share allows (one event at least).
+      let text = encodeSseEvent(event);
+      let lines = event.type === "lines" ? event.lines.length : 0;
+      const allowed = share?.available() ?? Infinity;
+      while (text.length < maxChunkChars && lines < allowed) {
+        const more = sub.poll();
+        if (more === undefined) break;
+        text += encodeSseEvent(more);
+        if (more.type === "lines") lines += more.lines.length;
+      }
+      controller.enqueue(encoder.encode(text));
+      // Over its share, the subscriber reads later; meanwhile its hub queue fills and drops.
+      const wait = share?.spend(lines) ?? 0;
+      if (wait > 0) await rest(wait);
+    },
+    cancel() {
+      clearTimeout(timer);
+      if (resting !== undefined) {
+        clearTimeout(resting.timer);
+        resting.done();
+      }
+      share?.leave();
+      sub.close();
+    },
+  }, { highWaterMark: 0 });
+}

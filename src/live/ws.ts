@@ -1,0 +1,122 @@
+/**
+ * The live tail over WebSocket: one JSON text message per hub event.
+ *
+ * - `{"type":"ready","lastId":N}` first: the cursor to resume from if nothing else arrives;
+ * - `{"type":"lines","lines":[{"id","source","host","ts","line"}, ...]}`;
+ * - `{"type":"dropped","count":N}` where lines were missed.
+ *
+ * A WebSocket has no flow control a sender can wait on, so the pump watches `bufferedAmount`:
+ * while the socket holds more than its bound, events stay in the subscriber's bounded hub queue,
+ * where the hub drops (and counts) what does not fit.
+ *
+ * @module
+ */
+
+import type { DeliveryShare } from "./delivery_budget.ts";
+import type { LiveEvent, Subscription } from "./hub.ts";
+
+/** Options of {@linkcode pumpWebSocket}. */
+export interface PumpWebSocketOptions {
+  /** Last line id when the subscription opened, sent in the `ready` message. */
+  lastId: number;
+  /** Most bytes left in the socket's send buffer before the pump waits. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** How often a waiting pump looks at the send buffer again, in ms. Default 10. */
+  pollMs?: number;
+  /** This subscriber's share of the delivery budget; left when the pump ends. Default: none. */
+  share?: DeliveryShare;
+}
+
+/** Close code sent when the server stops (1001, going away). */
+export const WS_GOING_AWAY = 1001;
+/** Close code sent when the subscriber stalled and was cut off (1008, policy violation). */
+export const WS_STALLED = 1008;
+
+/** Encodes a hub event as a WebSocket message. */
+export function encodeWsEvent(event: LiveEvent): string {
+  if (event.type === "dropped") return JSON.stringify({ type: "dropped", count: event.count });
+  // Fields picked explicitly so the wire format does not follow whatever the record holds.
+  const lines = event.lines.map(({ id, source, host, ts, line }) => ({
+    id,
+    source,
+    host,
+    ts,
+    line,
+  }));
+  return JSON.stringify({ type: "lines", lines });
+}
+
+/**
+ * Sends the subscription's events on `socket` until either ends: the socket closing closes the
+ * subscription, and the subscription ending closes the socket (1001 when the server stops, 1008
+ * when the subscriber stalled). Resolves when both are done.
+ */
+export async function pumpWebSocket(
+  socket: WebSocket,
+  sub: Subscription,
+  options: PumpWebSocketOptions,
+): Promise<void> {
+  const { lastId, maxBufferedBytes = 1024 * 1024, pollMs = 10, share } = options;
+  try {
+    await pump(socket, sub, { lastId, maxBufferedBytes, pollMs, share });
+  } finally {
+    share?.leave();
+  }
+}
+
+async function pump(
+  socket: WebSocket,
+  sub: Subscription,
+  options: Required<Omit<PumpWebSocketOptions, "share">> & { share?: DeliveryShare },
+): Promise<void> {
+  const { lastId, maxBufferedBytes, pollMs, share } = options;
+  const closed = new Promise<void>((resolve) => {
+    socket.addEventListener("close", () => {
+      sub.close();
+      resolve();
+    }, { once: true });
+  });
+  if (socket.readyState === WebSocket.CONNECTING) {
+    await Promise.race([
+      new Promise((resolve) => socket.addEventListener("open", resolve, { once: true })),
+      closed,
+    ]);
+  }
+  if (socket.readyState !== WebSocket.OPEN) {
+    sub.close();
+    return;
+  }
+  socket.send(JSON.stringify({ type: "ready", lastId }));
+  for (;;) {
+    const event = await sub.read();
+    if (event === undefined || socket.readyState !== WebSocket.OPEN) break;
+    socket.send(encodeWsEvent(event));
+    let lines = event.type === "lines" ? event.lines.length : 0;
+    const allowed = share?.available() ?? Infinity;
+    let more = lines < allowed ? sub.poll() : undefined;
+    while (more !== undefined) {
+      socket.send(encodeWsEvent(more));
+      if (more.type === "lines") lines += more.lines.length;
+      more = lines < allowed ? sub.poll() : undefined;
+    }
+    // Over its share, or with the socket's buffer full, the subscriber reads later; meanwhile its
+    // hub queue fills and drops. Waiting in steps notices a closed socket soon.
+    let wait = share?.spend(lines) ?? 0;
+    while (
+      (wait > 0 || socket.bufferedAmount > maxBufferedBytes) &&
+      socket.readyState === WebSocket.OPEN
+    ) {
+      const step = Math.min(pollMs * 10, Math.max(pollMs, wait));
+      await new Promise((resolve) => setTimeout(resolve, step));
+      wait -= step;
+    }
+  }
+  if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+    const stalled = sub.closeReason === "stalled";
+    socket.close(
+      stalled ? WS_STALLED : WS_GOING_AWAY,
+      stalled ? "Too slow: the subscriber stalled" : "Server closing the tail",
+    );
+  }
+  await closed;
+}

@@ -1,0 +1,76 @@
+/**
+ * `serve -watch`: the aggregator follows a local file through the agent's tailer, and `logboom
+ * tail` (here: the SSE route it uses) shows the file's new lines live.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startServer } from "./_server.ts";
+import { runCli, SseTail, until } from "./_http.ts";
+
+Deno.test("serve -watch streams a growing file's new lines to live tails and stores them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-watch-" });
+  try {
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, "old line, before the server started\n");
+    await using server = await startServer(["-logFile", "out.log", "-watch", path], {
+      dir,
+      permissions: ["--allow-net", "--allow-write", `--allow-read=${dir}`],
+    });
+    const tail = await SseTail.open(server.url, "?source=app");
+    // And `logboom tail`, as a person would run it.
+    await using cli = runCli(["--allow-net=127.0.0.1"], [
+      "tail",
+      "-server",
+      server.url,
+      "-n",
+      "100",
+    ]);
+    try {
+      assert.equal(tail.status, 200);
+      await until(() => /Watching/.test(server.stderr()), () => server.stderr());
+      await Deno.writeTextFile(path, "first new line\nsecond new line\n", { append: true });
+      await tail.wait((t) => t.lines.length >= 2);
+      // Rotated by rename + create: the old file is read to its end, the new one from its start.
+      await Deno.writeTextFile(path, "third, before rotation\n", { append: true });
+      await Deno.rename(path, `${path}.1`);
+      await Deno.writeTextFile(path, "fourth, in the new file\n");
+      await tail.wait((t) => t.lines.length >= 4);
+      assert.deepEqual(tail.lines.map((l) => [l.source, l.line]), [
+        ["app", "first new line"],
+        ["app", "second new line"],
+        ["app", "third, before rotation"],
+        ["app", "fourth, in the new file"],
+      ]);
+      await until(
+        () => cli.stdout().includes("fourth, in the new file"),
+        () => cli.stdout() + cli.stderr(),
+      );
+      assert.match(cli.stdout(), /first new line\nsecond new line\nthird, before rotation\n/);
+    } finally {
+      await tail.close();
+    }
+    await server.stop();
+    assert.deepEqual((await Deno.readTextFile(join(dir, "out.log"))).split("\n"), [
+      "first new line",
+      "second new line",
+      "third, before rotation",
+      "fourth, in the new file",
+      "",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve -watch refuses to start without read permission on the watched folder", async () => {
+  await using server = await startServer(["-watch", "/var/log/nothing-here/*.log"], {
+    waitReady: false,
+  });
+  const status = await server.exited();
+  assert.equal(status.code, 1);
+  assert.match(
+    server.stderr(),
+    /Watching files needs read permission on "\/var\/log\/nothing-here": run with --allow-read=\/var\/log\/nothing-here/,
+  );
+});
