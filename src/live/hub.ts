@@ -167,6 +167,9 @@ export class HubClosedError extends Error {
   }
 }
 
+/** Least time between two `dropped` events that have no lines behind them, in ms. */
+const DROPPED_NOTICE_MS = 250;
+
 /** Bookkeeping a queued line costs beyond its text, so tiny lines cannot queue without bound. */
 const LINE_OVERHEAD_BYTES = 64;
 // ignoreBOM: a line may start with U+FEFF and must reach subscribers as sent.
@@ -351,6 +354,7 @@ export class LiveHub implements Sink {
     const sub = new Subscriber(this.#nextSubscriberId++, filter, {
       queueBytes,
       maxEventLines: this.#maxEventLines,
+      now: this.#now,
       counters: this.#counters,
       onEnd: (ended) => this.#subscribers.delete(ended),
       signal,
@@ -471,6 +475,7 @@ type Segment = { lines: LiveLine[]; bytes: number } | { dropped: number };
 interface SubscriberOptions {
   queueBytes: number;
   maxEventLines: number;
+  now: () => number;
   counters: { delivered: number; dropped: number };
   onEnd: (sub: Subscriber) => void;
   signal: AbortSignal | undefined;
@@ -494,6 +499,11 @@ class Subscriber implements Subscription {
   #droppedLines = 0;
   #reason: CloseReason | undefined;
   #waiter: ((event: LiveEvent | undefined) => void) | undefined;
+  readonly #now: () => number;
+  /** When the next `dropped` event with no lines behind it may be handed out. */
+  #noticeAt = 0;
+  /** Delivers a deferred `dropped` event when no batch comes to do it. */
+  #noticeTimer: ReturnType<typeof setTimeout> | undefined;
   #readable: ReadableStream<LiveEvent> | undefined;
 
   constructor(id: number, filter: Filter, options: SubscriberOptions) {
@@ -501,6 +511,7 @@ class Subscriber implements Subscription {
     this.filter = filter;
     this.limit = options.queueBytes;
     this.#maxEventLines = options.maxEventLines;
+    this.#now = options.now;
     this.#counters = options.counters;
     this.#onEnd = options.onEnd;
     this.#signal = options.signal;
@@ -567,6 +578,7 @@ class Subscriber implements Subscription {
   /** Hands the next event to a waiting reader; called once per batch, not per line. */
   wake(): void {
     if (this.#waiter === undefined || this.#segments.length === 0) return;
+    if (!this.#ready()) return this.#remindLater();
     const resolve = this.#waiter;
     this.#waiter = undefined;
     resolve(this.#take());
@@ -576,13 +588,34 @@ class Subscriber implements Subscription {
     if (this.#waiter !== undefined) {
       return Promise.reject(new TypeError(`Subscription "${this.id}" already has a reader`));
     }
-    if (this.#segments.length > 0) return Promise.resolve(this.#take());
+    if (this.#segments.length > 0 && this.#ready()) return Promise.resolve(this.#take());
     if (this.#reason !== undefined) return Promise.resolve(undefined);
+    if (this.#segments.length > 0) this.#remindLater();
     return new Promise((resolve) => this.#waiter = resolve);
   }
 
   poll(): LiveEvent | undefined {
-    return this.#segments.length > 0 ? this.#take() : undefined;
+    return this.#segments.length > 0 && this.#ready() ? this.#take() : undefined;
+  }
+
+  /**
+   * Whether the head of the queue may go now. A `dropped` count with no lines behind it waits
+   * until {@linkcode DROPPED_NOTICE_MS} passed since the last one: a subscriber kept over its
+   * budget would otherwise get one notice per batch, and writing those to a hundred subscribers
+   * costs ingestion more than the lines they miss (Loki reports missed entries periodically too).
+   */
+  #ready(): boolean {
+    const head = this.#segments[0];
+    return !("dropped" in head) || this.#segments.length > 1 || this.#reason !== undefined ||
+      this.#now() >= this.#noticeAt;
+  }
+
+  #remindLater(): void {
+    if (this.#noticeTimer !== undefined) return;
+    this.#noticeTimer = setTimeout(() => {
+      this.#noticeTimer = undefined;
+      this.wake();
+    }, Math.max(0, this.#noticeAt - this.#now()));
   }
 
   close(): void {
@@ -600,6 +633,8 @@ class Subscriber implements Subscription {
       return;
     }
     this.#reason = reason;
+    clearTimeout(this.#noticeTimer);
+    this.#noticeTimer = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#onEnd(this);
     if (reason !== "hub closed") this.#discard(reason === "stalled");
@@ -637,7 +672,10 @@ class Subscriber implements Subscription {
 
   #take(): LiveEvent {
     const segment = this.#segments.shift()!;
-    if ("dropped" in segment) return { type: "dropped", count: segment.dropped };
+    if ("dropped" in segment) {
+      this.#noticeAt = this.#now() + DROPPED_NOTICE_MS;
+      return { type: "dropped", count: segment.dropped };
+    }
     this.#queuedBytes -= segment.bytes;
     this.fullSince = undefined;
     this.#counters.delivered += segment.lines.length;

@@ -115,12 +115,32 @@ Deno.test("a slow subscriber misses lines and is told exactly how many; a fast o
 });
 
 Deno.test("a dropped event sits where the gap is, between the lines around it", async () => {
-  const hub = new LiveHub();
+  let clock = 1000;
+  const hub = new LiveHub({ now: () => clock });
   const sub = hub.subscribe({ queueBytes: 142 }); // two lines of 7 characters
   hub.write(batch(["line 01", "line 02", "line 03"]));
   assert.deepEqual((await sub.read())?.type, "lines", "first run read: room again");
   hub.write(batch(["line 04", "line 05", "line 06"]));
-  assert.deepEqual(transcript(sub), ["dropped 1", "line 04", "line 05", "dropped 1"]);
+  assert.deepEqual(transcript(sub), ["dropped 1", "line 04", "line 05"]);
+  // A notice with no lines behind it waits a quarter second after the previous one, so a
+  // subscriber kept over its budget is not sent one per batch.
+  assert.equal(sub.poll(), undefined);
+  clock += 250;
+  assert.deepEqual(transcript(sub), ["dropped 1"]);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("a held-back dropped notice is delivered even if no batch follows", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe({ queueBytes: 71 });
+  hub.write(batch(["line 01", "line 02"]));
+  assert.deepEqual(transcript(sub), ["line 01", "dropped 1"]);
+  hub.write(batch(["line 03", "line 04"]));
+  assert.deepEqual(transcript(sub), ["line 03"]);
+  const started = Date.now();
+  assert.deepEqual(await sub.read(), { type: "dropped", count: 1 });
+  assert.ok(Date.now() - started >= 200, "it came after the pause, by the timer");
   sub.close();
   await hub.close();
 });

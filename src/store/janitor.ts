@@ -20,7 +20,7 @@ export interface JanitorConfig {
   /** Delete rotated files older than this, in ms. Default: no limit. */
   maxAgeMs?: number;
   /**
-   * Whether ingestion is busy now. While it is, compression takes at most a quarter of the
+   * Whether ingestion is busy now. While it is, compression takes at most a tenth of the
    * thread it shares with ingestion. Default: never busy.
    */
   busy?: () => boolean;
@@ -34,7 +34,7 @@ interface Job {
 /** Bytes gzipped between two pauses: large enough that a pause is worth its timer. */
 const CHUNK_BYTES = 256 * 1024;
 /** Share of the thread compression may take while ingestion is busy. */
-const BUSY_DUTY = 0.25;
+const BUSY_DUTY = 0.1;
 const log = getLogger(["logboom", "store"]);
 
 /**
