@@ -231,3 +231,31 @@ export async function waitForSize(
   await waitForBytes(path, bytes, timeoutMs);
   return await Deno.readTextFile(path);
 }
+
+/** An outside process holding a file's `flock`, as another cooperating writer would. */
+export interface LockHolder {
+  /** Lets the lock go and waits for the process to exit. */
+  release(): Promise<void>;
+}
+
+/** Starts `flock --exclusive PATH` in another process and resolves once it holds the lock. */
+export async function holdLock(path: string): Promise<LockHolder> {
+  const holder = new Deno.Command("flock", {
+    args: ["--exclusive", path, "sh", "-c", "echo locked; read _"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = holder.stdout.getReader();
+  const said = decoder.decode((await reader.read()).value).trim();
+  assert.equal(said, "locked");
+  return {
+    async release() {
+      const writer = holder.stdin.getWriter();
+      await writer.write(encoder.encode("\n"));
+      await writer.close();
+      reader.releaseLock();
+      await holder.stdout.cancel();
+      assert.equal((await holder.status).code, 0);
+    },
+  };
+}

@@ -6,7 +6,15 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CARD_PERMISSIONS, freePort, send, startServer, waitForSize, writeAll } from "./_server.ts";
+import {
+  CARD_PERMISSIONS,
+  freePort,
+  holdLock,
+  send,
+  startServer,
+  waitForSize,
+  writeAll,
+} from "./_server.ts";
 import { gzip, ingest, metric, rssKb, until, WsTail } from "./_http.ts";
 
 const encoder = new TextEncoder();
@@ -189,13 +197,7 @@ Deno.test("a full queue answers 503 with Retry-After instead of queueing more", 
   const file = join(server.dir, "aggregated_logs.txt");
   await waitForSize(file, 0);
   // Another process holds the file's lock, so nothing drains from the queue.
-  const holder = new Deno.Command("flock", {
-    args: ["--exclusive", file, "sh", "-c", "echo locked; read _"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const reader = holder.stdout.getReader();
-  await reader.read();
+  const holder = await holdLock(file);
   const big = ("z".repeat(99) + "\n").repeat(15_000); // 1.5 MB: past the 1 MiB bound
   const first = ingest(server.url, big);
   await until(
@@ -210,12 +212,7 @@ Deno.test("a full queue answers 503 with Retry-After instead of queueing more", 
   assert.equal(second.status, 503);
   assert.equal(second.headers.get("retry-after"), "1");
   assert.match(String(second.json.error), /queue is full/);
-  const writer = holder.stdin.getWriter();
-  await writer.write(encoder.encode("\n"));
-  await writer.close();
-  reader.releaseLock();
-  await holder.stdout.cancel();
-  await holder.status;
+  await holder.release();
   assert.deepEqual((await first).json, { accepted: 15_000, duplicate: false });
   assert.equal((await ingest(server.url, "one more\n")).status, 200);
   assert.equal((await server.stop()).code, 0);

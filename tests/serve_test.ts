@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   clientLines,
   freePort,
+  holdLock,
   MAIN,
   send,
   startServer,
@@ -110,13 +111,7 @@ Deno.test("while another process holds the file's flock nothing is written, and 
   await using server = await startServer([]);
   const file = join(server.dir, "aggregated_logs.txt");
   await waitForSize(file, 0);
-  const holder = new Deno.Command("flock", {
-    args: ["--exclusive", file, "sh", "-c", "echo locked; read _"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const reader = holder.stdout.getReader();
-  assert.equal(new TextDecoder().decode((await reader.read()).value).trim(), "locked");
+  const holder = await holdLock(file);
   await Promise.all([0, 1, 2].map((c) => send(server.port, clientLines(c, 2000))));
   // A negative can only be observed over time: the file must stay empty while the lock is held.
   const until = Date.now() + 500;
@@ -124,12 +119,7 @@ Deno.test("while another process holds the file's flock nothing is written, and 
     assert.equal((await Deno.stat(file)).size, 0, "written while another process held the lock");
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  const writer = holder.stdin.getWriter();
-  await writer.write(encoder.encode("\n"));
-  await writer.close();
-  reader.releaseLock();
-  await holder.stdout.cancel();
-  assert.equal((await holder.status).code, 0);
+  await holder.release();
   const text = await waitForSize(file, 3 * 2000 * 60);
   assert.deepEqual(verifyLines(text, 3, 2000), { lines: 6000, missing: 0, duplicated: 0, torn: 0 });
   assert.equal((await server.stop()).code, 0);
@@ -288,13 +278,7 @@ Deno.test("a full queue stops reading: the sender is held back, memory stays bou
   await using server = await startServer(["-queueBytes", "1MiB"]);
   const file = join(server.dir, "aggregated_logs.txt");
   await waitForBytes(file, 0);
-  const holder = new Deno.Command("flock", {
-    args: ["--exclusive", file, "sh", "-c", "echo locked; read _"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const reader = holder.stdout.getReader();
-  await reader.read();
+  const holder = await holdLock(file);
   // 96 MiB: far more than the 1 MiB queue plus what loopback socket buffers can hold.
   const chunk = encoder.encode(("y".repeat(99) + "\n").repeat(10_486));
   const total = chunk.length * 96;
@@ -322,12 +306,7 @@ Deno.test("a full queue stops reading: the sender is held back, memory stays bou
   }
   assert.equal(sent, false, "the sender was not held back");
   assert.ok(rssKb < 150 * 1024, `server RSS ${rssKb} kB while the file was locked`);
-  const writer = holder.stdin.getWriter();
-  await writer.write(encoder.encode("\n"));
-  await writer.close();
-  reader.releaseLock();
-  await holder.stdout.cancel();
-  await holder.status;
+  await holder.release();
   await sending;
   await waitForBytes(file, total);
   assert.equal((await Deno.stat(file)).size, total);

@@ -8,12 +8,12 @@
 
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
-import { describe } from "../_util.ts";
+import { describe, sleep } from "../_util.ts";
 import { CheckpointStore } from "./checkpoint.ts";
 import { type AgentConfig, ConfigError, diffInputs, type InputConfig } from "./config.ts";
 import { FileInput, type FileReport } from "./file_input.ts";
 import { HttpTarget } from "./http_target.ts";
-import { Shipper, sleep } from "./shipper.ts";
+import { Shipper } from "./shipper.ts";
 
 /** The agent's version, as in `deno.json`. */
 export const AGENT_VERSION: string = denoJson.version;

@@ -18,7 +18,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { describe } from "../_util.ts";
+import { describe, sleep } from "../_util.ts";
 import type { RetryConfig } from "./config.ts";
 
 /** One batch to ship. */
@@ -363,20 +363,4 @@ export class Shipper {
     if (res.status >= 400 && res.status < 500) return { kind: "rejected", why };
     return { kind: "unanswered", why };
   }
-}
-
-/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -13,12 +13,13 @@
  */
 
 import { basename } from "node:path";
-import { describe } from "../_util.ts";
+import { describe, sleep } from "../_util.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { parseDuration } from "./duration.ts";
 import { FlagError, type FlagSpecs, formatUsage, parseBytes, parseFlags } from "./flags.ts";
 import { type HostPort, parseHostPort } from "./host_port.ts";
 import { type LineBatch, LineBatcher } from "./line_batcher.ts";
+import { untilStopped } from "./_stop.ts";
 
 /** The flags of `send`. */
 export const SEND_FLAGS: FlagSpecs = {
@@ -299,7 +300,7 @@ async function deliver(
     if (attempt === 1 || attempt % 10 === 0) {
       io.notice(`logboom send: ${problem}; retrying (attempt ${attempt + 1})`);
     }
-    await sleep(delay, io.signal);
+    await sleep(delay, io.signal).catch(() => {});
     if (io.signal.aborted) return false;
     delay = Math.min(delay * 2, 5000);
   }
@@ -388,18 +389,6 @@ function errorText(body: string): string {
   return body.trim().slice(0, 200);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** The `send` command: parses `args`, sends, returns 0 when everything was delivered, else 1. */
 export async function runSend(args: readonly string[]): Promise<number> {
   let parsed: ReturnType<typeof parseSendArgs>;
@@ -416,13 +405,9 @@ export async function runSend(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   if (config.token === "") config.token = tokenFromEnv();
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const name of signals) Deno.addSignalListener(name, onSignal);
-  try {
+  return await untilStopped(async (signal) => {
     const report = await send(config, {
-      signal: stop.signal,
+      signal,
       notice: (text) => console.error(text),
       async open(path) {
         if (path === "-") return Deno.stdin.readable;
@@ -439,7 +424,5 @@ export async function runSend(args: readonly string[]): Promise<number> {
     }
     console.error(`logboom send: NOT everything was delivered; delivered ${what} to ${where}`);
     return 1;
-  } finally {
-    for (const name of signals) Deno.removeSignalListener(name, onSignal);
-  }
+  });
 }

@@ -34,6 +34,7 @@ import {
   parseCount,
   parseFlags,
 } from "./flags.ts";
+import { untilStopped } from "./_stop.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
@@ -374,13 +375,5 @@ export async function runServe(args: readonly string[]): Promise<number> {
   for (const warning of parsed.warnings) console.error(warning);
   if (parsed.config.http.token === "") parsed.config.http.token = tokenFromEnv();
   setupLogging(parsed.config.logLevel);
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const name of signals) Deno.addSignalListener(name, onSignal);
-  try {
-    return await serve(parsed.config, stop.signal);
-  } finally {
-    for (const name of signals) Deno.removeSignalListener(name, onSignal);
-  }
+  return await untilStopped((signal) => serve(parsed.config, signal));
 }

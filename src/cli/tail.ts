@@ -11,11 +11,12 @@
  * @module
  */
 
-import { describe } from "../_util.ts";
+import { describe, sleep } from "../_util.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
 import { FlagError, type FlagSpecs, formatUsage, parseFlags } from "./flags.ts";
 import { colourLevel, droppedMarker, escapeControl, safeJson } from "./terminal_text.ts";
+import { untilStopped } from "./_stop.ts";
 
 /** The flags of `tail`. */
 export const TAIL_FLAGS: FlagSpecs = {
@@ -187,7 +188,7 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
     io.notice(
       `logboom tail: connection lost (${problem}); reconnecting in ${(delay / 1000).toFixed(1)} s`,
     );
-    await sleep(delay, signal);
+    await sleep(delay, signal).catch(() => {});
     delay = Math.min(delay * 2, maxRetryMs);
   }
   return 0;
@@ -233,18 +234,6 @@ async function errorOf(res: Response): Promise<string> {
   return body.trim().slice(0, 200) || res.statusText;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** The `tail` command: parses `args`, follows until SIGINT or SIGTERM, returns the exit code. */
 export async function runTail(args: readonly string[]): Promise<number> {
   let parsed: ReturnType<typeof parseTailArgs>;
@@ -261,14 +250,10 @@ export async function runTail(args: readonly string[]): Promise<number> {
   }
   const { config } = parsed;
   if (config.token === "") config.token = tokenFromEnv();
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const name of signals) Deno.addSignalListener(name, onSignal);
   const encoder = new TextEncoder();
-  try {
+  return await untilStopped(async (signal) => {
     return await tail(config, {
-      signal: stop.signal,
+      signal,
       colour: Deno.stdout.isTerminal() && !Deno.noColor,
       async write(text) {
         const bytes = encoder.encode(text);
@@ -277,7 +262,5 @@ export async function runTail(args: readonly string[]): Promise<number> {
       },
       notice: (text) => console.error(text),
     });
-  } finally {
-    for (const name of signals) Deno.removeSignalListener(name, onSignal);
-  }
+  });
 }

@@ -6,7 +6,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { describe } from "../_util.ts";
+import { describe, sleep } from "../_util.ts";
 import { Histogram } from "../pipeline/histogram.ts";
 import { nextRotationTime, rotatedName } from "./rotation.ts";
 
@@ -416,7 +416,7 @@ export class FileWriter {
         if (failures === 1) log.error(message);
         else log.debug(message);
         if (isGone(err)) this.#drop();
-        await this.#sleep(delay);
+        await sleep(delay, this.#abort.signal);
         continue;
       }
       if (failures > 0) log.info(`Writing to "${this.path}" again after ${failures} failures`);
@@ -437,7 +437,7 @@ export class FileWriter {
         this.#stats.errors++;
         const delay = this.#backoff(failures);
         if (failures === 1) log.error(`Cannot fsync "${this.path}": ${describe(err)}`);
-        await this.#sleep(delay);
+        await sleep(delay, this.#abort.signal);
       }
     }
   }
@@ -491,22 +491,6 @@ export class FileWriter {
 
   #backoff(failures: number): number {
     return Math.min(MAX_RETRY_DELAY_MS, this.#retryDelayMs * 2 ** (failures - 1));
-  }
-
-  #sleep(ms: number): Promise<void> {
-    const signal = this.#abort.signal;
-    signal.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
   }
 }
 
