@@ -19,7 +19,11 @@ const FALL_MS = 1000;
 
 /** Options of {@linkcode DeliveryBudget}. */
 export interface DeliveryBudgetOptions {
-  /** The longest burst a subscriber may save up, in ms of its share. Default 500. */
+  /**
+   * The longest burst a subscriber may save up, in ms of its share. Default 50: a hundred
+   * tails each spending a long saved-up burst the moment ingestion surges cost it a sixth of
+   * its rate.
+   */
   burstMs?: number;
   /** The clock, in ms; swapped in tests. Default `performance.now`. */
   now?: () => number;
@@ -70,7 +74,7 @@ export class DeliveryBudget {
     if (!(linesPerSecond > 0)) {
       throw new RangeError(`Delivery budget must be above zero, got "${linesPerSecond}"`);
     }
-    const { burstMs = 500, now = () => performance.now(), ingested, calmRate = 100_000 } = options;
+    const { burstMs = 50, now = () => performance.now(), ingested, calmRate = 100_000 } = options;
     this.linesPerSecond = linesPerSecond;
     this.burstMs = burstMs;
     this.now = now;
@@ -89,8 +93,9 @@ export class DeliveryBudget {
   current(): number {
     if (this.#ingested !== undefined) {
       const now = this.now();
-      // Measured over at least 100 ms, so one burst does not swing it.
-      if (now - this.#sampledAt >= 100) {
+      // Sampled every 25 ms: a surge is believed at once (the tails' saved-up bursts shrink with
+      // it), a fall only over about a second (FALL_MS), so one quiet moment does not swing it.
+      if (now - this.#sampledAt >= 25) {
         const count = this.#ingested();
         const elapsed = now - this.#sampledAt;
         const measured = (count - this.#sampledCount) / elapsed * 1000;
