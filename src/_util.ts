@@ -32,3 +32,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Whether the process may read `path`, asked without a prompt: optional reads (noticing a
+ * renamed log file, mending a torn line, reloading stream marks) are skipped without it, so the
+ * design card's `--allow-net --allow-write` keeps working.
+ */
+export function canRead(path: string): boolean {
+  return Deno.permissions.querySync({ name: "read", path }).state === "granted";
+}

@@ -6,9 +6,8 @@
  */
 
 import { join } from "node:path";
-import { MAIN } from "./_server.ts";
+import { MAIN, watchProcess } from "./_server.ts";
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** What the agent may do in the tests: read and write its folders, reach loopback servers. */
@@ -55,53 +54,16 @@ export async function startAgent(
     stderr: "piped",
     env: { NO_COLOR: "1", ...env },
   }).spawn();
-  let text = "";
-  let onText = () => {};
-  const reading = (async () => {
-    for await (const chunk of child.stderr) {
-      text += decoder.decode(chunk, { stream: true });
-      onText();
-    }
-  })();
-  const status = child.status;
-  if (waitReady) {
-    await new Promise<void>((resolve, reject) => {
-      onText = () => /Agent \S+ started/.test(text) && resolve();
-      status.then((s) =>
-        reject(new Error(`Agent exited with ${s.code} before starting:\n${text}`))
-      );
-      onText();
-    });
-  }
-  let stopped = false;
+  const watched = await watchProcess(child, {
+    ready: waitReady ? /Agent \S+ started/ : undefined,
+    notReady: "Agent exited before starting",
+  });
   return {
     child,
-    stderr: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!stopped) child.kill(signal);
-      stopped = true;
-      const result = await status;
-      await reading;
-      return result;
-    },
-    async exited() {
-      const result = await status;
-      stopped = true;
-      await reading;
-      return result;
-    },
-    async [Symbol.asyncDispose]() {
-      if (!stopped) {
-        stopped = true;
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already exited.
-        }
-      }
-      await status;
-      await reading;
-    },
+    stderr: watched.stderr,
+    stop: watched.stop,
+    exited: watched.exited,
+    [Symbol.asyncDispose]: watched.kill,
   };
 }
 

@@ -95,6 +95,47 @@ export async function startServer(
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
+  const watched = await watchProcess(child, {
+    ready: waitReady ? /Listening on/ : undefined,
+    notReady: "Server exited before listening",
+  });
+  return {
+    port,
+    httpPort,
+    url: `http://127.0.0.1:${httpPort}`,
+    dir,
+    child,
+    stderr: watched.stderr,
+    stop: watched.stop,
+    exited: watched.exited,
+    async [Symbol.asyncDispose]() {
+      await watched.kill();
+      if (ownDir) await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** A subprocess whose stderr is collected, with the ways to end it the tests use. */
+export interface WatchedProcess {
+  /** Everything it printed on stderr so far. */
+  stderr(): string;
+  /** Sends `signal` (once) and resolves with the exit status, all of stderr read. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /** Resolves with the exit status once it exits by itself, all of stderr read. */
+  exited(): Promise<Deno.CommandStatus>;
+  /** Kills it if still running and waits for it. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Collects `child`'s stderr (it must be piped) and, given `ready`, resolves once stderr matches
+ * it; rejects with `notReady`, the exit code and stderr when the process exits first.
+ */
+export async function watchProcess(
+  child: Deno.ChildProcess,
+  options: { ready?: RegExp; notReady: string },
+): Promise<WatchedProcess> {
+  const { ready, notReady } = options;
   let text = "";
   let onText = () => {};
   const reading = (async () => {
@@ -104,48 +145,36 @@ export async function startServer(
     }
   })();
   const status = child.status;
-  if (waitReady) {
+  if (ready) {
     await new Promise<void>((resolve, reject) => {
-      onText = () => text.includes("Listening on") && resolve();
-      status.then((s) =>
-        reject(new Error(`Server exited with ${s.code} before listening:\n${text}`))
-      );
+      onText = () => ready.test(text) && resolve();
+      status.then((s) => reject(new Error(`${notReady} (exit code ${s.code}):\n${text}`)));
       onText();
     });
   }
   let stopped = false;
+  const finish = async () => {
+    stopped = true;
+    const result = await status;
+    await reading;
+    return result;
+  };
   return {
-    port,
-    httpPort,
-    url: `http://127.0.0.1:${httpPort}`,
-    dir,
-    child,
     stderr: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM") {
+    stop(signal: Deno.Signal = "SIGTERM") {
       if (!stopped) child.kill(signal);
-      stopped = true;
-      const result = await status;
-      await reading;
-      return result;
+      return finish();
     },
-    async exited() {
-      const result = await status;
-      stopped = true;
-      await reading;
-      return result;
-    },
-    async [Symbol.asyncDispose]() {
+    exited: finish,
+    async kill() {
       if (!stopped) {
-        stopped = true;
         try {
           child.kill("SIGKILL");
         } catch {
           // Already exited.
         }
       }
-      await status;
-      await reading;
-      if (ownDir) await Deno.remove(dir, { recursive: true });
+      await finish();
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { describe } from "../_util.ts";
+import { canRead, describe } from "../_util.ts";
 import { TcpInput } from "../ingest/tcp.ts";
 import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
 import { Router } from "../pipeline/router.ts";
@@ -21,7 +21,6 @@ import { checkWatchPermissions, parseWatchPaths, WATCH_FLAGS } from "./watch_fla
 import { WatchInput } from "../ingest/watch.ts";
 import { hostName } from "../agent/host_name.ts";
 import { dirname } from "node:path";
-import { canRead } from "../store/_deno_file.ts";
 import { type FileFormat, FileSink } from "../store/file_sink.ts";
 import { parseDuration } from "./duration.ts";
 import type { FsyncMode } from "../store/file_writer.ts";

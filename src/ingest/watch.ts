@@ -19,6 +19,7 @@ import { CheckpointStore } from "../agent/checkpoint.ts";
 import { FileInput } from "../agent/file_input.ts";
 import { compileGlob } from "../agent/glob.ts";
 import type { PreparedBatch, StreamTarget } from "../agent/tailer.ts";
+import { canRead } from "../_util.ts";
 
 /**
  * The source a watched file's lines are filed under: its name without rotation suffixes
@@ -115,7 +116,7 @@ export class WatchInput {
     const out: string[] = [];
     for (const path of paths) {
       const root = compileGlob(path).root;
-      if (Deno.permissions.querySync({ name: "read", path: root }).state !== "granted") {
+      if (!canRead(root)) {
         out.push(root);
       }
     }

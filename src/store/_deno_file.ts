@@ -6,6 +6,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { dirname } from "node:path";
+import { canRead } from "../_util.ts";
 import type { FileOpener, WritableFile } from "./file_writer.ts";
 import { repairTornTail } from "./torn_tail.ts";
 
@@ -16,15 +17,6 @@ interface Identity {
 
 const identities = new WeakMap<WritableFile, Identity>();
 const log = getLogger(["logboom", "store"]);
-
-/**
- * Whether the process may read `path`. Only with read permission can a writer notice that its
- * path was renamed or deleted (`stat` needs read even on an open file) or mend a torn last line;
- * without it the writer keeps its handle and relies on SIGHUP.
- */
-export function canRead(path: string): boolean {
-  return Deno.permissions.querySync({ name: "read", path }).state === "granted";
-}
 
 /**
  * Opens files with `Deno.open` for append, creating parent folders; needs only write permission.

@@ -15,6 +15,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { canRead } from "../_util.ts";
 
 /** The journal's file name, inside the log folder. */
 export const STREAM_MARKS_FILE = ".logboom-streams.jsonl";
@@ -124,7 +125,7 @@ export class StreamMarks {
    * @throws the file system's error when the journal cannot be read or written.
    */
   static async open(path: string, options: StreamMarksOptions = {}): Promise<StreamMarks> {
-    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    if (!canRead(path)) {
       return new StreamMarks(undefined, new Map(), {
         ...options,
         notReloaded: "no read permission",
