@@ -118,6 +118,9 @@ async function loadgen(server: Server, c: number, n: number, s: number): Promise
     if (!built.success) throw new Error(`Cannot build loadgen: ${decoder.decode(built.stderr)}`);
   }
   const base = (await Deno.stat(server.file)).size;
+  // The previous run's hundreds of megabytes are still being written back by the kernel, on the
+  // same two cores: every run starts once they are on disk, not just the one that follows.
+  await new Deno.Command("sync").output();
   const out = await new Deno.Command(exe, {
     args: [
       "-addr",
@@ -259,7 +262,8 @@ export async function benchSse(rounds: number): Promise<string[]> {
   const without: number[] = [];
   const withSubs: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    for (const count of [0, subscribers]) {
+    // Which goes first alternates, so neither gains from the machine's state after the other.
+    for (const count of round % 2 === 0 ? [0, subscribers] : [subscribers, 0]) {
       const server = await startServer();
       try {
         const subs = count > 0 ? await Subscribers.open(server.http, count) : undefined;

@@ -2,12 +2,12 @@
  * The lines of one batch, as the live hub's subscribers need them. The hub hands each batch to
  * every subscriber; most want a few lines (their queue has little room), none (their queue is
  * full, or the batch holds nothing their `grep` looks for), or only those holding some text.
- * Splitting every batch into a string per line for them would cost more than ingesting it.
+ * Splitting every batch into a string per line for them would cost more than ingesting it, so
+ * the hub queues byte ranges, found here, and decodes only what a subscriber sends.
  *
- * A line is decoded on its own when someone needs it, into a string of its own: a queued line must
- * not keep its whole batch alive (a slice of a decoded batch would). `grep` runs on the whole batch
- * decoded once into one string (fast: ASCII decodes at several GB/s), so lines without the text
- * are never decoded one by one.
+ * A filter needs text: the batch is then decoded once into one string (fast: ASCII decodes at
+ * several GB/s), `grep` searches it whole, so lines without the text are never looked at one by
+ * one, and a line's text is a slice of it, which lives only while the filter looks at it.
  *
  * @module
  */
@@ -16,13 +16,14 @@
 const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
- * A lazily decoded view of a batch's newline-terminated lines.
+ * A lazily indexed view of a batch's newline-terminated lines.
  *
  * @example
  * ```ts
  * const lines = new BatchLines(batch.data, batch.lines);
  * lines.text(0); // the first line, without its newline
  * lines.find(0, "ERROR"); // the first line holding "ERROR", or lines.count
+ * lines.bytes(0, 2); // the first two lines' bytes, newlines included
  * ```
  */
 export class BatchLines {
@@ -30,9 +31,9 @@ export class BatchLines {
   readonly count: number;
   readonly #data: Uint8Array;
   #all: string | undefined;
-  /** Index in `#all` just past the newline ending each line found so far (for `find`). */
+  /** Index in `#all` just past the newline ending each line found so far. */
   readonly #ends: number[] = [];
-  /** Byte offset just past the newline ending each line found so far (for `text`). */
+  /** Byte offset just past the newline ending each line found so far. */
   readonly #byteEnds: number[] = [];
 
   /**
@@ -46,10 +47,32 @@ export class BatchLines {
 
   /** Line `i` decoded as UTF-8 (invalid bytes become U+FFFD), without its newline. */
   text(i: number): string {
-    const data = this.#data;
-    const start = i === 0 ? 0 : this.#byteEnd(i - 1);
-    const end = this.#byteEnd(i);
-    return decoder.decode(data.subarray(start, data[end - 1] === 10 ? end - 1 : end));
+    const all = this.#text();
+    const start = i === 0 ? 0 : this.#end(i - 1);
+    const end = this.#end(i);
+    return all.slice(start, all.charCodeAt(end - 1) === 10 ? end - 1 : end);
+  }
+
+  /** Lines `from` to `to` (excluded) as a view of the batch's bytes, newlines included. */
+  bytes(from: number, to: number): Uint8Array {
+    if (from >= to) return this.#data.subarray(0, 0);
+    return this.#data.subarray(from === 0 ? 0 : this.#byteEnd(from - 1), this.#byteEnd(to - 1));
+  }
+
+  /**
+   * How many lines from `from` on fit in `room`, each costing its bytes plus `overhead`: the
+   * rest of the batch at once when it fits, else line by line (the line ends are remembered for
+   * the next caller).
+   */
+  fitting(from: number, room: number, overhead: number): number {
+    if (from >= this.count) return 0;
+    const start = from === 0 ? 0 : this.#byteEnd(from - 1);
+    if (this.#data.length - start + (this.count - from) * overhead <= room) {
+      return this.count - from;
+    }
+    let i = from;
+    while (i < this.count && this.#byteEnd(i) - start + (i - from + 1) * overhead <= room) i++;
+    return i - from;
   }
 
   /**
@@ -58,7 +81,7 @@ export class BatchLines {
    */
   find(i: number, needle: string): number {
     if (i >= this.count) return this.count;
-    const at = this.#text().indexOf(needle, this.#start(i));
+    const at = this.#text().indexOf(needle, i === 0 ? 0 : this.#end(i - 1));
     if (at === -1) return this.count;
     let line = i;
     while (line < this.count && this.#end(line) <= at) line++;
@@ -67,10 +90,6 @@ export class BatchLines {
 
   #text(): string {
     return this.#all ??= decoder.decode(this.#data);
-  }
-
-  #start(i: number): number {
-    return i === 0 ? 0 : this.#end(i - 1);
   }
 
   /** Byte offset just past line `i`'s newline (the end of the data if it has none). */

@@ -14,8 +14,21 @@
  * @module
  */
 
+/**
+ * Lines a share over its budget waits to be allowed before it sends again: a poor share sends
+ * a few dozen lines every so often rather than a line or two at every chance. Each send costs a
+ * wake-up, a network write and the client's read, on the cores ingestion runs on.
+ */
+export const REST_LINES = 64;
+
 /** How slowly a falling ingest rate is believed, in ms (the time constant of its decay). */
 const FALL_MS = 1000;
+
+/**
+ * How long a share that waited for lines longer than {@linkcode FALL_MS} saves nothing once lines
+ * come, in ms: what arrives after a lull may be a surge the budget has not measured yet.
+ */
+const WATCH_MS = 100;
 
 /** Options of {@linkcode DeliveryBudget}. */
 export interface DeliveryBudgetOptions {
@@ -141,6 +154,20 @@ export class DeliveryShare {
     this.#tokens = 0;
   }
 
+  /**
+   * Tells the share its subscriber had nothing to send until now: it saved up nothing meanwhile,
+   * and after a lull of a second or more it saves nothing for {@linkcode WATCH_MS} more. A burst
+   * is for catching up, not a reward for quiet: when ingestion surges after a lull, the budget
+   * has not measured the surge yet (and a hundred tails spending at once slow the very ingestion
+   * it measures), so a burst saved up at the calm rate would cost ingestion much of its first
+   * second. Like TCP restarting its window after idle, a waking tail starts small.
+   */
+  resume(): void {
+    const now = this.#budget.now();
+    this.#tokens = Math.min(this.#tokens, 0);
+    this.#last = now - this.#last >= FALL_MS ? now + WATCH_MS : now;
+  }
+
   /** Lines this share may send now without waiting (at least 0). */
   available(): number {
     const rate = this.#rate();
@@ -150,21 +177,29 @@ export class DeliveryShare {
   }
 
   /**
-   * Records that `lines` were sent; returns how long to wait, in ms, before sending more (0 when
-   * the share allows it now).
+   * Records that `lines` were sent; returns how long to rest, in ms, before sending more: until
+   * the share allows {@linkcode REST_LINES} lines again. 0 when it may send now.
    */
   spend(lines: number): number {
     const rate = this.#rate();
     if (rate === Infinity) return 0;
     this.#refill(rate);
     this.#tokens -= lines;
-    return this.#tokens >= 0 ? 0 : -this.#tokens / rate;
+    const watching = Math.max(0, this.#last - this.#budget.now());
+    return watching + Math.max(0, (REST_LINES - this.#tokens) / rate);
   }
 
   #refill(rate: number): void {
     const now = this.#budget.now();
-    this.#tokens = Math.min(rate * this.#budget.burstMs, this.#tokens + (now - this.#last) * rate);
+    // Before #last, the share is watching a surge after a lull: nothing accrues.
+    if (now <= this.#last) return;
+    this.#tokens = Math.min(this.#cap(rate), this.#tokens + (now - this.#last) * rate);
     this.#last = now;
+  }
+
+  /** The most a share saves up: its burst, and at least what it rests for. */
+  #cap(rate: number): number {
+    return Math.max(REST_LINES, rate * this.#budget.burstMs);
   }
 
   /** Gives the share back to the others. */

@@ -1,30 +1,40 @@
 import assert from "node:assert/strict";
-import { DeliveryBudget } from "./delivery_budget.ts";
+import { DeliveryBudget, REST_LINES } from "./delivery_budget.ts";
 
 Deno.test("DeliveryBudget splits its rate evenly and makes an overspending share wait", () => {
   let now = 0;
   const budget = new DeliveryBudget(1000, { burstMs: 500, now: () => now });
   const a = budget.join();
-  // Alone: 1 line per ms, starting empty, saving up to 500 lines.
+  // Alone: 1 line per ms, starting empty, saving up to 500 lines; after sending, it rests until
+  // REST_LINES more are allowed.
   assert.equal(a.available(), 0);
-  assert.equal(a.spend(100), 100);
+  assert.equal(a.spend(100), 100 + REST_LINES);
   now += 1000;
   assert.equal(a.available(), 500);
-  assert.equal(a.spend(500), 0);
-  assert.equal(a.spend(100), 100);
-  now += 100;
+  assert.equal(a.spend(400), 0, "enough left to send again at once");
+  assert.equal(a.spend(100), REST_LINES);
+  now += REST_LINES;
   assert.equal(a.spend(0), 0);
   const b = budget.join();
   assert.equal(budget.members, 2);
   // Two members: half a line per ms each.
   now += 1000;
   assert.equal(b.available(), 250);
-  assert.equal(b.spend(300), 100);
+  assert.equal(b.spend(300), (50 + REST_LINES) * 2);
   b.leave();
   b.leave(); // twice is harmless
   assert.equal(budget.members, 1);
   a.leave();
   assert.equal(budget.members, 0);
+});
+
+Deno.test("DeliveryBudget lets a share poorer than REST_LINES per burst save up REST_LINES", () => {
+  let now = 0;
+  // 10 lines per second, bursts of 50 ms: half a line per burst.
+  const share = new DeliveryBudget(10, { burstMs: 50, now: () => now }).join();
+  now += 100_000;
+  assert.equal(share.available(), REST_LINES);
+  assert.equal(share.spend(REST_LINES), REST_LINES * 100, "rests until REST_LINES are allowed");
 });
 
 Deno.test("DeliveryBudget of Infinity never makes anyone wait", () => {

@@ -93,14 +93,29 @@ export interface Subscription extends AsyncIterable<LiveEvent> {
   /** The next event, once there is one; `undefined` once the subscription ended. */
   read(): Promise<LiveEvent | undefined>;
   /**
-   * The next event if one is queued, without waiting: lets a writer coalesce what piled up into
-   * one network write after a {@linkcode Subscription.read}.
+   * Resolves `true` once {@linkcode Subscription.poll} has an event, `false` once the
+   * subscription ended with nothing left to read. Lets a reader wait for lines without taking
+   * them, then take as many as it may send.
    */
-  poll(): LiveEvent | undefined;
+  ready(): Promise<boolean>;
+  /**
+   * The next event if one is queued, without waiting: lets a writer coalesce what piled up into
+   * one network write.
+   *
+   * @param options `maxLines`: most lines in a `lines` event, at least 1 (the rest stay queued).
+   *   Default: the hub's `maxEventLines`.
+   */
+  poll(options?: PollOptions): LiveEvent | undefined;
   /** The events as a stream; cancelling it closes the subscription. Created on first use. */
   readonly readable: ReadableStream<LiveEvent>;
   /** Ends the subscription at once, discarding what is queued. */
   close(): void;
+}
+
+/** Options of {@linkcode Subscription.poll}. */
+export interface PollOptions {
+  /** Most lines in a `lines` event, at least 1 (the rest stay queued). Default: no bound. */
+  maxLines?: number;
 }
 
 /** Options of {@linkcode LiveHub}. */
@@ -110,8 +125,8 @@ export interface LiveHubOptions {
   /** Bytes of lines kept in memory for backfill and resume. Default 8 MiB. */
   ringBytes?: number;
   /**
-   * Default bound of each subscriber's queue. A queued line counts its length in UTF-16 code
-   * units plus 64 for its record; a line is always accepted into an empty queue. Default 1 MiB.
+   * Default bound of each subscriber's queue. A queued line counts its length in UTF-8 bytes
+   * plus 64 for its record; a line is always accepted into an empty queue. Default 1 MiB.
    */
   queueBytes?: number;
   /** Most subscribers at once. Default 1,000. */
@@ -120,6 +135,12 @@ export interface LiveHubOptions {
   stallMs?: number;
   /** Most lines in one `lines` event. Default 1,000. */
   maxEventLines?: number;
+  /**
+   * Least time between two `dropped` events that have no lines behind them, in ms. Default
+   * 1,000: a subscriber kept over its budget would otherwise get one per batch, and each is a
+   * network write (Loki reports missed entries periodically too).
+   */
+  noticeMs?: number;
   /** The clock, in milliseconds; swapped in tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -167,9 +188,6 @@ export class HubClosedError extends Error {
   }
 }
 
-/** Least time between two `dropped` events that have no lines behind them, in ms. */
-const DROPPED_NOTICE_MS = 250;
-
 /** Bookkeeping a queued line costs beyond its text, so tiny lines cannot queue without bound. */
 const LINE_OVERHEAD_BYTES = 64;
 // ignoreBOM: a line may start with U+FEFF and must reach subscribers as sent.
@@ -199,6 +217,7 @@ export class LiveHub implements Sink {
   readonly #maxSubscribers: number;
   readonly #stallMs: number;
   readonly #maxEventLines: number;
+  readonly #noticeMs: number;
   readonly #now: () => number;
   readonly #subscribers = new Set<Subscriber>();
   readonly #counters = { delivered: 0, dropped: 0 };
@@ -219,6 +238,7 @@ export class LiveHub implements Sink {
       maxSubscribers = 1000,
       stallMs = 15_000,
       maxEventLines = 1000,
+      noticeMs = 1000,
       now = Date.now,
     } = options;
     this.#ring = new LineRing({ maxLines: ringLines, maxBytes: ringBytes });
@@ -226,6 +246,7 @@ export class LiveHub implements Sink {
     this.#maxSubscribers = positive("Subscriber limit", maxSubscribers);
     this.#stallMs = nonNegative("Stall timeout", stallMs);
     this.#maxEventLines = positive("Lines per event", maxEventLines);
+    this.#noticeMs = nonNegative("Dropped notice interval", noticeMs);
     this.#now = now;
   }
 
@@ -252,10 +273,33 @@ export class LiveHub implements Sink {
     const firstId = this.#ring.push(batch);
     if (this.#subscribers.size === 0) return true;
     const { source, host } = batch.meta;
-    // Decoded lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
-    // the batch, costs no decoding and no records, whatever the batch's size.
+    // Indexed lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
+    // the batch, costs no copy, and none costs decoding unless it filters.
     const lines = new BatchLines(batch.data, batch.lines);
-    const records: LiveLine[] = [];
+    // The batch is borrowed: queued lines are copied. A run of a quarter of the batch or more
+    // shares one copy of it with the other subscribers (a hundred tails taking the same lines
+    // cost one copy, not a hundred); a smaller run gets a copy of its own, so that what a queue
+    // keeps alive stays within four times its bound.
+    let shared: Uint8Array | undefined;
+    const run = (from: number, to: number): Run => {
+      const view = lines.bytes(from, to);
+      let data: Uint8Array;
+      if (view.length * 4 >= batch.data.length) {
+        shared ??= batch.data.slice();
+        const at = view.byteOffset - batch.data.byteOffset;
+        data = shared.subarray(at, at + view.length);
+      } else {
+        data = view.slice();
+      }
+      return {
+        data,
+        firstId: firstId + from,
+        count: to - from,
+        source,
+        host,
+        ts: batch.receivedAt,
+      };
+    };
     let now: number | undefined;
     for (const sub of this.#subscribers) {
       if (sub.fullSince !== undefined) {
@@ -268,33 +312,9 @@ export class LiveHub implements Sink {
       }
       const { filter } = sub;
       if (filter.source !== undefined && filter.source !== source) continue;
-      const { needle } = filter;
-      const next = (i: number) => needle === undefined ? i + 1 : lines.find(i + 1, needle);
-      // A full queue takes nothing until its reader takes something.
-      let full = sub.fullSince !== undefined;
-      let dropped = 0;
-      for (let i = next(-1); i < lines.count; i = next(i)) {
-        if (full && filter.test === undefined) {
-          dropped += lines.count - i;
-          break;
-        }
-        if (full && filter.grepOnly) {
-          dropped++;
-          continue;
-        }
-        const text = lines.text(i);
-        if (filter.test !== undefined && !filter.test(text)) continue;
-        if (!full && sub.fits(text)) {
-          sub.push(
-            records[i] ??= { id: firstId + i, source, host, ts: batch.receivedAt, line: text },
-          );
-          continue;
-        }
-        // Once a line does not fit, the rest of the batch is dropped too: what a subscriber
-        // receives between two dropped notices has no holes.
-        full = true;
-        dropped++;
-      }
+      const dropped = filter.test === undefined
+        ? offerAll(sub, lines, run)
+        : offerMatching(sub, lines, run);
       if (dropped > 0) {
         sub.drop(dropped);
         sub.fullSince ??= now ??= this.#now();
@@ -354,6 +374,7 @@ export class LiveHub implements Sink {
     const sub = new Subscriber(this.#nextSubscriberId++, filter, {
       queueBytes,
       maxEventLines: this.#maxEventLines,
+      noticeMs: this.#noticeMs,
       now: this.#now,
       counters: this.#counters,
       onEnd: (ended) => this.#subscribers.delete(ended),
@@ -362,7 +383,7 @@ export class LiveHub implements Sink {
     if (lastEventId !== undefined && lastEventId < this.#ring.nextId) {
       this.#resume(sub, lastEventId);
     } else if (backfill > 0) {
-      sub.preload(this.#recent(sub, 0, backfill).lines, 0);
+      sub.preload(this.#recent(sub, 0, backfill).runs, 0);
     }
     this.#subscribers.add(sub);
     return sub;
@@ -370,44 +391,65 @@ export class LiveHub implements Sink {
 
   #resume(sub: Subscriber, lastEventId: number): void {
     const gone = Math.max(0, this.#ring.oldestId - lastEventId - 1);
-    const { lines, skipped } = this.#recent(sub, lastEventId, Infinity);
+    const { runs, skipped } = this.#recent(sub, lastEventId, Infinity);
     this.#counters.dropped += gone + skipped;
-    sub.preload(lines, gone + skipped);
+    sub.preload(runs, gone + skipped);
   }
 
   /**
    * The newest matching lines after `afterId`, up to `limit` and the subscriber's queue bound,
    * oldest first; `skipped` counts the older matching ones that did not fit.
    */
-  #recent(sub: Subscriber, afterId: number, limit: number): { lines: LiveLine[]; skipped: number } {
+  #recent(sub: Subscriber, afterId: number, limit: number): { runs: Run[]; skipped: number } {
     const { filter } = sub;
-    const lines: LiveLine[] = [];
+    const runs: Run[] = [];
     let bytes = 0;
+    let taken = 0;
     let skipped = 0;
     let full = false;
     scan: for (const chunk of this.#ring.newestFirst()) {
       if (chunk.firstId + chunk.lines - 1 <= afterId) break;
       if (filter.source !== undefined && filter.source !== chunk.source) continue;
-      const texts = decodeLines(chunk.data);
-      for (let i = texts.length - 1; i >= 0; i--) {
-        const id = chunk.firstId + i;
-        if (id <= afterId) break scan;
-        const text = texts[i];
-        if (filter.test !== undefined && !filter.test(text)) continue;
-        const cost = lineCost(text);
-        if (!full && lines.length < limit && (bytes + cost <= sub.limit || lines.length === 0)) {
+      const lines = new BatchLines(chunk.data, chunk.lines);
+      // The run being gathered, backwards: lines start to end (excluded) of this chunk.
+      let start = -1;
+      let end = -1;
+      const flush = () => {
+        if (start >= 0) {
+          const { firstId, source, host, receivedAt: ts } = chunk;
+          const data = lines.bytes(start, end).slice();
+          runs.push({ data, firstId: firstId + start, count: end - start, source, host, ts });
+        }
+        start = end = -1;
+      };
+      for (let i = chunk.lines - 1; i >= 0; i--) {
+        if (chunk.firstId + i <= afterId) {
+          flush();
+          break scan;
+        }
+        if (filter.test !== undefined && !filter.test(lines.text(i))) continue;
+        const cost = lines.bytes(i, i + 1).length + LINE_OVERHEAD_BYTES - 1;
+        if (!full && taken < limit && (bytes + cost <= sub.limit || taken === 0)) {
           bytes += cost;
-          const { source, host, receivedAt: ts } = chunk;
-          lines.push({ id, source, host, ts, line: text });
+          taken++;
+          if (i + 1 !== start) {
+            flush();
+            end = i + 1;
+          }
+          start = i;
           continue;
         }
         // Stop at the first line that does not fit, so what is delivered has no holes.
-        if (limit !== Infinity) break scan;
+        if (limit !== Infinity) {
+          flush();
+          break scan;
+        }
         full = true;
         skipped++;
       }
+      flush();
     }
-    return { lines: lines.reverse(), skipped };
+    return { runs: runs.reverse(), skipped };
   }
 
   #closeStalled(): void {
@@ -469,12 +511,29 @@ function compileFilter(options: SubscribeOptions): Filter {
   };
 }
 
-/** Queued events: runs of lines (each one event) and dropped markers at the gaps. */
-type Segment = { lines: LiveLine[]; bytes: number } | { dropped: number };
+/**
+ * Lines queued for a subscriber: consecutive lines of one batch, kept as bytes and decoded only
+ * when the subscriber reads them (most queued lines of a slow subscriber are never read).
+ */
+interface Run {
+  /** The lines, newline-terminated; a copy no one changes (possibly shared with other runs). */
+  readonly data: Uint8Array;
+  /** Id of the first line. */
+  readonly firstId: number;
+  /** How many lines `data` holds. */
+  readonly count: number;
+  readonly source: string;
+  readonly host: string;
+  readonly ts: number;
+}
+
+/** What a subscriber's queue holds: runs of lines and, at the gaps, counts of missed lines. */
+type Queued = Run | { dropped: number };
 
 interface SubscriberOptions {
   queueBytes: number;
   maxEventLines: number;
+  noticeMs: number;
   now: () => number;
   counters: { delivered: number; dropped: number };
   onEnd: (sub: Subscriber) => void;
@@ -490,15 +549,16 @@ class Subscriber implements Subscription {
   /** When the queue first refused a line since the reader last took something. */
   fullSince: number | undefined;
   readonly #maxEventLines: number;
+  readonly #noticeMs: number;
   readonly #counters: { delivered: number; dropped: number };
   readonly #onEnd: (sub: Subscriber) => void;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.end("aborted");
-  #segments: Segment[] = [];
+  #queue: Queued[] = [];
   #queuedBytes = 0;
   #droppedLines = 0;
   #reason: CloseReason | undefined;
-  #waiter: ((event: LiveEvent | undefined) => void) | undefined;
+  #waiter: ((ready: boolean) => void) | undefined;
   readonly #now: () => number;
   /** When the next `dropped` event with no lines behind it may be handed out. */
   #noticeAt = 0;
@@ -511,6 +571,7 @@ class Subscriber implements Subscription {
     this.filter = filter;
     this.limit = options.queueBytes;
     this.#maxEventLines = options.maxEventLines;
+    this.#noticeMs = options.noticeMs;
     this.#now = options.now;
     this.#counters = options.counters;
     this.#onEnd = options.onEnd;
@@ -547,66 +608,71 @@ class Subscriber implements Subscription {
     return this.#readable;
   }
 
-  /** Whether a line of this text fits the queue now (any line fits an empty queue). */
-  fits(line: string): boolean {
-    return this.#queuedBytes === 0 || this.#queuedBytes + lineCost(line) <= this.limit;
-  }
-
-  /** Queues a line that {@linkcode Subscriber.fits}. */
-  push(record: LiveLine): void {
-    this.#append(record, lineCost(record.line));
+  /** Queues a run of lines (the caller checked they fit). */
+  push(run: Run): void {
+    this.#queue.push(run);
+    this.#queuedBytes += runCost(run);
   }
 
   /** Counts `count` matching lines as missed at this point of the stream. */
   drop(count: number): void {
     this.#droppedLines += count;
     this.#counters.dropped += count;
-    const last = this.#segments.at(-1);
+    const last = this.#queue.at(-1);
     if (last !== undefined && "dropped" in last) last.dropped += count;
-    else this.#segments.push({ dropped: count });
+    else this.#queue.push({ dropped: count });
   }
 
-  /** Queues backfill: a dropped marker first when `missed` > 0, then `lines` (already bounded). */
-  preload(lines: readonly LiveLine[], missed: number): void {
+  /** Queues backfill: a dropped marker first when `missed` > 0, then `runs` (already bounded). */
+  preload(runs: readonly Run[], missed: number): void {
     if (missed > 0) {
       this.#droppedLines += missed;
-      this.#segments.push({ dropped: missed });
+      this.#queue.push({ dropped: missed });
     }
-    for (const record of lines) this.#append(record, lineCost(record.line));
+    for (const run of runs) this.push(run);
   }
 
   /** Hands the next event to a waiting reader; called once per batch, not per line. */
   wake(): void {
-    if (this.#waiter === undefined || this.#segments.length === 0) return;
+    if (this.#waiter === undefined || this.#queue.length === 0) return;
     if (!this.#ready()) return this.#remindLater();
     const resolve = this.#waiter;
     this.#waiter = undefined;
-    resolve(this.#take());
+    resolve(true);
   }
 
-  read(): Promise<LiveEvent | undefined> {
+  async read(): Promise<LiveEvent | undefined> {
+    return await this.ready() ? this.poll() : undefined;
+  }
+
+  ready(): Promise<boolean> {
     if (this.#waiter !== undefined) {
       return Promise.reject(new TypeError(`Subscription "${this.id}" already has a reader`));
     }
-    if (this.#segments.length > 0 && this.#ready()) return Promise.resolve(this.#take());
-    if (this.#reason !== undefined) return Promise.resolve(undefined);
-    if (this.#segments.length > 0) this.#remindLater();
+    if (this.#queue.length > 0 && this.#ready()) return Promise.resolve(true);
+    if (this.#reason !== undefined) return Promise.resolve(false);
+    if (this.#queue.length > 0) this.#remindLater();
     return new Promise((resolve) => this.#waiter = resolve);
   }
 
-  poll(): LiveEvent | undefined {
-    return this.#segments.length > 0 && this.#ready() ? this.#take() : undefined;
+  poll(options: PollOptions = {}): LiveEvent | undefined {
+    const { maxLines = Infinity } = options;
+    if (!(maxLines >= 1)) {
+      throw new RangeError(`Most lines per event must be at least 1, got "${maxLines}"`);
+    }
+    if (this.#queue.length === 0 || !this.#ready()) return undefined;
+    return this.#take(Math.floor(maxLines));
   }
 
   /**
    * Whether the head of the queue may go now. A `dropped` count with no lines behind it waits
-   * until {@linkcode DROPPED_NOTICE_MS} passed since the last one: a subscriber kept over its
-   * budget would otherwise get one notice per batch, and writing those to a hundred subscribers
-   * costs ingestion more than the lines they miss (Loki reports missed entries periodically too).
+   * until the hub's `noticeMs` passed since the last one: a subscriber kept over its budget
+   * would otherwise get one notice per batch, and writing those to a hundred subscribers costs
+   * ingestion more than the lines they miss.
    */
   #ready(): boolean {
-    const head = this.#segments[0];
-    return !("dropped" in head) || this.#segments.length > 1 || this.#reason !== undefined ||
+    const head = this.#queue[0];
+    return !("dropped" in head) || this.#queue.length > 1 || this.#reason !== undefined ||
       this.#now() >= this.#noticeAt;
   }
 
@@ -640,7 +706,7 @@ class Subscriber implements Subscription {
     if (reason !== "hub closed") this.#discard(reason === "stalled");
     const waiter = this.#waiter;
     this.#waiter = undefined;
-    waiter?.(undefined);
+    waiter?.(this.#queue.length > 0);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<LiveEvent, undefined> {
@@ -659,49 +725,140 @@ class Subscriber implements Subscription {
     };
   }
 
-  #append(record: LiveLine, cost: number): void {
-    const last = this.#segments.at(-1);
-    if (last !== undefined && "lines" in last && last.lines.length < this.#maxEventLines) {
-      last.lines.push(record);
-      last.bytes += cost;
-    } else {
-      this.#segments.push({ lines: [record], bytes: cost });
+  #take(maxLines: number): LiveEvent {
+    const head = this.#queue[0];
+    if ("dropped" in head) {
+      this.#queue.shift();
+      this.#noticeAt = this.#now() + this.#noticeMs;
+      return { type: "dropped", count: head.dropped };
     }
-    this.#queuedBytes += cost;
-  }
-
-  #take(): LiveEvent {
-    const segment = this.#segments.shift()!;
-    if ("dropped" in segment) {
-      this.#noticeAt = this.#now() + DROPPED_NOTICE_MS;
-      return { type: "dropped", count: segment.dropped };
+    const limit = Math.min(maxLines, this.#maxEventLines);
+    const lines: LiveLine[] = [];
+    let bytes = 0;
+    while (lines.length < limit && this.#queue.length > 0) {
+      let run = this.#queue[0];
+      if ("dropped" in run) break;
+      const room = limit - lines.length;
+      if (run.count > room) {
+        const cut = endOfLines(run.data, room);
+        this.#queue[0] = {
+          ...run,
+          data: run.data.subarray(cut),
+          firstId: run.firstId + room,
+          count: run.count - room,
+        };
+        run = { ...run, data: run.data.subarray(0, cut), count: room };
+      } else {
+        this.#queue.shift();
+      }
+      bytes += runCost(run);
+      decodeRun(run, lines);
     }
-    this.#queuedBytes -= segment.bytes;
+    this.#queuedBytes -= bytes;
     this.fullSince = undefined;
-    this.#counters.delivered += segment.lines.length;
-    return { type: "lines", lines: segment.lines };
+    this.#counters.delivered += lines.length;
+    return { type: "lines", lines };
   }
 
   #discard(countAsDropped: boolean): void {
     if (countAsDropped) {
       let lost = 0;
-      for (const segment of this.#segments) if ("lines" in segment) lost += segment.lines.length;
+      for (const queued of this.#queue) if ("count" in queued) lost += queued.count;
       this.#droppedLines += lost;
       this.#counters.dropped += lost;
     }
-    this.#segments = [];
+    this.#queue = [];
     this.#queuedBytes = 0;
   }
 }
 
-function decodeLines(data: Uint8Array): string[] {
-  const lines = decoder.decode(data).split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  return lines;
+/**
+ * Queues the batch's lines from its start as far as they fit (at least one into an empty
+ * queue); returns how many did not.
+ */
+function offerAll(
+  sub: Subscriber,
+  lines: BatchLines,
+  run: (from: number, to: number) => Run,
+): number {
+  let fit = 0;
+  if (sub.fullSince === undefined && lines.count > 0) {
+    fit = lines.fitting(0, sub.limit - sub.queuedBytes, LINE_OVERHEAD_BYTES - 1);
+    if (fit === 0 && sub.queuedBytes === 0) fit = 1;
+  }
+  if (fit > 0) sub.push(run(0, fit));
+  return lines.count - fit;
 }
 
-function lineCost(line: string): number {
-  return line.length + LINE_OVERHEAD_BYTES;
+/**
+ * Queues the batch's lines that match the subscriber's filter as far as they fit; returns how
+ * many matching lines did not. Once one does not fit, the rest are only counted: what a
+ * subscriber receives between two dropped notices has no holes.
+ */
+function offerMatching(
+  sub: Subscriber,
+  lines: BatchLines,
+  run: (from: number, to: number) => Run,
+): number {
+  const { needle, test, grepOnly } = sub.filter;
+  const next = (i: number) => needle === undefined ? i + 1 : lines.find(i + 1, needle);
+  let full = sub.fullSince !== undefined;
+  let dropped = 0;
+  // The run being gathered: lines start to end (excluded), costing pending bytes.
+  let start = -1;
+  let end = -1;
+  let pending = 0;
+  for (let i = next(-1); i < lines.count; i = next(i)) {
+    if (full && grepOnly) {
+      dropped++;
+      continue;
+    }
+    // A grep alone decided already: find() only stops at lines holding the text.
+    if (!grepOnly && !test!(lines.text(i))) continue;
+    if (!full) {
+      const cost = lines.bytes(i, i + 1).length + LINE_OVERHEAD_BYTES - 1;
+      const used = sub.queuedBytes + pending;
+      if (used === 0 || used + cost <= sub.limit) {
+        if (i !== end) {
+          if (start >= 0) sub.push(run(start, end));
+          start = i;
+          pending = 0;
+        }
+        end = i + 1;
+        pending += cost;
+        continue;
+      }
+      full = true;
+    }
+    dropped++;
+  }
+  if (start >= 0) sub.push(run(start, end));
+  return dropped;
+}
+
+/** What a run costs its queue: each line's bytes, without the newline, plus the overhead. */
+function runCost(run: Run): number {
+  return run.data.length + run.count * (LINE_OVERHEAD_BYTES - 1);
+}
+
+/** The byte offset just past the `count`th newline of `data` (its end if there are fewer). */
+function endOfLines(data: Uint8Array, count: number): number {
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const nl = data.indexOf(10, at);
+    if (nl === -1) return data.length;
+    at = nl + 1;
+  }
+  return at;
+}
+
+/** Appends a run's lines as records: the run is decoded at once, split at its newlines. */
+function decodeRun(run: Run, into: LiveLine[]): void {
+  const texts = decoder.decode(run.data).split("\n");
+  const { firstId, source, host, ts } = run;
+  for (let i = 0; i < run.count; i++) {
+    into.push({ id: firstId + i, source, host, ts, line: texts[i] });
+  }
 }
 
 function positive(what: string, value: number): number {

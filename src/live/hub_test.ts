@@ -122,17 +122,19 @@ Deno.test("a dropped event sits where the gap is, between the lines around it", 
   assert.deepEqual((await sub.read())?.type, "lines", "first run read: room again");
   hub.write(batch(["line 04", "line 05", "line 06"]));
   assert.deepEqual(transcript(sub), ["dropped 1", "line 04", "line 05"]);
-  // A notice with no lines behind it waits a quarter second after the previous one, so a
-  // subscriber kept over its budget is not sent one per batch.
+  // A notice with no lines behind it waits a second after the previous one, so a subscriber
+  // kept over its budget is not sent one per batch.
   assert.equal(sub.poll(), undefined);
-  clock += 250;
+  clock += 999;
+  assert.equal(sub.poll(), undefined);
+  clock += 1;
   assert.deepEqual(transcript(sub), ["dropped 1"]);
   sub.close();
   await hub.close();
 });
 
 Deno.test("a held-back dropped notice is delivered even if no batch follows", async () => {
-  const hub = new LiveHub();
+  const hub = new LiveHub({ noticeMs: 250 });
   const sub = hub.subscribe({ queueBytes: 71 });
   hub.write(batch(["line 01", "line 02"]));
   assert.deepEqual(transcript(sub), ["line 01", "dropped 1"]);
@@ -408,5 +410,28 @@ Deno.test("LiveHub counts exactly what a full subscriber misses, per filter, wit
     assert.deepEqual(seen, expected, `subscriber ${i}`);
     assert.equal(sub.droppedLines, matching[i].length - kept.length);
   }
+  await hub.close();
+});
+
+Deno.test("poll takes at most maxLines, leaving the rest queued in order; ready takes nothing", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe({ grep: "keep" });
+  const ready = sub.ready();
+  hub.write(batch(["keep 1", "skip", "keep 2", "keep 3"]));
+  hub.write(batch(["keep 4", "keep 5"]));
+  assert.equal(await ready, true);
+  assert.equal(sub.queuedBytes, 5 * (6 + 64), "5 matching lines of 6 bytes queued");
+  const sizes: number[] = [];
+  const seen: number[] = [];
+  for (let event = sub.poll({ maxLines: 2 }); event; event = sub.poll({ maxLines: 2 })) {
+    sizes.push(ids([event]).length);
+    seen.push(...ids([event]));
+  }
+  assert.deepEqual(seen, [1, 3, 4, 5, 6]);
+  assert.deepEqual(sizes, [2, 2, 1]);
+  assert.equal(sub.queuedBytes, 0);
+  assert.throws(() => sub.poll({ maxLines: 0.5 }), RangeError);
+  sub.close();
+  assert.equal(await sub.ready(), false, "ended with nothing queued");
   await hub.close();
 });

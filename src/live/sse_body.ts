@@ -39,22 +39,24 @@ export function sseBody(
   options: SseBodyOptions = {},
 ): ReadableStream<Uint8Array> {
   const { first, heartbeatMs = 15_000, maxChunkChars = 64 * 1024, share } = options;
-  let pending: ReturnType<Subscription["read"]> | undefined;
+  let pending: Promise<boolean> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let resting: { timer: ReturnType<typeof setTimeout>; done: () => void } | undefined;
   const rest = (ms: number) =>
     new Promise<void>((resolve) => {
       resting = { timer: setTimeout(resolve, ms), done: resolve };
     }).finally(() => resting = undefined);
+  // At least one line per event, however poor the share: progress is never blocked.
+  const allowed = () => share === undefined ? Infinity : Math.max(1, Math.floor(share.available()));
   return new ReadableStream<Uint8Array>({
     start(controller) {
       if (first !== undefined) controller.enqueue(encoder.encode(first));
     },
     async pull(controller) {
       // Under load an event is usually queued already: no timer, no promise.
-      let event = pending === undefined ? sub.poll() : undefined;
+      let event = pending === undefined ? sub.poll({ maxLines: allowed() }) : undefined;
       if (event === undefined) {
-        pending ??= sub.read();
+        pending ??= sub.ready();
         const beat = new Promise<"beat">((resolve) => {
           timer = setTimeout(() => resolve("beat"), heartbeatMs);
         });
@@ -65,7 +67,9 @@ export function sseBody(
           return;
         }
         pending = undefined;
-        event = next;
+        share?.resume();
+        // Taken only now, so the lines that arrived while waiting go out as the share allows.
+        if (next) event = sub.poll({ maxLines: allowed() });
       }
       if (event === undefined) {
         share?.leave();
@@ -73,12 +77,12 @@ export function sseBody(
         return;
       }
       // Whatever piled up while the network was busy goes out in one write, as far as this
-      // subscriber's share allows (one event at least).
+      // subscriber's share allows.
       let text = encodeSseEvent(event);
       let lines = event.type === "lines" ? event.lines.length : 0;
-      const allowed = share?.available() ?? Infinity;
-      while (text.length < maxChunkChars && lines < allowed) {
-        const more = sub.poll();
+      const limit = allowed();
+      while (text.length < maxChunkChars && lines < limit) {
+        const more = sub.poll({ maxLines: limit - lines });
         if (more === undefined) break;
         text += encodeSseEvent(more);
         if (more.type === "lines") lines += more.lines.length;

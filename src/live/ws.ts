@@ -87,17 +87,24 @@ async function pump(
     return;
   }
   socket.send(JSON.stringify({ type: "ready", lastId }));
+  // At least one line per event, however poor the share: progress is never blocked.
+  const allowed = () => share === undefined ? Infinity : Math.max(1, Math.floor(share.available()));
   for (;;) {
-    const event = await sub.read();
-    if (event === undefined || socket.readyState !== WebSocket.OPEN) break;
-    socket.send(encodeWsEvent(event));
-    let lines = event.type === "lines" ? event.lines.length : 0;
-    const allowed = share?.available() ?? Infinity;
-    let more = lines < allowed ? sub.poll() : undefined;
-    while (more !== undefined) {
-      socket.send(encodeWsEvent(more));
-      if (more.type === "lines") lines += more.lines.length;
-      more = lines < allowed ? sub.poll() : undefined;
+    let limit = allowed();
+    let event = sub.poll({ maxLines: limit });
+    if (event === undefined) {
+      if (!await sub.ready()) break;
+      share?.resume();
+      // Taken only now, so the lines that arrived while waiting go out as the share allows.
+      limit = allowed();
+      event = sub.poll({ maxLines: limit });
+    }
+    if (socket.readyState !== WebSocket.OPEN) break;
+    let lines = 0;
+    while (event !== undefined) {
+      socket.send(encodeWsEvent(event));
+      if (event.type === "lines") lines += event.lines.length;
+      event = lines < limit ? sub.poll({ maxLines: limit - lines }) : undefined;
     }
     // Over its share, or with the socket's buffer full, the subscriber reads later; meanwhile its
     // hub queue fills and drops. Waiting in steps notices a closed socket soon.
