@@ -220,6 +220,15 @@ export class LiveHub implements Sink {
   readonly #noticeMs: number;
   readonly #now: () => number;
   readonly #subscribers = new Set<Subscriber>();
+  /** The subscribers offered each batch: all but the parked ones. */
+  readonly #active = new Set<Subscriber>();
+  /**
+   * Subscribers with a full queue and no filter: every line ingested is one they miss, so the
+   * hub counts it from line ids when they take something, instead of visiting them per batch.
+   */
+  readonly #parked = new Set<Subscriber>();
+  /** When the first parked subscriber will have stalled (parked ones are checked only then). */
+  #parkedStallAt = Infinity;
   readonly #counters = { delivered: 0, dropped: 0 };
   #stalled = 0;
   #nextSubscriberId = 1;
@@ -255,7 +264,7 @@ export class LiveHub implements Sink {
     return {
       subscribers: this.#subscribers.size,
       linesDelivered: this.#counters.delivered,
-      linesDropped: this.#counters.dropped,
+      linesDropped: this.#counters.dropped + this.#missedWhileParked(),
       subscribersStalled: this.#stalled,
       ringLines: this.#ring.lines,
       ringBytes: this.#ring.bytes,
@@ -270,6 +279,18 @@ export class LiveHub implements Sink {
    */
   write(batch: Batch): boolean {
     if (this.#closed) return true;
+    let now: number | undefined;
+    // Before the batch is numbered: a subscriber closed now does not miss it.
+    if (this.#parked.size > 0) {
+      now = this.#now();
+      if (now > this.#parkedStallAt) {
+        this.#closeStalled(this.#parked, now);
+        this.#parkedStallAt = Infinity;
+        for (const sub of this.#parked) {
+          this.#parkedStallAt = Math.min(this.#parkedStallAt, sub.fullSince! + this.#stallMs);
+        }
+      }
+    }
     const firstId = this.#ring.push(batch);
     if (this.#subscribers.size === 0) return true;
     const { source, host } = batch.meta;
@@ -300,8 +321,7 @@ export class LiveHub implements Sink {
         ts: batch.receivedAt,
       };
     };
-    let now: number | undefined;
-    for (const sub of this.#subscribers) {
+    for (const sub of this.#active) {
       if (sub.fullSince !== undefined) {
         now ??= this.#now();
         if (now - sub.fullSince > this.#stallMs) {
@@ -318,10 +338,22 @@ export class LiveHub implements Sink {
       if (dropped > 0) {
         sub.drop(dropped);
         sub.fullSince ??= now ??= this.#now();
+        if (filter.source === undefined && filter.test === undefined) {
+          sub.park(this.#ring.nextId);
+          this.#active.delete(sub);
+          this.#parked.add(sub);
+          this.#parkedStallAt = Math.min(this.#parkedStallAt, sub.fullSince + this.#stallMs);
+        }
       }
       sub.wake();
     }
     return true;
+  }
+
+  #missedWhileParked(): number {
+    let missed = 0;
+    for (const sub of this.#parked) missed += sub.missedWhileParked;
+    return missed;
   }
 
   /** Always `false`: the hub drops for slow subscribers instead of pushing back. */
@@ -367,7 +399,9 @@ export class LiveHub implements Sink {
     positive("Queue byte bound", queueBytes);
     if (this.#closed) throw new HubClosedError();
     signal?.throwIfAborted();
-    if (this.#subscribers.size >= this.#maxSubscribers) this.#closeStalled();
+    if (this.#subscribers.size >= this.#maxSubscribers) {
+      this.#closeStalled(this.#subscribers, this.#now());
+    }
     if (this.#subscribers.size >= this.#maxSubscribers) {
       throw new TooManySubscribersError(this.#maxSubscribers);
     }
@@ -377,7 +411,16 @@ export class LiveHub implements Sink {
       noticeMs: this.#noticeMs,
       now: this.#now,
       counters: this.#counters,
-      onEnd: (ended) => this.#subscribers.delete(ended),
+      nextId: () => this.#ring.nextId,
+      onRoom: (unparked) => {
+        this.#parked.delete(unparked);
+        this.#active.add(unparked);
+      },
+      onEnd: (ended) => {
+        this.#subscribers.delete(ended);
+        this.#active.delete(ended);
+        this.#parked.delete(ended);
+      },
       signal,
     });
     if (lastEventId !== undefined && lastEventId < this.#ring.nextId) {
@@ -386,6 +429,7 @@ export class LiveHub implements Sink {
       sub.preload(this.#recent(sub, 0, backfill).runs, 0);
     }
     this.#subscribers.add(sub);
+    this.#active.add(sub);
     return sub;
   }
 
@@ -452,9 +496,8 @@ export class LiveHub implements Sink {
     return { runs: runs.reverse(), skipped };
   }
 
-  #closeStalled(): void {
-    const now = this.#now();
-    for (const sub of this.#subscribers) {
+  #closeStalled(subscribers: Set<Subscriber>, now: number): void {
+    for (const sub of subscribers) {
       if (sub.fullSince !== undefined && now - sub.fullSince > this.#stallMs) {
         this.#stalled++;
         sub.end("stalled");
@@ -536,6 +579,10 @@ interface SubscriberOptions {
   noticeMs: number;
   now: () => number;
   counters: { delivered: number; dropped: number };
+  /** The id the next line ingested will get. */
+  nextId: () => number;
+  /** Called when a parked subscriber's reader took lines: it has room again. */
+  onRoom: (sub: Subscriber) => void;
   onEnd: (sub: Subscriber) => void;
   signal: AbortSignal | undefined;
 }
@@ -552,6 +599,10 @@ class Subscriber implements Subscription {
   readonly #noticeMs: number;
   readonly #counters: { delivered: number; dropped: number };
   readonly #onEnd: (sub: Subscriber) => void;
+  readonly #nextId: () => number;
+  readonly #onRoom: (sub: Subscriber) => void;
+  /** The id of the first line missed while parked; `undefined` when not parked. */
+  #parkedAt: number | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => this.end("aborted");
   #queue: Queued[] = [];
@@ -575,6 +626,8 @@ class Subscriber implements Subscription {
     this.#now = options.now;
     this.#counters = options.counters;
     this.#onEnd = options.onEnd;
+    this.#nextId = options.nextId;
+    this.#onRoom = options.onRoom;
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -588,7 +641,29 @@ class Subscriber implements Subscription {
   }
 
   get droppedLines(): number {
-    return this.#droppedLines;
+    return this.#droppedLines + this.missedWhileParked;
+  }
+
+  /** Lines ingested since the hub parked this subscriber (all of them missed). */
+  get missedWhileParked(): number {
+    return this.#parkedAt === undefined ? 0 : this.#nextId() - this.#parkedAt;
+  }
+
+  /**
+   * Stops being offered lines: the queue is full, and every line from `nextId` on is missed
+   * until the reader takes something (then they are counted, where the gap is).
+   */
+  park(nextId: number): void {
+    this.#parkedAt = nextId;
+  }
+
+  /** Counts the lines missed while parked, at the end of the queue, and stops being parked. */
+  #unpark(): boolean {
+    if (this.#parkedAt === undefined) return false;
+    const missed = this.missedWhileParked;
+    this.#parkedAt = undefined;
+    if (missed > 0) this.drop(missed);
+    return true;
   }
 
   get queuedBytes(): number {
@@ -702,6 +777,7 @@ class Subscriber implements Subscription {
     clearTimeout(this.#noticeTimer);
     this.#noticeTimer = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#unpark();
     this.#onEnd(this);
     if (reason !== "hub closed") this.#discard(reason === "stalled");
     const waiter = this.#waiter;
@@ -757,6 +833,7 @@ class Subscriber implements Subscription {
     this.#queuedBytes -= bytes;
     this.fullSince = undefined;
     this.#counters.delivered += lines.length;
+    if (this.#unpark()) this.#onRoom(this);
     return { type: "lines", lines };
   }
 

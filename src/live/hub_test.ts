@@ -435,3 +435,21 @@ Deno.test("poll takes at most maxLines, leaving the rest queued in order; ready 
   assert.equal(await sub.ready(), false, "ended with nothing queued");
   await hub.close();
 });
+
+Deno.test("a full subscriber with no filter misses exactly what passes while it waits, counted at once", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe({ queueBytes: 71 }); // room for one line of 7 characters
+  const other = hub.subscribe({ grep: "line" });
+  hub.write(batch(["line 01", "line 02"]));
+  for (let i = 0; i < 5; i++) hub.write(batch(["x", "y"]));
+  assert.equal(sub.droppedLines, 11, "counted while it waits, not only once it reads");
+  assert.equal(hub.stats.linesDropped, 11);
+  assert.deepEqual(transcript(sub), ["line 01", "dropped 11"]);
+  hub.write(batch(["line 03"]));
+  assert.deepEqual(transcript(sub), ["line 03"], "offered lines again once it read");
+  assert.equal(hub.stats.linesDropped, 11);
+  assert.deepEqual(transcript(other), ["line 01", "line 02", "line 03"]);
+  sub.close();
+  other.close();
+  await hub.close();
+});
