@@ -25,8 +25,10 @@ export const REST_LINES = 64;
 const FALL_MS = 1000;
 
 /**
- * How long a share that waited for lines longer than {@linkcode FALL_MS} saves nothing once lines
- * come, in ms: what arrives after a lull may be a surge the budget has not measured yet.
+ * A share that waited for lines this long, in ms, saved nothing meanwhile, and saves nothing for
+ * as long again once lines come: what arrives after a lull may be a surge the budget has not
+ * measured yet (it samples every 25 ms, and a hundred tails spending at once slow the very
+ * ingestion it measures).
  */
 const WATCH_MS = 100;
 
@@ -155,17 +157,19 @@ export class DeliveryShare {
   }
 
   /**
-   * Tells the share its subscriber had nothing to send until now: it saved up nothing meanwhile,
-   * and after a lull of a second or more it saves nothing for {@linkcode WATCH_MS} more. A burst
-   * is for catching up, not a reward for quiet: when ingestion surges after a lull, the budget
-   * has not measured the surge yet (and a hundred tails spending at once slow the very ingestion
-   * it measures), so a burst saved up at the calm rate would cost ingestion much of its first
-   * second. Like TCP restarting its window after idle, a waking tail starts small.
+   * Tells the share its subscriber waited for lines until now. After a wait of
+   * {@linkcode WATCH_MS} or more it saved up nothing, and saves nothing for as long again: a
+   * burst is for catching up, not a reward for quiet. When ingestion surges after a lull, a
+   * hundred tails each spending a burst saved up at the calm rate would cost ingestion much of
+   * its first second. Like TCP restarting its window after idle, a waking tail starts small: one
+   * line at once, then what the measured rate allows. A short wait changes nothing, so a tail
+   * that keeps up with steady traffic sends each batch as it comes.
    */
   resume(): void {
     const now = this.#budget.now();
+    if (now - this.#last < WATCH_MS) return;
     this.#tokens = Math.min(this.#tokens, 0);
-    this.#last = now - this.#last >= FALL_MS ? now + WATCH_MS : now;
+    this.#last = now + WATCH_MS;
   }
 
   /** Lines this share may send now without waiting (at least 0). */

@@ -37,6 +37,23 @@ Deno.test("DeliveryBudget lets a share poorer than REST_LINES per burst save up 
   assert.equal(share.spend(REST_LINES), REST_LINES * 100, "rests until REST_LINES are allowed");
 });
 
+Deno.test("a share waking after a lull saved nothing and watches the surge before it saves", () => {
+  let now = 0;
+  // 1 line per ms, bursts of 500 ms.
+  const share = new DeliveryBudget(1000, { burstMs: 500, now: () => now }).join();
+  now = 50;
+  share.resume(); // a short wait changes nothing
+  assert.equal(share.available(), 50);
+  now = 2000; // a lull: no reads since 50
+  share.resume();
+  assert.equal(share.available(), 0, "nothing saved up while nothing came");
+  assert.equal(share.spend(1), 100 + 1 + REST_LINES, "the first line, then a watch of 100 ms");
+  now = 2100;
+  assert.equal(share.available(), 0, "nothing accrues while watching");
+  now = 2200;
+  assert.equal(share.available(), 99);
+});
+
 Deno.test("DeliveryBudget of Infinity never makes anyone wait", () => {
   const share = new DeliveryBudget(Infinity).join();
   assert.equal(share.spend(1e9), 0);
