@@ -195,8 +195,9 @@ const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
  * The live-tail fan-out. As a {@linkcode Sink} it takes every batch; `write` always returns
- * `true`, costs one copy into the ring when nobody listens, and decodes a batch once when someone
- * does, whatever the number of subscribers.
+ * `true` and costs one copy into the ring when nobody listens. Subscribers' queues hold lines as
+ * bytes, decoded when a reader takes them; a batch is decoded once, whatever the number of
+ * subscribers, only when one of them filters; a full subscriber without a filter costs nothing.
  *
  * @example
  * ```ts
@@ -556,7 +557,8 @@ function compileFilter(options: SubscribeOptions): Filter {
 
 /**
  * Lines queued for a subscriber: consecutive lines of one batch, kept as bytes and decoded only
- * when the subscriber reads them (most queued lines of a slow subscriber are never read).
+ * when the subscriber reads them, so a queue costs one copy (often shared), not a string and a
+ * record per line.
  */
 interface Run {
   /** The lines, newline-terminated; a copy no one changes (possibly shared with other runs). */
