@@ -21,6 +21,12 @@
  */
 export const REST_LINES = 64;
 
+/**
+ * How far ahead of its reader a tail's queue holds live lines, in ms of its share: beyond that
+ * the oldest are dropped, so a tail under heavy ingestion shows lines seconds old, not minutes.
+ */
+export const KEEP_MS = 2000;
+
 /** How slowly a falling ingest rate is believed, in ms (the time constant of its decay). */
 const FALL_MS = 1000;
 
@@ -170,6 +176,15 @@ export class DeliveryShare {
     if (now - this.#last < WATCH_MS) return;
     this.#tokens = Math.min(this.#tokens, 0);
     this.#last = now + WATCH_MS;
+  }
+
+  /**
+   * Lines worth keeping queued for this share: what it may send in {@linkcode KEEP_MS}, and
+   * never fewer than two rests' worth. `Infinity` without a bound.
+   */
+  keepLines(): number {
+    const rate = this.#rate();
+    return rate === Infinity ? Infinity : Math.max(2 * REST_LINES, Math.floor(rate * KEEP_MS));
   }
 
   /** Lines this share may send now without waiting (at least 0). */

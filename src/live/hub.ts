@@ -116,6 +116,13 @@ export interface Subscription extends AsyncIterable<LiveEvent> {
 export interface PollOptions {
   /** Most lines in a `lines` event, at least 1 (the rest stay queued). Default: no bound. */
   maxLines?: number;
+  /**
+   * Most lines of live traffic to keep queued: the oldest beyond it are dropped first (and
+   * counted where the gap is), so a reader that can send only so much sends recent lines rather
+   * than falling ever further behind. Backfill and resumed lines are never dropped this way.
+   * Default: no bound.
+   */
+  keepLines?: number;
 }
 
 /** Options of {@linkcode LiveHub}. */
@@ -570,6 +577,8 @@ interface Run {
   readonly source: string;
   readonly host: string;
   readonly ts: number;
+  /** Whether the run is backfill or resume from the ring, which `keepLines` never drops. */
+  readonly backlog?: true;
 }
 
 /** What a subscriber's queue holds: runs of lines and, at the gaps, counts of missed lines. */
@@ -706,7 +715,7 @@ class Subscriber implements Subscription {
       this.#droppedLines += missed;
       this.#queue.push({ dropped: missed });
     }
-    for (const run of runs) this.push(run);
+    for (const run of runs) this.push({ ...run, backlog: true });
   }
 
   /** Hands the next event to a waiting reader; called once per batch, not per line. */
@@ -733,12 +742,79 @@ class Subscriber implements Subscription {
   }
 
   poll(options: PollOptions = {}): LiveEvent | undefined {
-    const { maxLines = Infinity } = options;
+    const { maxLines = Infinity, keepLines = Infinity } = options;
     if (!(maxLines >= 1)) {
       throw new RangeError(`Most lines per event must be at least 1, got "${maxLines}"`);
     }
-    if (this.#queue.length === 0 || !this.#ready()) return undefined;
+    if (!(keepLines >= 0)) {
+      throw new RangeError(`Lines to keep must be at least 0, got "${keepLines}"`);
+    }
+    if (this.#queue.length === 0) return undefined;
+    if (keepLines !== Infinity) this.#keep(Math.floor(keepLines));
+    if (!this.#ready()) return undefined;
     return this.#take(Math.floor(maxLines));
+  }
+
+  /**
+   * Drops the oldest queued lines of live traffic beyond `keep`, merging them and the notices
+   * among them into one `dropped` count where they were. Backlog runs come first in the queue
+   * (queued at subscribe, before any live line), so the live ones are everything after them.
+   */
+  #keep(keep: number): void {
+    const queue = this.#queue;
+    let live = 0;
+    let first = -1;
+    for (let i = 0; i < queue.length; i++) {
+      const queued = queue[i];
+      if ("count" in queued && queued.backlog !== true) {
+        if (first === -1) first = i;
+        live += queued.count;
+      }
+    }
+    let excess = live - keep;
+    if (excess <= 0) return;
+    let notices = 0;
+    let evicted = 0;
+    let bytes = 0;
+    let end = first;
+    while (excess > 0) {
+      const queued = queue[end];
+      if ("dropped" in queued) {
+        notices += queued.dropped;
+      } else if (queued.count <= excess) {
+        excess -= queued.count;
+        evicted += queued.count;
+        bytes += runCost(queued);
+      } else {
+        const cut = endOfLines(queued.data, excess);
+        bytes += runCost({ ...queued, data: queued.data.subarray(0, cut), count: excess });
+        evicted += excess;
+        queue[end] = {
+          ...queued,
+          data: queued.data.subarray(cut),
+          firstId: queued.firstId + excess,
+          count: queued.count - excess,
+        };
+        break;
+      }
+      end++;
+    }
+    // Notices right before and after the gap join it.
+    let start = first;
+    const before = queue[start - 1];
+    if (before !== undefined && "dropped" in before) {
+      notices += before.dropped;
+      start--;
+    }
+    const after = queue[end];
+    if (after !== undefined && "dropped" in after) {
+      notices += after.dropped;
+      end++;
+    }
+    queue.splice(start, end - start, { dropped: notices + evicted });
+    this.#queuedBytes -= bytes;
+    this.#droppedLines += evicted;
+    this.#counters.dropped += evicted;
   }
 
   /**

@@ -453,3 +453,35 @@ Deno.test("a full subscriber with no filter misses exactly what passes while it 
   other.close();
   await hub.close();
 });
+
+Deno.test("keepLines drops the oldest live lines, never backlog, and counts them where the gap is", async () => {
+  const hub = new LiveHub({ noticeMs: 0 });
+  hub.write(batch(["old 1", "old 2"]));
+  const sub = hub.subscribe({ backfill: 2 });
+  hub.write(batch(["a", "b", "c"]));
+  hub.write(batch(["d", "e"]));
+  const seen: string[] = [];
+  for (let e = sub.poll({ keepLines: 2 }); e; e = sub.poll({ keepLines: 2 })) {
+    seen.push(...(e.type === "dropped" ? [`dropped ${e.count}`] : e.lines.map((l) => l.line)));
+  }
+  assert.deepEqual(seen, ["old 1", "old 2", "dropped 3", "d", "e"]);
+  assert.equal(sub.droppedLines, 3);
+  assert.equal(sub.queuedBytes, 0);
+
+  // Full and parked: the gap it left when full joins the one keepLines makes only if adjacent.
+  const full = hub.subscribe({ queueBytes: 3 * 65 }); // three one-character lines
+  hub.write(batch(["a", "b", "c", "d"]));
+  hub.write(batch(["e"]));
+  const events: LiveEvent[] = [];
+  for (let e = full.poll({ keepLines: 1 }); e; e = full.poll({ keepLines: 1 })) events.push(e);
+  assert.deepEqual(
+    events.map((e) => e.type === "dropped" ? `dropped ${e.count}` : e.lines.map((l) => l.line)),
+    ["dropped 2", ["c"], "dropped 2"],
+  );
+  assert.equal(full.droppedLines, 4);
+  assert.equal(hub.stats.linesDropped, 3 + 4);
+  assert.throws(() => full.poll({ keepLines: -1 }), RangeError);
+  sub.close();
+  full.close();
+  await hub.close();
+});

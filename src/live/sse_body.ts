@@ -46,7 +46,9 @@ export function sseBody(
     new Promise<void>((resolve) => {
       resting = { timer: setTimeout(resolve, ms), done: resolve };
     }).finally(() => resting = undefined);
-  // At least one line per event, however poor the share: progress is never blocked.
+  // At least one line per event, however poor the share: progress is never blocked. And no
+  // more queued than the share can send soon, so what goes out is recent.
+  const take = (maxLines: number) => sub.poll({ maxLines, keepLines: share?.keepLines() });
   const allowed = () => share === undefined ? Infinity : Math.max(1, Math.floor(share.available()));
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -54,7 +56,7 @@ export function sseBody(
     },
     async pull(controller) {
       // Under load an event is usually queued already: no timer, no promise.
-      let event = pending === undefined ? sub.poll({ maxLines: allowed() }) : undefined;
+      let event = pending === undefined ? take(allowed()) : undefined;
       if (event === undefined) {
         pending ??= sub.ready();
         const beat = new Promise<"beat">((resolve) => {
@@ -69,7 +71,7 @@ export function sseBody(
         pending = undefined;
         share?.resume();
         // Taken only now, so the lines that arrived while waiting go out as the share allows.
-        if (next) event = sub.poll({ maxLines: allowed() });
+        if (next) event = take(allowed());
       }
       if (event === undefined) {
         share?.leave();
@@ -82,7 +84,7 @@ export function sseBody(
       let lines = event.type === "lines" ? event.lines.length : 0;
       const limit = allowed();
       while (text.length < maxChunkChars && lines < limit) {
-        const more = sub.poll({ maxLines: limit - lines });
+        const more = take(limit - lines);
         if (more === undefined) break;
         text += encodeSseEvent(more);
         if (more.type === "lines") lines += more.lines.length;

@@ -87,24 +87,26 @@ async function pump(
     return;
   }
   socket.send(JSON.stringify({ type: "ready", lastId }));
-  // At least one line per event, however poor the share: progress is never blocked.
+  // At least one line per event, however poor the share: progress is never blocked. And no
+  // more queued than the share can send soon, so what goes out is recent.
+  const take = (maxLines: number) => sub.poll({ maxLines, keepLines: share?.keepLines() });
   const allowed = () => share === undefined ? Infinity : Math.max(1, Math.floor(share.available()));
   for (;;) {
     let limit = allowed();
-    let event = sub.poll({ maxLines: limit });
+    let event = take(limit);
     if (event === undefined) {
       if (!await sub.ready()) break;
       share?.resume();
       // Taken only now, so the lines that arrived while waiting go out as the share allows.
       limit = allowed();
-      event = sub.poll({ maxLines: limit });
+      event = take(limit);
     }
     if (socket.readyState !== WebSocket.OPEN) break;
     let lines = 0;
     while (event !== undefined) {
       socket.send(encodeWsEvent(event));
       if (event.type === "lines") lines += event.lines.length;
-      event = lines < limit ? sub.poll({ maxLines: limit - lines }) : undefined;
+      event = lines < limit ? take(limit - lines) : undefined;
     }
     // Over its share, or with the socket's buffer full, the subscriber reads later; meanwhile its
     // hub queue fills and drops. Waiting in steps notices a closed socket soon.
