@@ -17,9 +17,17 @@
 /**
  * Lines a share over its budget waits to be allowed before it sends again: a poor share sends
  * a few dozen lines every so often rather than a line or two at every chance. Each send costs a
- * wake-up, a network write and the client's read, on the cores ingestion runs on.
+ * wake-up, a network write and the client's read, on the cores ingestion runs on. A share too
+ * poor to earn them in {@linkcode MAX_REST_MS} rests that long and sends what it earned.
  */
 export const REST_LINES = 64;
+
+/**
+ * The longest rest, in ms, for a share that earns at least a line in it: a tail resting for
+ * long would show stale lines, and one whose queue stays full without reading is cut off as
+ * stalled.
+ */
+export const MAX_REST_MS = 1000;
 
 /**
  * How far ahead of its reader a tail's queue holds live lines, in ms of its share: beyond that
@@ -157,23 +165,26 @@ export class DeliveryShare {
   constructor(budget: DeliveryBudget, leave: () => void) {
     this.#budget = budget;
     this.#leave = leave;
-    this.#last = budget.now();
-    // Empty at first: a hundred tails connecting at once must not spend a burst each.
+    // Empty at first and, among others, watching as after a lull: a hundred tails connecting at
+    // once, or just before a surge, must not spend a burst each.
+    this.#last = budget.now() + (budget.members > 1 ? WATCH_MS : 0);
     this.#tokens = 0;
   }
 
   /**
-   * Tells the share its subscriber waited for lines until now. After a wait of
-   * {@linkcode WATCH_MS} or more it saved up nothing, and saves nothing for as long again: a
-   * burst is for catching up, not a reward for quiet. When ingestion surges after a lull, a
-   * hundred tails each spending a burst saved up at the calm rate would cost ingestion much of
-   * its first second. Like TCP restarting its window after idle, a waking tail starts small: one
-   * line at once, then what the measured rate allows. A short wait changes nothing, so a tail
-   * that keeps up with steady traffic sends each batch as it comes.
+   * Tells the share its subscriber waited for lines until now. When it shares the budget with
+   * others, after a wait of {@linkcode WATCH_MS} or more it saved up nothing, and saves nothing
+   * for as long again: a burst is for catching up, not a reward for quiet. When ingestion surges
+   * after a lull, a hundred tails each spending a burst saved up at the calm rate would cost
+   * ingestion much of its first second. Like TCP restarting its window after idle, a waking tail
+   * starts small: one line at once, then what the measured rate allows. A short wait changes
+   * nothing, so a tail that keeps up with steady traffic sends each batch as it comes; nor does
+   * any wait change a tail alone, whose queue would overflow while it watched a surge, and whose
+   * burst is bounded by the whole budget anyway.
    */
   resume(): void {
     const now = this.#budget.now();
-    if (now - this.#last < WATCH_MS) return;
+    if (now - this.#last < WATCH_MS || this.#budget.members < 2) return;
     this.#tokens = Math.min(this.#tokens, 0);
     this.#last = now + WATCH_MS;
   }
@@ -184,7 +195,8 @@ export class DeliveryShare {
    */
   keepLines(): number {
     const rate = this.#rate();
-    return rate === Infinity ? Infinity : Math.max(2 * REST_LINES, Math.floor(rate * KEEP_MS));
+    if (rate === Infinity) return Infinity;
+    return Math.floor(Math.max(2 * this.#restLines(rate), rate * KEEP_MS));
   }
 
   /** Lines this share may send now without waiting (at least 0). */
@@ -197,7 +209,8 @@ export class DeliveryShare {
 
   /**
    * Records that `lines` were sent; returns how long to rest, in ms, before sending more: until
-   * the share allows {@linkcode REST_LINES} lines again. 0 when it may send now.
+   * the share allows {@linkcode REST_LINES} lines again, or what it earns in
+   * {@linkcode MAX_REST_MS} if that is fewer (at least one line). 0 when it may send now.
    */
   spend(lines: number): number {
     const rate = this.#rate();
@@ -205,7 +218,7 @@ export class DeliveryShare {
     this.#refill(rate);
     this.#tokens -= lines;
     const watching = Math.max(0, this.#last - this.#budget.now());
-    return watching + Math.max(0, (REST_LINES - this.#tokens) / rate);
+    return watching + Math.max(0, (this.#restLines(rate) - this.#tokens) / rate);
   }
 
   #refill(rate: number): void {
@@ -218,7 +231,12 @@ export class DeliveryShare {
 
   /** The most a share saves up: its burst, and at least what it rests for. */
   #cap(rate: number): number {
-    return Math.max(REST_LINES, rate * this.#budget.burstMs);
+    return Math.max(this.#restLines(rate), rate * this.#budget.burstMs);
+  }
+
+  /** What the share rests for at this rate (lines per ms). */
+  #restLines(rate: number): number {
+    return Math.min(REST_LINES, Math.max(1, rate * MAX_REST_MS));
   }
 
   /** Gives the share back to the others. */

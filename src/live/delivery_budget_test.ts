@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DeliveryBudget, REST_LINES } from "./delivery_budget.ts";
+import { DeliveryBudget, MAX_REST_MS, REST_LINES } from "./delivery_budget.ts";
 
 Deno.test("DeliveryBudget splits its rate evenly and makes an overspending share wait", () => {
   let now = 0;
@@ -28,23 +28,32 @@ Deno.test("DeliveryBudget splits its rate evenly and makes an overspending share
   assert.equal(budget.members, 0);
 });
 
-Deno.test("DeliveryBudget lets a share poorer than REST_LINES per burst save up REST_LINES", () => {
+Deno.test("a share too poor to earn REST_LINES in MAX_REST_MS rests that long, not longer", () => {
   let now = 0;
-  // 10 lines per second, bursts of 50 ms: half a line per burst.
+  // 10 lines per second: 10 lines per MAX_REST_MS (a second), half a line per 50 ms burst.
   const share = new DeliveryBudget(10, { burstMs: 50, now: () => now }).join();
   now += 100_000;
-  assert.equal(share.available(), REST_LINES);
-  assert.equal(share.spend(REST_LINES), REST_LINES * 100, "rests until REST_LINES are allowed");
+  assert.equal(share.available(), 10, "it saves up what it rests for");
+  assert.equal(share.spend(10), MAX_REST_MS);
+  assert.equal(share.keepLines(), 20, "what 2 s bring, and two rests' worth");
+  // 1,000 lines per second: REST_LINES come well within a second.
+  const rich = new DeliveryBudget(1000, { burstMs: 50, now: () => now }).join();
+  assert.equal(rich.spend(0), REST_LINES);
+  assert.equal(rich.keepLines(), 2000);
 });
 
-Deno.test("a share waking after a lull saved nothing and watches the surge before it saves", () => {
+Deno.test("among others, a share waking after a lull saved nothing and watches the surge", () => {
   let now = 0;
-  // 1 line per ms, bursts of 500 ms.
-  const share = new DeliveryBudget(1000, { burstMs: 500, now: () => now }).join();
+  // 2 lines per ms, shared by two: 1 line per ms each, bursts of 500 ms.
+  const budget = new DeliveryBudget(2000, { burstMs: 500, now: () => now });
+  const alone = budget.join();
+  const share = budget.join();
   now = 50;
+  assert.equal(share.available(), 0, "joining others, it watches for 100 ms");
+  now = 150;
   share.resume(); // a short wait changes nothing
   assert.equal(share.available(), 50);
-  now = 2000; // a lull: no reads since 50
+  now = 2000; // a lull: no reads since 150
   share.resume();
   assert.equal(share.available(), 0, "nothing saved up while nothing came");
   assert.equal(share.spend(1), 100 + 1 + REST_LINES, "the first line, then a watch of 100 ms");
@@ -52,6 +61,10 @@ Deno.test("a share waking after a lull saved nothing and watches the surge befor
   assert.equal(share.available(), 0, "nothing accrues while watching");
   now = 2200;
   assert.equal(share.available(), 99);
+  share.leave();
+  // Alone, a share waking after a lull spends what it saved: its queue would overflow otherwise.
+  alone.resume();
+  assert.equal(alone.available(), 1000);
 });
 
 Deno.test("DeliveryBudget of Infinity never makes anyone wait", () => {
