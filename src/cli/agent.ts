@@ -23,7 +23,7 @@ import { compileGlob } from "../agent/glob.ts";
 import { hostName } from "../agent/host_name.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { LOG_LEVELS, setupLogging } from "../logging.ts";
-import { FlagError, type FlagSpecs, formatUsage, parseChoice, parseFlags } from "./flags.ts";
+import { FlagError, type FlagSpecs, parseChoice, parseCommand, parseFlags } from "./flags.ts";
 
 /** The flags of `agent`. */
 export const AGENT_FLAGS: FlagSpecs = {
@@ -65,27 +65,32 @@ export function missingPermissions(config: AgentConfig): string | undefined {
   return `The agent needs more permissions for this config: ${missing.join(" ")}`;
 }
 
+/** What {@linkcode parseAgentArgs} makes of a command line. */
+interface ParsedAgentArgs {
+  /** The config file (`""` when usage was asked for). */
+  configPath: string;
+  /** The level of the agent's own logs. */
+  level: typeof LOG_LEVELS[number];
+  /** Whether usage was asked for. */
+  help: boolean;
+}
+
+function parseAgentArgs(args: readonly string[]): ParsedAgentArgs {
+  const { values, positionals, help } = parseFlags(args, AGENT_FLAGS);
+  if (help) return { configPath: "", level: "info", help };
+  if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
+  if (typeof values.config !== "string" || values.config === "") {
+    throw new FlagError(`Flag "-config" is required`);
+  }
+  const level = parseChoice("logLevel", values.logLevel as string, { choices: LOG_LEVELS });
+  return { configPath: values.config, level, help };
+}
+
 /** The `agent` command: runs until SIGINT or SIGTERM and returns the exit code. */
 export async function runAgent(args: readonly string[]): Promise<number> {
-  let configPath: string;
-  let level: typeof LOG_LEVELS[number];
-  try {
-    const { values, positionals, help } = parseFlags(args, AGENT_FLAGS);
-    if (help) {
-      console.log(formatUsage(SYNOPSIS, AGENT_FLAGS));
-      return 0;
-    }
-    if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
-    if (typeof values.config !== "string" || values.config === "") {
-      throw new FlagError(`Flag "-config" is required`);
-    }
-    configPath = values.config;
-    level = parseChoice("logLevel", values.logLevel as string, { choices: LOG_LEVELS });
-  } catch (err) {
-    if (!(err instanceof FlagError)) throw err;
-    console.error(`${err.message}\n\n${formatUsage(SYNOPSIS, AGENT_FLAGS)}`);
-    return 2;
-  }
+  const parsed = parseCommand(args, parseAgentArgs, { synopsis: SYNOPSIS, specs: AGENT_FLAGS });
+  if (typeof parsed === "number") return parsed;
+  const { configPath, level } = parsed;
   let config: AgentConfig;
   try {
     config = await loadAgentConfig(configPath);

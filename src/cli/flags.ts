@@ -105,6 +105,45 @@ export function formatUsage(synopsis: string, specs: FlagSpecs): string {
   return lines.join("\n") + "\n";
 }
 
+/** What a command needs to report its flags: see {@linkcode parseCommand}. */
+export interface CommandUsage {
+  /** The command's synopsis, e.g. `logboom tail [flags]`. */
+  synopsis: string;
+  /** The command's flags, for the usage text. */
+  specs: FlagSpecs;
+}
+
+/**
+ * Parses a command's arguments the way every command reports them: a {@linkcode FlagError}
+ * prints its message and the usage on stderr (exit code 2), and `-h` prints the usage on stdout
+ * (exit code 0). Returns what `parse` made of the arguments, or the exit code to return.
+ *
+ * @example
+ * ```ts
+ * const parsed = parseCommand(args, parseTailArgs, { synopsis: SYNOPSIS, specs: TAIL_FLAGS });
+ * if (typeof parsed === "number") return parsed;
+ * ```
+ */
+export function parseCommand<T extends { help: boolean }>(
+  args: readonly string[],
+  parse: (args: readonly string[]) => T,
+  usage: CommandUsage,
+): T | number {
+  let parsed: T;
+  try {
+    parsed = parse(args);
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    console.error(`${err.message}\n\n${formatUsage(usage.synopsis, usage.specs)}`);
+    return 2;
+  }
+  if (parsed.help) {
+    console.log(formatUsage(usage.synopsis, usage.specs));
+    return 0;
+  }
+  return parsed;
+}
+
 const UNITS: Record<string, number> = {
   "": 1,
   b: 1,

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { FlagError, type FlagSpecs, formatUsage, parseBytes, parseFlags } from "./flags.ts";
+import {
+  FlagError,
+  type FlagSpecs,
+  formatUsage,
+  parseBytes,
+  parseCommand,
+  parseFlags,
+} from "./flags.ts";
 
 const SPECS: FlagSpecs = {
   port: { type: "string", default: "8080", value: "N", help: "TCP port" },
@@ -52,5 +59,30 @@ Deno.test("sizes take binary units and refuse nonsense", () => {
   assert.equal(parseBytes("maxLine", "2g"), 2 * 1024 ** 3);
   for (const bad of ["0", "-1", "1.5MiB", "12 parsecs", ""]) {
     assert.throws(() => parseBytes("maxLine", bad), FlagError, bad);
+  }
+});
+
+Deno.test("parseCommand: a bad flag is exit code 2 with the usage, -h is 0, the rest is parsed", () => {
+  const usage = { synopsis: "logboom x [flags]", specs: SPECS };
+  const printed: string[] = [];
+  const { error, log } = console;
+  console.error = (text: string) => printed.push(`stderr: ${text}`);
+  console.log = (text: string) => printed.push(`stdout: ${text}`);
+  try {
+    const parse = (args: readonly string[]) => ({ ...parseFlags(args, SPECS) });
+    assert.equal(parseCommand(["-nope"], parse, usage), 2);
+    assert.match(printed[0], /^stderr: Unknown flag "-nope".*\n\nUsage: logboom x \[flags\]/s);
+    assert.equal(parseCommand(["-h"], parse, usage), 0);
+    assert.match(printed[1], /^stdout: Usage: logboom x \[flags\]/);
+    const parsed = parseCommand(["-port", "9000"], parse, usage);
+    assert.equal(typeof parsed === "object" && parsed.values.port, "9000");
+    assert.throws(() =>
+      parseCommand([], () => {
+        throw new TypeError("a bug, not a usage error");
+      }, usage), TypeError);
+    assert.equal(printed.length, 2);
+  } finally {
+    console.error = error;
+    console.log = log;
   }
 });

@@ -16,7 +16,7 @@ import { basename } from "node:path";
 import { describe, sleep } from "../_util.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { parseDuration } from "./duration.ts";
-import { FlagError, type FlagSpecs, formatUsage, parseBytes, parseFlags } from "./flags.ts";
+import { FlagError, type FlagSpecs, parseBytes, parseCommand, parseFlags } from "./flags.ts";
 import { type HostPort, parseHostPort } from "./host_port.ts";
 import { type LineBatch, LineBatcher } from "./line_batcher.ts";
 import { untilStopped } from "./_stop.ts";
@@ -391,18 +391,8 @@ function errorText(body: string): string {
 
 /** The `send` command: parses `args`, sends, returns 0 when everything was delivered, else 1. */
 export async function runSend(args: readonly string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseSendArgs>;
-  try {
-    parsed = parseSendArgs(args);
-  } catch (err) {
-    if (!(err instanceof FlagError)) throw err;
-    console.error(`${err.message}\n\n${formatUsage(SYNOPSIS, SEND_FLAGS)}`);
-    return 2;
-  }
-  if (parsed.help) {
-    console.log(formatUsage(SYNOPSIS, SEND_FLAGS));
-    return 0;
-  }
+  const parsed = parseCommand(args, parseSendArgs, { synopsis: SYNOPSIS, specs: SEND_FLAGS });
+  if (typeof parsed === "number") return parsed;
   const { config } = parsed;
   if (config.token === "") config.token = tokenFromEnv();
   return await untilStopped(async (signal) => {

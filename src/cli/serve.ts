@@ -27,9 +27,9 @@ import type { FsyncMode } from "../store/file_writer.ts";
 import {
   FlagError,
   type FlagSpecs,
-  formatUsage,
   parseBytes,
   parseChoice,
+  parseCommand,
   parseCount,
   parseFlags,
 } from "./flags.ts";
@@ -359,18 +359,8 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
 
 /** The `serve` command: parses `args`, runs until SIGINT or SIGTERM, returns the exit code. */
 export async function runServe(args: readonly string[]): Promise<number> {
-  let parsed: ParsedServeArgs;
-  try {
-    parsed = parseServeArgs(args);
-  } catch (err) {
-    if (!(err instanceof FlagError)) throw err;
-    console.error(`${err.message}\n\n${formatUsage(SYNOPSIS, SERVE_FLAGS)}`);
-    return 2;
-  }
-  if (parsed.help) {
-    console.log(formatUsage(SYNOPSIS, SERVE_FLAGS));
-    return 0;
-  }
+  const parsed = parseCommand(args, parseServeArgs, { synopsis: SYNOPSIS, specs: SERVE_FLAGS });
+  if (typeof parsed === "number") return parsed;
   for (const warning of parsed.warnings) console.error(warning);
   if (parsed.config.http.token === "") parsed.config.http.token = tokenFromEnv();
   setupLogging(parsed.config.logLevel);

@@ -14,7 +14,7 @@
 import { describe, sleep } from "../_util.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
-import { FlagError, type FlagSpecs, formatUsage, parseFlags } from "./flags.ts";
+import { FlagError, type FlagSpecs, parseCommand, parseFlags } from "./flags.ts";
 import { colourLevel, droppedMarker, escapeControl, safeJson } from "./terminal_text.ts";
 import { untilStopped } from "./_stop.ts";
 
@@ -236,18 +236,8 @@ async function errorOf(res: Response): Promise<string> {
 
 /** The `tail` command: parses `args`, follows until SIGINT or SIGTERM, returns the exit code. */
 export async function runTail(args: readonly string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseTailArgs>;
-  try {
-    parsed = parseTailArgs(args);
-  } catch (err) {
-    if (!(err instanceof FlagError)) throw err;
-    console.error(`${err.message}\n\n${formatUsage(SYNOPSIS, TAIL_FLAGS)}`);
-    return 2;
-  }
-  if (parsed.help) {
-    console.log(formatUsage(SYNOPSIS, TAIL_FLAGS));
-    return 0;
-  }
+  const parsed = parseCommand(args, parseTailArgs, { synopsis: SYNOPSIS, specs: TAIL_FLAGS });
+  if (typeof parsed === "number") return parsed;
   const { config } = parsed;
   if (config.token === "") config.token = tokenFromEnv();
   const encoder = new TextEncoder();
