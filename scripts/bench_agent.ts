@@ -17,6 +17,7 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { median } from "./_median.ts";
+import { cpuSeconds, freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const main = join(root, "main.ts");
@@ -34,31 +35,6 @@ interface AgentRun {
   serverCpuPerGb: number;
   lost: number;
   line: string;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function cat(path: string): Promise<string> {
-  const out = await new Deno.Command("cat", { args: [path], stderr: "null" }).output();
-  return decoder.decode(out.stdout);
-}
-
-/** Peak resident memory (VmHWM) of `pid`, in kB. */
-async function peakRssKb(pid: number): Promise<number> {
-  return Number(/VmHWM:\s+(\d+)/.exec(await cat(`/proc/${pid}/status`))?.[1] ?? NaN);
-}
-
-/** CPU seconds (user + system) `pid` used so far. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await cat(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 of stat(5), counted from the state field (3): utime, stime in clock ticks.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Fills `buf` with lines `from`..`from + CHUNK_LINES - 1`: `c0 <10-digit seq> <filler>\n`. */

@@ -19,6 +19,7 @@
 import { fileURLToPath } from "node:url";
 import { SseParser } from "../src/live/sse_decoder.ts";
 import { median } from "./_median.ts";
+import { cpuSeconds, freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const shared = `${root}../shared/bench`;
@@ -84,25 +85,6 @@ async function startServer(extra: string[] = []): Promise<Server> {
       await Deno.remove(dir, { recursive: true });
     },
   };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-/** CPU seconds (user + system) a process used so far. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
-  const fields = decoder.decode(out.stdout).split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function peakRssKb(pid: number): Promise<number> {
-  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
-  return Number(/VmHWM:\s+(\d+)/.exec(decoder.decode(out.stdout))?.[1] ?? NaN);
 }
 
 async function loadgen(server: Server, c: number, n: number, s: number): Promise<number> {

@@ -13,6 +13,7 @@
 
 import { fileURLToPath } from "node:url";
 import { median } from "./_median.ts";
+import { freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = Deno.env.get("LOGBOOM_BENCH_DIR") ?? `${root}../shared/bench`;
@@ -92,9 +93,7 @@ interface Run {
 async function run(rotate: boolean, tools: { loadgen: string; verify: string }): Promise<Run> {
   const { loadgen, verify } = tools;
   const dir = await Deno.makeTempDir({ prefix: "bench-rotate-" });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = freePort();
   const flags = rotate ? ["-rotateSize", "10MB", "-compress"] : [];
   const server = new Deno.Command(Deno.execPath(), {
     args: [
@@ -142,8 +141,7 @@ async function run(rotate: boolean, tools: { loadgen: string; verify: string }):
       }, 120_000);
     }
     const gzipSeconds = (performance.now() - gzipStart) / 1000;
-    const status = await new Deno.Command("cat", { args: [`/proc/${server.pid}/status`] }).output();
-    const rssKb = Number(/VmHWM:\s+(\d+)/.exec(new TextDecoder().decode(status.stdout))?.[1]);
+    const rssKb = await peakRssKb(server.pid);
     server.kill("SIGTERM");
     await server.status;
     const files = await gunzipAll(dir);
