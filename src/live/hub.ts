@@ -300,7 +300,8 @@ export class LiveHub implements Sink {
       }
     }
     const firstId = this.#ring.push(batch);
-    if (this.#subscribers.size === 0) return true;
+    // Nobody to offer lines to (none listens, or every one is parked): nothing more to do.
+    if (this.#active.size === 0) return true;
     const { source, host } = batch.meta;
     // Indexed lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
     // the batch, costs no copy, and none costs decoding unless it filters.
@@ -470,7 +471,8 @@ export class LiveHub implements Sink {
         if (start >= 0) {
           const { firstId, source, host, receivedAt: ts } = chunk;
           const data = lines.bytes(start, end).slice();
-          runs.push({ data, firstId: firstId + start, count: end - start, source, host, ts });
+          const count = end - start;
+          runs.push({ data, firstId: firstId + start, count, source, host, ts, backlog: true });
         }
         start = end = -1;
       };
@@ -715,7 +717,7 @@ class Subscriber implements Subscription {
       this.#droppedLines += missed;
       this.#queue.push({ dropped: missed });
     }
-    for (const run of runs) this.push({ ...run, backlog: true });
+    for (const run of runs) this.push(run);
   }
 
   /** Hands the next event to a waiting reader; called once per batch, not per line. */
