@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  configureSync,
-  defaultTextFormatter,
-  type LogLevel,
-  type LogRecord,
-} from "@logtape/logtape";
+import { configureSync, getTextFormatter, type LogLevel, type LogRecord } from "@logtape/logtape";
 
 /** The values `-logLevel` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -20,9 +15,16 @@ export type LogLevelName = typeof LOG_LEVELS[number];
 
 const encoder = new TextEncoder();
 
+/**
+ * LogTape's text format, with string values as they are (control characters, escape sequences
+ * and line breaks escaped, so a client-chosen name cannot forge a log line) instead of quoted:
+ * a message quotes where it means to, e.g. `Cannot open log file "{path}": {error}`.
+ */
+export const formatRecord: (record: LogRecord) => string = getTextFormatter({ value: "bare" });
+
 /** Writes a record to stderr synchronously, so nothing is lost when the process exits. */
 function stderrSink(record: LogRecord): void {
-  const bytes = encoder.encode(defaultTextFormatter(record));
+  const bytes = encoder.encode(formatRecord(record));
   let offset = 0;
   while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
 }

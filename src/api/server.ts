@@ -129,7 +129,11 @@ export class Api {
     try {
       res = await this.#route(req, route, peer);
     } catch (err) {
-      log.error(`${req.method} ${path} failed: ${describe(err)}`);
+      log.error("{method} {path} failed: {error}", {
+        method: req.method,
+        path,
+        error: describe(err),
+      });
       res = json(500, { error: describe(err) });
     }
     let codes = this.#requests.get(route);

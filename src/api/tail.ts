@@ -121,7 +121,7 @@ export class TailRoute {
       }
       const share = this.#budget.join();
       const pump = pumpWebSocket(upgraded.socket, sub, { lastId: cursor, share })
-        .catch((err) => log.warn(`WebSocket tail failed: ${describe(err)}`))
+        .catch((err) => log.warn("WebSocket tail failed: {error}", { error: describe(err) }))
         .finally(() => this.#pumps.delete(pump));
       this.#pumps.add(pump);
       return upgraded.response;
@@ -184,6 +184,6 @@ function errorResponse(err: unknown): Response {
   } else if (err instanceof TooManySubscribersError || err instanceof HubClosedError) {
     status = 503;
     headers["retry-after"] = "5";
-  } else log.error(`Tail failed: ${describe(err)}`);
+  } else log.error("Tail failed: {error}", { error: describe(err) });
   return new Response(JSON.stringify({ error: describe(err) }) + "\n", { status, headers });
 }

@@ -249,7 +249,7 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
   const refused = checkStoragePermissions(config) ?? checkHttpExposure(config.http) ??
     checkWatchPermissions(config.watch);
   if (refused) {
-    log.error(refused);
+    log.error("{reason}", { reason: refused });
     return 1;
   }
   let sink: FileSink;
@@ -267,7 +267,10 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
       maxOpenFiles: config.maxOpenFiles,
     });
   } catch (err) {
-    log.error(`Cannot open log file "${config.logFile}": ${describe(err)}`);
+    log.error('Cannot open log file "{path}": {error}', {
+      path: config.logFile,
+      error: describe(err),
+    });
     return 1;
   }
   // Without the HTTP API nobody can subscribe: the hub (and its ring's copy) stays out of the way.
@@ -284,7 +287,11 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
       router,
     );
   } catch (err) {
-    log.error(`Cannot listen on ${config.host}:${config.port}: ${describe(err)}`);
+    log.error("Cannot listen on {host}:{port}: {error}", {
+      host: config.host,
+      port: config.port,
+      error: describe(err),
+    });
     await router.close();
     return 1;
   }
@@ -310,20 +317,27 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
         }],
       });
     } catch (err) {
-      log.error(`Cannot serve HTTP on ${formatHostPort(address)}: ${describe(err)}`);
+      log.error("Cannot serve HTTP on {address}: {error}", {
+        address: formatHostPort(address),
+        error: describe(err),
+      });
       await input.close({ quietMs: 0, drainMs: 0 });
       await router.close();
       return 1;
     }
-    log.info(`HTTP API on http://${formatHostPort(address)}`);
+    log.info("HTTP API on http://{address}", { address: formatHostPort(address) });
   }
   const watch = config.watch?.length
     ? WatchInput.start(router, { paths: config.watch, host: hostName(), maxLine: config.maxLine })
     : undefined;
-  if (watch) log.info(`Watching ${config.watch!.map((p) => `"${p}"`).join(", ")}`);
-  log.info(
-    `Listening on tcp://${config.host}:${input.addr.port}, appending to "${config.logFile}"`,
-  );
+  if (watch) {
+    log.info("Watching {paths}", { paths: config.watch!.map((p) => `"${p}"`).join(", ") });
+  }
+  log.info('Listening on tcp://{host}:{port}, appending to "{path}"', {
+    host: config.host,
+    port: input.addr.port,
+    path: config.logFile,
+  });
   // logrotate's postrotate sends SIGHUP: every file is reopened before its next write.
   const onHangup = () => {
     log.info("SIGHUP: reopening the log files");
@@ -352,7 +366,7 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
     log.info("Stopped");
     return 0;
   } catch (err) {
-    log.error(`Stopped before storing everything: ${describe(err)}`);
+    log.error("Stopped before storing everything: {error}", { error: describe(err) });
     return 1;
   }
 }
