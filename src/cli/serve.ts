@@ -33,7 +33,8 @@ import {
   parseCount,
   parseFlags,
 } from "./flags.ts";
-import { untilStopped } from "./_stop.ts";
+import { HANGUP, hangupEvents, untilStopped } from "./_stop.ts";
+import { VERSION } from "./version.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
@@ -241,11 +242,21 @@ const SHUTDOWN_DEADLINE_MS = 4500;
 
 const log = getLogger(["logboom", "serve"]);
 
+/** Options of {@linkcode serve}. */
+export interface ServeOptions {
+  /** Each {@linkcode HANGUP} event (SIGHUP) reopens the log files, from open to close. */
+  hangups?: EventTarget;
+}
+
 /**
  * Runs the aggregator until `signal` aborts. Resolves with the exit code: 0 after a clean stop,
  * 1 when a startup problem stopped it or data could not be written before the deadline.
  */
-export async function serve(config: ServeConfig, signal: AbortSignal): Promise<number> {
+export async function serve(
+  config: ServeConfig,
+  signal: AbortSignal,
+  options: ServeOptions = {},
+): Promise<number> {
   const refused = checkStoragePermissions(config) ?? checkHttpExposure(config.http) ??
     checkWatchPermissions(config.watch);
   if (refused) {
@@ -273,6 +284,12 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
     });
     return 1;
   }
+  // logrotate's postrotate sends SIGHUP: every file is reopened before its next write, also
+  // during the drain at shutdown.
+  options.hangups?.addEventListener(HANGUP, () => {
+    log.info("SIGHUP: reopening the log files");
+    sink.reopen();
+  });
   // Without the HTTP API nobody can subscribe: the hub (and its ring's copy) stays out of the way.
   // Small events keep each tail's delivery budget fine-grained; SSE joins them into large writes.
   const hub = config.http.address === undefined
@@ -338,16 +355,9 @@ export async function serve(config: ServeConfig, signal: AbortSignal): Promise<n
     port: input.addr.port,
     path: config.logFile,
   });
-  // logrotate's postrotate sends SIGHUP: every file is reopened before its next write.
-  const onHangup = () => {
-    log.info("SIGHUP: reopening the log files");
-    sink.reopen();
-  };
-  Deno.addSignalListener("SIGHUP", onHangup);
   if (!signal.aborted) {
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
-  Deno.removeSignalListener("SIGHUP", onHangup);
   log.info("Stopping: storing what was received");
   const deadline = AbortSignal.timeout(SHUTDOWN_DEADLINE_MS);
   const stopped = (async () => {
@@ -378,5 +388,10 @@ export async function runServe(args: readonly string[]): Promise<number> {
   for (const warning of parsed.warnings) console.error(warning);
   if (parsed.config.http.token === "") parsed.config.http.token = tokenFromEnv();
   setupLogging(parsed.config.logLevel);
-  return await untilStopped((signal) => serve(parsed.config, signal));
+  const { hangups, options } = hangupEvents();
+  return await untilStopped((signal) => {
+    // From here on SIGHUP is handled: it never ends the process.
+    log.debug("Starting logboom {version}, pid {pid}", { version: VERSION, pid: Deno.pid });
+    return serve(parsed.config, signal, { hangups });
+  }, options);
 }
