@@ -51,6 +51,8 @@ export interface StartOptions {
   waitReady?: boolean;
   /** The program to run. Default {@linkcode MAIN}. */
   main?: string;
+  /** Environment variables besides the test's own (`NO_COLOR=1` is always set). */
+  env?: Record<string, string>;
 }
 
 /** A free TCP port on loopback (the OS picks it; it is free again when this returns). */
@@ -93,7 +95,7 @@ export async function startServer(
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { ...options.env, NO_COLOR: "1" },
   }).spawn();
   const watched = await watchProcess(child, {
     ready: waitReady ? /Listening on/ : undefined,

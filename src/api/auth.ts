@@ -15,9 +15,33 @@ export const TOKEN_ENV = "LOGBOOM_TOKEN";
  * design card's `--allow-net --allow-write` never prompts); `""` when unset or not permitted.
  */
 export function tokenFromEnv(): string {
-  const permission = Deno.permissions.querySync({ name: "env", variable: TOKEN_ENV });
-  if (permission.state !== "granted") return "";
-  return Deno.env.get(TOKEN_ENV) ?? "";
+  return canReadTokenEnv() ? Deno.env.get(TOKEN_ENV) ?? "" : "";
+}
+
+/** Whether env permission for {@linkcode TOKEN_ENV} is granted, so a token set there is read. */
+export function canReadTokenEnv(): boolean {
+  return Deno.permissions.querySync({ name: "env", variable: TOKEN_ENV }).state === "granted";
+}
+
+/** The sentence that says a {@linkcode TOKEN_ENV} set in the environment is not read, and how. */
+export const TOKEN_ENV_NOT_READ = `env permission for ${TOKEN_ENV} is not granted, so a token ` +
+  `set there is not read: run with --allow-env=${TOKEN_ENV} or pass -token`;
+
+/**
+ * What to add to a 401 answer so the user sees why: `""` when a token was sent; otherwise that
+ * none was, and, without env permission for {@linkcode TOKEN_ENV}, that a token set there is not
+ * read (with the permission to grant).
+ *
+ * @example
+ * ```ts
+ * io.notice(`Server answered 401: ${reason}${missingTokenHint(config.token)}`);
+ * ```
+ */
+export function missingTokenHint(token: string): string {
+  if (token !== "") return "";
+  return canReadTokenEnv()
+    ? ` (no token was sent: pass -token or set ${TOKEN_ENV})`
+    : ` (no token was sent; ${TOKEN_ENV_NOT_READ})`;
 }
 
 /**

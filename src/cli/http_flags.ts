@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isLoopback } from "../api/auth.ts";
+import { canReadTokenEnv, isLoopback, TOKEN_ENV_NOT_READ } from "../api/auth.ts";
 import { FlagError, type FlagSpecs, parseBytes } from "./flags.ts";
 import { formatHostPort, type HostPort, parseHostPort } from "./host_port.ts";
 
@@ -121,4 +121,14 @@ export function checkHttpExposure(settings: HttpSettings): string | undefined {
   return `Refusing to serve HTTP on ${formatHostPort(address)} without a token: anyone who can ` +
     `reach it could read and write logs. Set -token or LOGBOOM_TOKEN (with ` +
     `--allow-env=LOGBOOM_TOKEN), or use -http 127.0.0.1:${address.port}`;
+}
+
+/**
+ * How the HTTP API is guarded, for the startup line: whether it requires a token, and when it
+ * does not and env permission for `LOGBOOM_TOKEN` is missing, that a token set there is not read.
+ */
+export function describeHttpAccess(settings: HttpSettings): string {
+  if (settings.token !== "") return "bearer token required";
+  const open = "no token required: any process on this machine may use it";
+  return canReadTokenEnv() ? open : `${open}; ${TOKEN_ENV_NOT_READ}`;
 }

@@ -15,7 +15,13 @@ import { tokenFromEnv } from "../api/auth.ts";
 import { SourceStats } from "../api/source_stats.ts";
 import { LiveHub } from "../live/hub.ts";
 import { streamMarksPath } from "../store/stream_marks.ts";
-import { checkHttpExposure, HTTP_FLAGS, type HttpSettings, parseHttpFlags } from "./http_flags.ts";
+import {
+  checkHttpExposure,
+  describeHttpAccess,
+  HTTP_FLAGS,
+  type HttpSettings,
+  parseHttpFlags,
+} from "./http_flags.ts";
 import { formatHostPort } from "./host_port.ts";
 import { checkWatchPermissions, parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
 import { WatchInput } from "../ingest/watch.ts";
@@ -342,7 +348,10 @@ export async function serve(
       await router.close();
       return 1;
     }
-    log.info("HTTP API on http://{address}", { address: formatHostPort(address) });
+    log.info("HTTP API on http://{address} ({access})", {
+      address: formatHostPort(address),
+      access: describeHttpAccess(config.http),
+    });
   }
   const watch = config.watch?.length
     ? WatchInput.start(router, { paths: config.watch, host: hostName(), maxLine: config.maxLine })

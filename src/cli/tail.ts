@@ -12,7 +12,7 @@
  */
 
 import { describe, sleep } from "../_util.ts";
-import { tokenFromEnv } from "../api/auth.ts";
+import { missingTokenHint, tokenFromEnv } from "../api/auth.ts";
 import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
 import { FlagError, type FlagSpecs, parseCommand, parseFlags } from "./flags.ts";
 import { colourLevel, droppedMarker, escapeControl, safeJson } from "./terminal_text.ts";
@@ -154,7 +154,8 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
           if (after > 0) delay = Math.max(delay, Math.min(after * 1000, maxRetryMs));
           throw new Error(`server answered ${res.status}: ${reason}`);
         }
-        throw new FatalAnswer(`Server answered ${res.status}: ${reason}`);
+        const hint = res.status === 401 ? missingTokenHint(config.token) : "";
+        throw new FatalAnswer(`Server answered ${res.status}: ${reason}${hint}`);
       }
       if (connectedOnce) io.notice(`logboom tail: reconnected to ${config.server.origin}`);
       connectedOnce = true;
