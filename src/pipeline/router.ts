@@ -5,7 +5,7 @@
  */
 
 import type { Batch } from "./batch.ts";
-import type { Sink } from "./sink.ts";
+import type { Sink, SinkProblem } from "./sink.ts";
 
 /**
  * Fans batches out to sinks. It is itself a {@linkcode Sink}, so an input never knows how many
@@ -40,14 +40,19 @@ export class Router implements Sink {
     return this.#sinks.some((sink) => sink.full);
   }
 
-  /** Resolves when every sink has room. */
-  async writable(): Promise<void> {
-    await Promise.all(this.#sinks.map((sink) => sink.writable()));
+  /** Resolves when every sink has room (for `batch`'s destination, when given). */
+  async writable(batch?: Batch): Promise<void> {
+    await Promise.all(this.#sinks.map((sink) => sink.writable(batch)));
   }
 
-  /** Resolves when every sink stored what was queued before the call. */
-  async flush(): Promise<void> {
-    await Promise.all(this.#sinks.map((sink) => sink.flush()));
+  /** Resolves when every sink stored what was queued before the call (for `batches`, if given). */
+  async flush(batches?: readonly Batch[]): Promise<void> {
+    await Promise.all(this.#sinks.map((sink) => sink.flush(batches)));
+  }
+
+  /** What any sink cannot store now. */
+  problems(): SinkProblem[] {
+    return this.#sinks.flatMap((sink) => sink.problems?.() ?? []);
   }
 
   /** Closes every sink, each after writing what it holds. */

@@ -7,13 +7,25 @@
 
 import type { Batch } from "./batch.ts";
 
+/** Why a sink cannot store some of its batches now (what `/readyz` reports). */
+export interface SinkProblem {
+  /** What cannot be written, e.g. a file's path. */
+  readonly path: string;
+  /** The last error's message. */
+  readonly error: string;
+  /** Since when it keeps failing, in ms since the epoch. */
+  readonly since: number;
+}
+
 /** A destination for batches. */
 export interface Sink {
   /** A short name for logs and metrics, e.g. `file`. */
   readonly name: string;
   /**
-   * Queues a batch. Returns `false` when the sink's queue is over its byte bound: the producer
-   * should stop reading until {@linkcode Sink.writable} resolves (storage pushes back, never drops).
+   * Queues a batch; never throws for lack of room (of queue, of open files). Returns `false` when
+   * the producer should stop reading until {@linkcode Sink.writable} resolves: the sink's queue is
+   * over its byte bound, or the batch's destination keeps failing and holds its share of it
+   * (storage pushes back, never drops).
    */
   write(batch: Batch): boolean;
   /**
@@ -21,14 +33,20 @@ export interface Sink {
    * with `Retry-After`) check it before writing; streaming inputs just wait on `writable()`.
    */
   readonly full: boolean;
-  /** Resolves once the sink's queue has room again. */
-  writable(): Promise<void>;
+  /**
+   * Resolves once the sink's queue has room again; given the batch `write` refused, once its
+   * destination takes more too, so a producer waits for what it feeds and nothing else.
+   */
+  writable(batch?: Batch): Promise<void>;
   /**
    * Resolves once every batch queued before the call is stored as the sink's durability policy
-   * asks (written, and fsynced under `-fsync batch`). This is the acknowledgement HTTP ingest
-   * waits for.
+   * asks (written, and fsynced under `-fsync batch`). Given `batches` (written before the call),
+   * it waits only for their destinations, so one that cannot be written holds up no other
+   * acknowledgement. This is the acknowledgement HTTP ingest waits for.
    */
-  flush(): Promise<void>;
+  flush(batches?: readonly Batch[]): Promise<void>;
+  /** What cannot be stored now and why; none when every destination writes. Default: none. */
+  problems?(): readonly SinkProblem[];
   /**
    * Writes what is queued, then releases the sink's resources. When `signal` aborts first, it
    * stops waiting and rejects, naming what it could not write.

@@ -20,7 +20,8 @@ const log = getLogger(["logboom", "store"]);
 
 /**
  * Opens files with `Deno.open` for append, creating parent folders; needs only write permission.
- * With read permission it also ends a torn last line left by a crash before appending.
+ * With read permission it also ends a torn last line left by a crash before appending, and
+ * refuses a read-only file (a sealed rotation, which even root must not append to).
  */
 export const denoFiles: FileOpener = {
   async open(path: string): Promise<WritableFile> {
@@ -28,13 +29,21 @@ export const denoFiles: FileOpener = {
     const readable = canRead(path);
     if (readable && await repairTornTail(path)) {
       log.warn(
-        `"${path}" ended in the middle of a line (an earlier crash?): ended it with a newline`,
+        "{path} ended in the middle of a line (an earlier crash?): ended it with a newline",
+        {
+          path,
+        },
       );
     }
     const file = await Deno.open(path, { append: true, create: true });
     if (readable) {
       try {
-        const { dev, ino } = file.statSync();
+        const { dev, ino, mode } = file.statSync();
+        if (mode !== null && (mode & 0o200) === 0) {
+          throw new Deno.errors.PermissionDenied(
+            `"${path}" is read-only (a rotated file?): not appending to it`,
+          );
+        }
         identities.set(file, { dev, ino });
       } catch (err) {
         file.close();
@@ -42,6 +51,12 @@ export const denoFiles: FileOpener = {
       }
     }
     return file;
+  },
+
+  async seal(path: string): Promise<void> {
+    if (Deno.build.os === "windows") return;
+    const { mode } = await Deno.stat(path);
+    if (mode !== null) await Deno.chmod(path, mode & 0o7555);
   },
 
   isCurrent(path: string, file: WritableFile): boolean {

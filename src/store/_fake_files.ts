@@ -46,6 +46,11 @@ export class FakeFile implements WritableFile {
   seekSync(): number {
     return this.bytes.length;
   }
+  /** When the file was last written; tests set it to stand for a file left by an earlier run. */
+  mtime: Date | null = null;
+  statSync(): { mtime: Date | null } {
+    return { mtime: this.mtime };
+  }
   close(): void {
     this.closed = true;
   }
@@ -78,5 +83,11 @@ export class FakeOpener implements FileOpener {
   }
   exists(path: string): boolean {
     return this.disk.has(path);
+  }
+  /** Paths made read-only by {@linkcode FakeOpener.seal}. */
+  sealed = new Set<string>();
+  seal(path: string): Promise<void> {
+    this.sealed.add(path);
+    return Promise.resolve();
   }
 }

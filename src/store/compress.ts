@@ -54,10 +54,13 @@ export async function gzipFile(src: string, options: GzipFileOptions = {}): Prom
   let created = false;
   try {
     const mode = (await input.stat()).mode;
+    // Removed rather than truncated: a stale one may be read-only, like the rotation it copies.
+    await Deno.remove(tmp).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
     const output = await Deno.open(tmp, {
       write: true,
-      create: true,
-      truncate: true,
+      createNew: true,
       mode: mode === null ? undefined : mode & 0o777,
     });
     created = true;

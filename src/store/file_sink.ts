@@ -11,7 +11,8 @@ import { join } from "node:path";
 import type { Batch } from "../pipeline/batch.ts";
 import { ByteBudget } from "../pipeline/byte_budget.ts";
 import { Histogram } from "../pipeline/histogram.ts";
-import type { Sink } from "../pipeline/sink.ts";
+import type { Sink, SinkProblem } from "../pipeline/sink.ts";
+import { describe } from "../_util.ts";
 import { denoFiles } from "./_deno_file.ts";
 import {
   type FileOpener,
@@ -52,27 +53,59 @@ export interface FileSinkConfig {
   keep?: number;
   /** Delete rotated files older than this, in ms. Default: never. */
   maxAgeMs?: number;
-  /** Most files open at once; the least recently used idle ones are closed first. Default 1024. */
+  /**
+   * Most files open at once. A new file takes the place of the least recently used idle one; while
+   * every open file is busy, lines for a new file wait for a place (counted in the queue's bound).
+   * Default 1024.
+   */
   maxOpenFiles?: number;
   /** A file that received nothing for this long is closed, in ms. Default 60 s. */
   idleMs?: number;
   /** How files are opened. Default: `Deno.open` (a fault-injecting opener in tests). */
   opener?: FileOpener;
+  /** The time, for rotation names. Default `Date.now`. */
+  clock?: () => number;
 }
 
 /** What a file sink did so far, for metrics. */
 export interface FileSinkStats extends FileWriterStats {
-  /** Files open (writers alive) now. */
+  /** Files open (or being closed) now. */
   openFiles: number;
+  /** Files waiting for a place under `maxOpenFiles`. */
+  waitingFiles: number;
+  /** Files whose writes keep failing now. */
+  failingFiles: number;
   /** Bytes queued and not yet written. */
   queuedBytes: number;
+}
+
+/** Lines for a file that waits for a place under the open-file cap, in arrival order. */
+class Held {
+  readonly chunks: { data: Uint8Array; lines: number }[] = [];
+  /** Resolves with the file's writer once it has one. */
+  readonly started: Promise<FileWriter>;
+  start!: (writer: FileWriter) => void;
+
+  constructor() {
+    this.started = new Promise((resolve) => this.start = resolve);
+  }
 }
 
 const log = getLogger(["logboom", "store"]);
 /** Ingestion counts as busy (for paced compression) this long after a batch. */
 const BUSY_MS = 250;
+/**
+ * Share of the queue's bound a failing file may hold before `write` asks its producer to wait
+ * (`writable(batch)` then waits for that file alone); other files keep the rest.
+ */
+const FAILING_SHARE = 0.25;
 
-/** Appends every batch to its file; storage pushes back on producers instead of dropping. */
+/**
+ * Appends every batch to its file; storage pushes back on producers instead of dropping. Every
+ * file has its own writer, and no file holds up another: acknowledgements (`flush(batches)`)
+ * wait only for the files their batches went to, and a file that keeps failing is reported in
+ * {@linkcode FileSink.problems} while its lines stay queued.
+ */
 export class FileSink implements Sink {
   /** Always `file`. */
   readonly name = "file";
@@ -80,9 +113,16 @@ export class FileSink implements Sink {
   readonly #budget: ByteBudget;
   readonly #json: boolean;
   readonly #writerOptions: FileWriterOptions;
+  /** Writers with a place under the cap, least recently used first. */
   readonly #writers = new Map<string, FileWriter>();
-  readonly #closing = new Set<Promise<void>>();
+  /** Writers being closed: their files count against the cap until they are. */
+  readonly #closing = new Map<FileWriter, Promise<void>>();
+  /** Files waiting for a place, first come first served. */
+  readonly #held = new Map<string, Held>();
+  /** Producers waiting for a failing file to take lines again. */
+  readonly #roomWaiters = new Map<FileWriter, (() => void)[]>();
   readonly #maxOpenFiles: number;
+  readonly #failingShare: number;
   readonly #idleMs: number;
   readonly #janitor: Janitor;
   readonly #stats: FileWriterStats = {
@@ -93,14 +133,21 @@ export class FileSink implements Sink {
   };
   readonly #sweeper: ReturnType<typeof setInterval>;
   #lastWrite = 0;
+  /** Set by `close`: held files get a writer that closes at once; errors are collected. */
+  #closed: { signal?: AbortSignal; errors: unknown[] } | undefined;
+  #closedAll: Promise<void> | undefined;
 
   private constructor(config: FileSinkConfig, template: PathTemplate) {
     const { queueBytes = 64 * 1024 * 1024, opener = denoFiles, rotateBytes, rotateEveryMs } =
       config;
     this.#template = template;
     this.#budget = new ByteBudget(queueBytes);
+    this.#failingShare = Math.max(1, Math.floor(queueBytes * FAILING_SHARE));
     this.#json = config.format === "json";
     this.#maxOpenFiles = config.maxOpenFiles ?? 1024;
+    if (!Number.isSafeInteger(this.#maxOpenFiles) || this.#maxOpenFiles < 1) {
+      throw new RangeError(`Open files must be a positive integer, got ${this.#maxOpenFiles}`);
+    }
     this.#idleMs = config.idleMs ?? 60_000;
     this.#janitor = new Janitor({
       compress: config.compress,
@@ -116,7 +163,7 @@ export class FileSink implements Sink {
       // -rotateSize (but for one batch larger than that, as lines are never split).
       pageBytes: Math.min(config.pageBytes ?? 1024 * 1024, rotateBytes ?? Infinity),
       stats: this.#stats,
-      onWritten: (bytes) => this.#budget.release(bytes),
+      clock: config.clock,
       rotation: rotates
         ? {
           maxBytes: rotateBytes,
@@ -138,7 +185,8 @@ export class FileSink implements Sink {
     if (template.isPlain) {
       const sink = new FileSink(config, template);
       try {
-        sink.#writers.set(config.path, await FileWriter.open(config.path, sink.#writerOptions));
+        const writer = await FileWriter.open(config.path, sink.#optionsFor(config.path));
+        sink.#writers.set(config.path, writer);
       } catch (err) {
         clearInterval(sink.#sweeper);
         throw err;
@@ -161,37 +209,111 @@ export class FileSink implements Sink {
 
   /** What was written so far, for metrics. */
   get stats(): Readonly<FileSinkStats> {
-    return { ...this.#stats, openFiles: this.#writers.size, queuedBytes: this.#budget.used };
+    return {
+      ...this.#stats,
+      openFiles: this.#writers.size + this.#closing.size,
+      waitingFiles: this.#held.size,
+      failingFiles: this.problems().length,
+      queuedBytes: this.#budget.used,
+    };
   }
 
-  /** Copies the batch into its file's queue; `false` when the queue is full and the producer should wait. */
+  /** The files that cannot be written now, with the last error: what `/readyz` reports. */
+  problems(): SinkProblem[] {
+    const found: SinkProblem[] = [];
+    for (const writer of [...this.#writers.values(), ...this.#closing.keys()]) {
+      const failure = writer.failure;
+      if (failure !== undefined) {
+        found.push({ path: writer.path, error: failure.error, since: failure.since });
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Copies the batch into its file's queue. `false` asks the producer to wait: the queue is at
+   * its bound, or the batch's file keeps failing and holds its share of the bound already. A
+   * file that has to wait for a place under the open-file cap holds the lines meanwhile.
+   */
   write(batch: Batch): boolean {
+    if (this.#closed) throw new Error("The file sink is closed");
     const { source, host } = batch.meta;
     const path = this.#template.render({ source, host, date: batch.receivedAt });
-    let writer = this.#writers.get(path);
-    if (writer === undefined) {
-      writer = FileWriter.create(path, this.#writerOptions);
-      this.#writers.set(path, writer);
-      if (this.#writers.size > this.#maxOpenFiles) this.#evict();
-    } else if (this.#writers.size > 1) {
-      // Map order is the LRU order: the least recently used writer comes first.
-      this.#writers.delete(path);
-      this.#writers.set(path, writer);
-    }
     const data = this.#json ? encodeJsonLines(batch) : batch.data;
-    writer.enqueue(data, batch.lines);
     this.#lastWrite = batch.receivedAt;
-    return this.#budget.take(data.length);
+    const room = this.#budget.take(data.length);
+    let writer = this.#writers.get(path);
+    if (writer !== undefined) {
+      if (this.#writers.size > 1) {
+        // Map order is the LRU order: the least recently used writer comes first.
+        this.#writers.delete(path);
+        this.#writers.set(path, writer);
+      }
+      writer.enqueue(data, batch.lines);
+      return room && !this.#overShare(writer);
+    }
+    const held = this.#held.get(path);
+    if (held !== undefined) {
+      // `batch.data` is only lent for this call; JSON lines are this sink's own already.
+      held.chunks.push({ data: this.#json ? data : data.slice(), lines: batch.lines });
+      return room;
+    }
+    if (this.#writers.size + this.#closing.size < this.#maxOpenFiles) {
+      writer = this.#start(path);
+      writer.enqueue(data, batch.lines);
+      return room;
+    }
+    const waiting = new Held();
+    waiting.chunks.push({ data: this.#json ? data : data.slice(), lines: batch.lines });
+    this.#held.set(path, waiting);
+    this.#makeRoom();
+    return room;
   }
 
-  /** Resolves when the queue has room. */
-  writable(): Promise<void> {
-    return this.#budget.available();
+  /**
+   * Resolves when the queue has room; given a batch that `write` refused, once its file takes
+   * lines again too.
+   */
+  async writable(batch?: Batch): Promise<void> {
+    await this.#budget.available();
+    if (batch === undefined) return;
+    const { source, host } = batch.meta;
+    const writer = this.#writers.get(
+      this.#template.render({ source, host, date: batch.receivedAt }),
+    );
+    while (writer !== undefined && this.#overShare(writer) && !this.#closed) {
+      await new Promise<void>((resolve) => {
+        const waiters = this.#roomWaiters.get(writer) ?? [];
+        waiters.push(resolve);
+        this.#roomWaiters.set(writer, waiters);
+      });
+    }
   }
 
-  /** Resolves when everything queued so far is written as the fsync mode asks. */
-  async flush(): Promise<void> {
-    await Promise.all([...this.#writers.values()].map((writer) => writer.flush()));
+  /**
+   * Resolves when what was queued before the call is written as the fsync mode asks: everything,
+   * or given `batches`, only what is queued for their files, so a file that cannot be written
+   * holds up the acknowledgements of its own lines and no others.
+   */
+  async flush(batches?: readonly Batch[]): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const add = (path: string) => {
+      const writer = this.#writers.get(path);
+      if (writer !== undefined) waits.push(writer.flush());
+      const held = this.#held.get(path);
+      if (held !== undefined) waits.push(held.started.then((w) => w.flush()));
+    };
+    if (batches === undefined) {
+      for (const path of this.#writers.keys()) add(path);
+      for (const path of this.#held.keys()) add(path);
+    } else {
+      const paths = new Set<string>();
+      for (const { meta: { source, host }, receivedAt } of batches) {
+        paths.add(this.#template.render({ source, host, date: receivedAt }));
+      }
+      for (const path of paths) add(path);
+    }
+    await Promise.all(waits);
   }
 
   /** Closes every file before its next write and opens the path anew (SIGHUP, logrotate). */
@@ -205,26 +327,80 @@ export class FileSink implements Sink {
   }
 
   /** Writes what is queued and closes every file; stops compression (its source is kept). */
-  async close(options: { signal?: AbortSignal } = {}): Promise<void> {
-    clearInterval(this.#sweeper);
-    const writers = [...this.#writers.values()];
-    this.#writers.clear();
-    const results = await Promise.allSettled([
-      ...writers.map((writer) => writer.close(options)),
-      ...this.#closing,
-    ]);
-    await this.#janitor.close();
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+  close(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#closedAll ??= this.#close(options);
   }
 
-  /** Closes the least recently used idle writers until the cap holds. */
-  #evict(): void {
+  async #close(options: { signal?: AbortSignal }): Promise<void> {
+    clearInterval(this.#sweeper);
+    const closed = { signal: options.signal, errors: [] as unknown[] };
+    this.#closed = closed;
+    for (const waiters of this.#roomWaiters.values()) for (const wake of waiters) wake();
+    this.#roomWaiters.clear();
+    for (const [path, writer] of this.#writers) this.#retire(path, writer);
+    // Held files get a writer (closed at once) as places free up.
+    while (this.#closing.size > 0) await Promise.allSettled(this.#closing.values());
+    await this.#janitor.close();
+    if (closed.errors.length > 0) throw closed.errors[0];
+  }
+
+  #optionsFor(path: string): FileWriterOptions {
+    const options: FileWriterOptions = {
+      ...this.#writerOptions,
+      onWritten: (bytes) => {
+        this.#budget.release(bytes);
+        const writer = this.#writers.get(path);
+        const waiters = writer && this.#roomWaiters.get(writer);
+        if (waiters !== undefined && !this.#overShare(writer!)) {
+          this.#roomWaiters.delete(writer!);
+          for (const wake of waiters) wake();
+        }
+      },
+      onIdle: () => {
+        if (this.#held.size > 0) this.#makeRoom();
+      },
+    };
+    return options;
+  }
+
+  #start(path: string): FileWriter {
+    const writer = FileWriter.create(path, this.#optionsFor(path));
+    this.#writers.set(path, writer);
+    return writer;
+  }
+
+  #overShare(writer: FileWriter): boolean {
+    return writer.failure !== undefined && writer.queuedBytes >= this.#failingShare;
+  }
+
+  /** Closes the least recently used idle writers, one for each held file not yet provided for. */
+  #makeRoom(): void {
+    let wanted = this.#held.size - this.#closing.size;
     for (const [path, writer] of this.#writers) {
-      if (this.#writers.size <= this.#maxOpenFiles) return;
-      if (writer.idle) this.#retire(path, writer);
+      if (wanted <= 0) return;
+      if (writer.idle) {
+        this.#retire(path, writer);
+        wanted--;
+      }
     }
-    log.debug(`${this.#writers.size} files open, above the cap: every one of them is busy`);
+    if (wanted > 0) {
+      log.debug("{waiting} files wait for one of the {open} open ones, all busy", {
+        waiting: this.#held.size,
+        open: this.#writers.size,
+      });
+    }
+  }
+
+  /** Gives the places freed under the cap to held files, in the order they came. */
+  #admit(): void {
+    for (const [path, held] of this.#held) {
+      if (this.#writers.size + this.#closing.size >= this.#maxOpenFiles) return;
+      this.#held.delete(path);
+      const writer = this.#start(path);
+      for (const { data, lines } of held.chunks) writer.enqueue(data, lines);
+      held.start(writer);
+      if (this.#closed) this.#retire(path, writer);
+    }
   }
 
   #closeIdle(): void {
@@ -236,10 +412,14 @@ export class FileSink implements Sink {
 
   #retire(path: string, writer: FileWriter): void {
     this.#writers.delete(path);
-    const closing = writer.close().catch((err) => {
-      log.error(`Cannot close "${path}": ${err instanceof Error ? err.message : String(err)}`);
+    const closed = this.#closed;
+    const closing = writer.close({ signal: closed?.signal }).catch((err) => {
+      if (closed) closed.errors.push(err);
+      else log.error("Cannot close {path}: {error}", { path, error: describe(err) });
+    }).finally(() => {
+      this.#closing.delete(writer);
+      this.#admit();
     });
-    this.#closing.add(closing);
-    closing.finally(() => this.#closing.delete(closing));
+    this.#closing.set(writer, closing);
   }
 }

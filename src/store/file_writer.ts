@@ -25,6 +25,8 @@ export interface WritableFile {
   sync(): Promise<void>;
   /** Moves the file position; `seekSync(0, Deno.SeekMode.End)` is the file's size. */
   seekSync(offset: number, whence: Deno.SeekMode): number;
+  /** The file's metadata; only `mtime` is read, by time-based rotation (needs read permission). */
+  statSync(): { mtime: Date | null };
   /** Closes the handle. */
   close(): void;
 }
@@ -42,13 +44,22 @@ export interface FileOpener {
   rename(from: string, to: string): Promise<void>;
   /** Whether a path exists (so a rotated name never overwrites an older one). */
   exists(path: string): boolean;
+  /**
+   * Makes a rotated file read-only, the mark by which retention knows the rotations logboom made
+   * (a live file, whatever its name, is never read-only).
+   */
+  seal(path: string): Promise<void>;
 }
 
 /** When a writer rotates its file: by size, by time, or both. */
 export interface RotationPolicy {
   /** Rotate before a write would take the file past this many bytes. */
   maxBytes?: number;
-  /** Rotate at each multiple of this period, in ms, counted in UTC (24 h: at midnight UTC). */
+  /**
+   * Rotate at each multiple of this period, in ms, counted in UTC (24 h: at midnight UTC), at the
+   * first write after the boundary. The rotated file is named after the boundary that ended its
+   * period, also when a restart or a quiet spell put the first write after it days later.
+   */
   everyMs?: number;
   /** Called with the rotated file's new path and the live path, for compression and retention. */
   onRotated?: (rotatedPath: string, livePath: string) => void;
@@ -71,6 +82,10 @@ export interface FileWriterOptions {
   retryDelayMs?: number;
   /** Called with the number of bytes each time queued bytes reach the file. */
   onWritten?: (bytes: number) => void;
+  /** Called each time everything enqueued is written and acknowledged ({@linkcode FileWriter.idle}). */
+  onIdle?: () => void;
+  /** The time, for rotation names and failure reports. Default `Date.now`. */
+  clock?: () => number;
   /** Rotation; none by default. */
   rotation?: RotationPolicy;
   /** Counters to add to, shared by the writers of one sink. Default: the writer's own. */
@@ -87,6 +102,16 @@ export interface FileWriterStats {
   errors: number;
   /** Seconds each locked page write took, lock to unlock. */
   writeSeconds: Histogram;
+}
+
+/** Why a writer cannot write now: the last error, and since when it keeps failing. */
+export interface WriterFailure {
+  /** The last error's message. */
+  error: string;
+  /** When the first of these consecutive failures happened, in ms since the epoch. */
+  since: number;
+  /** Failed attempts (writes, opens, fsyncs) in a row. */
+  failures: number;
 }
 
 /** Raised by {@linkcode FileWriter.close} when it was cancelled with bytes still unwritten. */
@@ -121,6 +146,8 @@ interface Waiter {
 }
 
 const MAX_RETRY_DELAY_MS = 5000;
+/** A writer that keeps failing says so again at most this often. */
+const REPORT_EVERY_MS = 5000;
 /** Free pages kept for reuse; beyond these, written pages are left to the garbage collector. */
 const SPARE_PAGES = 4;
 /**
@@ -152,10 +179,21 @@ export class FileWriter {
   readonly #pageBytes: number;
   readonly #retryDelayMs: number;
   readonly #onWritten: (bytes: number) => void;
+  readonly #onIdle: () => void;
+  readonly #clock: () => number;
   readonly #rotation: RotationPolicy | undefined;
-  #nextRotation = Infinity;
+  /**
+   * Under time rotation, the boundary that ends the period of the open file's last lines:
+   * unknown (taken from the file's mtime) until this writer wrote to the file it opened.
+   */
+  #periodEnd: number | undefined;
   #reopen = false;
-  #lastActive = Date.now();
+  #lastActive: number;
+  #failure: WriterFailure | undefined;
+  #lastReport = -Infinity;
+  /** Why the loop ended with bytes unwritten; set once it ended that way. */
+  #lost: UnwrittenDataError | undefined;
+  #ended = false;
   #file: WritableFile | undefined;
   /** Rotated files awaiting the periodic fsync before they are closed. */
   #unsynced: WritableFile[] = [];
@@ -184,6 +222,8 @@ export class FileWriter {
       pageBytes = 1024 * 1024,
       retryDelayMs = 100,
       onWritten = () => {},
+      onIdle = () => {},
+      clock = Date.now,
       rotation,
       stats = { linesWritten: 0, bytesWritten: 0, errors: 0, writeSeconds: new Histogram() },
     } = options;
@@ -197,10 +237,10 @@ export class FileWriter {
     this.#nextPageBytes = Math.min(FIRST_PAGE_BYTES, pageBytes);
     this.#retryDelayMs = retryDelayMs;
     this.#onWritten = onWritten;
+    this.#onIdle = onIdle;
+    this.#clock = clock;
+    this.#lastActive = clock();
     this.#rotation = rotation;
-    if (rotation?.everyMs !== undefined) {
-      this.#nextRotation = nextRotationTime(Date.now(), rotation.everyMs);
-    }
     this.#loop = this.#run();
   }
 
@@ -223,9 +263,17 @@ export class FileWriter {
     return this.#lastActive;
   }
 
-  /** Whether nothing is queued or being written. */
+  /**
+   * Whether everything enqueued is written and acknowledged (fsynced under `batch`): closing the
+   * writer now makes no acknowledgement wait.
+   */
   get idle(): boolean {
-    return this.#queuedBytes === 0;
+    return this.#writtenSeq === this.#enqueuedSeq;
+  }
+
+  /** Why the writer cannot write now, while its writes, opens or fsyncs keep failing. */
+  get failure(): Readonly<WriterFailure> | undefined {
+    return this.#failure;
   }
 
   /** Closes the file before the next write and opens the path anew (SIGHUP, logrotate). */
@@ -276,13 +324,20 @@ export class FileWriter {
     tail.lines += lines;
     tail.seq = ++this.#enqueuedSeq;
     this.#queuedBytes += data.length;
-    this.#lastActive = Date.now();
+    this.#lastActive = this.#clock();
     this.#notify();
   }
 
-  /** Resolves once everything queued before the call is written (and fsynced under `batch`). */
+  /**
+   * Resolves once everything queued before the call is written (and fsynced under `batch`).
+   * Rejects with {@linkcode UnwrittenDataError} when the writer stopped (a cancelled close)
+   * before writing it.
+   */
   flush(): Promise<void> {
     if (this.#writtenSeq === this.#enqueuedSeq) return Promise.resolve();
+    if (this.#ended) {
+      return Promise.reject(this.#lost ?? new UnwrittenDataError(this.path, this.#queuedBytes));
+    }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ seq: this.#enqueuedSeq, resolve, reject });
     });
@@ -330,7 +385,7 @@ export class FileWriter {
           this.#nextPageBytes = Math.min(FIRST_PAGE_BYTES, this.#pageBytes);
         }
         this.#queuedBytes -= page.len;
-        this.#lastActive = Date.now();
+        this.#lastActive = this.#clock();
         this.#stats.linesWritten += page.lines;
         this.#stats.bytesWritten += page.len;
         this.#onWritten(page.len);
@@ -350,14 +405,18 @@ export class FileWriter {
         // Acknowledged only now: under "batch" a flush() must not resolve before the fsync.
         this.#writtenSeq = page.seq;
         this.#settle();
+        if (this.idle) this.#onIdle();
       }
       if (this.#dirty) await this.#syncWithRetry();
     } catch (err) {
       const lost = new UnwrittenDataError(this.path, this.#queuedBytes, { cause: err });
+      this.#lost = lost;
       for (const waiter of this.#waiters) waiter.reject(lost);
       this.#waiters = [];
       if (this.#queuedBytes > 0) throw lost;
     } finally {
+      // From here on, flush() settles at once instead of waiting for a loop that is gone.
+      this.#ended = true;
       this.#file?.close();
       this.#file = undefined;
       for (const file of this.#unsynced) file.close();
@@ -401,25 +460,23 @@ export class FileWriter {
         const started = performance.now();
         await file.lock(true);
         locked = true;
-        if (offset === 0 && this.#rotation) file = await this.#rotateIfDue(file, data.length);
+        const now = this.#clock();
+        if (offset === 0 && this.#rotation) file = await this.#rotateIfDue(file, data.length, now);
         while (offset < data.length) offset += await file.write(data.subarray(offset));
+        const everyMs = this.#rotation?.everyMs;
+        if (everyMs !== undefined) this.#periodEnd = nextRotationTime(now, everyMs);
         locked = false;
         await file.unlock();
         this.#stats.writeSeconds.observe((performance.now() - started) / 1000);
       } catch (err) {
         if (locked) await this.#file?.unlock().catch(() => {});
-        this.#stats.errors++;
         failures++;
-        const delay = this.#backoff(failures);
-        const message = `Cannot write to "${this.path}": ${describe(err)}; ` +
-          `retrying in ${delay} ms with ${this.#queuedBytes} bytes queued`;
-        if (failures === 1) log.error(message);
-        else log.debug(message);
+        const delay = this.#failed("write", err, failures);
         if (isGone(err)) this.#drop();
         await sleep(delay, this.#abort.signal);
         continue;
       }
-      if (failures > 0) log.info(`Writing to "${this.path}" again after ${failures} failures`);
+      this.#recovered();
     }
   }
 
@@ -432,37 +489,103 @@ export class FileWriter {
           this.#unsynced.shift()!.close();
         }
         await (await this.#currentFile()).sync();
+        this.#recovered();
         return;
       } catch (err) {
-        this.#stats.errors++;
-        const delay = this.#backoff(failures);
-        if (failures === 1) log.error(`Cannot fsync "${this.path}": ${describe(err)}`);
-        await sleep(delay, this.#abort.signal);
+        await sleep(this.#failed("fsync", err, failures), this.#abort.signal);
       }
     }
   }
 
   /**
+   * Counts a failed attempt and reports it: at once the first time, then at most every
+   * {@linkcode REPORT_EVERY_MS} while the failures go on. Returns the delay before the retry.
+   */
+  #failed(what: "write" | "fsync", err: unknown, failures: number): number {
+    this.#stats.errors++;
+    const now = this.#clock();
+    const error = describe(err);
+    this.#failure = {
+      error,
+      since: this.#failure?.since ?? now,
+      failures: (this.#failure?.failures ?? 0) + 1,
+    };
+    const delayMs = this.#backoff(failures);
+    const properties = {
+      path: this.path,
+      error,
+      delayMs,
+      queuedBytes: this.#queuedBytes,
+      failures: this.#failure.failures,
+    };
+    if (now - this.#lastReport >= REPORT_EVERY_MS) {
+      this.#lastReport = now;
+      if (what === "fsync") {
+        log.warn(
+          "Cannot fsync {path}: {error}; retrying in {delayMs} ms ({failures} failures so far)",
+          properties,
+        );
+      } else {
+        log.warn(
+          "Cannot write to {path}: {error}; retrying in {delayMs} ms with {queuedBytes} bytes " +
+            "queued ({failures} failures so far)",
+          properties,
+        );
+      }
+    } else {
+      log.debug("Still cannot {what} {path}: {error}", { what, ...properties });
+    }
+    return delayMs;
+  }
+
+  #recovered(): void {
+    if (this.#failure === undefined) return;
+    // A writer that flaps is reported at most every few seconds, and so is its recovery.
+    if (this.#lastReport >= this.#failure.since) {
+      log.info("Writing to {path} again after {failures} failures in {seconds} s", {
+        path: this.path,
+        failures: this.#failure.failures,
+        seconds: Math.round((this.#clock() - this.#failure.since) / 1000),
+      });
+    }
+    this.#failure = undefined;
+  }
+
+  /**
    * Rotates under the lock, between whole pages, so no line is split across files: renames the
    * file, opens and locks a new one, and only then lets the old one go. Returns the file to write.
+   * A rotation by time is named after the boundary that ended the file's period, one by size
+   * after `now`; either way the name is the time up to which the file took lines.
    */
-  async #rotateIfDue(file: WritableFile, incoming: number): Promise<WritableFile> {
+  async #rotateIfDue(file: WritableFile, incoming: number, now: number): Promise<WritableFile> {
     const { maxBytes = Infinity, everyMs, onRotated } = this.#rotation!;
-    const now = Date.now();
     const size = file.seekSync(0, Deno.SeekMode.End);
-    if (size === 0 || (size + incoming <= maxBytes && now < this.#nextRotation)) return file;
-    if (everyMs !== undefined) this.#nextRotation = nextRotationTime(now, everyMs);
-    const rotated = rotatedName(this.path, new Date(now), { taken: (p) => this.#opener.exists(p) });
+    if (size === 0) return file;
+    let periodEnd: number | undefined;
+    if (everyMs !== undefined) {
+      periodEnd = this.#periodEnd ??= nextRotationTime(modifiedAt(file) ?? now, everyMs);
+    }
+    const byTime = periodEnd !== undefined && now >= periodEnd;
+    if (!byTime && size + incoming <= maxBytes) return file;
+    const at = byTime ? periodEnd! : now;
+    const rotated = rotatedName(this.path, at, { taken: (p) => this.#opener.exists(p) });
     await this.#opener.rename(this.path, rotated);
     const fresh = await this.#opener.open(this.path);
     await fresh.lock(true);
     this.#file = fresh;
+    this.#periodEnd = undefined;
     await file.unlock().catch(() => {});
     // Under `interval` the rotated file still owes its last second an fsync: the next periodic
     // one, with the live file's. (`batch` synced every page; `never` owes nothing.)
     if (this.#fsync === "interval" && this.#dirty) this.#unsynced.push(file);
     else file.close();
-    log.debug(`Rotated "${this.path}" to "${rotated}" at ${size} bytes`);
+    await this.#opener.seal(rotated).catch((err) => {
+      log.warn("Cannot make the rotated file {rotated} read-only: {error}; retention keeps it", {
+        rotated,
+        error: describe(err),
+      });
+    });
+    log.debug("Rotated {path} to {rotated} at {size} bytes", { path: this.path, rotated, size });
     onRotated?.(rotated, this.path);
     return fresh;
   }
@@ -473,10 +596,14 @@ export class FileWriter {
       this.#reopen = false;
       this.#drop();
     } else if (this.#file && !this.#opener.isCurrent(this.path, this.#file)) {
-      log.info(`"${this.path}" was moved or removed; reopening it`);
+      log.info("{path} was moved or removed; reopening it", { path: this.path });
       this.#drop();
     }
-    this.#file ??= await this.#opener.open(this.path);
+    if (this.#file === undefined) {
+      this.#file = await this.#opener.open(this.path);
+      // Another file, maybe with lines of an earlier period: its mtime tells.
+      this.#periodEnd = undefined;
+    }
     return this.#file;
   }
 
@@ -491,6 +618,15 @@ export class FileWriter {
 
   #backoff(failures: number): number {
     return Math.min(MAX_RETRY_DELAY_MS, this.#retryDelayMs * 2 ** (failures - 1));
+  }
+}
+
+/** When the file was last written, or `undefined` when that cannot be known (no read permission). */
+function modifiedAt(file: WritableFile): number | undefined {
+  try {
+    return file.statSync().mtime?.getTime();
+  } catch {
+    return undefined;
   }
 }
 

@@ -2,6 +2,11 @@
  * The janitor: what happens to a file after rotation, in the background. It gzips rotated files
  * (paced, so compression never stalls ingestion) and deletes the ones retention expires.
  *
+ * It only ever compresses or deletes rotations the output made itself: a file must bear the
+ * output's rotated name ({@linkcode parseRotated}) and be read-only, as the writer seals each
+ * rotation. Live files are never read-only, so another output whose name looks like a rotation
+ * (a source called `app.2026-11-22T00-00-00.000Z`, say) keeps its file.
+ *
  * @module
  */
 
@@ -107,7 +112,10 @@ export class Janitor {
         await this.#do(job);
       } catch (err) {
         if (this.#abort.signal.aborted) return;
-        log.error(`Cannot tidy the rotated files of "${job.livePath}": ${describe(err)}`);
+        log.error("Cannot tidy the rotated files of {path}: {error}", {
+          path: job.livePath,
+          error: describe(err),
+        });
       }
     }
   }
@@ -119,6 +127,14 @@ export class Janitor {
       await gzipFile(rotatedPath, { signal, pace, chunkBytes: CHUNK_BYTES });
     }
     let found = await listRotated(livePath);
+    if (rotatedPath === undefined && found.unsealed > 0) {
+      log.info(
+        "Leaving {count} writable files named like rotations of {path}: logboom makes its " +
+          "rotations read-only, and only those are compressed or deleted (chmod a-w older ones " +
+          "to hand them over)",
+        { count: found.unsealed, path: livePath },
+      );
+    }
     if (rotatedPath === undefined) {
       // What a crash left: half-written .gz.tmp files, and plain files whose .gz is complete
       // (renamed into place) but which were not removed yet.
@@ -137,7 +153,10 @@ export class Janitor {
     const expired = selectExpired(found.rotations, { keep, maxAgeMs });
     for (const file of expired) await Deno.remove(file.path);
     if (expired.length > 0) {
-      log.info(`Deleted ${expired.length} expired rotations of "${livePath}"`);
+      log.info("Deleted {count} expired rotations of {path}", {
+        count: expired.length,
+        path: livePath,
+      });
     }
   }
 
@@ -164,24 +183,46 @@ interface Rotations {
   superseded: string[];
   /** `.gz.tmp` files of an interrupted compression. */
   leftovers: string[];
+  /** Files with a rotated name that are writable, so not rotations logboom made: left alone. */
+  unsealed: number;
 }
 
 async function listRotated(livePath: string): Promise<Rotations> {
   const dir = dirname(livePath);
   const names = new Set<string>();
   for await (const entry of Deno.readDir(dir)) if (entry.isFile) names.add(entry.name);
-  const found: Rotations = { rotations: [], superseded: [], leftovers: [] };
+  const found: Rotations = { rotations: [], superseded: [], leftovers: [], unsealed: 0 };
+  const sealed = async (name: string) => {
+    if (await isSealed(join(dir, name))) return true;
+    found.unsealed++;
+    return false;
+  };
   for (const name of names) {
     if (name.endsWith(".gz.tmp")) {
-      if (parseRotated(livePath, name.slice(0, -".tmp".length))) {
+      if (parseRotated(livePath, name.slice(0, -".tmp".length)) && await sealed(name)) {
         found.leftovers.push(join(dir, name));
       }
       continue;
     }
     const file = parseRotated(livePath, name);
-    if (file === undefined) continue;
-    if (!file.compressed && names.has(name + ".gz")) found.superseded.push(file.path);
-    else found.rotations.push(file);
+    if (file === undefined || !await sealed(name)) continue;
+    if (!file.compressed && names.has(name + ".gz") && await isSealed(join(dir, name + ".gz"))) {
+      found.superseded.push(file.path);
+    } else found.rotations.push(file);
   }
   return found;
+}
+
+/**
+ * Whether `path` is a regular file that nobody may write to: how the rotations the writer made
+ * are told from other files (on Windows, which has no such modes, every file counts).
+ */
+async function isSealed(path: string): Promise<boolean> {
+  try {
+    const { isFile, mode } = await Deno.lstat(path);
+    return isFile && (mode === null || (mode & 0o222) === 0);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
 }

@@ -44,14 +44,19 @@ const MIN_VALUE_BYTES = 16;
 const SEPARATOR = Deno.build.os === "windows" ? /[/\\]/ : /\//;
 /** Separators and control characters; on Windows also `:` (drive names, streams) and the rest. */
 const UNSAFE = Deno.build.os === "windows" ? /[\p{Cc}/\\:<>"|?*]/gu : /[\p{Cc}/\\]/gu;
+/** The time in a rotated file's name (see `rotation.ts`), up to its `.`: values never hold one. */
+const ROTATION_TIME = /(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2})\.(?=\d{3}Z)/g;
 const encoder = new TextEncoder();
 
 /**
  * Makes `value` safe as part of one file name: `/`, `\`, control characters (NUL included) and
  * every `..` become `_` (on Windows also `:<>"|?*`); an empty value or `.` becomes `_`; a value
- * longer than `maxBytes` is cut on a character boundary and ends with `~` and an 8-digit hash of
- * the whole value. The result never holds a separator, is never `.` or `..`, and holds no `..`,
- * so however it is joined with the template's text it cannot climb out of the template's folder.
+ * that starts with `.` gets a `_` in front (`.env` → `_.env`); the `.` inside a rotation time
+ * (`2026-11-22T00-00-00.000Z`) becomes `_`; a value longer than `maxBytes` is cut on a character
+ * boundary and ends with `~` and an 8-digit hash of the whole value. The result never holds a
+ * separator, never starts with `.` and holds no `..`, so however it is joined with the template's
+ * text it cannot climb out of the template's folder, cannot name a hidden file (where logboom
+ * keeps its own, such as `.logboom-probe`) and cannot name another output's rotated file.
  *
  * The mapping is not one-to-one: `a/b` and `a_b` share a file, as the price of readable names.
  *
@@ -63,18 +68,22 @@ const encoder = new TextEncoder();
  * ```ts
  * sanitizeValue("../../etc/passwd"); // "____etc_passwd"
  * sanitizeValue(".."); // "_"
+ * sanitizeValue(".logboom-streams.jsonl"); // "_.logboom-streams.jsonl"
  * ```
  */
 export function sanitizeValue(value: string, options: { maxBytes?: number } = {}): string {
   const { maxBytes = 128 } = options;
   checkMaxBytes(maxBytes);
   // Well-formed first: the file system would turn each lone surrogate into U+FFFD anyway.
-  let safe = value.toWellFormed().replace(UNSAFE, "_").replaceAll("..", "_");
+  let safe = value.toWellFormed().replace(UNSAFE, "_").replaceAll("..", "_")
+    .replace(ROTATION_TIME, "$1_");
+  if (safe === "" || safe === ".") return "_";
+  if (safe.startsWith(".")) safe = "_" + safe;
   // A UTF-16 unit is at most 3 UTF-8 bytes, so short values skip the encoding.
   if (safe.length * 3 > maxBytes && encoder.encode(safe).length > maxBytes) {
     safe = truncate(safe, maxBytes - 9) + "~" + hash(value);
   }
-  return safe === "" || safe === "." ? "_" : safe;
+  return safe;
 }
 
 /**

@@ -81,9 +81,38 @@ Deno.test("sanitizeValue replaces what could leave the folder and keeps the rest
   assert.equal(sanitizeValue("."), "_");
   assert.equal(sanitizeValue(""), "_");
   assert.equal(sanitizeValue("web-1.example.com"), "web-1.example.com");
-  assert.equal(sanitizeValue(".hidden"), ".hidden");
+  assert.equal(sanitizeValue(".hidden"), "_.hidden");
   assert.equal(sanitizeValue("журнал-日志-📜"), "журнал-日志-📜");
   assert.equal(sanitizeValue("bad\uD800half"), "bad\uFFFDhalf", "lone surrogates made whole");
+});
+
+Deno.test("template values never name a hidden file, such as logboom's own", () => {
+  for (const layout of ["logs/{source}", "logs/{source}/{host}.log", "{source}{host}"]) {
+    const template = new PathTemplate(layout);
+    for (const value of [".logboom-streams.jsonl", ".logboom-probe", ".x", "..", "...", "."]) {
+      const path = template.render({ source: value, host: value });
+      for (const segment of path.split("/")) {
+        assert.ok(!segment.startsWith("."), `${layout} with ${value}: ${path}`);
+      }
+    }
+  }
+  assert.equal(
+    new PathTemplate("logs/{source}").render({ source: ".logboom-streams.jsonl" }),
+    "logs/_.logboom-streams.jsonl",
+  );
+  assert.equal(sanitizeValue(".x"), "_.x");
+  assert.equal(sanitizeValue("..."), "_.");
+  assert.equal(sanitizeValue(".".repeat(300) + "x").startsWith("_"), true, "cut values too");
+  assert.equal(sanitizeValue("a.b"), "a.b", "a dot inside stays");
+});
+
+Deno.test("template values never look like a rotated file's time", () => {
+  assert.equal(
+    new PathTemplate("logs/{source}.log").render({ source: "app.2026-11-22T00-00-00.000Z" }),
+    "logs/app.2026-11-22T00-00-00_000Z.log",
+  );
+  assert.equal(sanitizeValue("2026-11-22T00-00-00.000Z.x"), "2026-11-22T00-00-00_000Z.x");
+  assert.equal(sanitizeValue("v1.2.3"), "v1.2.3");
 });
 
 Deno.test("sanitizeValue shortens long values and keeps distinct ones apart", () => {

@@ -2,9 +2,13 @@
  * Names of rotated files, how to recognise them again, which ones retention deletes, and when the
  * next time-based rotation falls. No file is touched here: the sink renames and deletes.
  *
- * A rotated file is its live file's name with the UTC time of the rotation before the extension:
- * `app.log` becomes `app.2026-11-21T23-54-55.123Z.log`, and `app.2026-11-21T23-54-55.123Z.log.gz`
- * once compressed. The time has a fixed width, so names sort in the order they were rotated.
+ * A rotated file is its live file's name with a UTC time before the extension: `app.log` becomes
+ * `app.2026-11-21T23-54-55.123Z.log`, and `app.2026-11-21T23-54-55.123Z.log.gz` once compressed.
+ * The time is when the file stopped taking lines: the rotation's own time, or for a time-based
+ * rotation the period boundary that ended the file (`app.2026-11-22T00-00-00.000Z.log` holds the
+ * lines of 2026-11-21 under `-rotateEvery 24h`). It has a fixed width, so names sort in the order
+ * the files were written. A final `.gz` is never taken for the extension (`app.gz` becomes
+ * `app.gz.<time>`), so each rotated name belongs to exactly one live file.
  *
  * @module
  */
@@ -202,11 +206,16 @@ export function nextRotationTime(now: number, everyMs: number): number {
   return (Math.floor(now / everyMs) + 1) * everyMs;
 }
 
-/** `logs/app.log` → `logs`, `app`, `.log`; a leading dot (`.env`) is part of the stem. */
+/**
+ * `logs/app.log` → `logs`, `app`, `.log`; a leading dot (`.env`) is part of the stem, and so is a
+ * final `.gz`, which only ever marks compression: otherwise the compressed rotation of `app`
+ * (`app.<time>.gz`) would be the plain rotation of `app.gz`, and each output's retention would
+ * delete the other's files.
+ */
 function split(path: string): { dir: string; stem: string; ext: string } {
   const base = basename(path);
   const dot = base.lastIndexOf(".");
-  const hasExt = dot > 0 && dot < base.length - 1;
+  const hasExt = dot > 0 && dot < base.length - 1 && base.slice(dot) !== ".gz";
   return {
     dir: dirname(path),
     stem: hasExt ? base.slice(0, dot) : base,

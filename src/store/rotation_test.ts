@@ -15,7 +15,7 @@ const DAY = 24 * HOUR;
 Deno.test("rotatedName puts the UTC time before the extension", () => {
   assert.equal(rotatedName("logs/app.log", T), "logs/app.2026-11-21T23-54-55.123Z.log");
   assert.equal(rotatedName("logs/app", new Date(T)), "logs/app.2026-11-21T23-54-55.123Z");
-  assert.equal(rotatedName("app.tar.gz", T), "app.tar.2026-11-21T23-54-55.123Z.gz");
+  assert.equal(rotatedName("app.tar.gz", T), "app.tar.gz.2026-11-21T23-54-55.123Z");
   assert.equal(rotatedName(".env", T), ".env.2026-11-21T23-54-55.123Z");
   assert.equal(rotatedName("app.log", T), "app.2026-11-21T23-54-55.123Z.log");
   assert.throws(() => rotatedName("app.log", NaN), RangeError);
@@ -89,6 +89,19 @@ Deno.test("parseRotated ignores what is not a rotation of the path", () => {
   }
   // The rotation of "app" (no extension) is not one of "app.log", and the other way round.
   assert.equal(parseRotated("app", "app.2026-11-21T23-54-55.123Z.log"), undefined);
+});
+
+Deno.test("rotated names belong to one live file: app's compressed rotation is no rotation of app.gz", () => {
+  const ofApp = rotatedName("logs/app", T) + ".gz";
+  assert.equal(ofApp, "logs/app.2026-11-21T23-54-55.123Z.gz");
+  assert.equal(parseRotated("logs/app", ofApp)?.compressed, true);
+  assert.equal(parseRotated("logs/app.gz", ofApp), undefined);
+  const ofAppGz = rotatedName("logs/app.gz", T);
+  assert.equal(ofAppGz, "logs/app.gz.2026-11-21T23-54-55.123Z");
+  assert.equal(parseRotated("logs/app", ofAppGz), undefined);
+  assert.equal(parseRotated("logs/app.gz", ofAppGz)?.compressed, false);
+  // A live file named like a rotation is not one of any other live file's rotations either.
+  assert.equal(parseRotated("logs/app.log", "app.2026-11-21T23-54-55.123Z.log.log"), undefined);
 });
 
 function rotation(
