@@ -5,15 +5,10 @@
  * @module
  */
 
-const decoder = new TextDecoder();
+/** A loopback TCP port below the kernel's ephemeral range, free right now: the tests' own. */
+export { freePort } from "../tests/_server.ts";
 
-/** A loopback TCP port free right now (the kernel's pick). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
+const decoder = new TextDecoder();
 
 async function cat(path: string): Promise<string> {
   const out = await new Deno.Command("cat", { args: [path], stderr: "null" }).output();

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { type SseEvent, SseParser } from "../src/live/sse_decoder.ts";
-import { MAIN } from "./_server.ts";
+import { bindFreePort, MAIN } from "./_server.ts";
 
 const decoder = new TextDecoder();
 
@@ -235,7 +235,7 @@ export class TcpProxy {
   /** @param target the port to forward to, on 127.0.0.1. */
   constructor(target: number) {
     this.#target = target;
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#listener = bindFreePort((port) => Deno.listen({ hostname: "127.0.0.1", port }));
     this.port = (this.#listener.addr as Deno.NetAddr).port;
     this.#accepting = this.#accept();
   }

@@ -55,12 +55,42 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-/** A free TCP port on loopback (the OS picks it; it is free again when this returns). */
+/**
+ * Ports tests and benchmarks listen on: below the kernel's ephemeral range (32768 and up), which
+ * outgoing connections draw from, so none can take a port between its probe and its use.
+ */
+export const TEST_PORTS = { min: 20000, max: 32767 } as const;
+
+/**
+ * Calls `bind` with random ports of {@linkcode TEST_PORTS} until one is not in use, and returns
+ * what it returned: a listener bound this way is never raced for its port.
+ *
+ * @example
+ * ```ts
+ * const listener = bindFreePort((port) => Deno.listen({ hostname: "127.0.0.1", port }));
+ * ```
+ */
+export function bindFreePort<T>(bind: (port: number) => T): T {
+  const { min, max } = TEST_PORTS;
+  for (let attempt = 1;; attempt++) {
+    const port = min + Math.floor(Math.random() * (max - min + 1));
+    try {
+      return bind(port);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 200) throw err;
+    }
+  }
+}
+
+/**
+ * A loopback TCP port of {@linkcode TEST_PORTS} that is free right now (bound and let go), for a
+ * subprocess to listen on.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  return bindFreePort((port) => {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return port;
+  });
 }
 
 /** Runs `main.ts` with `args` (a free `-port` is added unless `args` has one). */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { RetryConfig } from "./config.ts";
 import { type ShipBatch, Shipper } from "./shipper.ts";
+import { bindFreePort, freePort } from "../../tests/_server.ts";
 
 const RETRY: RetryConfig = {
   initialMs: 5,
@@ -27,20 +28,19 @@ function batch(offset: number): ShipBatch {
 function server(answer: (n: number, req: Request) => Response | Promise<Response>) {
   let n = 0;
   const seen: number[] = [];
-  const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
-    seen.push(Number(req.headers.get("x-stream-offset")));
-    return answer(n++, req);
-  });
+  const http = bindFreePort((port) =>
+    Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req) => {
+      seen.push(Number(req.headers.get("x-stream-offset")));
+      return answer(n++, req);
+    })
+  );
   return { url: `http://127.0.0.1:${http.addr.port}`, seen, http };
 }
 
 const ok = () => Response.json({ accepted: 1, duplicate: false });
 
 function closedPort(): string {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${freePort()}`;
 }
 
 Deno.test("shipper fails over when a server is unreachable, and comes back to it later", async () => {
