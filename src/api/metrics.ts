@@ -8,6 +8,7 @@ import type { Histogram } from "../pipeline/histogram.ts";
 import type { HttpIngestStats } from "../ingest/http_ingest.ts";
 import type { LiveHubStats } from "../live/hub.ts";
 import type { SourceCounters } from "./source_stats.ts";
+import type { NetStats } from "../net/accept.ts";
 
 /** The `Content-Type` of the metrics page. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -42,6 +43,8 @@ export interface MetricsSnapshot {
   readonly requests: ReadonlyMap<string, ReadonlyMap<number, number>>;
   /** Streams with a high-water mark. */
   readonly streams: number;
+  /** Connection counters of the listeners. Default: not shown. */
+  readonly net?: NetStats;
 }
 
 type Labels = Record<string, string | number>;
@@ -113,7 +116,37 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   for (const [route, codes] of requests) {
     for (const [code, n] of codes) out.sample({ route, code }, n);
   }
+  if (snapshot.net !== undefined) renderNet(out, snapshot.net);
   return out.text();
+}
+
+function renderNet(out: MetricsWriter, net: NetStats): void {
+  out.family("logboom_connections_open", "gauge", "Connections open, by transport.");
+  for (const [transport, n] of Object.entries(net.open)) out.sample({ transport }, n);
+  out.family(
+    "logboom_connections_accepted_total",
+    "counter",
+    "Connections accepted, by transport.",
+  );
+  for (const [transport, n] of Object.entries(net.accepted)) out.sample({ transport }, n);
+  out.family(
+    "logboom_connections_refused_total",
+    "counter",
+    "Connections closed at once because -maxConnections were open, by transport.",
+  );
+  for (const [transport, n] of Object.entries(net.refused)) out.sample({ transport }, n);
+  out.family(
+    "logboom_connections_timed_out_total",
+    "counter",
+    "Connections closed by a timeout, by phase: idle, header, body, send.",
+  );
+  for (const [phase, n] of Object.entries(net.timedOut)) out.sample({ phase }, n);
+  out.family(
+    "logboom_accept_errors_total",
+    "counter",
+    "Failed accepts, by error: EMFILE (out of file descriptors), ECONNABORTED (reset first), ...",
+  );
+  for (const [error, n] of Object.entries(net.acceptErrors)) out.sample({ error }, n);
 }
 
 /** Escapes a label value as the text format asks: backslash, double quote and newline. */

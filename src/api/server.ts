@@ -1,7 +1,7 @@
 /**
  * The HTTP API: ingest, live tail, sources, metrics and health. {@linkcode Api} is the whole
  * server as a `(Request) => Promise<Response>` function (tested without sockets);
- * {@linkcode ApiServer} is the thin `Deno.serve` adapter around it.
+ * {@linkcode ApiServer} puts it on a socket with `net/http_server.ts`.
  *
  * | route | what |
  * | --- | --- |
@@ -28,6 +28,9 @@ import { METRICS_CONTENT_TYPE, renderMetrics, type SinkMetrics } from "./metrics
 import { checkOrigin } from "./origin.ts";
 import type { SourceStats } from "./source_stats.ts";
 import { TailRoute } from "./tail.ts";
+import { ConnectionGate, type NetStats } from "../net/accept.ts";
+import { logAcceptError } from "../net/log.ts";
+import { HttpServer, type HttpTimeouts } from "../net/http_server.ts";
 
 /** Settings of the API. */
 export interface ApiConfig {
@@ -64,6 +67,8 @@ export interface ApiParts {
   marks: StreamMarks;
   /** Each sink's counters, read at request time. */
   sinkMetrics: () => readonly SinkMetrics[];
+  /** Connection counters of the TCP and HTTP listeners (a live object). Default: none shown. */
+  net?: NetStats;
 }
 
 /** The peer of a request. */
@@ -235,12 +240,13 @@ export class Api {
       ingest: this.#ingest.stats,
       requests: this.#requests,
       streams: this.#parts.marks.size,
+      net: this.#parts.net,
     });
   }
 }
 
 /** Where {@linkcode ApiServer.open} listens, with the API's settings. */
-export interface ApiServerConfig extends ApiConfig {
+export interface ApiServerConfig extends ApiConfig, HttpTimeouts {
   /** Address to bind. */
   hostname: string;
   /** Port to bind. */
@@ -249,10 +255,15 @@ export interface ApiServerConfig extends ApiConfig {
   marksPath?: string;
   /** fsync the marks journal before each acknowledgement (`-fsync batch`). Default false. */
   syncMarks?: boolean;
+  /** The connection cap shared with the other listeners. Default: 4,096 for this server alone. */
+  gate?: ConnectionGate;
 }
 
+const netLog = getLogger(["logboom", "net", "http"]);
+
 /**
- * {@linkcode Api} on a socket, through `Deno.serve`, with its stream marks journal.
+ * {@linkcode Api} on a socket, through {@linkcode HttpServer} (connection cap and timeouts), with
+ * its stream marks journal.
  *
  * @example
  * ```ts
@@ -265,10 +276,10 @@ export class ApiServer {
   /** The address actually bound. */
   readonly addr: Deno.NetAddr;
   readonly #api: Api;
-  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #server: HttpServer;
   readonly #marks: StreamMarks;
 
-  private constructor(api: Api, server: Deno.HttpServer<Deno.NetAddr>, marks: StreamMarks) {
+  private constructor(api: Api, server: HttpServer, marks: StreamMarks) {
     this.#api = api;
     this.#server = server;
     this.#marks = marks;
@@ -287,22 +298,26 @@ export class ApiServer {
       : await StreamMarks.open(marksPath, { sync: syncMarks });
     if (marksPath !== undefined && marks.notReloaded !== undefined) {
       log.warn(
-        `Stream marks in "${marksPath}" are kept in memory only (${marks.notReloaded}): a batch ` +
-          `resent after a restart is stored again. Run with --allow-read=${dirname(marksPath)}`,
+        'Stream marks in "{path}" are kept in memory only ({reason}): a batch resent after a ' +
+          "restart is stored again. Run with --allow-read={folder}",
+        { path: marksPath, reason: marks.notReloaded, folder: dirname(marksPath) },
       );
     }
     const loopback = config.loopback ?? isLoopback(config.hostname);
-    const api = new Api({ ...config, loopback }, { ...parts, marks });
+    const gate = config.gate ?? new ConnectionGate(4096);
+    const api = new Api({ ...config, loopback }, { net: gate.stats, ...parts, marks });
     try {
-      const server = Deno.serve({
+      const server = HttpServer.listen({
         hostname: config.hostname,
         port: config.port,
-        onListen: () => {},
-        onError: (err) => {
-          log.error(`HTTP request failed: ${describe(err)}`);
-          return json(500, { error: "Internal error" });
-        },
-      }, (req, info) => api.handle(req, { hostname: info.remoteAddr.hostname }));
+        gate,
+        headerMs: config.headerMs,
+        bodyMs: config.bodyMs,
+        sendMs: config.sendMs,
+        idleMs: config.idleMs,
+        onAcceptError: (code, err) => logAcceptError(netLog, code, err),
+        onError: (err) => log.error("HTTP request failed: {error}", { error: describe(err) }),
+      }, (req, peer) => api.handle(req, peer));
       return new ApiServer(api, server, marks);
     } catch (err) {
       await marks.close();
@@ -311,8 +326,9 @@ export class ApiServer {
   }
 
   /**
-   * Stops: refuses new ingests, ends live tails, lets requests under way finish (an ingest
-   * answers once its lines are stored), closes the listener and the marks journal.
+   * Stops: refuses new ingests, ends live tails (WebSockets close with 1001), lets requests under
+   * way finish (an ingest answers once its lines are stored), closes the listener, the
+   * connections and the marks journal.
    */
   async close(): Promise<void> {
     await this.#api.close();

@@ -20,6 +20,7 @@ import { DeliveryBudget } from "../live/delivery_budget.ts";
 import { encodeSseMessage, SSE_CONTENT_TYPE } from "../live/sse.ts";
 import { sseBody } from "../live/sse_body.ts";
 import { pumpWebSocket } from "../live/ws.ts";
+import { type ServerWebSocket, upgradeWebSocket } from "../net/websocket.ts";
 
 /** Options of {@linkcode TailRoute}. */
 export interface TailRouteOptions {
@@ -112,9 +113,9 @@ export class TailRoute {
     const resumed = options.lastEventId !== undefined && options.lastEventId <= lastId;
     const cursor = resumed ? options.lastEventId! : lastId;
     if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") {
-      let upgraded: { socket: WebSocket; response: Response };
+      let upgraded: { socket: ServerWebSocket; response: Response };
       try {
-        upgraded = Deno.upgradeWebSocket(req);
+        upgraded = upgradeWebSocket(req);
       } catch (err) {
         sub.close();
         return errorResponse(new TailRequestError(400, `Bad WebSocket upgrade: ${describe(err)}`));

@@ -27,6 +27,27 @@ export interface PumpWebSocketOptions {
   share?: DeliveryShare;
 }
 
+/**
+ * The part of a WebSocket the pump uses: the browser's `WebSocket`, or the server's own
+ * (`net/websocket.ts`). `readyState` takes the `WebSocket.CONNECTING` ... `CLOSED` values.
+ */
+export interface TailSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Bytes sent and not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Sends a text message. */
+  send(data: string): void;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+  /** Listens for `open` and `close`. */
+  addEventListener(
+    type: "open" | "close",
+    listener: (event: Event) => void,
+    options?: { once?: boolean },
+  ): void;
+}
+
 /** Close code sent when the server stops (1001, going away). */
 export const WS_GOING_AWAY = 1001;
 /** Close code sent when the subscriber stalled and was cut off (1008, policy violation). */
@@ -52,7 +73,7 @@ export function encodeWsEvent(event: LiveEvent): string {
  * when the subscriber stalled). Resolves when both are done.
  */
 export async function pumpWebSocket(
-  socket: WebSocket,
+  socket: TailSocket,
   sub: Subscription,
   options: PumpWebSocketOptions,
 ): Promise<void> {
@@ -65,7 +86,7 @@ export async function pumpWebSocket(
 }
 
 async function pump(
-  socket: WebSocket,
+  socket: TailSocket,
   sub: Subscription,
   options: Required<Omit<PumpWebSocketOptions, "share">> & { share?: DeliveryShare },
 ): Promise<void> {
