@@ -4,8 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import { CARD_PERMISSIONS, startServer } from "./_server.ts";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import denoJson from "../deno.json" with { type: "json" };
+import { CARD_PERMISSIONS, freePort, startServer, watchProcess } from "./_server.ts";
 import { runCli } from "./_http.ts";
+
+const decoder = new TextDecoder();
 
 Deno.test("logs show a -logFile template as written, never undefined", async () => {
   await using server = await startServer(["-logFile", "logs/{source}/{date}.log"]);
@@ -71,3 +76,91 @@ Deno.test("tail: a 401 says that no token was sent, and which permission reads L
   assert.doesNotMatch(await tailStderr([net], ["-token", "wrong"]), /no token was sent/);
   assert.equal((await server.stop()).code, 0);
 });
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const COMMANDS = ["serve", "tail", "send", "agent"];
+
+Deno.test("every command prints its usage with -h, with no permission at all", async () => {
+  for (const command of COMMANDS) {
+    await using cli = runCli([], [command, "-h"]);
+    assert.equal((await cli.status()).code, 0, cli.stderr());
+    assert.match(cli.stdout(), new RegExp(`^Usage: logboom \\[?${command}\\]? `), command);
+  }
+});
+
+Deno.test("deno task install makes a logboom command that runs as the docs show", async () => {
+  const root = await Deno.makeTempDir({ prefix: "logboom-install-" });
+  try {
+    const install = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "install"],
+      cwd: ROOT,
+      env: { DENO_INSTALL_ROOT: root, NO_COLOR: "1" },
+    }).output();
+    assert.equal(install.code, 0, decoder.decode(install.stderr));
+    const logboom = join(root, "bin", "logboom");
+    // The installed script runs `deno`: the one running these tests.
+    const env = { PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH")}`, NO_COLOR: "1" };
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command(logboom, { args, env, cwd: root }).output();
+      assert.equal(out.code, 0, `logboom ${args.join(" ")}: ${decoder.decode(out.stderr)}`);
+      return decoder.decode(out.stdout);
+    };
+    assert.equal(await run("--version"), `logboom ${denoJson.version}\n`);
+    const help = await run("-h");
+    for (const command of COMMANDS) assert.match(help, new RegExp(`^  ${command} +\\w`, "m"));
+    for (const command of COMMANDS) {
+      assert.match(await run(command, "-h"), new RegExp(`^Usage: logboom \\[?${command}\\]? `));
+    }
+    await servedAsInstalled(logboom, env, root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/**
+ * The README's tour with the installed command and only its permissions: serve into a template
+ * with rotation (read permission), send a file (read), follow it with tail (net).
+ */
+async function servedAsInstalled(logboom: string, env: Record<string, string>, dir: string) {
+  const [port, httpPort] = [freePort(), freePort()];
+  const http = `127.0.0.1:${httpPort}`;
+  const child = new Deno.Command(logboom, {
+    args: ["serve", "-port", String(port), "-http", http, "-logFile", "logs/{source}/{date}.log"]
+      .concat(["-rotateSize", "1MiB"]),
+    env,
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const server = await watchProcess(child, { ready: /Listening on/, notReady: "serve failed" });
+  try {
+    await Deno.writeTextFile(join(dir, "app.log"), "hello from the tour\n");
+    const send = await new Deno.Command(logboom, {
+      args: ["send", "-server", `http://${http}`, "-source", "app", "app.log"],
+      env,
+      cwd: dir,
+    }).output();
+    assert.equal(send.code, 0, decoder.decode(send.stderr));
+    const days = [...Deno.readDirSync(join(dir, "logs", "app"))].map((e) => e.name);
+    assert.equal(days.length, 1, days.join(", "));
+    const stored = await Deno.readTextFile(join(dir, "logs", "app", days[0]));
+    assert.equal(stored, "hello from the tour\n");
+    const tail = new Deno.Command(logboom, {
+      args: ["tail", "-server", `http://${http}`, "-n", "1"],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = tail.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let shown = "";
+    while (!shown.includes("\n")) shown += (await reader.read()).value ?? "";
+    assert.equal(shown, "hello from the tour\n");
+    tail.kill("SIGTERM");
+    const [tailStatus] = await Promise.all([tail.status, reader.cancel(), tail.stderr.cancel()]);
+    assert.equal(tailStatus.code, 0);
+    assert.equal((await server.stop()).code, 0, server.stderr());
+  } finally {
+    await server.kill();
+  }
+}

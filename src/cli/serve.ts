@@ -125,7 +125,8 @@ export const SERVE_FLAGS: FlagSpecs = {
   ...WATCH_FLAGS,
 };
 
-const SYNOPSIS = "logboom [serve] [flags]";
+/** How `serve` is called, for its usage text. */
+export const SERVE_SYNOPSIS = "logboom [serve] [flags]";
 
 /** The settings of a running aggregator. */
 export interface ServeConfig {
@@ -392,7 +393,10 @@ export async function serve(
 
 /** The `serve` command: parses `args`, runs until SIGINT or SIGTERM, returns the exit code. */
 export async function runServe(args: readonly string[]): Promise<number> {
-  const parsed = parseCommand(args, parseServeArgs, { synopsis: SYNOPSIS, specs: SERVE_FLAGS });
+  const parsed = parseCommand(args, parseServeArgs, {
+    synopsis: SERVE_SYNOPSIS,
+    specs: SERVE_FLAGS,
+  });
   if (typeof parsed === "number") return parsed;
   for (const warning of parsed.warnings) console.error(warning);
   if (parsed.config.http.token === "") parsed.config.http.token = tokenFromEnv();
