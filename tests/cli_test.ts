@@ -164,3 +164,22 @@ async function servedAsInstalled(logboom: string, env: Record<string, string>, d
     await server.kill();
   }
 }
+
+Deno.test("the bundled single file knows its version, far from deno.json", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-bundle-" });
+  try {
+    const bundle = join(dir, "logboom.js");
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--platform=deno", "-o", bundle, join(ROOT, "main.ts")],
+      stderr: "piped",
+    }).output();
+    assert.equal(built.code, 0, decoder.decode(built.stderr));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", bundle, "--version"],
+      cwd: dir,
+    }).output();
+    assert.equal(decoder.decode(out.stdout), `logboom ${denoJson.version}\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
