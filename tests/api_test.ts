@@ -336,6 +336,7 @@ Deno.test("-http port in use: one clear line and exit 1; -http off serves no HTT
       lines[0],
       new RegExp(`Cannot serve HTTP on 127\\.0\\.0\\.1:${port}: .*in use`, "i"),
     );
+    assert.match(lines[0], /choose another with -http 127\.0\.0\.1:PORT, or .* -http off$/);
   }
   await using server = await startServer(["-http", "off"]);
   assert.doesNotMatch(server.stderr(), /HTTP API/);

@@ -196,6 +196,7 @@ Deno.test("port in use: one clear line on stderr and exit 1", async () => {
   const lines = server.stderr().trim().split("\n");
   assert.equal(lines.length, 1, server.stderr());
   assert.match(lines[0], new RegExp(`Cannot listen on 0\\.0\\.0\\.0:${port}: .*in use`, "i"));
+  assert.match(lines[0], /choose another with -port N$/);
 });
 
 Deno.test("log file is a directory: one clear line and exit 1", async () => {

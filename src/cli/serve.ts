@@ -311,10 +311,13 @@ export async function serve(
       router,
     );
   } catch (err) {
-    log.error("Cannot listen on {host}:{port}: {error}", {
+    log.error("Cannot listen on {host}:{port}: {error}{hint}", {
       host: config.host,
       port: config.port,
       error: describe(err),
+      hint: err instanceof Deno.errors.AddrInUse
+        ? "; another program has this port: choose another with -port N"
+        : "",
     });
     await router.close();
     return 1;
@@ -341,9 +344,13 @@ export async function serve(
         }],
       });
     } catch (err) {
-      log.error("Cannot serve HTTP on {address}: {error}", {
+      log.error("Cannot serve HTTP on {address}: {error}{hint}", {
         address: formatHostPort(address),
         error: describe(err),
+        hint: err instanceof Deno.errors.AddrInUse
+          ? `; another program has this port: choose another with -http ${address.hostname}:PORT, ` +
+            "or run without the HTTP API with -http off"
+          : "",
       });
       await input.close({ quietMs: 0, drainMs: 0 });
       await router.close();
