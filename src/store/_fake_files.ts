@@ -19,6 +19,10 @@ export class FakeFile implements WritableFile {
   failures: Error[] = [];
   /** Accept at most this many bytes per write, like a short write. */
   maxWrite = Infinity;
+  /** While set, `lock` waits for it, as when another process holds the flock. */
+  lockHeld: Promise<void> | undefined;
+  /** Called when the file is closed. */
+  onClose: () => void = () => {};
 
   write(data: Uint8Array): Promise<number> {
     assert.ok(this.locked, "every write happens under the lock");
@@ -29,10 +33,10 @@ export class FakeFile implements WritableFile {
     this.calls.push(`write ${n}`);
     return Promise.resolve(n);
   }
-  lock(): Promise<void> {
+  async lock(): Promise<void> {
+    await this.lockHeld;
     this.locked = true;
     this.calls.push("lock");
-    return Promise.resolve();
   }
   unlock(): Promise<void> {
     this.locked = false;
@@ -52,6 +56,7 @@ export class FakeFile implements WritableFile {
     return { mtime: this.mtime };
   }
   close(): void {
+    if (!this.closed) this.onClose();
     this.closed = true;
   }
   get text(): string {
@@ -63,13 +68,26 @@ export class FakeFile implements WritableFile {
 export class FakeOpener implements FileOpener {
   files: FakeFile[] = [];
   disk = new Map<string, FakeFile>();
+  /** Paths whose opens fail, with the error, e.g. when a file takes the name of a folder. */
+  refused = new Map<string, Error>();
+  /** Given to each file opened while set: another process holds every lock. */
+  lockHeld: Promise<void> | undefined;
+  /** Files open now, and the most open at the same time so far. */
+  openNow = 0;
+  mostOpen = 0;
   open(path: string): Promise<WritableFile> {
+    const refusal = this.refused.get(path);
+    if (refusal !== undefined) return Promise.reject(refusal);
     let file = this.disk.get(path);
     if (file === undefined || file.closed) {
       file = new FakeFile();
       file.bytes = this.disk.get(path)?.bytes ?? [];
+      file.mtime = this.disk.get(path)?.mtime ?? null;
+      file.lockHeld = this.lockHeld;
+      file.onClose = () => this.openNow--;
       this.files.push(file);
       this.disk.set(path, file);
+      this.mostOpen = Math.max(this.mostOpen, ++this.openNow);
     }
     return Promise.resolve(file);
   }

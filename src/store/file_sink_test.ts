@@ -1,9 +1,40 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { Batch } from "../pipeline/batch.ts";
 import { FakeOpener } from "./_fake_files.ts";
 import { FileSink } from "./file_sink.ts";
 
 const encoder = new TextEncoder();
+
+/** `promise`, or a failure naming `what` if it has not settled within `ms` (a guard, not a wait). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Still waiting after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `condition` every 5 ms, failing after 5 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, `Timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Whether `promise` has settled, after the callbacks that are due have run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(() => done = true, () => done = true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  return done;
+}
 
 function batch(text: string, from: { source?: string; host?: string } = {}): Batch {
   const { source = "tcp", host = "127.0.0.1" } = from;
@@ -44,7 +75,8 @@ Deno.test("10,000 sources stay within the open-file cap, and every line lands on
     }
   }
   await sink.close();
-  assert.ok(most <= 151, `${most} files open at once`);
+  assert.ok(most <= 100, `${most} files open at once`);
+  assert.ok(opener.mostOpen <= 100, `${opener.mostOpen} files open at once`);
   for (const i of [0, 4_999, 9_999]) {
     assert.equal(opener.disk.get(`logs/s${i}.log`)?.text, "round 0\nround 1\n");
   }
@@ -89,4 +121,109 @@ Deno.test("a file idle past idleMs is closed, and reopened by its next line", as
   sink.write(batch("second\n", { source: "quiet" }));
   await sink.close();
   assert.equal(opener.disk.get("quiet.log")?.text, "first\nsecond\n");
+});
+
+Deno.test("more busy files than the cap: lines wait for a place, none throws, each stored once", async () => {
+  const opener = new FakeOpener();
+  let release!: () => void;
+  opener.lockHeld = new Promise((resolve) => release = resolve); // every file's flock is held
+  const sink = await FileSink.open({ path: "logs/{source}.log", opener, maxOpenFiles: 1024 });
+  // One NDJSON body with 1,100 sources: more files than the cap, all of them busy.
+  const batches = Array.from({ length: 1100 }, (_, i) => batch(`line ${i}\n`, { source: `s${i}` }));
+  for (const b of batches) sink.write(b);
+  const acked = sink.flush(batches);
+  await until(() => opener.openNow === 1024, "the first 1,024 files are open");
+  assert.equal(sink.stats.waitingFiles, 76);
+  assert.equal(await settled(acked), false, "nothing is acknowledged while the lock is held");
+  release();
+  await within(acked, 10_000, "the acknowledgement of 1,100 files");
+  for (const i of [0, 1023, 1024, 1099]) {
+    assert.equal(opener.disk.get(`logs/s${i}.log`)?.text, `line ${i}\n`);
+  }
+  assert.equal(sink.stats.linesWritten, 1100);
+  assert.ok(opener.mostOpen <= 1024, `${opener.mostOpen} files open at once`);
+  // A file waiting for a place keeps taking lines, in order, and they are written once.
+  sink.write(batch("again\n", { source: "s1099" }));
+  await sink.close();
+  assert.equal(opener.disk.get("logs/s1099.log")?.text, "line 1099\nagain\n");
+});
+
+Deno.test("a file that cannot be created holds up no other file's acknowledgement", async () => {
+  const opener = new FakeOpener();
+  // "logs/a" is a regular file, so "logs/a/x.log" cannot be made.
+  opener.refused.set("logs/a/x.log", new Error("Not a directory (os error 20)"));
+  const sink = await FileSink.open({ path: "logs/{source}/x.log", opener, queueBytes: 1000 });
+  const a = batch("for a\n", { source: "a" });
+  sink.write(a);
+  const ackA = sink.flush([a]);
+  const b = batch("for b\n", { source: "b" });
+  sink.write(b);
+  await within(sink.flush([b]), 5000, "b's acknowledgement waits for a");
+  assert.equal(opener.disk.get("logs/b/x.log")?.text, "for b\n");
+  await until(() => sink.problems().length === 1, "the failing file is reported");
+  const [problem] = sink.problems();
+  assert.equal(problem.path, "logs/a/x.log");
+  assert.match(problem.error, /Not a directory/);
+  assert.equal(sink.stats.failingFiles, 1);
+  assert.equal(await settled(ackA), false, "a's lines are not acknowledged before they are stored");
+  // Past a quarter of the queue's bound, the failing file pushes back on what feeds it alone.
+  assert.equal(sink.write(batch("x".repeat(300) + "\n", { source: "a" })), false);
+  assert.equal(sink.write(batch("more for b\n", { source: "b" })), true);
+  const roomForA = sink.writable(a);
+  await within(sink.writable(b), 5000, "b waits for room because of a");
+  assert.equal(await settled(roomForA), false);
+  // Once the file can be made, it writes everything it held, once, and is ready again.
+  opener.refused.clear();
+  await within(ackA, 10_000, "a's acknowledgement once it can write");
+  await within(roomForA, 5000, "a's room once it writes");
+  assert.deepEqual(sink.problems(), []);
+  await sink.close();
+  assert.equal(opener.disk.get("logs/a/x.log")?.text, "for a\n" + "x".repeat(300) + "\n");
+  assert.equal(opener.disk.get("logs/b/x.log")?.text, "for b\nmore for b\n");
+});
+
+Deno.test("retention deletes only the output's own rotations, not files named like them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    let now = Date.parse("2026-11-30T10:00:00.000Z");
+    const sink = await FileSink.open({
+      path: join(dir, "{source}.{host}.log"),
+      rotateBytes: 16,
+      keep: 1,
+      clock: () => now,
+    });
+    // Sources whose files look like the rotations of "app" from host "h": one alone in its
+    // name, one with the host's help.
+    const lookalikes = [
+      { source: "app.h.2026-11-22T00-00-00", host: "000Z" },
+      { source: "app.h.2026-11-23T00-00-00.000Z", host: "x" },
+    ];
+    for (const from of lookalikes) sink.write(batch("another output's line\n", from));
+    // A file someone else put there under such a name.
+    const foreign = join(dir, "app.h.2026-11-24T00-00-00.000Z.log");
+    await Deno.writeTextFile(foreign, "not logboom's\n");
+    for (let i = 0; i < 4; i++) {
+      sink.write(batch(`app line ${i}\n`, { source: "app", host: "h" }));
+      await sink.flush();
+      now += 1000;
+    }
+    await sink.tidied();
+    await sink.close();
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    names.sort();
+    assert.deepEqual(names, [
+      "app.h.2026-11-22T00-00-00.000Z.log",
+      "app.h.2026-11-23T00-00-00_000Z.x.log",
+      "app.h.2026-11-24T00-00-00.000Z.log",
+      "app.h.2026-11-30T10-00-03.000Z.log", // the one rotation -keep 1 keeps
+      "app.h.log",
+    ]);
+    assert.equal(await Deno.readTextFile(foreign), "not logboom's\n");
+    const kept = join(dir, "app.h.2026-11-30T10-00-03.000Z.log");
+    assert.equal(await Deno.readTextFile(kept), "app line 2\n");
+    assert.equal((await Deno.stat(kept)).mode! & 0o222, 0, "a rotation is sealed read-only");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

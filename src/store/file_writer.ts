@@ -488,7 +488,9 @@ export class FileWriter {
           await this.#unsynced[0].sync();
           this.#unsynced.shift()!.close();
         }
-        await (await this.#currentFile()).sync();
+        // The file the lines went to, even if its path was moved since: a file opened anew
+        // at the path holds none of them.
+        await this.#file?.sync();
         this.#recovered();
         return;
       } catch (err) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FileWriter, UnwrittenDataError } from "./file_writer.ts";
-import { FakeOpener } from "./_fake_files.ts";
+import { type FakeFile, FakeOpener } from "./_fake_files.ts";
 
 const encoder = new TextEncoder();
 
@@ -158,4 +158,106 @@ Deno.test("a lazily created writer that cannot open keeps its lines and retries"
   writer.enqueue(encoder.encode("kept\n"));
   await writer.close();
   assert.equal(opener.disk.get("late.log")!.text, "kept\n");
+});
+
+Deno.test("flush after the writer stopped settles at once instead of never", async () => {
+  const opener = new FakeOpener();
+  const writer = await FileWriter.open("x.log", { opener, retryDelayMs: 1 });
+  opener.files[0].failures = Array.from({ length: 1000 }, diskFull);
+  writer.enqueue(encoder.encode("stuck\n"));
+  await assert.rejects(writer.close({ signal: AbortSignal.abort() }), UnwrittenDataError);
+  // The loop is gone: a later acknowledgement must be refused, not left waiting forever.
+  await assert.rejects(writer.flush(), UnwrittenDataError);
+  const done = await FileWriter.open("y.log", { opener });
+  done.enqueue(encoder.encode("stored\n"));
+  await done.close();
+  await done.flush(); // everything was written: nothing to refuse
+});
+
+Deno.test("a writer that keeps failing says why and since when, until it writes again", async () => {
+  const opener = new FakeOpener();
+  let now = Date.parse("2026-11-30T10:00:00Z");
+  const writer = FileWriter.create("logs/a/x.log", {
+    opener,
+    retryDelayMs: 1,
+    clock: () => now,
+  });
+  opener.refused.set("logs/a/x.log", new Error("Not a directory (os error 20)"));
+  writer.enqueue(encoder.encode("held\n"));
+  const acked = writer.flush();
+  const deadline = Date.now() + 5000;
+  while ((writer.failure?.failures ?? 0) < 3) {
+    assert.ok(Date.now() < deadline, "the failures were never counted");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assert.equal(writer.failure?.error, "Not a directory (os error 20)");
+  assert.equal(writer.failure?.since, Date.parse("2026-11-30T10:00:00Z"));
+  assert.equal(writer.idle, false);
+  now += 60_000;
+  opener.refused.clear();
+  await acked;
+  assert.equal(writer.failure, undefined);
+  assert.equal(opener.disk.get("logs/a/x.log")?.text, "held\n");
+  await writer.close();
+});
+
+Deno.test("a file removed under the writer is not made again, empty, by its last fsync", async () => {
+  const opener = new FakeOpener();
+  const writer = await FileWriter.open("x.log", { opener, fsync: "interval" });
+  writer.enqueue(encoder.encode("line\n"));
+  await writer.flush();
+  opener.disk.delete("x.log"); // removed (or moved by logrotate) after the write
+  await writer.close();
+  assert.equal(opener.files.length, 1, "no new file was opened for the fsync");
+  assert.equal(opener.disk.has("x.log"), false);
+  assert.deepEqual(opener.files[0].calls.slice(-1), ["sync"], "the file written to is synced");
+});
+
+const DAY = 24 * 3600_000;
+
+Deno.test("-rotateEvery names a rotated file after the boundary that ended its period", async () => {
+  const opener = new FakeOpener();
+  let now = Date.parse("2026-11-21T23:59:59.000Z");
+  const rotated: string[] = [];
+  const writer = FileWriter.create("logs/app.log", {
+    opener,
+    clock: () => now,
+    rotation: { everyMs: DAY, onRotated: (path) => rotated.push(path) },
+  });
+  const write = async (text: string, at: string) => {
+    now = Date.parse(at);
+    writer.enqueue(encoder.encode(text));
+    await writer.flush();
+  };
+  await write("21st\n", "2026-11-21T23:59:59.000Z");
+  await write("22nd\n", "2026-11-22T00:03:17.412Z"); // first write after midnight
+  await write("24th\n", "2026-11-24T08:00:00.000Z"); // after a quiet day and more
+  await writer.close();
+  assert.deepEqual(rotated, [
+    "logs/app.2026-11-22T00-00-00.000Z.log",
+    "logs/app.2026-11-23T00-00-00.000Z.log",
+  ]);
+  assert.equal(opener.disk.get(rotated[0])?.text, "21st\n");
+  assert.equal(opener.disk.get(rotated[1])?.text, "22nd\n");
+  assert.equal(opener.disk.get("logs/app.log")?.text, "24th\n");
+  assert.deepEqual([...opener.sealed], rotated, "rotated files are sealed read-only");
+});
+
+Deno.test("-rotateEvery after a restart rotates a file left from an earlier period first", async () => {
+  const opener = new FakeOpener();
+  const old = await opener.open("app.log") as FakeFile;
+  old.bytes = [...encoder.encode("from yesterday\n")];
+  old.mtime = new Date("2026-11-20T15:00:00.000Z");
+  old.close();
+  const rotated: string[] = [];
+  const writer = FileWriter.create("app.log", {
+    opener,
+    clock: () => Date.parse("2026-11-21T09:00:00.000Z"),
+    rotation: { everyMs: DAY, onRotated: (path) => rotated.push(path) },
+  });
+  writer.enqueue(encoder.encode("today\n"));
+  await writer.close();
+  assert.deepEqual(rotated, ["app.2026-11-21T00-00-00.000Z.log"]);
+  assert.equal(opener.disk.get(rotated[0])?.text, "from yesterday\n");
+  assert.equal(opener.disk.get("app.log")?.text, "today\n");
 });
