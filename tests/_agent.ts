@@ -67,6 +67,12 @@ export async function startAgent(
   };
 }
 
+/** Reads counter `name` (`logboom_agent_...`) from the agent's metrics at `port`. */
+export async function agentMetric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
+}
+
 /** Writes `config` as JSON to `path`, atomically (as config managers do). */
 export async function writeConfig(path: string, config: unknown): Promise<void> {
   await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(config, null, 2));

@@ -50,6 +50,14 @@ export interface AgentOptions {
 const STOP_GRACE_MS = 5000;
 /** Most files in one report. */
 const REPORT_FILES = 1000;
+/** Stats that are levels now, not counts since start. */
+const GAUGES = new Set([
+  "files_open",
+  "in_flight_bytes",
+  "lag_bytes",
+  "files_unreadable",
+  "files_skipped",
+]);
 
 const log = getLogger(["logboom", "agent"]);
 
@@ -110,10 +118,11 @@ export class Agent {
       await agent.stop();
       throw err;
     }
-    log.info(
-      `Agent ${store.agentId} started: ${config.inputs.length} inputs, shipping to ` +
-        config.servers.join(", "),
-    );
+    log.info("Agent {id} started: {inputs} inputs, shipping to {servers}", {
+      id: store.agentId,
+      inputs: config.inputs.length,
+      servers: config.servers.join(", "),
+    });
     return agent;
   }
 
@@ -173,7 +182,8 @@ export class Agent {
       this.#metrics = undefined;
       this.#serveMetrics();
     }
-    await this.#store.persist();
+    // Written soon; a write that fails is reported and retried by the store.
+    this.#store.schedule();
     const parts = [
       changes.added.length > 0 && `started ${changes.added.join(", ")}`,
       changes.removed.length > 0 && `stopped ${changes.removed.join(", ")}`,
@@ -221,8 +231,13 @@ export class Agent {
       files_given_up: 0,
       bytes_given_up: 0,
       bytes_lost: 0,
+      files_lost: 0,
+      files_found: 0,
+      files_unreadable: 0,
+      files_skipped: 0,
       lag_bytes: 0,
       checkpoint_writes: this.#store.writes,
+      checkpoint_failures: this.#store.failures,
     };
     for (const { input } of this.#inputs.values()) {
       totals.files_open += input.openFiles;
@@ -233,6 +248,10 @@ export class Agent {
       totals.files_given_up += input.stats.filesGivenUp;
       totals.bytes_given_up += input.stats.bytesGivenUp;
       totals.bytes_lost += input.stats.bytesLost;
+      totals.files_lost += input.stats.filesLost;
+      totals.files_found += input.stats.filesFound;
+      totals.files_unreadable += input.stats.unreadable;
+      totals.files_skipped += input.stats.skipped;
       for (const file of input.files()) totals.lag_bytes += file.lag;
     }
     return totals;
@@ -243,7 +262,7 @@ export class Agent {
     const id = this.id.replace(/["\\\n]/g, "_");
     let out = "";
     for (const [name, value] of Object.entries(this.stats())) {
-      const gauge = name === "files_open" || name === "in_flight_bytes" || name === "lag_bytes";
+      const gauge = GAUGES.has(name);
       const metric = `logboom_agent_${name}${gauge ? "" : "_total"}`;
       out += `# TYPE ${metric} ${gauge ? "gauge" : "counter"}\n${metric}{agent="${id}"} ${value}\n`;
     }
@@ -260,8 +279,14 @@ export class Agent {
     this.#inputs.clear();
     await this.#reporting;
     await this.#metrics?.shutdown();
+    this.#shipper.close();
     this.#store.server = this.#shipper.preferred;
-    await this.#store.close();
+    try {
+      await this.#store.close();
+    } catch (err) {
+      // The journal still holds every plan: the next run resends from the last snapshot.
+      log.error("Cannot write checkpoints before stopping: {error}", { error: describe(err) });
+    }
     log.info("Agent stopped");
   }
 
@@ -328,7 +353,7 @@ export class Agent {
         hostname: address.hostname,
         port: address.port,
         onListen: () =>
-          log.info(`Agent metrics on http://${address.hostname}:${address.port}/metrics`),
+          log.info("Agent metrics on http://{hostname}:{port}/metrics", { ...address }),
       }, (req) => {
         const path = new URL(req.url).pathname;
         if (path === "/metrics") {

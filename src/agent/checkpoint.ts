@@ -17,11 +17,18 @@
  * (`checkpoints.json`) is written atomically and fsynced after acknowledgements, at most every
  * `snapshotEveryMs`; each snapshot records the journal sequence it covers, and starting a snapshot
  * switches the journal to the other file, emptying it (its lines are covered by the previous,
- * durable snapshot). Loading applies the journal lines newer than the snapshot.
+ * durable snapshot). Loading applies the journal lines newer than the snapshot. A journal is only
+ * emptied when the last durable snapshot covers every line in it: after a failed snapshot the
+ * journal stays where it is until a snapshot succeeds.
+ *
+ * A snapshot that cannot be written (disk full, permissions) is reported and retried with backoff
+ * until it succeeds; meanwhile {@linkcode CheckpointStore.writable} holds shipping back, so no
+ * batch is sent past a checkpoint that could not be written.
  *
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import { join } from "node:path";
 import { describe } from "../_util.ts";
 
@@ -106,6 +113,12 @@ interface JournalLine {
 const JOURNALS = ["plans-0.jsonl", "plans-1.jsonl"];
 
 const encoder = new TextEncoder();
+const log = getLogger(["logboom", "agent", "checkpoints"]);
+/** First and longest wait before a failed snapshot is tried again, in ms. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5000;
+/** A failing streak is reported again at most this often, in ms. */
+const REPORT_EVERY_MS = 30_000;
 
 /**
  * Checkpoints in memory, written to the state folder on {@linkcode CheckpointStore.persist}.
@@ -116,6 +129,7 @@ const encoder = new TextEncoder();
  * const { records } = store.input("nginx");
  * records.get(id)!.planned.push({ end, tail, server: -1 });
  * await store.persist(); // durable once it resolves
+ * store.schedule(); // or: written soon, failures reported and retried by the store
  * ```
  */
 export class CheckpointStore {
@@ -134,19 +148,34 @@ export class CheckpointStore {
   #journalIndex = 0;
   /** Journal appends under way, so a switch waits for them. */
   #appending = Promise.resolve();
+  /** The newest journal line in each journal file. */
+  readonly #journalMax = [0, 0];
+  /** The journal sequence the last durable snapshot covers. */
+  #durableSeq = 0;
   #lastSnapshot = 0;
   readonly #snapshotEveryMs: number;
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** A snapshot was asked for with {@linkcode schedule} and not written yet. */
+  #dirty = false;
+  /** Failed snapshots in a row (0: the last one was written). */
+  #failing = 0;
+  #lastReport = 0;
+  /** Shippers waiting for a snapshot to succeed again. */
+  readonly #writableWaiters = new Set<() => void>();
+  /** Cancels the wait before the next try. */
+  readonly #closing = new AbortController();
   #closed = false;
   /** Writes done, for tests and metrics. */
   writes = 0;
+  /** Snapshots that could not be written (each is retried), for tests and metrics. */
+  failures = 0;
 
   private constructor(
     dir: string | undefined,
     agentId: string,
     lock: Deno.FsFile | undefined,
     saved: StateFile | undefined,
-    options: { journal?: JournalLine[]; snapshotEveryMs?: number } = {},
+    options: { journals?: JournalLine[][]; snapshotEveryMs?: number } = {},
   ) {
     this.dir = dir;
     this.agentId = agentId;
@@ -162,9 +191,12 @@ export class CheckpointStore {
       }
     }
     const snapshotSeq = this.#seq;
-    const lines = (options.journal ?? []).filter((l) => l.q > snapshotSeq).sort((a, b) =>
-      a.q - b.q
-    );
+    this.#durableSeq = snapshotSeq;
+    const journals = options.journals ?? [];
+    journals.forEach((lines, i) => {
+      for (const line of lines) this.#journalMax[i] = Math.max(this.#journalMax[i], line.q);
+    });
+    const lines = journals.flat().filter((l) => l.q > snapshotSeq).sort((a, b) => a.q - b.q);
     for (const line of lines) this.#apply(line);
     for (const line of lines) this.#seq = Math.max(this.#seq, line.q);
   }
@@ -220,8 +252,9 @@ export class CheckpointStore {
           );
         }
       }
-      const journal: JournalLine[] = [];
+      const journals: JournalLine[][] = [];
       for (const name of JOURNALS) {
+        const journal: JournalLine[] = [];
         let text = "";
         try {
           text = await Deno.readTextFile(join(dir, name));
@@ -233,16 +266,21 @@ export class CheckpointStore {
           const parsed = parseJournalLine(line);
           if (parsed !== undefined) journal.push(parsed);
         }
+        journals.push(journal);
       }
       const host = (options.host ?? "agent").replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40);
       const agentId = options.agentId ?? saved?.agent ??
         `${host}-${crypto.randomUUID().slice(0, 8)}`;
       const store = new CheckpointStore(dir, agentId, lock, saved, {
-        journal,
+        journals,
         snapshotEveryMs: options.snapshotEveryMs,
       });
       // What the journals hold is in memory now: a first snapshot covers it, then both start empty.
-      await store.persist();
+      try {
+        await store.#write();
+      } catch (err) {
+        throw new Error(`Checkpoints in "${dir}" cannot be written: ${describe(err)}`);
+      }
       return store;
     } catch (err) {
       lock.close();
@@ -277,13 +315,17 @@ export class CheckpointStore {
   journal(input: string, record: StreamRecord): Promise<void> {
     if (this.dir === undefined) return Promise.resolve();
     if (this.#closed) return Promise.reject(new Error("Checkpoints are closed"));
-    const line: JournalLine = { q: ++this.#seq, i: input, r: record };
+    const seq = ++this.#seq;
+    const line: JournalLine = { q: seq, i: input, r: record };
     const bytes = encoder.encode(JSON.stringify(line) + "\n");
     const append = this.#appending.then(async () => {
-      this.#journal ??= await Deno.open(join(this.dir!, JOURNALS[this.#journalIndex]), {
+      const index = this.#journalIndex;
+      this.#journal ??= await Deno.open(join(this.dir!, JOURNALS[index]), {
         append: true,
         create: true,
       });
+      // Counted before the write: a line written in part is still a line the file may hold.
+      this.#journalMax[index] = Math.max(this.#journalMax[index], seq);
       let at = 0;
       while (at < bytes.length) at += await this.#journal.write(bytes.subarray(at));
     });
@@ -294,7 +336,8 @@ export class CheckpointStore {
   /**
    * Writes the state as it is now (a snapshot, fsynced). Resolves once a write that began after
    * this call is durable; calls made while a write runs share the next one (group commit), and
-   * snapshots are at least `snapshotEveryMs` apart.
+   * snapshots are at least `snapshotEveryMs` apart. A write that fails is reported and tried
+   * again until one succeeds; the promise rejects only when the store is closed first.
    */
   persist(): Promise<void> {
     if (this.dir === undefined) return Promise.resolve();
@@ -304,13 +347,63 @@ export class CheckpointStore {
     return done;
   }
 
-  /** Writes the state a last time and releases the folder. */
+  /**
+   * Asks for a snapshot soon, without waiting for it: failures are reported and retried by the
+   * store ({@linkcode writable} tells shippers to wait meanwhile).
+   */
+  schedule(): void {
+    if (this.dir === undefined || this.#closed) return;
+    this.#dirty = true;
+    this.#writing ??= this.#drain();
+  }
+
+  /** Whether the last snapshot failed (it is being retried). */
+  get failing(): boolean {
+    return this.#failing > 0;
+  }
+
+  /**
+   * Resolves at once while snapshots are written; after a failed one, once a retry succeeds (or
+   * the store closes). Rejects when `signal` aborts first.
+   */
+  writable(signal?: AbortSignal): Promise<void> {
+    if (this.#failing === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const done = () => {
+        this.#writableWaiters.delete(done);
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#writableWaiters.delete(done);
+        reject(signal!.reason);
+      };
+      this.#writableWaiters.add(done);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Writes the state a last time and releases the folder.
+   *
+   * @throws the file system's error when that last snapshot cannot be written (the journal still
+   * holds every plan made).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#closing.abort();
+    await this.#writing;
+    const waiters = this.#waiters.splice(0);
     try {
-      await this.persist();
+      if (this.dir !== undefined) await this.#write();
+      for (const waiter of waiters) waiter.resolve();
+    } catch (err) {
+      for (const waiter of waiters) waiter.reject(err);
+      throw err;
     } finally {
       this.#closed = true;
+      this.#wakeWritable();
       await this.#appending;
       this.#journal?.close();
       this.#journal = undefined;
@@ -321,19 +414,67 @@ export class CheckpointStore {
   async #drain(): Promise<void> {
     // A write already under way may have serialized the state before the caller's change, so
     // waiters that came during it wait for the next write.
-    do {
+    while ((this.#waiters.length > 0 || this.#dirty) && !this.#closing.signal.aborted) {
       const gap = this.#lastSnapshot + this.#snapshotEveryMs - Date.now();
-      if (gap > 0 && !this.#closed) await new Promise((resolve) => setTimeout(resolve, gap));
+      if (gap > 0 && !(await this.#pause(gap))) break;
       const waiters = this.#waiters;
       this.#waiters = [];
+      this.#dirty = false;
       try {
         await this.#write();
-        for (const waiter of waiters) waiter.resolve();
       } catch (err) {
-        for (const waiter of waiters) waiter.reject(err);
+        // Kept waiting: the next try writes their changes too.
+        this.#waiters.unshift(...waiters);
+        this.#dirty = true;
+        this.#failed(err);
+        const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#failing - 1));
+        if (!(await this.#pause(backoff))) break;
+        continue;
       }
-    } while (this.#waiters.length > 0);
+      if (this.#failing > 0) {
+        log.info("Checkpoints written again after {failures} failed attempts", {
+          failures: this.#failing,
+        });
+        this.#failing = 0;
+        this.#wakeWritable();
+      }
+      for (const waiter of waiters) waiter.resolve();
+    }
     this.#writing = undefined;
+  }
+
+  #failed(err: unknown): void {
+    this.failures++;
+    this.#failing++;
+    const now = Date.now();
+    if (this.#failing === 1 || now - this.#lastReport >= REPORT_EVERY_MS) {
+      this.#lastReport = now;
+      log.error(
+        "Cannot write checkpoints in {dir} ({failures} attempts so far): {error}; shipping " +
+          "waits and the write is retried",
+        { dir: this.dir, failures: this.#failing, error: describe(err) },
+      );
+    }
+  }
+
+  /** Waits `ms`; `false` when the store is closing. */
+  async #pause(ms: number): Promise<boolean> {
+    const signal = this.#closing.signal;
+    if (signal.aborted) return false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
+    return !signal.aborted;
+  }
+
+  #wakeWritable(): void {
+    for (const wake of [...this.#writableWaiters]) wake();
   }
 
   async #write(): Promise<void> {
@@ -343,21 +484,22 @@ export class CheckpointStore {
     // In the journal's queue, so no append runs meanwhile: lines up to the sequence serialized
     // here are in the old journal, later ones go to the other, emptied first (the previous
     // snapshot, durable before this one started, covers every line in it).
+    let seq = 0;
     const switched = this.#appending.then(async () => {
       const inputs: Record<string, StreamRecord[]> = {};
       for (const [name, state] of this.#inputs) inputs[name] = [...state.records.values()];
-      const file: StateFile = {
-        version: 1,
-        agent: this.agentId,
-        server: this.server,
-        seq: this.#seq,
-        inputs,
-      };
+      seq = this.#seq;
+      const file: StateFile = { version: 1, agent: this.agentId, server: this.server, seq, inputs };
       bytes = encoder.encode(JSON.stringify(file));
+      const other = 1 - this.#journalIndex;
+      // The other journal may only be emptied when a durable snapshot covers all of it: after a
+      // failed snapshot it holds the only copy of its plans, so appends stay where they are.
+      if (this.#journalMax[other] > this.#durableSeq) return;
       this.#journal?.close();
       this.#journal = undefined;
-      this.#journalIndex = 1 - this.#journalIndex;
-      await Deno.writeFile(join(dir, JOURNALS[this.#journalIndex]), new Uint8Array(0));
+      this.#journalIndex = other;
+      await Deno.writeFile(join(dir, JOURNALS[other]), new Uint8Array(0));
+      this.#journalMax[other] = 0;
     });
     this.#appending = switched.catch(() => {});
     await switched;
@@ -375,6 +517,7 @@ export class CheckpointStore {
     } catch {
       // Some file systems refuse to fsync a folder; the rename is still atomic.
     }
+    this.#durableSeq = Math.max(this.#durableSeq, seq);
     this.writes++;
   }
 }

@@ -101,3 +101,107 @@ Deno.test("checkpoints: plans journaled before a crash are found after it", asyn
     await Deno.remove(copy, { recursive: true });
   }
 });
+
+function record(stream: string) {
+  return {
+    stream,
+    path: `/var/log/${stream}.log`,
+    dev: 1,
+    ino: 2,
+    head: "h",
+    headLen: 10,
+    offset: 0,
+    tail: "",
+    size: 0,
+    mtime: 0,
+    planned: [] as { end: number; tail: string; server: number }[],
+    seen: Date.now(),
+  };
+}
+
+/** The state folder as kill -9 would leave it, opened by a new store. */
+async function reopenCopy(dir: string, copy: string): Promise<CheckpointStore> {
+  for (const entry of Deno.readDirSync(dir)) {
+    if (entry.isFile && entry.name !== "lock") {
+      await Deno.copyFile(join(dir, entry.name), join(copy, entry.name));
+    }
+  }
+  return await CheckpointStore.open(copy);
+}
+
+Deno.test("checkpoints: a failed snapshot leaves its plans in the journal until one succeeds", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-state-" });
+  const copy = await Deno.makeTempDir({ prefix: "logboom-state-copy-" });
+  const store = await CheckpointStore.open(dir, { snapshotEveryMs: 0 });
+  try {
+    const { records } = store.input("app");
+    const first = record("s1");
+    const second = record("s2");
+    records.set("s1", first);
+    records.set("s2", second);
+    first.planned.push({ end: 100, tail: "a", server: 0 });
+    await store.journal("app", first);
+    // The snapshot cannot be written (its temporary name is taken by a folder), twice.
+    await Deno.mkdir(join(dir, `${CHECKPOINT_FILE}.tmp`));
+    store.schedule();
+    await until(() => store.failures >= 1);
+    second.planned.push({ end: 200, tail: "b", server: 0 });
+    await store.journal("app", second);
+    await until(() => store.failures >= 2);
+    assert.equal(store.failing, true);
+    // Killed now: both plans must be found, though no snapshot holds them.
+    const after = await reopenCopy(dir, copy);
+    const found = after.input("app").records;
+    assert.deepEqual(found.get("s1")?.planned.map((p) => p.end), [100]);
+    assert.deepEqual(found.get("s2")?.planned.map((p) => p.end), [200]);
+    await after.close();
+    // The obstacle goes: the store's own retry writes the snapshot, nothing else asked for it.
+    await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`));
+    await until(() => !store.failing);
+    await store.writable();
+    const saved = JSON.parse(await Deno.readTextFile(join(dir, CHECKPOINT_FILE)));
+    assert.deepEqual(
+      saved.inputs.app.map((r: { planned: { end: number }[] }) => r.planned[0].end),
+      [100, 200],
+    );
+  } finally {
+    await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`)).catch(() => {});
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(copy, { recursive: true });
+  }
+});
+
+Deno.test("checkpoints: writable() holds shippers back while snapshots fail", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-state-" });
+  const store = await CheckpointStore.open(dir, { snapshotEveryMs: 0 });
+  try {
+    await store.writable(); // resolves at once while writes succeed
+    await Deno.mkdir(join(dir, `${CHECKPOINT_FILE}.tmp`));
+    store.schedule();
+    await until(() => store.failing);
+    let passed = false;
+    const waiting = store.writable().then(() => passed = true);
+    const stop = new AbortController();
+    const aborted = store.writable(stop.signal);
+    stop.abort(new Error("stopped"));
+    await assert.rejects(aborted, /stopped/);
+    await until(() => store.failures >= 3);
+    assert.equal(passed, false);
+    await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`));
+    await waiting;
+  } finally {
+    await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`)).catch(() => {});
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Polls `condition` every 5 ms, for at most 10 s. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("Timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -14,8 +14,21 @@
  * - after a restart, finds each file again among the glob's matches and the rotated names next to
  *   its last path, and ships its unread tail.
  *
+ * While the servers are down, files keep rotating: a renamed file is held open (up to
+ * `maxRotatedOpen`, then given up and found again by its identity under any name in its folder
+ * once there is room); a file truncated under a task that waits for the servers is detached from
+ * it, so the new content gets its own stream at once and the old content's rest is shipped from
+ * its copy, found by content under any name in the folder. Whatever cannot be shipped (a file
+ * deleted, or truncated without a copy, before it was read) is named in a warning with its bytes
+ * and counted in {@linkcode FileInputStats.bytesLost}.
+ *
+ * Matches that cannot be followed are said once each, not at every scan: files that cannot be
+ * read (permissions), matches that are not regular files (folders, FIFOs, devices, sockets), and
+ * folders of the globs that cannot be listed.
+ *
  * New matching files are picked up within a second: file events wake the scan, and a periodic scan
- * (one folder listing per glob, one `stat` per match) catches what events miss.
+ * (one folder listing per glob, one `stat` per match) catches what events miss. The watcher is made
+ * again when it ends or when a watched folder is replaced.
  *
  * @module
  */
@@ -68,6 +81,8 @@ export interface FileInputOptions {
   watch?: boolean;
   /** A quiet file gives its buffers back after this long, in ms. Default 10,000. */
   releaseIdleMs?: number;
+  /** Files the process writes itself (`serve`'s outputs): never followed. Default none. */
+  ownFiles?: (path: string) => boolean;
 }
 
 /** What the input reports of one file. */
@@ -96,14 +111,33 @@ export interface FileInputStats {
   filesGivenUp: number;
   /** Their unshipped bytes when they were closed. */
   bytesGivenUp: number;
-  /** Bytes given up whose file was gone when shipping resumed: lost. */
+  /** Bytes that could not be shipped: their file was deleted or truncated before they were read. */
   bytesLost: number;
+  /** Files (or contents) with bytes lost. */
+  filesLost: number;
+  /** Files the input started to read (new streams). */
+  filesFound: number;
+  /** Matches that cannot be read now (permissions). */
+  unreadable: number;
+  /** Matches that are not regular files now (folders, FIFOs, devices, sockets). */
+  skipped: number;
 }
 
 interface Found {
   path: string;
   info: Deno.FileInfo;
 }
+
+/** What a scan found at the globs' paths. */
+interface Matches {
+  /** Regular files by path. */
+  files: Map<string, Deno.FileInfo>;
+  /** The first matched path of each `dev:ino`. */
+  byKey: Map<string, string>;
+}
+
+/** Why a match is not followed, said once per path. */
+type Problem = "unreadable" | "special" | "unlisted" | "own";
 
 const log = getLogger(["logboom", "agent", "input"]);
 /** A new file that starts like a followed one waits at most this long for it to be truncated. */
@@ -112,6 +146,8 @@ const SUSPECT_GRACE_MIN_MS = 2000;
 const MIN_SCAN_GAP_MS = 100;
 /** Scans asked for by an untracked file's growth are at least this far apart, in ms. */
 const SLOW_SCAN_GAP_MS = 1000;
+/** After file events were unavailable, they are tried again this much later, in ms. */
+const WATCH_RETRY_MS = 60_000;
 
 /**
  * Follows the files of one input until {@linkcode FileInput.stop}.
@@ -134,6 +170,10 @@ export class FileInput {
     filesGivenUp: 0,
     bytesGivenUp: 0,
     bytesLost: 0,
+    filesLost: 0,
+    filesFound: 0,
+    unreadable: 0,
+    skipped: 0,
   };
   readonly #globs: Glob[];
   readonly #excludes: Glob[];
@@ -144,6 +184,11 @@ export class FileInput {
   readonly #maxRotatedOpen: number;
   readonly #forgetAfterMs: number;
   readonly #useWatch: boolean;
+  readonly #ownFiles: ((path: string) => boolean) | undefined;
+  /** Problems said, by path: each is said again only after it went away. */
+  readonly #problems = new Map<string, Problem>();
+  /** Paths whose problem was seen by the scan under way. */
+  #problemsSeen = new Set<string>();
   readonly #tailers = new Map<string, Tailer>();
   readonly #tasks = new Set<Promise<void>>();
   /** Records that failed, by stream id: not retried before this time. */
@@ -167,7 +212,8 @@ export class FileInput {
   /** Whether file events cover every glob's folder (then full scans are rarer). */
   #watchesAll = false;
   #watched = "";
-  #watching: Promise<void> | undefined;
+  #watchRetryAt = 0;
+  #watching: Promise<unknown> | undefined;
   readonly #loop: Promise<void>;
   /** Scans completed, for tests. */
   scans = 0;
@@ -192,6 +238,7 @@ export class FileInput {
       forgetAfterMs = 24 * 3600_000,
       watch = true,
       releaseIdleMs,
+      ownFiles,
     } = options;
     if (paths.length === 0) throw new TypeError("A file input needs at least one path");
     this.name = name;
@@ -212,7 +259,9 @@ export class FileInput {
       rotateWaitMs,
       closeIdleMs,
       releaseIdleMs,
+      onDetach: () => this.#detached(),
     };
+    this.#ownFiles = ownFiles;
     this.#scanIntervalMs = scanIntervalMs;
     this.#maxRotatedOpen = maxRotatedOpen;
     this.#forgetAfterMs = forgetAfterMs;
@@ -225,11 +274,11 @@ export class FileInput {
     return new FileInput(options);
   }
 
-  /** The files known to the input (orphaned content left out). */
+  /** The files known to the input (orphaned content left out unless bytes of it are owed). */
   files(): FileReport[] {
     const out: FileReport[] = [];
     for (const record of this.#state.records.values()) {
-      if (record.orphan) continue;
+      if (record.orphan && !owes(record)) continue;
       const tailer = this.#tailers.get(record.stream);
       const size = Math.max(tailer?.size ?? record.size, record.offset);
       out.push({
@@ -279,7 +328,10 @@ export class FileInput {
       try {
         await this.#scan();
       } catch (err) {
-        log.error(`Scan of input "${this.name}" failed: ${describe(err)}`);
+        log.error("Scan of input {input} failed: {error}", {
+          input: this.name,
+          error: describe(err),
+        });
       }
       this.scans++;
       if (this.#stopped) break;
@@ -319,53 +371,245 @@ export class FileInput {
 
   async #scan(): Promise<void> {
     const now = Date.now();
-    const records = this.#state.records;
-    let changed = false;
     // Watching starts before the listing, so a file created while the scan runs is not missed.
     if (this.#useWatch) this.#watch();
-    const matched = new Map<string, Deno.FileInfo>();
-    for (const glob of this.#globs) {
-      for (const path of await expandGlob(glob)) {
-        if (matched.has(path) || isExcluded(path, this.#excludes)) continue;
-        const info = await statFile(path);
-        if (info !== undefined) matched.set(path, info);
+    this.#problemsSeen = new Set();
+    const matches = await this.#match();
+    const claimed = new Set<string>();
+    /** Folder listings, made at most once per scan. */
+    const folders = new Map<string, Found[]>();
+    let changed = await this.#checkFollowed(matches, claimed, folders, now);
+    if (await this.#resumeKnown(matches, claimed, folders, now)) changed = true;
+    if (await this.#findCopies(matches, claimed, folders)) changed = true;
+    if (await this.#startNew(matches, claimed, now)) changed = true;
+    for (const key of this.#suspects.keys()) {
+      if (!matches.byKey.has(key)) this.#suspects.delete(key);
+    }
+    this.#startAtEnd = false;
+    this.#firstScan = false;
+    this.#lastScan = now;
+    for (const [id, record] of this.#state.records) {
+      if (!this.#tailers.has(id) && now - record.seen > this.#forgetAfterMs) {
+        this.#state.records.delete(id);
+        this.#parked.delete(id);
+        changed = true;
       }
     }
+    this.#forgetProblems();
+    await this.#capRotated();
+    this.#byPath = new Map(
+      [...this.#tailers.values()].filter((t) => !t.detached).map((t) => [t.record.path, t]),
+    );
+    if (changed) this.#store.schedule();
+  }
+
+  /** Lists the globs' regular files; says once what matches and cannot be followed. */
+  async #match(): Promise<Matches> {
+    const files = new Map<string, Deno.FileInfo>();
+    const others: string[] = [];
+    const report = {
+      onOther: (path: string) => others.push(path),
+      onError: (folder: string, err: unknown) =>
+        this.#problem(
+          folder,
+          "unlisted",
+          () =>
+            log.warn("Cannot list {folder}, a folder of input {input}'s globs: {error}", {
+              folder,
+              input: this.name,
+              error: describe(err),
+            }),
+        ),
+    };
+    for (const glob of this.#globs) {
+      for (const path of await expandGlob(glob, report)) {
+        if (files.has(path) || isExcluded(path, this.#excludes) || this.#isOwn(path)) continue;
+        const info = await this.#stat(path);
+        if (info === undefined) continue;
+        if (info.isFile && info.ino !== null) files.set(path, info);
+        else if (!info.isFile) this.#special(path, info);
+      }
+    }
+    for (const path of others) {
+      if (isExcluded(path, this.#excludes) || this.#isOwn(path)) continue;
+      const info = await this.#stat(path);
+      if (info !== undefined && !info.isFile) this.#special(path, info);
+    }
     const byKey = new Map<string, string>();
-    for (const [path, info] of matched) {
+    for (const [path, info] of files) {
       const key = keyOf(info);
       if (!byKey.has(key)) byKey.set(key, path);
     }
-    const claimed = new Set<string>();
+    return { files, byKey };
+  }
+
+  /** `path`'s information (symlinks followed); `undefined` when it is gone or cannot be read. */
+  async #stat(path: string): Promise<Deno.FileInfo | undefined> {
+    try {
+      return await Deno.stat(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) this.#unreadable(path, err);
+      return undefined;
+    }
+  }
+
+  /** Whether `path` is one of the process's own files (said once). */
+  #isOwn(path: string): boolean {
+    if (this.#ownFiles === undefined || !this.#ownFiles(path)) return false;
+    this.#problem(
+      path,
+      "own",
+      () => log.info("Not following {path}: logboom writes it itself", { path }),
+    );
+    return true;
+  }
+
+  #special(path: string, info: Deno.FileInfo): void {
+    const kind = info.isDirectory
+      ? "a folder"
+      : info.isFifo
+      ? "a FIFO"
+      : info.isSocket
+      ? "a socket"
+      : info.isCharDevice || info.isBlockDevice
+      ? "a device"
+      : "not a regular file";
+    this.#problem(
+      path,
+      "special",
+      () =>
+        log.warn(
+          "Skipping {path} ({kind}), matched by input {input}: only regular files are read",
+          {
+            path,
+            kind,
+            input: this.name,
+          },
+        ),
+    );
+  }
+
+  /** Notes `problem` of `path` for this scan; says it (`say`) only when it is new. */
+  #problem(path: string, problem: Problem, say: () => void): void {
+    this.#problemsSeen.add(path);
+    if (this.#problems.get(path) === problem) return;
+    this.#problems.set(path, problem);
+    say();
+  }
+
+  /** Forgets problems not seen by this scan, so they are said again if they come back. */
+  #forgetProblems(): void {
+    let unreadable = 0;
+    let skipped = 0;
+    for (const [path, problem] of this.#problems) {
+      if (!this.#problemsSeen.has(path)) this.#problems.delete(path);
+      else if (problem === "unreadable") unreadable++;
+      else if (problem === "special") skipped++;
+    }
+    this.stats.unreadable = unreadable;
+    this.stats.skipped = skipped;
+  }
+
+  #unreadable(path: string, err: unknown): void {
+    this.#problem(
+      path,
+      "unreadable",
+      () =>
+        log.warn("Cannot read {path}, matched by input {input}: {error}", {
+          path,
+          input: this.name,
+          error: describe(err),
+        }),
+    );
+  }
+
+  /**
+   * The followed files: their size and path now, rotation (gone from their birth path), and
+   * content replaced under a task that waits for the servers. Returns whether records changed.
+   */
+  async #checkFollowed(
+    matches: Matches,
+    claimed: Set<string>,
+    folders: Map<string, Found[]>,
+    now: number,
+  ): Promise<boolean> {
+    let changed = false;
     for (const tailer of this.#tailers.values()) {
-      claimed.add(tailer.key);
-      const path = byKey.get(tailer.key);
+      if (tailer.detached) continue;
+      const path = matches.byKey.get(tailer.key);
       if (path === undefined) {
-        // Away from the glob (rotated): its descriptor tells its size.
+        // Away from the glob (rotated): its descriptor tells its size, its folder its new name.
         await tailer.refreshSize();
+        const at = await statFile(tailer.record.path);
+        if (at === undefined || keyOf(at) !== tailer.key) {
+          const where = await this.#rotatedNames(tailer.record.path, folders, matches.files, {
+            anyName: true,
+          });
+          const moved = where.find((f) => keyOf(f.info) === tailer.key)?.path;
+          if (moved !== undefined) {
+            tailer.record.path = moved;
+            changed = true;
+          }
+        }
       } else {
-        const size = matched.get(path)!.size;
-        tailer.size = size;
+        const info = matches.files.get(path)!;
+        if (await this.#replacedUnder(tailer, path, info)) {
+          // Not claimed: the file's new content is a new stream, started below.
+          this.stats.truncations++;
+          log.info("{path} was truncated while its lines waited for the servers", { path });
+          tailer.detach();
+          continue;
+        }
+        tailer.size = info.size;
         // A quiet task sleeps long: the scan wakes it when its file changed.
-        if (size !== tailer.readOffset) tailer.wake();
+        if (info.size !== tailer.readOffset) tailer.wake();
         if (tailer.record.path !== path) {
           tailer.record.path = path;
           changed = true;
         }
         tailer.record.seen = now;
       }
-      const birth = matched.get(tailer.birthPath);
+      claimed.add(tailer.key);
+      const birth = matches.files.get(tailer.birthPath);
       const home = birth !== undefined && keyOf(birth) === tailer.key;
       if (!home && !tailer.rotated) {
         tailer.markRotated();
         this.stats.rotations++;
-        log.debug(`"${tailer.birthPath}" was rotated; reading it to its end`);
+        log.debug("{path} was rotated; reading it to its end", { path: tailer.birthPath });
       }
       if (home && birth.size < tailer.readOffset) tailer.wake();
     }
-    const rotatedNames = new Map<string, Found[]>();
-    // Files known from checkpoints that no task follows now: closed while idle, or a restart.
-    for (const record of records.values()) {
+    return changed;
+  }
+
+  /**
+   * Whether the content of a task that waits (and so cannot look itself) is no longer in its
+   * file: the file shrank below what was seen of it, or, when it changed since the last look,
+   * its head or the bytes before the checkpoint differ.
+   */
+  async #replacedUnder(tailer: Tailer, path: string, info: Deno.FileInfo): Promise<boolean> {
+    if (!tailer.stalled) return false;
+    if (info.size < tailer.contentSize) return true;
+    const as = `${info.size}:${info.mtime?.getTime() ?? 0}`;
+    if (as === tailer.checkedAs) return false;
+    tailer.checkedAs = as;
+    if (tailer.record.headLen === 0) return false;
+    return (await holds(path, tailer.record)) === "no";
+  }
+
+  /**
+   * Files known from checkpoints that no task follows now (closed while idle, given up over the
+   * cap, or a restart): found again by identity, and followed when they have more to read.
+   * Returns whether records changed.
+   */
+  async #resumeKnown(
+    matches: Matches,
+    claimed: Set<string>,
+    folders: Map<string, Found[]>,
+    now: number,
+  ): Promise<boolean> {
+    let changed = false;
+    for (const record of this.#state.records.values()) {
       if (this.#tailers.has(record.stream) || record.orphan) continue;
       const key = `${record.dev}:${record.ino}`;
       if (claimed.has(key)) {
@@ -375,9 +619,9 @@ export class FileInput {
         continue;
       }
       let found: Found | undefined;
-      const path = byKey.get(key);
-      if (path !== undefined) found = { path, info: matched.get(path)! };
-      const unfinished = record.planned.length > 0 || record.offset < record.size;
+      const path = matches.byKey.get(key);
+      if (path !== undefined) found = { path, info: matches.files.get(path)! };
+      const unfinished = owes(record);
       // Where it was moved to is looked up when that may have happened since it was last read:
       // at the first scan (rotated while stopped), right after it left the glob, or while
       // bytes of it are owed.
@@ -385,18 +629,15 @@ export class FileInput {
         this.#parked.has(record.stream);
       if (found === undefined && look) {
         // By identity, so any name in the folder will do.
-        found = (await this.#rotatedNames(record.path, rotatedNames, matched, { anyName: true }))
+        found = (await this.#rotatedNames(record.path, folders, matches.files, { anyName: true }))
           .find((f) => keyOf(f.info) === key);
       }
       if (found === undefined) {
         const parked = this.#parked.get(record.stream);
-        if (parked !== undefined) {
-          this.#parked.delete(record.stream);
-          this.stats.bytesLost += parked;
-          log.warn(
-            `"${record.path}" is gone before its ${parked} unshipped bytes could be read: ` +
-              `they are lost`,
-          );
+        this.#parked.delete(record.stream);
+        if (parked !== undefined || unfinished) {
+          this.#lost(record, parked, "gone");
+          changed = true;
         }
         continue;
       }
@@ -404,29 +645,55 @@ export class FileInput {
       const mtime = found.info.mtime?.getTime() ?? 0;
       const same = found.info.size === record.offset && mtime === record.mtime && !unfinished;
       // Under a name the glob does not match, an unchanged file is not looked for again.
-      if (!same || matched.has(found.path)) record.seen = now;
+      if (!same || matches.files.has(found.path)) record.seen = now;
       if (same) continue;
-      if ((this.#retryAt.get(record.stream) ?? 0) > now) continue;
-      if (this.#parked.has(record.stream) && this.#rotatedOpen() >= this.#maxRotatedOpen) continue;
-      const started = await this.#resume(record, found, !matched.has(found.path));
+      if ((this.#retryAt.get(record.stream) ?? 0) > now) {
+        // A problem said when it failed stays said until the retry.
+        this.#problemsSeen.add(found.path);
+        continue;
+      }
+      const rotated = !matches.files.has(found.path);
+      if (rotated && unfinished && this.#rotatedOpen() >= this.#maxRotatedOpen) continue;
+      const started = await this.#resume(record, found, rotated);
       if (!started) {
         record.orphan = true;
         claimed.delete(key);
       }
       changed = true;
     }
-    // Content whose file was truncated or replaced: its unread part may be in a copy.
-    for (const record of records.values()) {
+    return changed;
+  }
+
+  /**
+   * Content whose file was truncated or replaced: its unread part is shipped from a copy, found
+   * by its content (any name in the folder while bytes of it are owed). Returns whether records
+   * changed.
+   */
+  async #findCopies(
+    matches: Matches,
+    claimed: Set<string>,
+    folders: Map<string, Found[]>,
+  ): Promise<boolean> {
+    let changed = false;
+    for (const record of this.#state.records.values()) {
       if (!record.orphan || this.#tailers.has(record.stream)) continue;
+      const owed = owes(record);
       const candidates = [
-        ...[...matched].map(([path, info]) => ({ path, info })),
-        ...await this.#rotatedNames(record.path, rotatedNames, matched),
+        ...[...matches.files].map(([path, info]) => ({ path, info })),
+        ...await this.#rotatedNames(record.path, folders, matches.files, { anyName: owed }),
       ];
+      let outcome: "none" | "shipped" | "waits" | "resumed" = "none";
       for (const candidate of candidates) {
         const key = keyOf(candidate.info);
         if (claimed.has(key) || candidate.info.size === 0) continue;
         const verdict = await holds(candidate.path, record);
         if (verdict === "no") continue;
+        const rotated = !matches.files.has(candidate.path);
+        if (verdict === "yes" && rotated && this.#rotatedOpen() >= this.#maxRotatedOpen) {
+          // Over the cap of rotated files held open: the copy is opened once there is room.
+          outcome = "waits";
+          break;
+        }
         claimed.add(key);
         changed = true;
         if (verdict === "shorter") {
@@ -436,26 +703,44 @@ export class FileInput {
             const tail = await tailAt(candidate.path, candidate.info.size);
             this.#newRecord(candidate, candidate.info.size, head, tail);
           }
-          log.debug(`"${candidate.path}" is a copy of what was already shipped`);
+          log.debug("{path} is a copy of what was already shipped", { path: candidate.path });
+          outcome = "shipped";
           break;
         }
         this.stats.copiesFollowed++;
-        log.info(
-          `"${candidate.path}" is a copy of "${record.path}": shipping it from byte ${record.offset}`,
-        );
+        log.info("{copy} is a copy of {path}: shipping it from byte {offset}", {
+          copy: candidate.path,
+          path: record.path,
+          offset: record.offset,
+        });
+        const from = record.path;
         record.orphan = false;
         record.dev = candidate.info.dev;
         record.ino = candidate.info.ino!;
         record.path = candidate.path;
-        if (!(await this.#resume(record, candidate, !matched.has(candidate.path)))) {
+        if (await this.#resume(record, candidate, rotated)) outcome = "resumed";
+        else {
           record.orphan = true;
+          record.path = from;
         }
         break;
       }
+      if (owed && (outcome === "none" || outcome === "shipped")) {
+        this.#lost(record, undefined, "truncated");
+        changed = true;
+      }
     }
-    // New files (empty ones wait for their first byte; file events for them call a scan).
-    this.#empty = new Set([...matched].filter(([, info]) => info.size === 0).map(([p]) => p));
-    for (const [path, info] of matched) {
+    return changed;
+  }
+
+  /** New files: read from their start (or end, at a first scan with `startAt: end`). */
+  async #startNew(matches: Matches, claimed: Set<string>, now: number): Promise<boolean> {
+    let changed = false;
+    // Empty files wait for their first byte; file events for them call a scan.
+    this.#empty = new Set(
+      [...matches.files].filter(([, info]) => info.size === 0).map(([p]) => p),
+    );
+    for (const [path, info] of matches.files) {
       const key = keyOf(info);
       if (claimed.has(key) || info.size === 0) continue;
       claimed.add(key);
@@ -463,10 +748,10 @@ export class FileInput {
       try {
         head = await readHead(path, info);
       } catch (err) {
-        log.debug(`Cannot read "${path}": ${describe(err)}`);
+        if (!(err instanceof Deno.errors.NotFound)) this.#unreadable(path, err);
         continue;
       }
-      if (this.#isSuspectCopy(key, head, info, matched, now)) continue;
+      if (this.#isSuspectCopy(key, head, info, matches.files, now)) continue;
       let offset = 0;
       let tail = "";
       if (this.#startAtEnd) {
@@ -474,23 +759,35 @@ export class FileInput {
         tail = await tailAt(path, offset);
       }
       const record = this.#newRecord({ path, info }, offset, head, tail);
+      this.stats.filesFound++;
       await this.#resume(record, { path, info }, false, { head, fresh: true });
       changed = true;
     }
-    for (const key of this.#suspects.keys()) if (!byKey.has(key)) this.#suspects.delete(key);
-    this.#startAtEnd = false;
-    this.#firstScan = false;
-    this.#lastScan = now;
-    for (const [id, record] of records) {
-      if (!this.#tailers.has(id) && now - record.seen > this.#forgetAfterMs) {
-        records.delete(id);
-        this.#parked.delete(id);
-        changed = true;
-      }
+    return changed;
+  }
+
+  /**
+   * Says that bytes of `record` cannot be shipped (its file is `gone`, or was `truncated` with no
+   * copy), counts them, and settles the record so they are not owed any more.
+   */
+  #lost(record: StreamRecord, bytes: number | undefined, why: "gone" | "truncated"): void {
+    const planned = record.planned.at(-1)?.end ?? 0;
+    const lost = bytes ?? Math.max(0, Math.max(record.size, planned) - record.offset);
+    record.size = record.offset;
+    record.planned = [];
+    if (lost === 0) return;
+    this.stats.bytesLost += lost;
+    this.stats.filesLost++;
+    const props = { path: record.path, bytes: lost, input: this.name };
+    if (why === "gone") {
+      log.warn("{path} is gone before {bytes} bytes of it were shipped: they are lost", props);
+    } else {
+      log.warn(
+        "{path} was truncated before {bytes} bytes of it were shipped, and no copy of them was " +
+          "found: they are lost",
+        props,
+      );
     }
-    await this.#capRotated();
-    this.#byPath = new Map([...this.#tailers.values()].map((t) => [t.record.path, t]));
-    if (changed) await this.#store.persist();
   }
 
   /**
@@ -542,7 +839,7 @@ export class FileInput {
     try {
       file = await Deno.open(found.path, { read: true });
     } catch (err) {
-      log.debug(`Cannot open "${found.path}": ${describe(err)}`);
+      if (!(err instanceof Deno.errors.NotFound)) this.#unreadable(found.path, err);
       this.#retryAt.set(record.stream, Date.now() + 5000);
       return true;
     }
@@ -561,8 +858,9 @@ export class FileInput {
         file.close();
         if (record.offset > 0) {
           log.info(
-            `"${found.path}" is not the file read before (truncated, or a new file in a reused ` +
-              `inode): reading it as a new file`,
+            "{path} is not the file read before (truncated, or a new file in a reused inode): " +
+              "reading it as a new file",
+            { path: found.path },
           );
           this.stats.truncations++;
         }
@@ -571,7 +869,7 @@ export class FileInput {
       head ??= await readAt(file, 0, Math.min(HEAD_BYTES, Math.max(record.headLen, info.size)));
     } catch (err) {
       file.close();
-      log.debug(`Cannot check "${found.path}": ${describe(err)}`);
+      this.#unreadable(found.path, err);
       this.#retryAt.set(record.stream, Date.now() + 5000);
       return true;
     }
@@ -581,7 +879,7 @@ export class FileInput {
     if (parked !== undefined) {
       this.#parked.delete(record.stream);
       this.stats.bytesGivenUp = Math.max(0, this.stats.bytesGivenUp - parked);
-      log.info(`Shipping "${found.path}" again, given up before: nothing lost`);
+      log.info("Shipping {path} again, given up before: nothing lost", { path: found.path });
     }
     const tailer = new Tailer(record, file, this.#ctx, { head, rotated });
     this.#tailers.set(record.stream, tailer);
@@ -591,12 +889,19 @@ export class FileInput {
     return true;
   }
 
+  /** A task found its file's content replaced: counted, and the file is looked at again now. */
+  #detached(): void {
+    this.stats.truncations++;
+    this.nudge();
+  }
+
   #ended(tailer: Tailer, end: TailerEnd): void {
     const record = tailer.record;
     this.#tailers.delete(record.stream);
     if (end === "truncated") {
+      // What is owed of the old content is looked for in a copy.
       record.orphan = true;
-      this.stats.truncations++;
+      record.size = Math.max(record.size, tailer.contentSize);
       this.nudge();
     } else if (end === "error") {
       this.#retryAt.set(record.stream, Date.now() + 5000);
@@ -608,12 +913,13 @@ export class FileInput {
       this.stats.filesGivenUp++;
       this.stats.bytesGivenUp += lost;
       log.warn(
-        `Gave up rotated file "${record.path}" with ${lost} bytes not shipped: over the cap of ` +
-          `${this.#maxRotatedOpen} rotated files held open. They are lost if the file is gone ` +
-          `before shipping resumes`,
+        "Gave up rotated file {path} with {bytes} bytes not shipped, over the cap of {cap} " +
+          "rotated files held open: it is found again when there is room, and its bytes are " +
+          "lost only if it is gone by then",
+        { path: record.path, bytes: lost, cap: this.#maxRotatedOpen },
       );
     }
-    if (!this.#stopped) this.#store.persist().catch(() => {});
+    if (!this.#stopped) this.#store.schedule();
   }
 
   /** Rotated files with unshipped bytes. */
@@ -655,10 +961,14 @@ export class FileInput {
       if (now - since < grace) return true;
     }
     for (const tailer of this.#tailers.values()) {
+      // The file a detached task read is not a copy of it: it holds the new content.
+      if (tailer.detached && tailer.key === key) continue;
       const common = Math.min(head.length, tailer.head.length);
       if (common === 0 || !sameBytes(head, tailer.head, common)) continue;
       let since = this.#suspects.get(key);
       if (since === undefined) this.#suspects.set(key, since = now);
+      // The rest of a detached task's content is looked for in a copy once the task ends.
+      if (tailer.detached) return true;
       const current = matched.get(tailer.birthPath);
       const stillWhole = current !== undefined && keyOf(current) === tailer.key &&
         current.size >= info.size && current.size >= tailer.readOffset;
@@ -692,18 +1002,27 @@ export class FileInput {
     return record;
   }
 
-  /** Watches the globs' folders, so new files and growth are seen at once. */
+  /**
+   * Watches the globs' folders, so new files and growth are seen at once. The watcher is made
+   * again when a folder is replaced (a new inode: the old watch sees nothing of it), when it ends
+   * by itself, and a minute after file events were unavailable.
+   */
   #watch(): void {
     const roots = [...new Set(this.#globs.map((g) => g.root))].sort();
     const recursive = this.#globs.some((g) => g.segments.length > 1);
-    const existing = roots.filter((r) => {
+    const existing: string[] = [];
+    let wanted = "";
+    for (const root of roots) {
       try {
-        return Deno.statSync(r).isDirectory;
+        const info = Deno.statSync(root);
+        if (!info.isDirectory) continue;
+        existing.push(root);
+        wanted += `${root}\0${info.dev}:${info.ino}\n`;
       } catch {
-        return false;
+        // Not there (yet): scans look for it.
       }
-    });
-    const wanted = existing.join("\n");
+    }
+    if (this.#watcher === undefined && Date.now() >= this.#watchRetryAt) this.#watched = "";
     this.#watchesAll = this.#watcher !== undefined && existing.length === roots.length;
     if (wanted === this.#watched || this.#stopped) return;
     this.#closeWatcher();
@@ -713,45 +1032,67 @@ export class FileInput {
     try {
       watcher = Deno.watchFs(existing, { recursive });
     } catch (err) {
-      log.debug(
-        `File events unavailable (${describe(err)}); scanning every ${this.#scanIntervalMs} ms`,
-      );
+      this.#watchRetryAt = Date.now() + WATCH_RETRY_MS;
+      log.info("File events unavailable ({error}): scanning every {interval} ms", {
+        error: describe(err),
+        interval: this.#scanIntervalMs,
+      });
       return;
     }
     this.#watcher = watcher;
     this.#watchesAll = existing.length === roots.length;
-    this.#watching = (async () => {
-      try {
-        for await (const event of watcher) {
-          // Growth wakes the file's task; a new, renamed or removed file calls for a scan.
-          if (event.kind === "modify" || event.kind === "access") {
-            for (const path of event.paths) {
-              const tailer = this.#byPath.get(path);
-              // An untracked file that grows (one that was empty, say) is looked at within a
-              // second; a busy untracked file costs at most a scan a second.
-              if (tailer !== undefined) tailer.wake();
-              else if (this.#empty.has(path)) this.nudge();
-              else if (event.kind === "modify") this.#nudgeSlow = true;
-            }
-            if (this.#nudgeSlow) this.#nudge?.();
-          } else this.nudge();
-        }
-      } catch {
-        // Closed, or the folder went away: scans go on.
+    const previous = this.#watching;
+    const watching = this.#follow(watcher);
+    this.#watching = previous === undefined ? watching : Promise.all([previous, watching]);
+  }
+
+  /** Turns file events into wake-ups and scans, until the watcher ends. */
+  async #follow(watcher: Deno.FsWatcher): Promise<void> {
+    try {
+      for await (const event of watcher) {
+        // Growth wakes the file's task; a new, renamed or removed file calls for a scan.
+        if (event.kind === "modify" || event.kind === "access") {
+          for (const path of event.paths) {
+            const tailer = this.#byPath.get(path);
+            // An untracked file that grows (one that was empty, say) is looked at within a
+            // second; a busy untracked file costs at most a scan a second.
+            if (tailer !== undefined) tailer.wake();
+            else if (this.#empty.has(path)) this.nudge();
+            else if (event.kind === "modify") this.#nudgeSlow = true;
+          }
+          if (this.#nudgeSlow) this.#nudge?.();
+        } else this.nudge();
       }
-    })();
+    } catch (err) {
+      if (this.#watcher === watcher) {
+        log.debug("File events stopped ({error}): watching again", { error: describe(err) });
+      }
+    }
+    if (this.#watcher === watcher) {
+      // Ended by itself, not closed here: the next scan watches again, and comes soon.
+      this.#watcher = undefined;
+      this.#watched = "";
+      this.#watchesAll = false;
+      this.nudge();
+    }
   }
 
   #closeWatcher(): void {
-    try {
-      this.#watcher?.close();
-    } catch {
-      // Already closed.
-    }
+    const watcher = this.#watcher;
     this.#watcher = undefined;
     this.#watched = "";
     this.#watchesAll = false;
+    try {
+      watcher?.close();
+    } catch {
+      // Already closed.
+    }
   }
+}
+
+/** Whether bytes of `record`'s content are read or planned and not yet acknowledged. */
+function owes(record: StreamRecord): boolean {
+  return record.planned.length > 0 || record.offset < record.size;
 }
 
 function keyOf(info: Deno.FileInfo): string {

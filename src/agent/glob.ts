@@ -84,13 +84,22 @@ export function compileExclude(pattern: string, cwd = "."): Glob {
   return { pattern, root: "", segments: [{ regex }], regex };
 }
 
+/** What {@linkcode expandGlob} tells besides the files it lists. */
+export interface ExpandReport {
+  /** A match that is not a regular file nor a symlink (a folder, FIFO, device or socket). */
+  onOther?: (path: string) => void;
+  /** A folder the glob reaches that cannot be listed (other than not being there). */
+  onError?: (folder: string, err: unknown) => void;
+}
+
 /**
- * Lists the files that match `glob`, as absolute paths. Folders that do not exist or cannot be
- * read are skipped, as files appear and disappear under a live glob.
+ * Lists the files that match `glob`, as absolute paths. Folders that do not exist are skipped, as
+ * files appear and disappear under a live glob; matches that are not files, and folders that
+ * cannot be listed, are told to `report`.
  */
-export async function expandGlob(glob: Glob): Promise<string[]> {
+export async function expandGlob(glob: Glob, report: ExpandReport = {}): Promise<string[]> {
   const out: string[] = [];
-  await walk(glob.root, glob.segments, 0, 0, out);
+  await walk(glob.root, glob.segments, 0, 0, out, report);
   return out;
 }
 
@@ -100,6 +109,7 @@ async function walk(
   index: number,
   depth: number,
   out: string[],
+  report: ExpandReport,
 ): Promise<void> {
   if (index >= segments.length) return;
   const segment = segments[index];
@@ -107,32 +117,40 @@ async function walk(
   if (segment !== "**" && segment.literal !== undefined) {
     // A plain name: one stat instead of listing a folder that may hold thousands of files.
     const path = join(dir, segment.literal);
+    let info: Deno.FileInfo;
     try {
-      const info = await Deno.stat(path);
-      if (last ? info.isFile : info.isDirectory) {
-        if (last) out.push(path);
-        else await walk(path, segments, index + 1, depth, out);
-      }
-    } catch {
+      info = await Deno.stat(path);
+    } catch (err) {
       // Not there (yet): a live glob sees files come and go.
+      if (!(err instanceof Deno.errors.NotFound)) report.onError?.(path, err);
+      return;
+    }
+    if (last) {
+      if (info.isFile) out.push(path);
+      else report.onOther?.(path);
+    } else if (info.isDirectory) {
+      await walk(path, segments, index + 1, depth, out, report);
     }
     return;
   }
   let entries: Deno.DirEntry[];
   try {
     entries = await Array.fromAsync(Deno.readDir(dir));
-  } catch {
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound) && !(err instanceof Deno.errors.NotADirectory)) {
+      report.onError?.(dir, err);
+    }
     return;
   }
   if (segment === "**") {
     if (last) return;
     // `**` matches no folder at all, or any folder below, each matched against the rest.
-    await walk(dir, segments, index + 1, depth, out);
+    await walk(dir, segments, index + 1, depth, out, report);
     if (depth >= MAX_DEPTH) return;
     for (const entry of entries) {
       // Symlinked folders are not followed below `**`: a loop would never end.
       if (entry.isDirectory && !entry.name.startsWith(".")) {
-        await walk(join(dir, entry.name), segments, index, depth + 1, out);
+        await walk(join(dir, entry.name), segments, index, depth + 1, out, report);
       }
     }
     return;
@@ -142,8 +160,9 @@ async function walk(
     const path = join(dir, entry.name);
     if (last) {
       if (entry.isFile || entry.isSymlink) out.push(path);
+      else report.onOther?.(path);
     } else if (entry.isDirectory || entry.isSymlink) {
-      await walk(path, segments, index + 1, depth, out);
+      await walk(path, segments, index + 1, depth, out, report);
     }
   }
 }

@@ -8,10 +8,15 @@
  * and all streams of an input share its {@linkcode ByteBudget}: when the servers do not answer,
  * reading pauses and the file itself is the buffer.
  *
- * The task watches its file: a size below the read offset, or a head that no longer matches,
- * means the file was truncated (copytruncate) or replaced, and the task ends so that the input
- * can look for a copy; a file the input marks {@linkcode Tailer.rotated} is read to its end, its
- * last unterminated line shipped once it stayed quiet for `rotateWaitMs`, and let go.
+ * The task watches its file: a size below the read offset, or a head (or the bytes just before
+ * the read offset) that no longer match, means the file was truncated (copytruncate) or replaced,
+ * and the task ends so that the input can look for a copy. It checks after every wait (for the
+ * servers, for budget), so a file truncated and written again while the servers were down is
+ * never read on from the old offset. A task that waits for the servers cannot look itself: the
+ * input does, and {@linkcode Tailer.detach}es it, so the file's new content gets a stream of its
+ * own at once while the old content's last batch waits for its answer. A file the input marks
+ * {@linkcode Tailer.rotated} is read to its end, its last unterminated line shipped once it stayed
+ * quiet for `rotateWaitMs`, and let go.
  *
  * @module
  */
@@ -86,6 +91,8 @@ export interface TailerContext {
   closeIdleMs: number;
   /** A file quiet this long gives its buffers back until it grows, in ms. Default 10,000. */
   releaseIdleMs?: number;
+  /** Told when a task finds its file's content replaced, so the input looks again at once. */
+  onDetach?: () => void;
 }
 
 /** Why a tailer ended. */
@@ -147,6 +154,13 @@ export class Tailer {
   readOffset: number;
   /** The file's size when last looked at. */
   size: number;
+  /**
+   * The largest size this content was seen at: what is owed of it is `contentSize - offset`
+   * (a truncation does not lower it).
+   */
+  contentSize: number;
+  /** `size:mtime` of the file when the input last checked its content, for the input. */
+  checkedAs = "";
   /** Resolves with why the task ended; never rejects. */
   readonly done: Promise<TailerEnd>;
   /** Counters. */
@@ -160,6 +174,13 @@ export class Tailer {
   #wake: (() => void) | undefined;
   #woken = false;
   #inflight: Promise<void> = Promise.resolve();
+  /** Whether the batch in flight is not answered yet. */
+  #inflightPending = false;
+  /** Waits under way (for an answer, for budget). */
+  #stalls = 0;
+  /** After a wait the file is checked before it is read on. */
+  #recheck = false;
+  #detached = false;
   #givenUp = false;
   #builder: Uint8Array = new Uint8Array(0);
   #builderLen = 0;
@@ -193,6 +214,7 @@ export class Tailer {
     this.rotatedAt = this.rotated ? Date.now() : 0;
     this.readOffset = record.offset;
     this.size = record.size;
+    this.contentSize = Math.max(record.size, record.offset);
     this.#file = file;
     this.#ctx = ctx;
     this.done = this.#run();
@@ -211,6 +233,31 @@ export class Tailer {
   /** Whether every byte read so far is acknowledged and nothing is in the batch being filled. */
   get settled(): boolean {
     return this.record.planned.length === 0 && this.#builderLen === 0;
+  }
+
+  /** Whether the task waits (for the servers to answer, or for budget) instead of reading. */
+  get stalled(): boolean {
+    return this.#stalls > 0;
+  }
+
+  /**
+   * Whether the file no longer holds this stream's content (truncated or rewritten): the task
+   * reads no more of it, and its inode is free for a new stream.
+   */
+  get detached(): boolean {
+    return this.#detached;
+  }
+
+  /**
+   * The input found the file's content replaced while the task waited: it stops reading, and
+   * ends as `"truncated"` once its batch in flight is answered (what it read before is the old
+   * content). The rest of the old content is looked for in a copy.
+   */
+  detach(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    this.#stopReading.abort();
+    this.#wake?.();
   }
 
   /** Looks at the file's size now (its lag), wherever the task is. */
@@ -266,7 +313,10 @@ export class Tailer {
     } catch (err) {
       if (this.#stopReading.signal.aborted || this.#abort.signal.aborted) end = "stopped";
       else {
-        log.error(`Following "${this.record.path}" failed: ${describe(err)}`);
+        log.error("Following {path} failed: {error}", {
+          path: this.record.path,
+          error: describe(err),
+        });
         end = "error";
       }
     }
@@ -281,7 +331,14 @@ export class Tailer {
     } catch {
       // Already closed.
     }
-    return this.#givenUp ? "given-up" : end;
+    return this.#givenUp ? "given-up" : this.#detached ? "truncated" : end;
+  }
+
+  /** The file holds other content now: its inode is free for a new stream at once. */
+  #replaced(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    this.#ctx.onDetach?.();
   }
 
   async #follow(): Promise<TailerEnd> {
@@ -305,22 +362,32 @@ export class Tailer {
     let pollMs = MIN_POLL_MS;
     let lastGrowth = Date.now();
     let verify = true;
-    if (!(await this.#verifyHead())) return "truncated";
+    if (!(await this.#verifyHead())) {
+      this.#replaced();
+      return "truncated";
+    }
     while (!stop.aborted) {
       if (ctx.budget.full) {
         // Paused while the servers catch up; a wake-up (the input saw the file shrink) checks
         // the file meanwhile.
-        await this.#sleep(MAX_POLL_MS * 4, ctx.budget.available());
+        this.#stalls++;
+        try {
+          await this.#sleep(MAX_POLL_MS * 4, ctx.budget.available());
+        } finally {
+          this.#stalls--;
+        }
         // The file keeps growing meanwhile: its size is the lag reported.
         this.size = Math.max(this.size, (await this.#file.stat()).size);
         verify = true;
         continue;
       }
-      if (verify) {
+      if (verify || this.#recheck) {
         // After any wait, the file may have been truncated and written past our offset again.
         verify = false;
-        if (!(await this.#verifyHead())) {
+        this.#recheck = false;
+        if (!(await this.#stillSame(readPos))) {
           // What was read before is the old content, whole lines of it: shipped.
+          this.#replaced();
           await this.#seal(readPos - pending(), { truncated: true });
           return "truncated";
         }
@@ -347,6 +414,7 @@ export class Tailer {
         readPos += n;
         this.readOffset = readPos;
         if (readPos > this.size) this.size = readPos;
+        if (readPos > this.contentSize) this.contentSize = readPos;
         lastGrowth = Date.now();
         pollMs = MIN_POLL_MS;
         this.#append(framer.commit(n));
@@ -369,14 +437,20 @@ export class Tailer {
       }
       const info = await this.#file.stat();
       this.size = info.size;
-      record.size = info.size;
-      record.mtime = info.mtime?.getTime() ?? 0;
       if (info.size < readPos) {
         // Truncated: lines completed before the cut are shipped; the rest is in a copy, if any.
+        log.info("{path} was truncated at {size} bytes (read to {offset})", {
+          path: record.path,
+          size: info.size,
+          offset: readPos,
+        });
+        this.#replaced();
         await this.#seal(readPos - pending(), { truncated: true });
-        log.info(`"${record.path}" was truncated at ${info.size} bytes (read to ${readPos})`);
         return "truncated";
       }
+      record.size = info.size;
+      record.mtime = info.mtime?.getTime() ?? 0;
+      if (info.size > this.contentSize) this.contentSize = info.size;
       if (info.size > readPos) {
         framer ??= newFramer();
         verify = true;
@@ -438,10 +512,29 @@ export class Tailer {
     if (record.headLen === 0) return true;
     const bytes = await readAt(this.#file, 0, record.headLen);
     if (bytes.length < record.headLen || hashBytes(bytes) !== record.head) {
-      log.info(`"${record.path}" no longer starts with the same bytes: it was replaced`);
+      log.info("{path} no longer starts with the same bytes: it was replaced", {
+        path: record.path,
+      });
       return false;
     }
     return true;
+  }
+
+  /**
+   * Whether the file still holds what was read of it: the same head, at least `readPos` bytes,
+   * and the same bytes just before `readPos` (when they are still in memory).
+   */
+  async #stillSame(readPos: number): Promise<boolean> {
+    if (!(await this.#verifyHead())) return false;
+    const size = (await this.#file.stat()).size;
+    const expected = this.#recentTail(readPos);
+    if (size >= readPos && (expected === undefined || readPos === 0)) return true;
+    if (size >= readPos && (await tailHash(this.#file, readPos)) === expected) return true;
+    log.info("{path} no longer holds the {offset} bytes read of it: it was truncated", {
+      path: this.record.path,
+      offset: readPos,
+    });
+    return false;
   }
 
   #append(framed: FramedLines | undefined): void {
@@ -497,15 +590,26 @@ export class Tailer {
     const persisted = ctx.store.journal(ctx.input, record);
     // One batch in flight per stream: the server refuses a batch at or below the stream's mark,
     // so batches must arrive in order.
+    const waits = this.#inflightPending;
+    if (waits) this.#stalls++;
     try {
       await this.#inflight;
     } catch (err) {
       ctx.budget.release(bytes);
       throw err;
+    } finally {
+      if (waits) {
+        this.#stalls--;
+        // The file may have changed under the wait: checked before reading on.
+        this.#recheck = true;
+      }
     }
+    this.#inflightPending = true;
     this.#inflight = (async () => {
       try {
         await persisted;
+        // Nothing is sent past a checkpoint that cannot be written: the store retries meanwhile.
+        await ctx.store.writable(signal);
         await ctx.target.deliver(payload, {
           stream: record.stream,
           offset: end,
@@ -519,8 +623,10 @@ export class Tailer {
         record.planned.splice(record.planned.indexOf(plan), 1);
         this.stats.lines += lines;
         this.stats.bytes += bytes;
-        ctx.store.persist().catch((err) => log.warn(`Cannot write checkpoints: ${describe(err)}`));
+        // Written soon (group commit); a failure is reported and retried by the store.
+        ctx.store.schedule();
       } finally {
+        this.#inflightPending = false;
         ctx.budget.release(bytes);
       }
     })();
