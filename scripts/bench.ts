@@ -19,32 +19,150 @@
  * deno task bench -scenario tcp -peer goopt
  * ```
  *
- * Needs Go (`apt-get install golang-go`) and the peer (`apt-get install rsyslog`).
+ * The peers and the Go load generator come from `../shared/bench` (or `LOGBOOM_BENCH_DIR`) and need
+ * Go (`apt-get install golang-go`) and the peer (`apt-get install rsyslog`). Without them, from a
+ * plain clone, `tcp` measures logboom alone with a load generator in this process, and the
+ * scenarios built on the Go load generator are skipped, each with a line that says why.
+ * `deno task bench -h` lists the flags and scenarios.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { benchRotation } from "./bench_rotation.ts";
 import { benchStore } from "./bench_store.ts";
 import { benchHttp, benchLatency, benchSse } from "./bench_live.ts";
+import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
-
-const { values } = parseArgs({
-  args: Deno.args.map((a) => a.replace(/^-(?=\w)/, "--")),
-  options: {
-    scenario: { type: "string", default: "tcp,store,rotate,agent" },
-    peer: { type: "string", default: "rsyslog" },
-    rounds: { type: "string", default: "3" },
-    c: { type: "string", default: "8" },
-    n: { type: "string", default: "500000" },
-    s: { type: "string", default: "100" },
-  },
-});
+import {
+  FlagError,
+  type FlagSpecs,
+  formatUsage,
+  parseCount,
+  parseFlags,
+} from "../src/cli/flags.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const runPeer = Deno.env.get("LOGBOOM_BENCH") ?? `${root}../shared/bench/run-peer.sh`;
+const sharedDir = Deno.env.get("LOGBOOM_BENCH_DIR") ?? `${root}../shared/bench`;
+const runPeer = Deno.env.get("LOGBOOM_BENCH") ?? `${sharedDir}/run-peer.sh`;
+
+/** Each scenario: what it measures, and whether it needs the shared yardstick (Go and peers). */
+const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean }> = {
+  tcp: {
+    help: "TCP -> file against -peer (logboom alone, no ratio, without ../shared/bench)",
+    yardstick: false,
+  },
+  store: { help: "the file sink in-process: 100 sources, rotation, fsync batch", yardstick: false },
+  rotate: { help: "TCP -> file rotating every 10 MB with gzip, end to end", yardstick: true },
+  agent: {
+    help: "one agent shipping a 1 GB file over HTTP (against socat if installed)",
+    yardstick: false,
+  },
+  http: { help: "HTTP ingest against TCP (not in the default run)", yardstick: true },
+  sse: {
+    help: "TCP ingest with 100 live SSE subscribers (not in the default run)",
+    yardstick: true,
+  },
+  latency: {
+    help: "TCP-to-SSE latency at 100,000 lines/s (not in the default run)",
+    yardstick: true,
+  },
+};
+
+const BENCH_FLAGS: FlagSpecs = {
+  scenario: {
+    type: "string",
+    value: "NAMES",
+    default: "tcp,store,rotate,agent",
+    help: `Comma-separated scenarios: ${Object.keys(SCENARIO_HELP).join(", ")}`,
+  },
+  peer: {
+    type: "string",
+    value: "PEER",
+    default: "rsyslog",
+    help: "Peer of the tcp scenario: rsyslog, goopt, seedref or syslog-ng",
+  },
+  rounds: { type: "string", value: "N", default: "3", help: "Rounds of each scenario" },
+  c: { type: "string", value: "N", default: "8", help: "Connections of the tcp scenario" },
+  n: { type: "string", value: "N", default: "500000", help: "Lines per connection (tcp)" },
+  s: {
+    type: "string",
+    value: "BYTES",
+    default: "100",
+    help: "Bytes per line, newline included (tcp)",
+  },
+};
+
+const SYNOPSIS =
+  "deno task bench [-scenario NAMES] [-rounds N] [-peer PEER] [-c N] [-n N] [-s BYTES]";
+
+function usage(): string {
+  const width = Math.max(...Object.keys(SCENARIO_HELP).map((name) => name.length));
+  const scenarios = Object.entries(SCENARIO_HELP).map(([name, { help, yardstick }]) =>
+    `  ${name.padEnd(width)}  ${help}${yardstick ? " [needs ../shared/bench and Go]" : ""}`
+  );
+  return `${formatUsage(SYNOPSIS, BENCH_FLAGS)}\nScenarios:\n${scenarios.join("\n")}\n\n` +
+    "Peers and the Go load generator come from ../shared/bench (or LOGBOOM_BENCH_DIR) when it is\n" +
+    "there; without it, scenarios marked so are skipped and tcp measures logboom alone.\n";
+}
+
+/** The command line's values, checked. */
+function parseBenchArgs(
+  args: readonly string[],
+): { values: Record<string, string>; help: boolean } {
+  const { values, positionals, help } = parseFlags(args, BENCH_FLAGS);
+  if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
+  for (const name of String(values.scenario).split(",")) {
+    if (!Object.hasOwn(SCENARIO_HELP, name)) {
+      throw new FlagError(
+        `Unknown scenario "${name}": ${Object.keys(SCENARIO_HELP).join(", ")}`,
+      );
+    }
+  }
+  parseCount("rounds", String(values.rounds), { min: 1 });
+  parseCount("c", String(values.c), { min: 1 });
+  parseCount("n", String(values.n), { min: 1 });
+  parseCount("s", String(values.s), { min: 32 });
+  return { values: values as Record<string, string>, help };
+}
+
+let parsed: ReturnType<typeof parseBenchArgs>;
+try {
+  parsed = parseBenchArgs(Deno.args);
+} catch (err) {
+  if (!(err instanceof FlagError)) throw err;
+  console.error(`${err.message}\n\n${usage()}`);
+  Deno.exit(2);
+}
+if (parsed.help) {
+  console.log(usage());
+  Deno.exit(0);
+}
+const { values } = parsed;
+
+async function installed(command: string): Promise<boolean> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `command -v ${command}`],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return out.success;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the shared yardstick cannot run here, or `undefined` when it can. */
+async function yardstickMissing(): Promise<string | undefined> {
+  if (!await exists(runPeer)) return `${runPeer} not found (set LOGBOOM_BENCH_DIR)`;
+  if (!await installed("go")) return "Go is not installed (apt-get install golang-go)";
+}
 
 /** Bars of the TCP -> file workload (issue 2). */
 const MIN_RATIO = 3;
@@ -118,8 +236,11 @@ async function benchTcp(rounds: number): Promise<string[]> {
   return misses.filter((m): m is string => typeof m === "string");
 }
 
+const load = { c: Number(values.c), n: Number(values.n), s: Number(values.s) };
+const missing = await yardstickMissing();
+
 const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
-  tcp: benchTcp,
+  tcp: (rounds) => missing ? benchTcpAlone(rounds, load) : benchTcp(rounds),
   store: benchStore,
   rotate: benchRotation,
   agent: async (rounds) => await (await import("./bench_agent.ts")).benchAgent(rounds),
@@ -130,12 +251,11 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
 
 const missed: string[] = [];
 for (const name of values.scenario.split(",")) {
-  const scenario = SCENARIOS[name];
-  if (scenario === undefined) {
-    console.error(`Unknown scenario "${name}": ${Object.keys(SCENARIOS).join(", ")}`);
-    Deno.exit(2);
+  if (missing && SCENARIO_HELP[name].yardstick) {
+    console.log(`Skipped ${name}: it needs the shared yardstick, and ${missing}\n`);
+    continue;
   }
-  missed.push(...await scenario(Number(values.rounds)));
+  missed.push(...await SCENARIOS[name](Number(values.rounds)));
   console.log();
 }
 if (missed.length > 0) {
