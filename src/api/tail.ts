@@ -1,8 +1,10 @@
 /**
  * `GET /api/v1/tail`: the live tail, as Server-Sent Events, or as WebSocket messages when the
- * request asks to upgrade. Query: `source`, `grep`, `regex`, `n` (backfill); the cursor comes in
- * the `Last-Event-ID` header (or a `lastEventId` query parameter, for WebSocket clients in
- * browsers, which cannot set headers).
+ * request asks to upgrade. Query: `source`, `grep`, `regex` (linear-time, RE2 syntax), `n`
+ * (backfill); the cursor (`<epoch>-<line id>`) comes in the `Last-Event-ID` header (or a
+ * `lastEventId` query parameter, for WebSocket clients in browsers, which cannot set headers).
+ * A cursor from another run of the server resumes from the first line this run still holds, and
+ * the `ready` event says `"restarted":true`.
  *
  * @module
  */
@@ -17,6 +19,7 @@ import {
   TooManySubscribersError,
 } from "../live/hub.ts";
 import { DeliveryBudget } from "../live/delivery_budget.ts";
+import { formatCursor } from "../live/cursor.ts";
 import { encodeSseMessage, SSE_CONTENT_TYPE } from "../live/sse.ts";
 import { sseBody } from "../live/sse_body.ts";
 import { pumpWebSocket } from "../live/ws.ts";
@@ -96,11 +99,9 @@ export class TailRoute {
    * query (an invalid `regex`, a bad `n` or cursor) and 503 at the subscriber limit.
    */
   handle(req: Request): Response {
-    let options: SubscribeOptions;
     let sub: Subscription;
-    const lastId = this.#hub.stats.lastId;
     try {
-      options = this.#parse(req);
+      const options = this.#parse(req);
       const share = Math.floor(this.#queueBytes / (this.#hub.stats.subscribers + 1));
       const queueBytes = Math.max(MIN_QUEUE_BYTES, Math.min(MAX_QUEUE_BYTES, share));
       sub = this.#hub.subscribe({ ...options, queueBytes, signal: this.#stop.signal });
@@ -108,10 +109,10 @@ export class TailRoute {
       return errorResponse(err);
     }
     // The cursor a client resumes from when nothing else arrives: where this tail starts, or the
-    // cursor it came back with (so lines it still had to receive are not skipped). A cursor past
-    // the newest line comes from before a restart: the hub ignored it, and so does the answer.
-    const resumed = options.lastEventId !== undefined && options.lastEventId <= lastId;
-    const cursor = resumed ? options.lastEventId! : lastId;
+    // cursor it came back with (so lines it still had to receive are not skipped); after a
+    // restart, the start of this run.
+    const { epoch } = this.#hub;
+    const { after, restarted } = sub;
     if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") {
       let upgraded: { socket: ServerWebSocket; response: Response };
       try {
@@ -121,16 +122,21 @@ export class TailRoute {
         return errorResponse(new TailRequestError(400, `Bad WebSocket upgrade: ${describe(err)}`));
       }
       const share = this.#budget.join();
-      const pump = pumpWebSocket(upgraded.socket, sub, { lastId: cursor, share })
+      const pump = pumpWebSocket(upgraded.socket, sub, { lastId: after, epoch, restarted, share })
         .catch((err) => log.warn("WebSocket tail failed: {error}", { error: describe(err) }))
         .finally(() => this.#pumps.delete(pump));
       this.#pumps.add(pump);
       return upgraded.response;
     }
     const first = "retry: 1000\n" +
-      encodeSseMessage({ id: cursor, event: "ready", data: JSON.stringify({ lastId: cursor }) });
+      encodeSseMessage({
+        id: formatCursor(epoch, after),
+        event: "ready",
+        data: JSON.stringify({ lastId: after, epoch, restarted }),
+      });
     const share = this.#budget.join();
-    return new Response(sseBody(sub, { first, heartbeatMs: this.#heartbeatMs, share }), {
+    const body = sseBody(sub, { first, heartbeatMs: this.#heartbeatMs, share, epoch });
+    return new Response(body, {
       headers: {
         "content-type": SSE_CONTENT_TYPE,
         "cache-control": "no-store",
@@ -162,8 +168,9 @@ export class TailRoute {
         throw new TailRequestError(400, `Query "n" is at most ${this.#maxBackfill}, got "${n}"`);
       }
     }
+    // Parsed by the hub, which knows its epoch: a malformed cursor is a RangeError, so a 400.
     const cursor = req.headers.get("last-event-id") ?? query.get("lastEventId");
-    if (cursor !== null && cursor !== "") options.lastEventId = integer("Last-Event-ID", cursor);
+    if (cursor !== null && cursor !== "") options.lastEventId = cursor;
     return options;
   }
 }

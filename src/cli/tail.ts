@@ -13,6 +13,7 @@
 
 import { describe, sleep } from "../_util.ts";
 import { missingTokenHint, tokenFromEnv } from "../api/auth.ts";
+import { compileLinearRegex } from "../live/linear_regex.ts";
 import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
 import { FlagError, type FlagSpecs, parseCommand, parseFlags } from "./flags.ts";
 import { colourLevel, droppedMarker, escapeControl, safeJson } from "./terminal_text.ts";
@@ -98,7 +99,8 @@ export function parseTailArgs(args: readonly string[]): { config: TailConfig; he
   const regex = values.regex as string | undefined;
   if (regex !== undefined) {
     try {
-      new RegExp(regex);
+      // The server's engine: RE2 syntax (no lookahead, no backreferences), linear time.
+      compileLinearRegex(regex);
     } catch (err) {
       throw new FlagError(`Flag "-regex" is not a valid regular expression: ${describe(err)}`);
     }
@@ -166,6 +168,12 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
         if (events.length === 0) continue;
         // Something arrived: the connection works, so the next loss starts the backoff afresh.
         delay = retryMs;
+        if (events.some(restarted)) {
+          io.notice(
+            "logboom tail: the server restarted; resuming from the oldest line it holds " +
+              "(lines its previous run took after the last one shown are in its files, not here)",
+          );
+        }
         const text = render(events, config.json, io.colour);
         const last = events.at(-1)!.lastEventId;
         if (last !== "") cursor = last;
@@ -193,6 +201,16 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
     delay = Math.min(delay * 2, maxRetryMs);
   }
   return 0;
+}
+
+/** Whether the event is the `ready` of a tail resumed from a cursor of the server's previous run. */
+function restarted(event: SseEvent): boolean {
+  if (event.event !== "ready") return false;
+  try {
+    return JSON.parse(event.data).restarted === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Turns events into output text: lines, or JSON records, with markers for dropped lines. */

@@ -8,9 +8,11 @@
 
 import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
-import { describe } from "../_util.ts";
 import { BatchLines } from "./batch_lines.ts";
+import { newEpoch, parseCursor } from "./cursor.ts";
+import { FilterBudget, type FilterShare } from "./filter_budget.ts";
 import { LineRing } from "./line_ring.ts";
+import { compileLinearRegex, DEFAULT_MAX_CHARS, type LinearRegex } from "./linear_regex.ts";
 
 /** One line as subscribers see it. */
 export interface LiveLine {
@@ -55,19 +57,24 @@ export interface SubscribeOptions {
   /** Only lines containing this text (case-sensitive). Default: every line. */
   grep?: string;
   /**
-   * Only lines this regular expression matches; a string is compiled without flags, and the `g`
-   * and `y` flags of a `RegExp` are ignored. Combined with `grep`, both must match.
+   * Only lines this regular expression matches, run on a linear-time engine (RE2's algorithm, so
+   * no lookahead nor backreferences): a string is compiled without flags; a `RegExp` keeps its
+   * `i`, `m` and `s` flags. Combined with `grep`, both must match. The pattern looks at the
+   * first {@linkcode LiveHubOptions.regexLineChars} characters of a line, and its time comes out
+   * of the hub's filter budget: lines it had no time for are counted as dropped.
    */
   regex?: string | RegExp;
   /** Start with up to this many of the most recent matching lines still in memory. Default 0. */
   backfill?: number;
   /**
-   * Resume after this line id (the SSE `Last-Event-ID`): start with every matching line after it
+   * Resume after this cursor (the SSE `Last-Event-ID`): start with every matching line after it
    * still in memory, preceded by a `dropped` event counting the lines after it that are no longer
-   * there. Takes precedence over `backfill`. An id the hub never gave (from before a restart) is
-   * ignored and `backfill` applies.
+   * there. Takes precedence over `backfill`. A string is a cursor, `<epoch>-<id>`
+   * (`RangeError` when malformed): from another run of the server (another epoch, or a bare id),
+   * it resumes from the first line of this run (the subscription is `restarted`). A number is a
+   * line id of this run; one the hub never gave is ignored and `backfill` applies.
    */
-  lastEventId?: number;
+  lastEventId?: number | string;
   /** Bound of this subscriber's queue, in bytes. Default: the hub's `queueBytes`. */
   queueBytes?: number;
   /** Ends the subscription when aborted. */
@@ -90,6 +97,13 @@ export interface Subscription extends AsyncIterable<LiveEvent> {
   readonly droppedLines: number;
   /** Bytes queued for this subscriber and not read yet. */
   readonly queuedBytes: number;
+  /**
+   * The last line id before what this subscription delivers: the cursor a client that received
+   * nothing else resumes from (with the hub's epoch).
+   */
+  readonly after: number;
+  /** Whether it resumed from a cursor given by another run of the server. */
+  readonly restarted: boolean;
   /** The next event, once there is one; `undefined` once the subscription ended. */
   read(): Promise<LiveEvent | undefined>;
   /**
@@ -132,6 +146,14 @@ export interface LiveHubOptions {
   /** Bytes of lines kept in memory for backfill and resume. Default 8 MiB. */
   ringBytes?: number;
   /**
+   * While no subscriber is offered lines (none listens, or all are full), the ring copies at
+   * most this many bytes per second, in whole batches: below it, it keeps every line; above it,
+   * a batch now and then, so backfill still shows recent lines, and a resume is told how many
+   * lines it cannot have. Copying every batch nobody reads cost the default command line 10% of
+   * its CPU. Default 16 MiB.
+   */
+  idleRingBytesPerSecond?: number;
+  /**
    * Default bound of each subscriber's queue. A queued line counts its length in UTF-8 bytes
    * plus 64 for its record; a line is always accepted into an empty queue. Default 1 MiB.
    */
@@ -150,6 +172,20 @@ export interface LiveHubOptions {
   noticeMs?: number;
   /** The clock, in milliseconds; swapped in tests. Default `Date.now`. */
   now?: () => number;
+  /** Names this run of the server in cursors. Default: a new one (boot time and random digits). */
+  epoch?: string;
+  /**
+   * Milliseconds per second that all subscribers' regex filters may take together, shared
+   * evenly; lines a subscriber's filter had no time for are counted as dropped for it.
+   * Default 100 (a tenth of one core).
+   */
+  filterMsPerSecond?: number;
+  /** Most milliseconds one subscriber's regex may take at once. Default 20. */
+  filterBurstMs?: number;
+  /** Characters of a line a regex filter looks at. Default 8,192. */
+  regexLineChars?: number;
+  /** The clock filter time is measured with, in ms; swapped in tests. Default `performance.now`. */
+  filterClock?: () => number;
 }
 
 /** The hub's counters, for metrics. */
@@ -158,8 +194,16 @@ export interface LiveHubStats {
   readonly subscribers: number;
   /** Lines handed to subscribers' readers, summed over subscribers. */
   readonly linesDelivered: number;
-  /** Matching lines subscribers missed (full queue, stalled, or gone from memory before resume). */
+  /**
+   * Matching lines subscribers missed (full queue, stalled, gone from memory before resume, or
+   * not filtered for lack of filter time).
+   */
   readonly linesDropped: number;
+  /**
+   * Of those, lines a subscriber's regex had no time to look at (they may not have matched).
+   * Optional for stats built by hand (tests); the hub always sets it.
+   */
+  readonly linesUnfiltered?: number;
   /** Subscribers closed because they stalled. */
   readonly subscribersStalled: number;
   /** Lines held for backfill. */
@@ -237,7 +281,15 @@ export class LiveHub implements Sink {
   readonly #parked = new Set<Subscriber>();
   /** When the first parked subscriber will have stalled (parked ones are checked only then). */
   #parkedStallAt = Infinity;
-  readonly #counters = { delivered: 0, dropped: 0 };
+  readonly #counters = { delivered: 0, dropped: 0, unfiltered: 0 };
+  readonly #epoch: string;
+  readonly #filterBudget: FilterBudget;
+  readonly #regexLineChars: number;
+  /** Bytes per ms the ring copies while no subscriber is offered lines. */
+  readonly #idleRate: number;
+  /** Bytes the ring may copy now while idle; refilled at `#idleRate` up to the ring's bound. */
+  #idleBytes: number;
+  #idleAt: number;
   #stalled = 0;
   #nextSubscriberId = 1;
   #closed = false;
@@ -257,7 +309,26 @@ export class LiveHub implements Sink {
       maxEventLines = 1000,
       noticeMs = 1000,
       now = Date.now,
+      epoch = newEpoch(),
+      filterMsPerSecond,
+      filterBurstMs,
+      regexLineChars = DEFAULT_MAX_CHARS,
+      filterClock,
+      idleRingBytesPerSecond = 16 * 1024 * 1024,
     } = options;
+    if (!/^[0-9a-z]{1,24}$/.test(epoch)) {
+      throw new RangeError(`Epoch must be 1 to 24 digits and lowercase letters, got "${epoch}"`);
+    }
+    this.#epoch = epoch;
+    this.#filterBudget = new FilterBudget({
+      msPerSecond: filterMsPerSecond,
+      burstMs: filterBurstMs,
+      clock: filterClock,
+    });
+    this.#regexLineChars = positive("Characters a regex looks at", regexLineChars);
+    this.#idleRate = nonNegative("Idle ring rate", idleRingBytesPerSecond) / 1000;
+    this.#idleBytes = ringBytes;
+    this.#idleAt = now();
     this.#ring = new LineRing({ maxLines: ringLines, maxBytes: ringBytes });
     this.#queueBytes = positive("Queue byte bound", queueBytes);
     this.#maxSubscribers = positive("Subscriber limit", maxSubscribers);
@@ -267,12 +338,18 @@ export class LiveHub implements Sink {
     this.#now = now;
   }
 
+  /** Names this run of the server: cursors are `<epoch>-<line id>`. */
+  get epoch(): string {
+    return this.#epoch;
+  }
+
   /** Counters for metrics. */
   get stats(): LiveHubStats {
     return {
       subscribers: this.#subscribers.size,
       linesDelivered: this.#counters.delivered,
       linesDropped: this.#counters.dropped + this.#missedWhileParked(),
+      linesUnfiltered: this.#counters.unfiltered,
       subscribersStalled: this.#stalled,
       ringLines: this.#ring.lines,
       ringBytes: this.#ring.bytes,
@@ -299,9 +376,14 @@ export class LiveHub implements Sink {
         }
       }
     }
+    // Nobody to offer lines to (none listens, or every one is parked): the ring is all there is
+    // to do, and within its idle budget at that.
+    if (this.#active.size === 0) {
+      if (this.#keepIdle(batch.data.length)) this.#ring.push(batch);
+      else this.#ring.skip(batch.lines);
+      return true;
+    }
     const firstId = this.#ring.push(batch);
-    // Nobody to offer lines to (none listens, or every one is parked): nothing more to do.
-    if (this.#active.size === 0) return true;
     const { source, host } = batch.meta;
     // Indexed lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
     // the batch, costs no copy, and none costs decoding unless it filters.
@@ -344,6 +426,12 @@ export class LiveHub implements Sink {
       const dropped = filter.test === undefined
         ? offerAll(sub, lines, run)
         : offerMatching(sub, lines, run);
+      if (sub.unfiltered > 0) {
+        // Not a full queue: the filter ran out of time. Counted, not a reason to park or stall.
+        this.#counters.unfiltered += sub.unfiltered;
+        sub.drop(sub.unfiltered);
+        sub.unfiltered = 0;
+      }
       if (dropped > 0) {
         sub.drop(dropped);
         sub.fullSince ??= now ??= this.#now();
@@ -356,6 +444,23 @@ export class LiveHub implements Sink {
       }
       sub.wake();
     }
+    return true;
+  }
+
+  /**
+   * Whether a batch of `bytes` may be copied into the ring while no subscriber is offered lines.
+   * The copy is most of what the hub costs then, and nobody may ever ask for those lines: below
+   * the idle rate every batch is kept; above it, a batch now and then, so backfill still shows
+   * recent lines and a resume counts what the ring skipped.
+   */
+  #keepIdle(bytes: number): boolean {
+    const now = this.#now();
+    const cap = this.#ring.maxBytes;
+    this.#idleBytes = Math.min(cap, this.#idleBytes + (now - this.#idleAt) * this.#idleRate);
+    this.#idleAt = now;
+    const cost = Math.min(bytes, cap);
+    if (cost > this.#idleBytes) return false;
+    this.#idleBytes -= cost;
     return true;
   }
 
@@ -402,9 +507,18 @@ export class LiveHub implements Sink {
    */
   subscribe(options: SubscribeOptions = {}): Subscription {
     const { backfill = 0, lastEventId, queueBytes = this.#queueBytes, signal } = options;
-    const filter = compileFilter(options);
+    const filter = compileFilter(options, this.#regexLineChars);
     nonNegative("Backfill", backfill);
-    if (lastEventId !== undefined) nonNegative("Last event id", lastEventId);
+    // Where to resume: after this id of this run; 0 (its first line) for another run's cursor.
+    let resumeAfter: number | undefined;
+    let restarted = false;
+    if (typeof lastEventId === "string") {
+      const cursor = parseCursor(lastEventId);
+      restarted = cursor.epoch !== this.#epoch;
+      resumeAfter = restarted ? 0 : cursor.id;
+    } else if (lastEventId !== undefined) {
+      resumeAfter = nonNegative("Last event id", lastEventId);
+    }
     positive("Queue byte bound", queueBytes);
     if (this.#closed) throw new HubClosedError();
     signal?.throwIfAborted();
@@ -414,7 +528,11 @@ export class LiveHub implements Sink {
     if (this.#subscribers.size >= this.#maxSubscribers) {
       throw new TooManySubscribersError(this.#maxSubscribers);
     }
+    const resumes = resumeAfter !== undefined && resumeAfter < this.#ring.nextId;
     const sub = new Subscriber(this.#nextSubscriberId++, filter, {
+      after: resumes ? resumeAfter! : this.#ring.nextId - 1,
+      restarted,
+      filterShare: filter.regex ? this.#filterBudget.join() : undefined,
       queueBytes,
       maxEventLines: this.#maxEventLines,
       noticeMs: this.#noticeMs,
@@ -432,10 +550,10 @@ export class LiveHub implements Sink {
       },
       signal,
     });
-    if (lastEventId !== undefined && lastEventId < this.#ring.nextId) {
-      this.#resume(sub, lastEventId);
+    if (resumes) {
+      this.#resume(sub, resumeAfter!);
     } else if (backfill > 0) {
-      sub.preload(this.#recent(sub, 0, backfill).runs, 0);
+      sub.preload(this.#recent(sub, 0, backfill).items, 0);
     }
     this.#subscribers.add(sub);
     this.#active.add(sub);
@@ -444,24 +562,48 @@ export class LiveHub implements Sink {
 
   #resume(sub: Subscriber, lastEventId: number): void {
     const gone = Math.max(0, this.#ring.oldestId - lastEventId - 1);
-    const { runs, skipped } = this.#recent(sub, lastEventId, Infinity);
-    this.#counters.dropped += gone + skipped;
-    sub.preload(runs, gone + skipped);
+    const { items, missed, unfiltered } = this.#recent(sub, lastEventId, Infinity);
+    this.#counters.dropped += gone + missed;
+    this.#counters.unfiltered += unfiltered;
+    sub.preload(items, gone);
   }
 
   /**
    * The newest matching lines after `afterId`, up to `limit` and the subscriber's queue bound,
-   * oldest first; `skipped` counts the older matching ones that did not fit.
+   * oldest first. For a resume (`limit` infinite), the lines it cannot have are counted where
+   * they are: matching ones that did not fit (the oldest, first), those the filter had no time
+   * for (`unfiltered`: they may not have matched), and those the ring skipped while idle (at the
+   * gap); `missed` is their sum.
    */
-  #recent(sub: Subscriber, afterId: number, limit: number): { runs: Run[]; skipped: number } {
-    const { filter } = sub;
-    const runs: Run[] = [];
+  #recent(
+    sub: Subscriber,
+    afterId: number,
+    limit: number,
+  ): { items: Queued[]; missed: number; unfiltered: number } {
+    const { filter, filterShare: share } = sub;
+    const resume = limit === Infinity;
+    // Newest first while scanning; reversed at the end.
+    const items: Queued[] = [];
+    const gap = (count: number) => {
+      if (count <= 0) return;
+      missed += count;
+      const newest = items.at(-1);
+      if (newest !== undefined && "dropped" in newest) newest.dropped += count;
+      else items.push({ dropped: count });
+    };
     let bytes = 0;
     let taken = 0;
-    let skipped = 0;
+    let missed = 0;
+    let unfiltered = 0;
     let full = false;
+    let last = share?.start() ?? 0;
+    // The id just past the lines of the chunk seen before (newer): what lies between is a gap.
+    let newerStart = this.#ring.nextId;
     scan: for (const chunk of this.#ring.newestFirst()) {
-      if (chunk.firstId + chunk.lines - 1 <= afterId) break;
+      const chunkEnd = chunk.firstId + chunk.lines;
+      if (resume) gap(newerStart - Math.max(chunkEnd, afterId + 1));
+      newerStart = chunk.firstId;
+      if (chunkEnd - 1 <= afterId) break;
       if (filter.source !== undefined && filter.source !== chunk.source) continue;
       const lines = new BatchLines(chunk.data, chunk.lines);
       // The run being gathered, backwards: lines start to end (excluded) of this chunk.
@@ -472,7 +614,7 @@ export class LiveHub implements Sink {
           const { firstId, source, host, receivedAt: ts } = chunk;
           const data = lines.bytes(start, end).slice();
           const count = end - start;
-          runs.push({ data, firstId: firstId + start, count, source, host, ts, backlog: true });
+          items.push({ data, firstId: firstId + start, count, source, host, ts, backlog: true });
         }
         start = end = -1;
       };
@@ -481,7 +623,23 @@ export class LiveHub implements Sink {
           flush();
           break scan;
         }
-        if (filter.test !== undefined && !filter.test(lines.text(i))) continue;
+        if (filter.test !== undefined) {
+          if (share !== undefined && !share.allows()) {
+            // Out of filter time: backfill ends here; a resume counts the rest as missed.
+            if (!resume) {
+              flush();
+              break scan;
+            }
+            full = true;
+            unfiltered++;
+            flush();
+            gap(1);
+            continue;
+          }
+          const matched = filter.test(lines.text(i));
+          if (share !== undefined) last = share.charge(last);
+          if (!matched) continue;
+        }
         const cost = lines.bytes(i, i + 1).length + LINE_OVERHEAD_BYTES - 1;
         if (!full && taken < limit && (bytes + cost <= sub.limit || taken === 0)) {
           bytes += cost;
@@ -494,16 +652,14 @@ export class LiveHub implements Sink {
           continue;
         }
         // Stop at the first line that does not fit, so what is delivered has no holes.
-        if (limit !== Infinity) {
-          flush();
-          break scan;
-        }
+        flush();
+        if (!resume) break scan;
         full = true;
-        skipped++;
+        gap(1);
       }
       flush();
     }
-    return { runs: runs.reverse(), skipped };
+    return { items: items.reverse(), missed, unfiltered };
   }
 
   #closeStalled(subscribers: Set<Subscriber>, now: number): void {
@@ -525,9 +681,11 @@ interface Filter {
   readonly needle: string | undefined;
   /** Whether `needle` alone decides (grep without regex): matches are counted, not cut out. */
   readonly grepOnly: boolean;
+  /** Whether a regex takes part: its time comes out of the filter budget. */
+  readonly regex: boolean;
 }
 
-function compileFilter(options: SubscribeOptions): Filter {
+function compileFilter(options: SubscribeOptions, maxChars: number): Filter {
   const { source, grep, regex } = options;
   if (source !== undefined && typeof source !== "string") {
     throw new TypeError(`Source filter must be a string, got "${String(source)}"`);
@@ -535,19 +693,10 @@ function compileFilter(options: SubscribeOptions): Filter {
   if (grep !== undefined && typeof grep !== "string") {
     throw new TypeError(`Grep filter must be a string, got "${String(grep)}"`);
   }
-  let re: RegExp | undefined;
-  if (regex instanceof RegExp) {
-    // A global or sticky RegExp keeps lastIndex between test() calls and would skip lines.
-    re = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
-  } else if (typeof regex === "string") {
-    if (regex !== "") {
-      try {
-        re = new RegExp(regex);
-      } catch (err) {
-        throw new SyntaxError(`Invalid regex "${regex}": ${describe(err)}`, { cause: err });
-      }
-    }
-  } else if (regex !== undefined) {
+  let re: LinearRegex | undefined;
+  if (regex instanceof RegExp || (typeof regex === "string" && regex !== "")) {
+    re = compileLinearRegex(regex, { maxChars });
+  } else if (regex !== undefined && regex !== "") {
     throw new TypeError(`Regex filter must be a string or a RegExp, got "${String(regex)}"`);
   }
   const text = grep === "" ? undefined : grep;
@@ -561,6 +710,7 @@ function compileFilter(options: SubscribeOptions): Filter {
     needle: text,
     // A match across a newline belongs to no line: with a newline in the text, lines are tested.
     grepOnly: text !== undefined && re === undefined && !text.includes("\n"),
+    regex: re !== undefined,
   };
 }
 
@@ -587,6 +737,10 @@ interface Run {
 type Queued = Run | { dropped: number };
 
 interface SubscriberOptions {
+  after: number;
+  restarted: boolean;
+  /** Its part of the hub's filter time, when it filters with a regex. */
+  filterShare: FilterShare | undefined;
   queueBytes: number;
   maxEventLines: number;
   noticeMs: number;
@@ -608,6 +762,11 @@ class Subscriber implements Subscription {
   readonly limit: number;
   /** When the queue first refused a line since the reader last took something. */
   fullSince: number | undefined;
+  readonly after: number;
+  readonly restarted: boolean;
+  readonly filterShare: FilterShare | undefined;
+  /** Lines of the batch being offered that the filter had no time for (reset per batch). */
+  unfiltered = 0;
   readonly #maxEventLines: number;
   readonly #noticeMs: number;
   readonly #counters: { delivered: number; dropped: number };
@@ -633,6 +792,9 @@ class Subscriber implements Subscription {
   constructor(id: number, filter: Filter, options: SubscriberOptions) {
     this.id = id;
     this.filter = filter;
+    this.after = options.after;
+    this.restarted = options.restarted;
+    this.filterShare = options.filterShare;
     this.limit = options.queueBytes;
     this.#maxEventLines = options.maxEventLines;
     this.#noticeMs = options.noticeMs;
@@ -711,13 +873,25 @@ class Subscriber implements Subscription {
     else this.#queue.push({ dropped: count });
   }
 
-  /** Queues backfill: a dropped marker first when `missed` > 0, then `runs` (already bounded). */
-  preload(runs: readonly Run[], missed: number): void {
+  /**
+   * Queues backfill: a dropped marker first when `missed` > 0, then `items` (runs already
+   * bounded, and markers where lines are missing).
+   */
+  preload(items: readonly Queued[], missed: number): void {
     if (missed > 0) {
       this.#droppedLines += missed;
       this.#queue.push({ dropped: missed });
     }
-    for (const run of runs) this.push(run);
+    for (const item of items) {
+      if ("count" in item) {
+        this.push(item);
+      } else {
+        this.#droppedLines += item.dropped;
+        const last = this.#queue.at(-1);
+        if (last !== undefined && "dropped" in last) last.dropped += item.dropped;
+        else this.#queue.push({ ...item });
+      }
+    }
   }
 
   /** Hands the next event to a waiting reader; called once per batch, not per line. */
@@ -858,6 +1032,7 @@ class Subscriber implements Subscription {
     this.#noticeTimer = undefined;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#unpark();
+    this.filterShare?.leave();
     this.#onEnd(this);
     if (reason !== "hub closed") this.#discard(reason === "stalled");
     const waiter = this.#waiter;
@@ -950,7 +1125,8 @@ function offerAll(
 /**
  * Queues the batch's lines that match the subscriber's filter as far as they fit; returns how
  * many matching lines did not. Once one does not fit, the rest are only counted: what a
- * subscriber receives between two dropped notices has no holes.
+ * subscriber receives between two dropped notices has no holes. Lines its regex had no time for
+ * are added to `sub.unfiltered`.
  */
 function offerMatching(
   sub: Subscriber,
@@ -958,9 +1134,11 @@ function offerMatching(
   run: (from: number, to: number) => Run,
 ): number {
   const { needle, test, grepOnly } = sub.filter;
+  const share = sub.filterShare;
   const next = (i: number) => needle === undefined ? i + 1 : lines.find(i + 1, needle);
   let full = sub.fullSince !== undefined;
   let dropped = 0;
+  let last = share?.start() ?? 0;
   // The run being gathered: lines start to end (excluded), costing pending bytes.
   let start = -1;
   let end = -1;
@@ -971,7 +1149,20 @@ function offerMatching(
       continue;
     }
     // A grep alone decided already: find() only stops at lines holding the text.
-    if (!grepOnly && !test!(lines.text(i))) continue;
+    if (!grepOnly) {
+      if (share !== undefined && !share.allows()) {
+        // Out of filter time: the rest may match, so it is counted as missed, never looked at.
+        if (needle === undefined) {
+          sub.unfiltered += lines.count - i;
+          break;
+        }
+        sub.unfiltered++;
+        continue;
+      }
+      const matched = test!(lines.text(i));
+      if (share !== undefined) last = share.charge(last);
+      if (!matched) continue;
+    }
     if (!full) {
       const cost = lines.bytes(i, i + 1).length + LINE_OVERHEAD_BYTES - 1;
       const used = sub.queuedBytes + pending;

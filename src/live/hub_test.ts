@@ -485,3 +485,116 @@ Deno.test("keepLines drops the oldest live lines, never backlog, and counts them
   full.close();
   await hub.close();
 });
+
+Deno.test("a regex filter gets its share of filter time: lines it has no time for are counted as dropped, nobody waits", async () => {
+  // Each reading of the filter clock is 2 ms later: a line costs 2 ms of filtering.
+  let t = 0;
+  const hub = new LiveHub({
+    filterMsPerSecond: 1,
+    filterBurstMs: 5,
+    filterClock: () => t += 2,
+    now: () => t,
+    noticeMs: 0,
+  });
+  const filtered = hub.subscribe({ regex: "^line" });
+  const plain = hub.subscribe();
+  hub.write(batch(numbered(1, 20)));
+  // 5 ms of burst: three lines are looked at (the third overran it by 1 ms, which is owed), the
+  // other seventeen are counted where they are, not dropped silently.
+  assert.deepEqual(transcript(filtered), [...numbered(1, 3), "dropped 17"]);
+  assert.equal(hub.stats.linesUnfiltered, 17);
+  assert.equal(transcript(plain).length, 20, "a subscriber without a regex loses nothing");
+  // In debt, the next batch is not looked at; the subscriber is not taken for stalled.
+  hub.write(batch(numbered(21, 30)));
+  assert.deepEqual(transcript(filtered), ["dropped 10"]);
+  assert.equal(filtered.closed, false);
+  // Later, earned time filters again (1 ms per second).
+  t += 20_000;
+  hub.write(batch(["line 31"]));
+  assert.deepEqual(transcript(filtered), ["line 31"]);
+  assert.equal(transcript(plain).length, 11);
+  for (const sub of [filtered, plain]) sub.close();
+  await hub.close();
+});
+
+Deno.test("backfill and resume through a regex stay within its filter time", async () => {
+  let t = 0;
+  const hub = new LiveHub({
+    filterMsPerSecond: 1,
+    filterBurstMs: 3,
+    filterClock: () => t++,
+    now: () => t,
+  });
+  hub.write(batch(numbered(1, 10)));
+  const backfill = hub.subscribe({ regex: "line", backfill: 10 });
+  const lines = transcript(backfill);
+  assert.ok(lines.length >= 2 && lines.length <= 4, `${lines}`);
+  assert.deepEqual(lines, numbered(11 - lines.length, 10), "the newest, without holes");
+  t += 10_000;
+  const resumed = hub.subscribe({ regex: "line", lastEventId: `${hub.epoch}-2` });
+  const events = transcript(resumed);
+  const got = events.length - 1;
+  assert.deepEqual(events, [`dropped ${8 - got}`, ...numbered(11 - got, 10)]);
+  for (const sub of [backfill, resumed]) sub.close();
+  await hub.close();
+});
+
+Deno.test("cursors carry the run's epoch: another run's cursor resumes from this run's first line", async () => {
+  const hub = new LiveHub({ ringLines: 5, epoch: "run2" });
+  assert.equal(hub.epoch, "run2");
+  assert.match(new LiveHub().epoch, /^[0-9a-z]{8,24}$/);
+  assert.notEqual(new LiveHub().epoch, new LiveHub().epoch);
+  hub.write(batch(numbered(1, 3)));
+  // The previous run had reached line 40: a bare id would resume after line 40 and skip these.
+  const restarted = hub.subscribe({ lastEventId: "run1-40" });
+  assert.equal(restarted.restarted, true);
+  assert.equal(restarted.after, 0);
+  assert.deepEqual(transcript(restarted), numbered(1, 3));
+  const legacy = hub.subscribe({ lastEventId: "2" });
+  assert.equal(legacy.restarted, true, "a bare id comes from a server without epochs");
+  assert.deepEqual(transcript(legacy), numbered(1, 3));
+  const same = hub.subscribe({ lastEventId: "run2-2" });
+  assert.equal(same.restarted, false);
+  assert.equal(same.after, 2);
+  assert.deepEqual(transcript(same), ["line 3"]);
+  const fresh = hub.subscribe();
+  assert.equal(fresh.after, 3);
+  // More than the ring holds: the lines of this run no longer there are counted first.
+  hub.write(batch(numbered(4, 10)));
+  const late = hub.subscribe({ lastEventId: "run1-99" });
+  assert.deepEqual(transcript(late), ["dropped 5", ...numbered(6, 10)]);
+  for (const bad of ["run1-", "-3", "RUN-1", "run 1-2", "1.5", "a-b"]) {
+    assert.throws(() => hub.subscribe({ lastEventId: bad }), RangeError, bad);
+  }
+  for (const sub of [restarted, legacy, same, fresh, late]) sub.close();
+  await hub.close();
+});
+
+Deno.test("with nobody offered lines, the ring copies within its idle rate; a resume counts what it skipped where it was", async () => {
+  let now = 0;
+  // 1,000 bytes per second, and a burst of the ring's 100 bytes: 8-byte lines.
+  const hub = new LiveHub({ ringBytes: 100, idleRingBytesPerSecond: 1000, now: () => now });
+  hub.write(batch(numbered(1, 5, "idle")));
+  hub.write(batch(numbered(6, 10, "idle"))); // 50 + 50 bytes: the burst is spent
+  hub.write(batch(numbered(11, 15, "idle"))); // skipped
+  now += 60; // 60 bytes earned: one more batch
+  hub.write(batch(numbered(16, 20, "idle")));
+  assert.equal(hub.stats.lastId, 20);
+  assert.equal(hub.stats.ringLines, 10, "lines 11 to 15 were not copied, 1 to 5 evicted");
+  const resumed = hub.subscribe({ lastEventId: `${hub.epoch}-7` });
+  assert.deepEqual(transcript(resumed), [
+    "idle 8",
+    "idle 9",
+    "idle 10",
+    "dropped 5",
+    ...numbered(16, 20, "idle"),
+  ]);
+  const backfill = hub.subscribe({ backfill: 3 });
+  assert.deepEqual(transcript(backfill), numbered(18, 20, "idle"));
+  // With a subscriber offered lines, every batch is kept, whatever the rate.
+  for (let i = 0; i < 5; i++) hub.write(batch(numbered(21 + i * 5, 25 + i * 5, "busy")));
+  const later = hub.subscribe({ lastEventId: `${hub.epoch}-35` });
+  assert.deepEqual(transcript(later), numbered(36, 45, "busy"));
+  for (const sub of [resumed, backfill, later]) sub.close();
+  await hub.close();
+});

@@ -142,6 +142,17 @@ export class LineRing {
     return firstId;
   }
 
+  /**
+   * Numbers `lines` lines without keeping them (the caller decided nobody will ask for them).
+   * Returns the id of the first. The ring's ids then have a gap: a reader of
+   * {@linkcode LineRing.newestFirst} sees it between two chunks.
+   */
+  skip(lines: number): number {
+    const firstId = this.#nextId;
+    this.#nextId += lines;
+    return firstId;
+  }
+
   /** The chunks held, newest first: backfill reads backwards and stops once it has enough. */
   *newestFirst(): IterableIterator<RingChunk> {
     for (let i = this.#chunks.length - 1; i >= this.#head; i--) yield this.#chunks[i];

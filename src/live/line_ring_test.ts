@@ -110,3 +110,13 @@ Deno.test("LineRing reuses one arena: what it holds stays exact as writes wrap a
     assert.equal(ring.bytes, kept.reduce((sum, k) => sum + k.bytes, 0));
   }
 });
+
+Deno.test("LineRing.skip numbers lines it does not keep: the ids have a gap", () => {
+  const ring = new LineRing({ maxLines: 10 });
+  ring.push(batch(["a", "b"]));
+  assert.equal(ring.skip(3), 3);
+  assert.equal(ring.push(batch(["f"])), 6);
+  assert.equal(ring.nextId, 7);
+  assert.equal(ring.lines, 3);
+  assert.deepEqual(contents(ring), ["1:a", "2:b", "6:f"]);
+});

@@ -2,8 +2,9 @@
  * Server-Sent Events encoding of live events. Every payload is JSON, so a line holding `\r` or
  * `\n` stays inside one `data:` field and can never end an event early or forge another.
  *
- * Lines become unnamed messages (EventSource's `onmessage`), one per line, each with the line id
- * as its `id:` so a reconnecting browser resumes exactly after the last line it received.
+ * Lines become unnamed messages (EventSource's `onmessage`), one per line, each with its cursor
+ * (`<epoch>-<line id>`, see `cursor.ts`) as its `id:` so a reconnecting browser resumes exactly
+ * after the last line it received, even from a server that restarted meanwhile.
  * Missed lines become a named `dropped` event without an id (the cursor stays where it was).
  *
  * @module
@@ -55,16 +56,17 @@ export function encodeSseMessage(message: SseMessage): string {
 }
 
 /**
- * Encodes lines as one message each: `id:` the line id, `data:` the line as JSON
- * (`{"id","source","host","ts","line"}`).
+ * Encodes lines as one message each: `id:` the line's cursor (`<epoch>-<id>`, or the bare id
+ * without an epoch), `data:` the line as JSON (`{"id","source","host","ts","line"}`).
  *
  * @example
  * ```ts
- * encodeSseLines([{ id: 3, source: "app", host: "10.0.0.2", ts: 0, line: "a\nb" }]);
- * // 'id: 3\ndata: {"id":3,"source":"app","host":"10.0.0.2","ts":0,"line":"a\\nb"}\n\n'
+ * encodeSseLines([{ id: 3, source: "app", host: "10.0.0.2", ts: 0, line: "a\nb" }], "mfz3k2a");
+ * // 'id: mfz3k2a-3\ndata: {"id":3,"source":"app","host":"10.0.0.2","ts":0,"line":"a\\nb"}\n\n'
  * ```
  */
-export function encodeSseLines(lines: readonly LiveLine[]): string {
+export function encodeSseLines(lines: readonly LiveLine[], epoch?: string): string {
+  const prefix = epoch === undefined ? "" : `${epoch}-`;
   let text = "";
   let lastSource: string | undefined;
   let lastHost: string | undefined;
@@ -78,7 +80,9 @@ export function encodeSseLines(lines: readonly LiveLine[]): string {
       lastHost = host;
       middle = `,"source":${JSON.stringify(source)},"host":${JSON.stringify(host)},"ts":`;
     }
-    text += `id: ${id}\ndata: {"id":${id}${middle}${ts},"line":${JSON.stringify(line)}}\n\n`;
+    text += `id: ${prefix}${id}\ndata: {"id":${id}${middle}${ts},"line":${
+      JSON.stringify(line)
+    }}\n\n`;
   }
   return text;
 }
@@ -99,8 +103,10 @@ export function encodeSseDropped(count: number): string {
 }
 
 /** Encodes a hub event: see {@linkcode encodeSseLines} and {@linkcode encodeSseDropped}. */
-export function encodeSseEvent(event: LiveEvent): string {
-  return event.type === "lines" ? encodeSseLines(event.lines) : encodeSseDropped(event.count);
+export function encodeSseEvent(event: LiveEvent, epoch?: string): string {
+  return event.type === "lines"
+    ? encodeSseLines(event.lines, epoch)
+    : encodeSseDropped(event.count);
 }
 
 /**
@@ -129,12 +135,16 @@ export function encodeSseComment(text = ""): string {
  * ```
  */
 export class SseEncoderStream extends TransformStream<LiveEvent, Uint8Array> {
-  /** Creates the transform; it keeps no state between events. */
-  constructor() {
+  /**
+   * Creates the transform; it keeps no state between events.
+   *
+   * @param epoch the hub's epoch, for the lines' cursors; omitted, ids are bare line ids.
+   */
+  constructor(epoch?: string) {
     const encoder = new TextEncoder();
     super({
       transform(event, controller) {
-        controller.enqueue(encoder.encode(encodeSseEvent(event)));
+        controller.enqueue(encoder.encode(encodeSseEvent(event, epoch)));
       },
     });
   }

@@ -20,6 +20,8 @@ export interface SseBodyOptions {
   maxChunkChars?: number;
   /** This subscriber's share of the delivery budget; left when the stream ends. Default: none. */
   share?: DeliveryShare;
+  /** The hub's epoch, for the lines' cursors (`<epoch>-<id>`). Default: bare line ids. */
+  epoch?: string;
 }
 
 const encoder = new TextEncoder();
@@ -38,7 +40,7 @@ export function sseBody(
   sub: Subscription,
   options: SseBodyOptions = {},
 ): ReadableStream<Uint8Array> {
-  const { first, heartbeatMs = 15_000, maxChunkChars = 64 * 1024, share } = options;
+  const { first, heartbeatMs = 15_000, maxChunkChars = 64 * 1024, share, epoch } = options;
   let pending: Promise<boolean> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let resting: { timer: ReturnType<typeof setTimeout>; done: () => void } | undefined;
@@ -80,13 +82,13 @@ export function sseBody(
       }
       // Whatever piled up while the network was busy goes out in one write, as far as this
       // subscriber's share allows.
-      let text = encodeSseEvent(event);
+      let text = encodeSseEvent(event, epoch);
       let lines = event.type === "lines" ? event.lines.length : 0;
       const limit = allowed();
       while (text.length < maxChunkChars && lines < limit) {
         const more = take(limit - lines);
         if (more === undefined) break;
-        text += encodeSseEvent(more);
+        text += encodeSseEvent(more, epoch);
         if (more.type === "lines") lines += more.lines.length;
       }
       controller.enqueue(encoder.encode(text));

@@ -53,6 +53,9 @@ Deno.test("lines become one message each, with the line id as the cursor", () =>
   const events = parseSse(text);
   assert.deepEqual(events.map((e) => [e.id, e.event]), [["41", "message"], ["42", "message"]]);
   assert.deepEqual(JSON.parse(events[1].data), line(42, "second"));
+  const withEpoch = parseSse(encodeSseLines([line(41, "first")], "mfz3k2a"));
+  assert.equal(withEpoch[0].id, "mfz3k2a-41", "the cursor names the server's run");
+  assert.deepEqual(JSON.parse(withEpoch[0].data), line(41, "first"), "the record keeps its id");
 });
 
 Deno.test("a line holding CR, LF or a fake event cannot break framing", () => {
@@ -76,7 +79,7 @@ Deno.test("encodeSseEvent encodes both kinds of hub event", () => {
     { type: "dropped", count: 3 },
     { type: "lines", lines: [line(9, "after the gap")] },
   ];
-  const parsed = parseSse(events.map(encodeSseEvent).join(""));
+  const parsed = parseSse(events.map((event) => encodeSseEvent(event)).join(""));
   assert.deepEqual(parsed.map((e) => e.event), ["dropped", "message"]);
 });
 

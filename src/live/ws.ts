@@ -1,7 +1,9 @@
 /**
  * The live tail over WebSocket: one JSON text message per hub event.
  *
- * - `{"type":"ready","lastId":N}` first: the cursor to resume from if nothing else arrives;
+ * - `{"type":"ready","lastId":N,"epoch":"E","cursor":"E-N","restarted":false}` first: the cursor
+ *   to resume from (`?lastEventId=<cursor>`) if nothing else arrives; a line's cursor is
+ *   `<epoch>-<id>`; `restarted` when the tail resumed from another run's cursor;
  * - `{"type":"lines","lines":[{"id","source","host","ts","line"}, ...]}`;
  * - `{"type":"dropped","count":N}` where lines were missed.
  *
@@ -19,6 +21,10 @@ import type { LiveEvent, Subscription } from "./hub.ts";
 export interface PumpWebSocketOptions {
   /** Last line id when the subscription opened, sent in the `ready` message. */
   lastId: number;
+  /** The hub's epoch, for the cursor in the `ready` message. Default: none. */
+  epoch?: string;
+  /** Whether the tail resumed from a cursor of another run, said in the `ready` message. */
+  restarted?: boolean;
   /** Most bytes left in the socket's send buffer before the pump waits. Default 1 MiB. */
   maxBufferedBytes?: number;
   /** How often a waiting pump looks at the send buffer again, in ms. Default 10. */
@@ -77,9 +83,11 @@ export async function pumpWebSocket(
   sub: Subscription,
   options: PumpWebSocketOptions,
 ): Promise<void> {
-  const { lastId, maxBufferedBytes = 1024 * 1024, pollMs = 10, share } = options;
+  const { lastId, maxBufferedBytes = 1024 * 1024, pollMs = 10, share, epoch } = options;
+  const cursor = epoch === undefined ? undefined : `${epoch}-${lastId}`;
+  const ready = { type: "ready", lastId, epoch, cursor, restarted: options.restarted === true };
   try {
-    await pump(socket, sub, { lastId, maxBufferedBytes, pollMs, share });
+    await pump(socket, sub, { ready: JSON.stringify(ready), maxBufferedBytes, pollMs, share });
   } finally {
     share?.leave();
   }
@@ -88,9 +96,9 @@ export async function pumpWebSocket(
 async function pump(
   socket: TailSocket,
   sub: Subscription,
-  options: Required<Omit<PumpWebSocketOptions, "share">> & { share?: DeliveryShare },
+  options: { ready: string; maxBufferedBytes: number; pollMs: number; share?: DeliveryShare },
 ): Promise<void> {
-  const { lastId, maxBufferedBytes, pollMs, share } = options;
+  const { ready, maxBufferedBytes, pollMs, share } = options;
   const closed = new Promise<void>((resolve) => {
     socket.addEventListener("close", () => {
       sub.close();
@@ -107,7 +115,7 @@ async function pump(
     sub.close();
     return;
   }
-  socket.send(JSON.stringify({ type: "ready", lastId }));
+  socket.send(ready);
   // At least one line per event, however poor the share: progress is never blocked. And no
   // more queued than the share can send soon, so what goes out is recent.
   const take = (maxLines: number) => sub.poll({ maxLines, keepLines: share?.keepLines() });
