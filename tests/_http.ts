@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { type SseEvent, SseParser } from "../src/live/sse_decoder.ts";
 import { bindFreePort, MAIN } from "./_server.ts";
+import { spawnTool } from "./_tools.ts";
 
 const decoder = new TextDecoder();
 
@@ -338,14 +339,17 @@ export function runCli(
   const deno = Deno.execPath();
   const runArgs = ["run", ...permissions, MAIN, ...args];
   const [cmd, ...pre] = options.wrapper ? [...options.wrapper] : [deno];
-  const child = new Deno.Command(cmd, {
-    args: options.wrapper ? [...pre, [deno, ...runArgs].map(shellQuote).join(" ")] : runArgs,
-    cwd: options.cwd,
-    stdin: options.stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "", ...options.env },
-  }).spawn();
+  const child = spawnTool(
+    new Deno.Command(cmd, {
+      args: options.wrapper ? [...pre, [deno, ...runArgs].map(shellQuote).join(" ")] : runArgs,
+      cwd: options.cwd,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "", ...options.env },
+    }),
+    cmd,
+  );
   let out = "";
   let err = "";
   const outDecoder = new TextDecoder();

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { spawnTool } from "./_tools.ts";
 
 /** The entry point under test. */
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -119,14 +120,17 @@ export async function startServer(
   if (httpValue === undefined) fullArgs.push("-http", `127.0.0.1:${httpPort}`);
   const deno = Deno.execPath();
   const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, deno] : [deno];
-  const child = new Deno.Command(cmd, {
-    args: [...pre, "run", ...permissions, main, ...fullArgs],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { ...options.env, NO_COLOR: "1" },
-  }).spawn();
+  const child = spawnTool(
+    new Deno.Command(cmd, {
+      args: [...pre, "run", ...permissions, main, ...fullArgs],
+      cwd: dir,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      env: { ...options.env, NO_COLOR: "1" },
+    }),
+    cmd,
+  );
   const watched = await watchProcess(child, {
     ready: waitReady ? /Listening on/ : undefined,
     notReady: "Server exited before listening",
@@ -301,11 +305,14 @@ export interface LockHolder {
 
 /** Starts `flock --exclusive PATH` in another process and resolves once it holds the lock. */
 export async function holdLock(path: string): Promise<LockHolder> {
-  const holder = new Deno.Command("flock", {
-    args: ["--exclusive", path, "sh", "-c", "echo locked; read _"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
+  const holder = spawnTool(
+    new Deno.Command("flock", {
+      args: ["--exclusive", path, "sh", "-c", "echo locked; read _"],
+      stdin: "piped",
+      stdout: "piped",
+    }),
+    "flock",
+  );
   const reader = holder.stdout.getReader();
   const said = decoder.decode((await reader.read()).value).trim();
   assert.equal(said, "locked");
