@@ -83,7 +83,12 @@ export interface FileInputOptions {
   releaseIdleMs?: number;
   /** Files the process writes itself (`serve`'s outputs): never followed. Default none. */
   ownFiles?: (path: string) => boolean;
+  /** Makes a file watcher (a seam for tests). Default `Deno.watchFs`. */
+  watchFs?: WatchFs;
 }
+
+/** Makes a watcher of folders, as `Deno.watchFs` does. */
+export type WatchFs = (paths: string[], options: { recursive: boolean }) => Deno.FsWatcher;
 
 /** What the input reports of one file. */
 export interface FileReport {
@@ -184,6 +189,7 @@ export class FileInput {
   readonly #maxRotatedOpen: number;
   readonly #forgetAfterMs: number;
   readonly #useWatch: boolean;
+  readonly #watchFs: WatchFs;
   readonly #ownFiles: ((path: string) => boolean) | undefined;
   /** Problems said, by path: each is said again only after it went away. */
   readonly #problems = new Map<string, Problem>();
@@ -239,6 +245,7 @@ export class FileInput {
       watch = true,
       releaseIdleMs,
       ownFiles,
+      watchFs = Deno.watchFs,
     } = options;
     if (paths.length === 0) throw new TypeError("A file input needs at least one path");
     this.name = name;
@@ -262,6 +269,7 @@ export class FileInput {
       onDetach: () => this.#detached(),
     };
     this.#ownFiles = ownFiles;
+    this.#watchFs = watchFs;
     this.#scanIntervalMs = scanIntervalMs;
     this.#maxRotatedOpen = maxRotatedOpen;
     this.#forgetAfterMs = forgetAfterMs;
@@ -1030,7 +1038,7 @@ export class FileInput {
     if (existing.length === 0) return;
     let watcher: Deno.FsWatcher;
     try {
-      watcher = Deno.watchFs(existing, { recursive });
+      watcher = this.#watchFs(existing, { recursive });
     } catch (err) {
       this.#watchRetryAt = Date.now() + WATCH_RETRY_MS;
       log.info("File events unavailable ({error}): scanning every {interval} ms", {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CheckpointStore } from "./checkpoint.ts";
+import { CHECKPOINT_FILE, CheckpointStore } from "./checkpoint.ts";
 import { FileInput, type FileInputOptions } from "./file_input.ts";
 import { lines, MemoryTarget, tally, until } from "./_test_target.ts";
 
@@ -225,5 +225,82 @@ Deno.test("file input gives a quiet file's buffers back and reads on when it gro
     assert.deepEqual(target.lines.filter((l) => !l.startsWith("w5 ")), ["partial line"]);
     const { missing, duplicated } = tally(target.lines, 5, 300);
     assert.deepEqual({ missing, duplicated }, { missing: [], duplicated: [] });
+  });
+});
+
+Deno.test("file input ships nothing past a checkpoint it cannot write, then resumes by itself", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const stateDir = join(dir, "state");
+    const store = await CheckpointStore.open(stateDir, { snapshotEveryMs: 0 });
+    const path = join(dir, "logs", "app.log");
+    await Deno.mkdir(join(dir, "logs"));
+    await Deno.writeTextFile(path, lines(6, 0, 10_000));
+    // Snapshots fail: their temporary name is taken by a folder.
+    const obstacle = join(stateDir, `${CHECKPOINT_FILE}.tmp`);
+    await Deno.mkdir(obstacle);
+    const input = start(join(dir, "logs"), target, store, { paths: [path], batchBytes: 1024 });
+    try {
+      await until(() => store.failures >= 3, () => `${store.failures} failures`);
+      // A batch or two went before the first failure was known; the rest waits.
+      assert.ok(target.lines.length < 10_000, `${target.lines.length} lines shipped`);
+      // The store retries on its own: no acknowledgement comes to ask it to.
+      await Deno.remove(obstacle);
+      await until(() => target.lines.length >= 10_000, () => `${target.lines.length} lines`);
+      expectExactly(target, 6, 10_000);
+    } finally {
+      await Deno.remove(obstacle).catch(() => {});
+      await input.stop();
+      await store.close();
+    }
+    const saved = JSON.parse(await Deno.readTextFile(join(stateDir, CHECKPOINT_FILE)));
+    assert.equal(saved.inputs.app[0].offset, (await Deno.stat(path)).size);
+  });
+});
+
+/** A watcher that reports nothing until {@linkcode fail} makes its iterator throw. */
+class FailingWatcher implements Deno.FsWatcher {
+  readonly #failed = Promise.withResolvers<never>();
+  close(): void {
+    this.#failed.reject(new Error("closed"));
+  }
+  fail(): void {
+    this.#failed.reject(new Error("the watch went away"));
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<Deno.FsEvent> {
+    yield await this.#failed.promise;
+  }
+}
+
+Deno.test("file input watches again when its watcher fails", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const failing = new FailingWatcher();
+    const made: string[][] = [];
+    // Scans come from file events only (the safety-net scan is minutes away).
+    const input = start(dir, target, store, {
+      paths: [join(dir, "*.log")],
+      watch: true,
+      scanIntervalMs: 60_000,
+      watchFs: (paths, options) => {
+        made.push(paths);
+        return made.length === 1 ? failing : Deno.watchFs(paths, options);
+      },
+    });
+    try {
+      await until(() => input.scans >= 1 && made.length === 1, () => "no first scan");
+      failing.fail();
+      // Only a new watcher can tell of this file before the next full scan, minutes away.
+      await Deno.writeTextFile(join(dir, "a.log"), "a 1\n");
+      await until(() => target.lines.length >= 1, () => `not shipped; ${made.length} watchers`);
+      assert.deepEqual(target.lines, ["a 1"]);
+      assert.equal(made.length, 2);
+    } finally {
+      await input.stop();
+    }
   });
 });
