@@ -12,6 +12,8 @@
  *   (`scripts/bench_agent.ts`).
  * - `http`, `sse`, `latency`: HTTP ingest against TCP, TCP ingest with 100 live SSE subscribers,
  *   TCP-to-SSE latency at 100,000 lines/s (`scripts/bench_live.ts`); not in the default run.
+ * - `cost`: server CPU for the same TCP lines with the HTTP API off, on (the default) and with
+ *   one stalled SSE subscriber; bars 1.05x and 1.10x (`scripts/bench_live.ts`).
  *
  * ```sh
  * deno task bench                          # every scenario, 3 rounds each
@@ -31,7 +33,7 @@
 import { fileURLToPath } from "node:url";
 import { benchRotation } from "./bench_rotation.ts";
 import { benchStore } from "./bench_store.ts";
-import { benchHttp, benchLatency, benchSse } from "./bench_live.ts";
+import { benchCost, benchHttp, benchLatency, benchSse } from "./bench_live.ts";
 import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
 import {
@@ -65,6 +67,11 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean }> = {
   },
   latency: {
     help: "TCP-to-SSE latency at 100,000 lines/s (not in the default run)",
+    yardstick: true,
+  },
+  cost: {
+    help: "server CPU with the HTTP API off, on, and one stalled SSE subscriber (not in the " +
+      "default run)",
     yardstick: true,
   },
 };
@@ -247,6 +254,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   http: benchHttp,
   sse: benchSse,
   latency: benchLatency,
+  cost: benchCost,
 };
 
 const missed: string[] = [];

@@ -9,6 +9,11 @@
  *   reading as fast as they can, against none. Bar: at least 85% of the rate with none.
  * - `latency`: 100,000 lines/s over TCP for 10 s, one SSE subscriber; each line carries its send
  *   time. Bar: p99 from send to SSE delivery under 50 ms.
+ * - `cost`: what the HTTP API costs the server's CPU for the same TCP lines (Go load generator,
+ *   8 x 500,000 x 100 B): the default command line (API on, nobody tailing) and the same with one
+ *   stalled SSE subscriber, each against `-http off`. Bars, on medians of server CPU seconds over
+ *   the load: at most 5% more with the API on, at most 10% more with a stalled subscriber. Wall
+ *   rates are reported too, but CPU is what is judged: wall time on a shared machine swings.
  *
  * Rounds alternate the compared runs in the same shell, as the machine is shared and small.
  * Needs Go for the load generator, like the `tcp` scenario.
@@ -37,10 +42,10 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(extra: string[] = []): Promise<Server> {
+async function startServer(extra: string[] = [], api = true): Promise<Server> {
   const dir = await Deno.makeTempDir({ prefix: "logboom-bench-" });
   const tcp = freePort();
-  const http = freePort();
+  const http = api ? freePort() : 0;
   const file = `${dir}/out.log`;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -52,7 +57,7 @@ async function startServer(extra: string[] = []): Promise<Server> {
       "-port",
       String(tcp),
       "-http",
-      `127.0.0.1:${http}`,
+      api ? `127.0.0.1:${http}` : "off",
       "-logFile",
       file,
       ...extra,
@@ -355,4 +360,81 @@ export async function benchLatency(_rounds: number): Promise<string[]> {
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * An SSE tail that never reads: the request goes out on a raw connection and nothing is read
+ * back, so the server's writes fill the socket and its hub queue stays full.
+ */
+async function stalledTail(port: number): Promise<Deno.Conn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const request = `GET /api/v1/tail HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+    "Accept: text/event-stream\r\n\r\n";
+  const bytes = encoder.encode(request);
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+  // Once the hub counts it, it is subscribed.
+  for (let i = 0; i < 500; i++) {
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    if (/^logboom_live_subscribers 1$/m.test(metrics)) return conn;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error("The stalled tail did not subscribe");
+}
+
+/**
+ * Server CPU for the same TCP lines with the HTTP API off, on (the default, nobody tailing), and
+ * on with one stalled SSE subscriber; bars: at most 5% and 10% more than off, on medians.
+ */
+export async function benchCost(rounds: number): Promise<string[]> {
+  const [c, n, s] = [8, 500_000, 100];
+  type Config = "off" | "on" | "stalled";
+  const configs: Config[] = ["off", "on", "stalled"];
+  console.log(
+    `Server CPU for TCP ${c} x ${n} x ${s} B: -http off, the default (API on, nobody tailing), ` +
+      `and one stalled SSE subscriber; ${rounds} rounds, order rotating`,
+  );
+  const cpu: Record<Config, number[]> = { off: [], on: [], stalled: [] };
+  const rate: Record<Config, number[]> = { off: [], on: [], stalled: [] };
+  for (let round = 0; round < rounds; round++) {
+    // Which goes first rotates, so none gains from the machine's state after another.
+    const order = configs.map((_, i) => configs[(i + round) % configs.length]);
+    for (const config of order) {
+      const server = await startServer([], config !== "off");
+      let stalled: Deno.Conn | undefined;
+      try {
+        if (config === "stalled") stalled = await stalledTail(server.http);
+        const before = await cpuSeconds(server.pid);
+        const mbps = await loadgen(server, c, n, s);
+        const used = await cpuSeconds(server.pid) - before;
+        cpu[config].push(used);
+        rate[config].push(mbps);
+        console.log(
+          `  ${config.padEnd(7)} ${used.toFixed(2)} s CPU, ${mbps.toFixed(0)} MB/s, ` +
+            `peak RSS ${((await peakRssKb(server.pid)) / 1024).toFixed(0)} MB`,
+        );
+      } finally {
+        stalled?.close();
+        await server.stop();
+      }
+    }
+  }
+  const off = median(cpu.off);
+  const ratio = (config: Config) => median(cpu[config]) / off;
+  const wall = (config: Config) => median(rate[config]) / median(rate.off);
+  console.log(
+    `median CPU: off ${off.toFixed(2)} s, on ${median(cpu.on).toFixed(2)} s (${
+      ratio("on").toFixed(3)
+    }x), stalled subscriber ${median(cpu.stalled).toFixed(2)} s (${
+      ratio("stalled").toFixed(3)
+    }x); median wall rate ${median(rate.off).toFixed(0)} MB/s off, on ${
+      wall("on").toFixed(2)
+    }x, stalled ${wall("stalled").toFixed(2)}x`,
+  );
+  const misses: string[] = [];
+  if (ratio("on") > 1.05) misses.push(`HTTP API on costs ${ratio("on").toFixed(3)}x CPU > 1.05`);
+  if (ratio("stalled") > 1.10) {
+    misses.push(`a stalled subscriber costs ${ratio("stalled").toFixed(3)}x CPU > 1.10`);
+  }
+  return misses;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Batch } from "../pipeline/batch.ts";
+import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 
 /** Counters of one (input, source) pair. */
@@ -52,6 +52,11 @@ export class SourceStats implements Sink {
   readonly full = false;
   readonly #maxSources: number;
   readonly #counters = new Map<string, SourceCounters>();
+  /**
+   * The counters of each batch origin seen: an input builds its `BatchMeta` once per connection
+   * or source, so a batch costs one lookup by identity, not a key string and a map lookup.
+   */
+  readonly #byMeta = new WeakMap<BatchMeta, SourceCounters>();
 
   /** @param options see {@linkcode SourceStatsOptions}. */
   constructor(options: SourceStatsOptions = {}) {
@@ -64,7 +69,19 @@ export class SourceStats implements Sink {
 
   /** Counts the batch. */
   write(batch: Batch): boolean {
-    const { input, source } = batch.meta;
+    let counters = this.#byMeta.get(batch.meta);
+    if (counters === undefined) {
+      counters = this.#lookup(batch.meta);
+      this.#byMeta.set(batch.meta, counters);
+    }
+    counters.lines += batch.lines;
+    counters.bytes += batch.data.length;
+    if (batch.receivedAt > counters.lastSeen) counters.lastSeen = batch.receivedAt;
+    return true;
+  }
+
+  #lookup(meta: BatchMeta): SourceCounters {
+    const { input, source } = meta;
     let counters = this.#counters.get(`${input}\n${source}`);
     if (counters === undefined) {
       const known = this.#counters.size < this.#maxSources;
@@ -76,10 +93,7 @@ export class SourceStats implements Sink {
         this.#counters.set(key, counters);
       }
     }
-    counters.lines += batch.lines;
-    counters.bytes += batch.data.length;
-    counters.lastSeen = Math.max(counters.lastSeen, batch.receivedAt);
-    return true;
+    return counters;
   }
 
   /** The counters of every (input, source) pair seen, live objects: read, do not keep. */

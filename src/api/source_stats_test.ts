@@ -18,3 +18,18 @@ Deno.test("SourceStats counts per input and source, and gathers sources past its
     [["tcp", "a", 4, 20, 5], ["http", "b", 2, 10, 1], ["tcp", OTHER_SOURCE, 4, 20, 1]],
   );
 });
+
+Deno.test("SourceStats counts batches of one origin object and of equal ones alike", () => {
+  const stats = new SourceStats({ maxSources: 1 });
+  const meta = { source: "a", host: "h", input: "tcp" };
+  const data = new Uint8Array(10);
+  stats.write({ data, lines: 2, meta, receivedAt: 7 });
+  stats.write({ data, lines: 2, meta, receivedAt: 3 });
+  stats.write({ data, lines: 2, meta: { ...meta }, receivedAt: 1 });
+  stats.write({ data, lines: 2, meta: { ...meta, source: "b" }, receivedAt: 1 });
+  stats.write({ data, lines: 2, meta: { ...meta, source: "b" }, receivedAt: 9 });
+  assert.deepEqual(
+    stats.list().map((c) => [c.source, c.lines, c.lastSeen]),
+    [["a", 6, 7], [OTHER_SOURCE, 4, 9]],
+  );
+});
