@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer } from "./_server.ts";
+import { freePort, startServer } from "./_server.ts";
 import { until } from "./_http.ts";
 import {
   countLines,
@@ -40,6 +40,15 @@ Deno.test("agent refuses a bad config at startup with one line naming the key, e
         /^Bad config "agent\.json": batch\.max_wait: must be a duration/,
       ],
       ["bad.yaml", "servers: [\n", /^Bad config "bad\.yaml": not valid YAML/],
+      [
+        "glob.json",
+        JSON.stringify({
+          servers: ["http://127.0.0.1:1"],
+          state_dir: "s",
+          inputs: [{ source: "a", paths: ["/var/log/[ab.log"] }],
+        }),
+        /^Bad config "glob\.json": inputs\[0\]\.paths\[0\]: .*not closed/,
+      ],
       ["missing.yaml", "", /^Bad config "missing\.yaml": cannot be read/],
     ];
     for (const [name, text, expected] of cases) {
@@ -179,6 +188,55 @@ batch: { max_wait: 50ms }
       await agent.stop();
     }
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent refuses a reload that cannot be applied whole, and changes nothing", async () => {
+  const dir = await tempDir();
+  await using server = await startServer(["-logFile", "out/{source}.log"], {
+    permissions: SERVER_PERMISSIONS,
+  });
+  const out = join(server.dir, "out");
+  for (const sub of ["a", "c"]) await Deno.mkdir(join(dir, sub));
+  const input = (name: string) => ({ source: name, paths: [join(dir, name, "*.log")] });
+  const metricsPort = freePort();
+  const config = (inputs: unknown[], metrics: number) => ({
+    servers: [server.url],
+    state_dir: "state",
+    inputs,
+    batch: { max_wait: "50ms" },
+    scan_interval: "200ms",
+    metrics: `127.0.0.1:${metrics}`,
+  });
+  const configPath = join(dir, "agent.json");
+  await writeConfig(configPath, config([input("a")], metricsPort));
+  const agent = await startAgent("agent.json", { cwd: dir });
+  // The new metrics address is taken: the whole change is refused.
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: freePort() });
+  try {
+    await writeConfig(configPath, config([input("a"), input("c")], taken.addr.port));
+    await until(
+      () =>
+        /Config change refused, the running config stays: metrics: cannot listen/.test(
+          agent.stderr(),
+        ),
+      () => agent.stderr(),
+    );
+    // The running config stays whole: its metrics still answer, input c was not started.
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200, agent.stderr());
+    assert.match(await res.text(), /logboom_agent_files_open/);
+    await Deno.writeTextFile(join(dir, "c", "c.log"), line(3, 0));
+    // The same change, now possible, is applied as a change: c starts.
+    await writeConfig(configPath, config([input("a"), input("c")], metricsPort));
+    await until(
+      () => /Config reloaded \(file\): started c; unchanged a/.test(agent.stderr()),
+      () => agent.stderr(),
+    );
+    await until(async () => (await storedLines(out)).some((l) => l.startsWith("c3 0 ")), () => "c");
+  } finally {
+    await agent.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -113,7 +113,7 @@ export class Agent {
     for (const input of config.inputs) agent.#startInput(input);
     agent.#reporting = agent.#reportLoop();
     try {
-      agent.#serveMetrics();
+      agent.#metrics = agent.#listenMetrics(config.metrics);
     } catch (err) {
       await agent.stop();
       throw err;
@@ -145,8 +145,8 @@ export class Agent {
    * Applies a new config: inputs that changed are restarted, new ones started, removed ones
    * stopped; the others keep running untouched. Servers, token and retries apply at once.
    *
-   * @throws {ConfigError} for a change that needs a restart (`state_dir`, `id`); the running
-   * config then stays.
+   * @throws {ConfigError} for a change that needs a restart (`state_dir`, `id`) or cannot be
+   * made (a metrics address that is taken); the running config then stays, whole.
    */
   reload(config: AgentConfig): Promise<string> {
     const run = this.#reloading.then(() => this.#reload(config));
@@ -162,6 +162,8 @@ export class Agent {
     if (config.id !== before.id) {
       throw new ConfigError("id", "cannot change while the agent runs; restart it");
     }
+    // What can fail comes first, so a refused change leaves the running config whole.
+    const switchMetrics = await this.#nextMetrics(before, config);
     const changes = diffInputs(before, config);
     this.#config = config;
     this.#shipper.update({
@@ -177,11 +179,7 @@ export class Agent {
     }));
     const byName = new Map(config.inputs.map((i) => [i.name, i]));
     for (const name of [...changes.added, ...changes.changed]) this.#startInput(byName.get(name)!);
-    if (JSON.stringify(before.metrics) !== JSON.stringify(config.metrics)) {
-      await this.#metrics?.shutdown();
-      this.#metrics = undefined;
-      this.#serveMetrics();
-    }
+    await switchMetrics?.();
     // Written soon; a write that fails is reported and retried by the store.
     this.#store.schedule();
     const parts = [
@@ -345,11 +343,47 @@ export class Agent {
     }
   }
 
-  #serveMetrics(): void {
-    const address = this.#config.metrics;
-    if (address === undefined) return;
+  /**
+   * Listens on the metrics address of `next` when it differs from `before`'s, and returns what
+   * switches to it; the old server keeps answering until then.
+   *
+   * @throws {ConfigError} when the new address cannot be listened on (the old one then stays).
+   */
+  async #nextMetrics(
+    before: AgentConfig,
+    next: AgentConfig,
+  ): Promise<(() => Promise<void>) | undefined> {
+    if (JSON.stringify(before.metrics) === JSON.stringify(next.metrics)) return undefined;
+    let server: Deno.HttpServer | undefined;
     try {
-      this.#metrics = Deno.serve({
+      server = this.#listenMetrics(next.metrics);
+    } catch (err) {
+      // The new address may share the old one's port (another host name): free it, try again.
+      if (this.#metrics === undefined) throw err;
+      await this.#metrics.shutdown();
+      this.#metrics = undefined;
+      try {
+        server = this.#listenMetrics(next.metrics);
+      } catch {
+        this.#metrics = this.#listenMetrics(before.metrics);
+        throw err;
+      }
+    }
+    return async () => {
+      await this.#metrics?.shutdown();
+      this.#metrics = server;
+    };
+  }
+
+  /**
+   * Serves `/metrics` at `address`, when given.
+   *
+   * @throws {ConfigError} when it cannot listen there.
+   */
+  #listenMetrics(address: AgentConfig["metrics"]): Deno.HttpServer | undefined {
+    if (address === undefined) return undefined;
+    try {
+      return Deno.serve({
         hostname: address.hostname,
         port: address.port,
         onListen: () =>

@@ -22,6 +22,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { describe } from "../_util.ts";
 import { parseDuration } from "../cli/duration.ts";
+import { compileExclude, compileGlob } from "./glob.ts";
 
 /** A configuration that cannot be used: {@linkcode ConfigError.key} names what is wrong. */
 export class ConfigError extends Error {
@@ -324,11 +325,11 @@ function input(value: unknown, key: string, base: string, maxLine: number): Inpu
   onlyKeys(doc, INPUT_KEYS, key);
   const source = streamSafe(doc.source, `${key}.source`);
   const paths = list(doc.paths, `${key}.paths`).map((p, i) =>
-    resolve(base, nonEmpty(p, `${key}.paths[${i}]`))
+    glob(resolve(base, nonEmpty(p, `${key}.paths[${i}]`)), `${key}.paths[${i}]`, compileGlob)
   );
   if (paths.length === 0) throw new ConfigError(`${key}.paths`, "needs at least one path or glob");
   const exclude = list(doc.exclude ?? [], `${key}.exclude`).map((p, i) =>
-    nonEmpty(p, `${key}.exclude[${i}]`)
+    glob(nonEmpty(p, `${key}.exclude[${i}]`), `${key}.exclude[${i}]`, compileExclude)
   );
   const startAt = doc.start_at ?? "beginning";
   if (startAt !== "beginning" && startAt !== "end") {
@@ -365,6 +366,16 @@ function input(value: unknown, key: string, base: string, maxLine: number): Inpu
     multiline,
     maxBytes: size(doc.max_bytes, `${key}.max_bytes`, 8 * MiB, 1024),
   };
+}
+
+/** `pattern`, once `compile` accepts it. */
+function glob(pattern: string, key: string, compile: (pattern: string) => unknown): string {
+  try {
+    compile(pattern);
+  } catch (err) {
+    throw new ConfigError(key, `is not a glob: ${describe(err)}`);
+  }
+  return pattern;
 }
 
 function object(value: unknown, key: string): Record<string, unknown> {
