@@ -43,11 +43,16 @@ export async function startAgent(
     permissions?: string[];
     waitReady?: boolean;
     env?: Record<string, string>;
+    /** A command and arguments to run the agent under, e.g. `setpriv ...`. */
+    wrapper?: string[];
   },
 ): Promise<AgentProcess> {
-  const { cwd, permissions = AGENT_PERMISSIONS, waitReady = true, env = {} } = options;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, MAIN, "agent", "-config", config, "-logLevel", "info"],
+  const { cwd, permissions = AGENT_PERMISSIONS, waitReady = true, env = {}, wrapper = [] } =
+    options;
+  const deno = Deno.execPath();
+  const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, deno] : [deno];
+  const child = new Deno.Command(cmd, {
+    args: [...pre, "run", ...permissions, MAIN, "agent", "-config", config, "-logLevel", "info"],
     cwd,
     stdin: "null",
     stdout: "null",
@@ -72,6 +77,11 @@ export async function agentMetric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
 }
+
+/** Runs a process as root without the power to bypass file modes (else nothing, for a user). */
+export const AS_A_USER: string[] = Deno.uid() === 0
+  ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+  : [];
 
 /** Writes `config` as JSON to `path`, atomically (as config managers do). */
 export async function writeConfig(path: string, config: unknown): Promise<void> {

@@ -2,7 +2,8 @@
  * The agent loses nothing silently: files rotated several times while the server is down (by
  * rename and by copytruncate, to names the glob does not match, more generations than
  * `max_rotated_open`) are all shipped once it returns; what truly cannot be shipped (deleted or
- * truncated before it was read) is named in a warning with its bytes and counted in a metric.
+ * truncated before it was read) is named in a warning with its bytes and counted in a metric; and
+ * matches it cannot read or follow are each named once.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +12,7 @@ import { freePort, startServer } from "./_server.ts";
 import { until } from "./_http.ts";
 import {
   agentMetric,
+  AS_A_USER,
   countLines,
   line,
   SERVER_PERMISSIONS,
@@ -197,5 +199,65 @@ Deno.test("agent names what it could not ship, with its bytes, and counts it", a
     await server[Symbol.asyncDispose]();
     await Deno.remove(r.dir, { recursive: true });
     await Deno.remove(serverDir, { recursive: true });
+  }
+});
+
+Deno.test("agent says once which matches it cannot read or follow, and reads them once it can", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-rotation-" });
+  await using server = await startServer(["-logFile", "out/{source}.log"], {
+    permissions: SERVER_PERMISSIONS,
+  });
+  const out = join(server.dir, "out");
+  const logs = join(dir, "logs");
+  const locked = join(dir, "locked");
+  await Deno.mkdir(logs);
+  await Deno.mkdir(join(logs, "sub.log"));
+  await Deno.mkdir(locked, { mode: 0o000 });
+  await Deno.writeTextFile(join(logs, "secret.log"), line(4, 0), { mode: 0o000 });
+  await Deno.chmod(join(logs, "secret.log"), 0o000);
+  const fifo = await new Deno.Command("mkfifo", { args: [join(logs, "fifo.log")] }).output();
+  assert.equal(fifo.code, 0);
+  await Deno.symlink("/dev/null", join(logs, "null.log"));
+  const metricsPort = freePort();
+  await writeConfig(join(dir, "agent.json"), {
+    servers: [server.url],
+    state_dir: "state",
+    inputs: [{ source: "app", paths: [join(logs, "*.log"), join(locked, "*.log")] }],
+    batch: { max_wait: "50ms" },
+    scan_interval: "100ms",
+    metrics: `127.0.0.1:${metricsPort}`,
+  });
+  const agent = await startAgent("agent.json", { cwd: dir, wrapper: AS_A_USER });
+  const log = () => agent.stderr();
+  const stored = async (prefix: string) =>
+    (await storedLines(out)).some((l) => l.startsWith(prefix));
+  try {
+    // Each new file is found by a scan of its own: the problems were seen at several scans.
+    for (let i = 0; i < 3; i++) {
+      await Deno.writeTextFile(join(logs, `ok${i}.log`), line(5, i));
+      await until(() => stored(`c5 ${i} `), log);
+    }
+    const warnings = log().split("\n").filter((l) => l.includes("[WRN]"));
+    const once = (pattern: RegExp) =>
+      assert.equal(warnings.filter((w) => pattern.test(w)).length, 1, log());
+    once(/Cannot read .*\/logs\/secret\.log, matched by input app: .*[Pp]ermission denied/);
+    once(/Skipping .*\/logs\/fifo\.log \(a FIFO\)/);
+    once(/Skipping .*\/logs\/sub\.log \(a folder\)/);
+    once(/Skipping .*\/logs\/null\.log \(a device\)/);
+    once(/Cannot list .*\/locked, a folder of input app's globs: .*[Pp]ermission denied/);
+    assert.equal(warnings.length, 5, log());
+    assert.equal(await agentMetric(metricsPort, "logboom_agent_files_unreadable"), 1);
+    assert.equal(await agentMetric(metricsPort, "logboom_agent_files_skipped"), 3);
+    // Readable now: its line is shipped.
+    await Deno.chmod(join(logs, "secret.log"), 0o644);
+    await until(() => stored("c4 0 "), log);
+    await until(
+      async () => (await agentMetric(metricsPort, "logboom_agent_files_unreadable")) === 0,
+      log,
+    );
+  } finally {
+    await agent.stop();
+    await Deno.chmod(locked, 0o755);
+    await Deno.remove(dir, { recursive: true });
   }
 });
