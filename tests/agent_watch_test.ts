@@ -74,3 +74,54 @@ Deno.test("serve -watch refuses to start without read permission on the watched 
     /Watching files needs read permission on "\/var\/log\/nothing-here": run with --allow-read=\/var\/log\/nothing-here/,
   );
 });
+
+/** Every line of `dir`'s outputs `all*.log*`, gzipped rotations included. */
+async function outputLines(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!/^all\..*log(\.gz)?$/.test(entry.name)) continue;
+    let bytes: Uint8Array = await Deno.readFile(join(dir, entry.name));
+    if (entry.name.endsWith(".gz")) {
+      const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+        .pipeThrough(new DecompressionStream("gzip"));
+      bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    }
+    out.push(...new TextDecoder().decode(bytes).split("\n").filter((l) => l !== ""));
+  }
+  return out;
+}
+
+Deno.test("serve -watch never follows what it writes itself, rotations included", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-watch-" });
+  try {
+    // The glob matches the output, its rotations and their .gz: none may be read back.
+    await using server = await startServer(
+      ["-logFile", "all.log", "-rotateSize", "2048", "-compress", "-watch", "*.log*"],
+      { dir, permissions: ["--allow-net", "--allow-write", `--allow-read=${dir}`] },
+    );
+    await until(() => /Watching/.test(server.stderr()), () => server.stderr());
+    let text = "";
+    for (let i = 0; i < 100; i++) text += `app line ${i} ${"x".repeat(80)}\n`;
+    await Deno.writeTextFile(join(dir, "app.log"), text);
+    await until(async () => (await outputLines(dir)).length >= 100, () => server.stderr());
+    await until(
+      () => /Not following \S*\/all\.log: logboom writes it itself/.test(server.stderr()),
+      () => server.stderr(),
+    );
+    // A line written after the others is stored after them: a loop would have shown by then.
+    await Deno.writeTextFile(join(dir, "app.log"), "last line\n", { append: true });
+    await until(async () => (await outputLines(dir)).includes("last line"), () => server.stderr());
+    await server.stop();
+    const lines = await outputLines(dir);
+    const counts = new Map<string, number>();
+    for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
+    assert.equal(counts.size, 101, server.stderr());
+    assert.deepEqual([...counts.values()].filter((n) => n !== 1), [], server.stderr());
+    assert.ok(
+      (await Array.fromAsync(Deno.readDir(dir))).some((e) => e.name.endsWith(".log.gz")),
+      "the output was rotated and compressed",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -362,7 +362,13 @@ export async function serve(
     });
   }
   const watch = config.watch?.length
-    ? WatchInput.start(router, { paths: config.watch, host: hostName(), maxLine: config.maxLine })
+    ? WatchInput.start(router, {
+      paths: config.watch,
+      host: hostName(),
+      maxLine: config.maxLine,
+      // Never read back what is stored: the output, its rotations.
+      outputs: [config.logFile],
+    })
     : undefined;
   if (watch) {
     log.info("Watching {paths}", { paths: config.watch!.map((p) => `"${p}"`).join(", ") });

@@ -9,10 +9,15 @@
  * present at startup are followed from their end, as `tail -F` does, and files that appear later
  * from their start; positions are kept in memory only, so a restart starts at the end again.
  *
+ * Files logboom writes itself are never followed, whatever the globs match: its outputs (the
+ * `-logFile` path or template), their rotations (`.gz` and `.gz.tmp` included) and its state
+ * folder. `serve -watch '*.log' -logFile all.log` would otherwise read every stored line back in
+ * and store it again, forever.
+ *
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, dirname, join, normalize, resolve, sep } from "node:path";
 import type { BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { CheckpointStore } from "../agent/checkpoint.ts";
@@ -65,10 +70,75 @@ class RouterTarget implements StreamTarget {
   }
 }
 
+/** A rotation's time in a rotated output's name (see `store/rotation.ts`). */
+const ROTATION_STAMP = /\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z(?:_\d{3,})?/;
+
+/**
+ * Whether a path is one logboom writes itself: an output made from one of `outputs` (paths or
+ * `-logFile` templates, where a value is any name and `{date}` a day), a rotation of one (its
+ * time in the name, compressed or being compressed), or anything inside `folders` (the state
+ * folder). Relative paths are taken from the working folder.
+ *
+ * @example
+ * ```ts
+ * const own = ownFiles(["logs/{source}.log"]);
+ * own("logs/web.log"); // true
+ * own("logs/web.2026-11-21T23-54-55.123Z.log.gz"); // true
+ * own("logs/web.txt"); // false
+ * ```
+ */
+export function ownFiles(
+  outputs: readonly string[],
+  folders: readonly string[] = [],
+): (path: string) => boolean {
+  const templates = outputs.map((output) => templateRegex(absolute(output)));
+  const inside = folders.map((folder) => absolute(folder).replace(/\/*$/, sep));
+  return (path) => {
+    const full = absolute(path);
+    if (inside.some((folder) => full.startsWith(folder))) return true;
+    const name = basename(full).replace(/\.gz(?:\.tmp)?$/, "").replace(ROTATION_STAMP, "");
+    const live = join(dirname(full), name);
+    return templates.some((t) => t.test(full) || t.test(live));
+  };
+}
+
+function absolute(path: string): string {
+  try {
+    return resolve(path);
+  } catch {
+    // No permission to read the working folder: compared as written.
+    return normalize(path);
+  }
+}
+
+/** What a `-logFile` template can render to, as one expression over whole paths. */
+function templateRegex(template: string): RegExp {
+  let pattern = "";
+  let at = 0;
+  for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
+    pattern += escape(template.slice(at, match.index));
+    pattern += match[1] === "date" ? "\\d{4}-\\d{2}-\\d{2}" : "[^/]+";
+    at = match.index + match[0].length;
+  }
+  pattern += escape(template.slice(at));
+  return new RegExp(`^${pattern}$`, "u");
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
 /** Options of {@linkcode WatchInput.start}. */
 export interface WatchInputOptions {
   /** Files or globs to follow. */
   paths: readonly string[];
+  /**
+   * What logboom writes: `-logFile` paths or templates, whose files and rotations are never
+   * followed. Default none.
+   */
+  outputs?: readonly string[];
+  /** Folders logboom keeps its state in: nothing inside is followed. Default none. */
+  stateDirs?: readonly string[];
   /** The host lines are filed under. Default `localhost`. */
   host?: string;
   /** Longer lines are split. Default 1 MiB. */
@@ -94,11 +164,12 @@ export class WatchInput {
 
   /** Starts following `options.paths` into `router`. */
   static start(router: Sink, options: WatchInputOptions): WatchInput {
-    const { paths, host = "localhost", maxLine } = options;
+    const { paths, host = "localhost", maxLine, outputs = [], stateDirs = [] } = options;
     if (paths.length === 0) throw new TypeError("Watch needs at least one path");
     const input = FileInput.start({
       name: "watch",
       paths,
+      ownFiles: ownFiles(outputs, stateDirs),
       startAt: "end",
       target: new RouterTarget(router, host),
       store: CheckpointStore.memory(),
