@@ -31,6 +31,20 @@ function start(
   });
 }
 
+/**
+ * Waits until the input owes nothing (and follows `open` files when given, rotated ones let go),
+ * then for two more scans: a file read twice would be read by one of them.
+ */
+async function settled(input: FileInput, { open }: { open?: number } = {}): Promise<void> {
+  await until(
+    () =>
+      (open === undefined || input.openFiles === open) && input.files().every((f) => f.lag === 0),
+    () => JSON.stringify(input.files()),
+  );
+  const scans = input.scans;
+  await until(() => input.scans >= scans + 2, () => "no scans");
+}
+
 function expectExactly(target: MemoryTarget, id: number, count: number): void {
   const { missing, duplicated, other } = tally(target.lines, id, count);
   assert.deepEqual({ missing: missing.slice(0, 5), duplicated: duplicated.slice(0, 5), other }, {
@@ -53,7 +67,7 @@ Deno.test("file input follows rename + create rotation; the .1 name is not read 
     await Deno.writeTextFile(`${path}.1`, lines(0, 700, 750), { append: true });
     await Deno.writeTextFile(path, lines(0, 750, 1000));
     await until(() => target.lines.length >= 1000, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 400)); // time passing is the subject
+    await settled(input, { open: 1 });
     await input.stop();
     expectExactly(target, 0, 1000);
   });
@@ -75,7 +89,7 @@ Deno.test("file input ships a copytruncate copy's unread tail and the truncated 
     await Deno.writeTextFile(path, lines(1, 600, 800), { append: true });
     target.resume();
     await until(() => target.lines.length >= 800, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 400)); // time passing is the subject
+    await settled(input);
     await input.stop();
     expectExactly(target, 1, 800);
   });
@@ -100,7 +114,7 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
     store = await CheckpointStore.open(stateDir);
     input = start(join(dir, "logs"), target, store, { paths: [path] });
     await until(() => target.lines.length >= 700, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 400)); // time passing is the subject
+    await settled(input, { open: 1 });
     await input.stop();
     await store.close();
     expectExactly(target, 2, 700);
@@ -189,7 +203,7 @@ Deno.test("file input holds rotated files open up to its cap, then gives the old
       await Deno.rename(path, join(dir, `old${r}.txt`));
       await Deno.writeTextFile(path, lines(4, r * 100, r * 100 + 100));
       await until(() => input.scans > 0 && input.openFiles >= 1, () => "not followed");
-      await new Promise((resolve) => setTimeout(resolve, 150)); // a scan sees each rotation
+      await until(() => input.stats.rotations >= r, () => JSON.stringify(input.stats));
     }
     await until(() => input.stats.filesGivenUp >= 1, () => JSON.stringify(input.stats));
     assert.ok(input.stats.bytesGivenUp > 0);
@@ -198,7 +212,7 @@ Deno.test("file input holds rotated files open up to its cap, then gives the old
     await until(() => input.stats.bytesLost > 0, () => JSON.stringify(input.stats));
     target.resume();
     await until(() => target.lines.length >= 300, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // time passing is the subject
+    await settled(input);
     await input.stop();
     const { missing, duplicated } = tally(target.lines, 4, 400);
     assert.deepEqual(duplicated, []);
