@@ -146,13 +146,14 @@ export interface LiveHubOptions {
   /** Bytes of lines kept in memory for backfill and resume. Default 8 MiB. */
   ringBytes?: number;
   /**
-   * While no subscriber is offered lines (none listens, or all are full), the ring copies at
-   * most this many bytes per second, in whole batches: below it, it keeps every line; above it,
-   * a batch now and then, so backfill still shows recent lines, and a resume is told how many
-   * lines it cannot have. Copying every batch nobody reads cost the default command line 10% of
-   * its CPU. Default 16 MiB.
+   * Most bytes per second the ring copies, in whole batches: below this rate it keeps every
+   * line; above it, a batch now and then, so backfill still shows recent lines and a resume is
+   * told how many lines it cannot have (at such rates a tail falls behind anyway). Subscribers
+   * get their lines from the batches, not the ring: copying every batch for backfill nobody may
+   * ask for cost the default command line 10% of its CPU. Default 8 MiB (80,000 lines of 100
+   * bytes a second).
    */
-  idleRingBytesPerSecond?: number;
+  ringBytesPerSecond?: number;
   /**
    * Default bound of each subscriber's queue. A queued line counts its length in UTF-8 bytes
    * plus 64 for its record; a line is always accepted into an empty queue. Default 1 MiB.
@@ -285,11 +286,11 @@ export class LiveHub implements Sink {
   readonly #epoch: string;
   readonly #filterBudget: FilterBudget;
   readonly #regexLineChars: number;
-  /** Bytes per ms the ring copies while no subscriber is offered lines. */
-  readonly #idleRate: number;
-  /** Bytes the ring may copy now while idle; refilled at `#idleRate` up to the ring's bound. */
-  #idleBytes: number;
-  #idleAt: number;
+  /** Bytes per ms the ring may copy. */
+  readonly #ringRate: number;
+  /** Bytes the ring may copy now; refilled at `#ringRate` up to the ring's bound. */
+  #ringAllowance: number;
+  #ringAt: number;
   #stalled = 0;
   #nextSubscriberId = 1;
   #closed = false;
@@ -314,7 +315,7 @@ export class LiveHub implements Sink {
       filterBurstMs,
       regexLineChars = DEFAULT_MAX_CHARS,
       filterClock,
-      idleRingBytesPerSecond = 16 * 1024 * 1024,
+      ringBytesPerSecond = 8 * 1024 * 1024,
     } = options;
     if (!/^[0-9a-z]{1,24}$/.test(epoch)) {
       throw new RangeError(`Epoch must be 1 to 24 digits and lowercase letters, got "${epoch}"`);
@@ -326,9 +327,9 @@ export class LiveHub implements Sink {
       clock: filterClock,
     });
     this.#regexLineChars = positive("Characters a regex looks at", regexLineChars);
-    this.#idleRate = nonNegative("Idle ring rate", idleRingBytesPerSecond) / 1000;
-    this.#idleBytes = ringBytes;
-    this.#idleAt = now();
+    this.#ringRate = nonNegative("Ring rate", ringBytesPerSecond) / 1000;
+    this.#ringAllowance = ringBytes;
+    this.#ringAt = now();
     this.#ring = new LineRing({ maxLines: ringLines, maxBytes: ringBytes });
     this.#queueBytes = positive("Queue byte bound", queueBytes);
     this.#maxSubscribers = positive("Subscriber limit", maxSubscribers);
@@ -376,14 +377,11 @@ export class LiveHub implements Sink {
         }
       }
     }
-    // Nobody to offer lines to (none listens, or every one is parked): the ring is all there is
-    // to do, and within its idle budget at that.
-    if (this.#active.size === 0) {
-      if (this.#keepIdle(batch.data.length)) this.#ring.push(batch);
-      else this.#ring.skip(batch.lines);
-      return true;
-    }
-    const firstId = this.#ring.push(batch);
+    const firstId = this.#mayKeep(batch.data.length)
+      ? this.#ring.push(batch)
+      : this.#ring.skip(batch.lines);
+    // Nobody to offer lines to (none listens, or every one is parked): nothing more to do.
+    if (this.#active.size === 0) return true;
     const { source, host } = batch.meta;
     // Indexed lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
     // the batch, costs no copy, and none costs decoding unless it filters.
@@ -448,19 +446,22 @@ export class LiveHub implements Sink {
   }
 
   /**
-   * Whether a batch of `bytes` may be copied into the ring while no subscriber is offered lines.
-   * The copy is most of what the hub costs then, and nobody may ever ask for those lines: below
-   * the idle rate every batch is kept; above it, a batch now and then, so backfill still shows
-   * recent lines and a resume counts what the ring skipped.
+   * Whether a batch of `bytes` may be copied into the ring, within its rate. The copy is most of
+   * what the hub costs when nobody listens, for lines nobody may ever ask for: below the rate
+   * every batch is kept; above it, a batch now and then, so backfill still shows recent lines
+   * and a resume counts what the ring skipped.
    */
-  #keepIdle(bytes: number): boolean {
+  #mayKeep(bytes: number): boolean {
     const now = this.#now();
     const cap = this.#ring.maxBytes;
-    this.#idleBytes = Math.min(cap, this.#idleBytes + (now - this.#idleAt) * this.#idleRate);
-    this.#idleAt = now;
+    this.#ringAllowance = Math.min(
+      cap,
+      this.#ringAllowance + (now - this.#ringAt) * this.#ringRate,
+    );
+    this.#ringAt = now;
     const cost = Math.min(bytes, cap);
-    if (cost > this.#idleBytes) return false;
-    this.#idleBytes -= cost;
+    if (cost > this.#ringAllowance) return false;
+    this.#ringAllowance -= cost;
     return true;
   }
 
@@ -572,7 +573,7 @@ export class LiveHub implements Sink {
    * The newest matching lines after `afterId`, up to `limit` and the subscriber's queue bound,
    * oldest first. For a resume (`limit` infinite), the lines it cannot have are counted where
    * they are: matching ones that did not fit (the oldest, first), those the filter had no time
-   * for (`unfiltered`: they may not have matched), and those the ring skipped while idle (at the
+   * for (`unfiltered`: they may not have matched), and those the ring skipped over its rate (at the
    * gap); `missed` is their sum.
    */
   #recent(
