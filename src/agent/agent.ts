@@ -359,7 +359,7 @@ export class Agent {
       server = this.#listenMetrics(next.metrics);
     } catch (err) {
       // The new address may share the old one's port (another host name): free it, try again.
-      if (this.#metrics === undefined) throw err;
+      if (this.#metrics === undefined || before.metrics?.port !== next.metrics?.port) throw err;
       await this.#metrics.shutdown();
       this.#metrics = undefined;
       try {
