@@ -181,6 +181,8 @@ export class Tailer {
   /** After a wait the file is checked before it is read on. */
   #recheck = false;
   #detached = false;
+  /** The task's wait for budget, shared by its pauses. */
+  #room: Promise<void> | undefined;
   #givenUp = false;
   #builder: Uint8Array = new Uint8Array(0);
   #builderLen = 0;
@@ -372,7 +374,12 @@ export class Tailer {
         // the file meanwhile.
         this.#stalls++;
         try {
-          await this.#sleep(MAX_POLL_MS * 4, ctx.budget.available());
+          // One wait for room per task, however long the servers stay away.
+          this.#room ??= ctx.budget.available().then(() => {
+            this.#room = undefined;
+            this.wake();
+          });
+          await this.#sleep(MAX_POLL_MS * 4);
         } finally {
           this.#stalls--;
         }
@@ -666,8 +673,8 @@ export class Tailer {
     return hashBytes(this.#recent.subarray(from - startOfRecent, end - startOfRecent));
   }
 
-  /** Waits `ms`, or less: until woken, stopped, or `until` resolves. */
-  #sleep(ms: number, until?: Promise<void>): Promise<void> {
+  /** Waits `ms`, or less: until woken or stopped. */
+  #sleep(ms: number): Promise<void> {
     if (this.#woken) {
       this.#woken = false;
       return Promise.resolve();
@@ -686,7 +693,6 @@ export class Tailer {
       };
       const timer = setTimeout(done, ms);
       stop.addEventListener("abort", done, { once: true });
-      until?.then(done);
       this.#wake = done;
     });
   }
