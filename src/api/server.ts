@@ -16,7 +16,6 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { dirname } from "node:path";
 import { describe } from "../_util.ts";
 import { HttpIngest } from "../ingest/http_ingest.ts";
 import type { LiveHub } from "../live/hub.ts";
@@ -251,10 +250,11 @@ export interface ApiServerConfig extends ApiConfig, HttpTimeouts {
   hostname: string;
   /** Port to bind. */
   port: number;
-  /** The stream marks journal; `undefined` keeps marks in memory only. */
-  marksPath?: string;
-  /** fsync the marks journal before each acknowledgement (`-fsync batch`). Default false. */
-  syncMarks?: boolean;
+  /**
+   * Stream marks for idempotent ingest, opened (before the file sink) and closed (after it) by the
+   * caller. Default: in memory only.
+   */
+  marks?: StreamMarks;
   /** The connection cap shared with the other listeners. Default: 4,096 for this server alone. */
   gate?: ConnectionGate;
 }
@@ -262,8 +262,7 @@ export interface ApiServerConfig extends ApiConfig, HttpTimeouts {
 const netLog = getLogger(["logboom", "net", "http"]);
 
 /**
- * {@linkcode Api} on a socket, through {@linkcode HttpServer} (connection cap and timeouts), with
- * its stream marks journal.
+ * {@linkcode Api} on a socket, through {@linkcode HttpServer} (connection cap and timeouts).
  *
  * @example
  * ```ts
@@ -277,32 +276,16 @@ export class ApiServer {
   readonly addr: Deno.NetAddr;
   readonly #api: Api;
   readonly #server: HttpServer;
-  readonly #marks: StreamMarks;
 
-  private constructor(api: Api, server: HttpServer, marks: StreamMarks) {
+  private constructor(api: Api, server: HttpServer) {
     this.#api = api;
     this.#server = server;
-    this.#marks = marks;
     this.addr = server.addr;
   }
 
-  /**
-   * Opens the stream marks (reloading them when read permission allows, with a warning when it
-   * does not), binds the address (`Deno.errors.AddrInUse` and the like are thrown at once) and
-   * serves.
-   */
-  static async open(config: ApiServerConfig, parts: Omit<ApiParts, "marks">): Promise<ApiServer> {
-    const { marksPath, syncMarks = false } = config;
-    const marks = marksPath === undefined
-      ? StreamMarks.memory()
-      : await StreamMarks.open(marksPath, { sync: syncMarks });
-    if (marksPath !== undefined && marks.notReloaded !== undefined) {
-      log.warn(
-        'Stream marks in "{path}" are kept in memory only ({reason}): a batch resent after a ' +
-          "restart is stored again. Run with --allow-read={folder}",
-        { path: marksPath, reason: marks.notReloaded, folder: dirname(marksPath) },
-      );
-    }
+  /** Binds the address (`Deno.errors.AddrInUse` and the like are thrown at once) and serves. */
+  static open(config: ApiServerConfig, parts: Omit<ApiParts, "marks">): Promise<ApiServer> {
+    const marks = config.marks ?? StreamMarks.memory();
     const loopback = config.loopback ?? isLoopback(config.hostname);
     const gate = config.gate ?? new ConnectionGate(4096);
     const api = new Api({ ...config, loopback }, { net: gate.stats, ...parts, marks });
@@ -318,22 +301,20 @@ export class ApiServer {
         onAcceptError: (code, err) => logAcceptError(netLog, code, err),
         onError: (err) => log.error("HTTP request failed: {error}", { error: describe(err) }),
       }, (req, peer) => api.handle(req, peer));
-      return new ApiServer(api, server, marks);
+      return Promise.resolve(new ApiServer(api, server));
     } catch (err) {
-      await marks.close();
-      throw err;
+      return Promise.reject(err);
     }
   }
 
   /**
    * Stops: refuses new ingests, ends live tails (WebSockets close with 1001), lets requests under
-   * way finish (an ingest answers once its lines are stored), closes the listener, the
-   * connections and the marks journal.
+   * way finish (an ingest answers once its lines are stored), closes the listener and the
+   * connections.
    */
   async close(): Promise<void> {
     await this.#api.close();
     await this.#server.shutdown();
-    await this.#marks.close();
   }
 }
 

@@ -14,7 +14,8 @@ import { ApiServer } from "../api/server.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { SourceStats } from "../api/source_stats.ts";
 import { LiveHub } from "../live/hub.ts";
-import { streamMarksPath } from "../store/stream_marks.ts";
+import { StreamMarks } from "../store/stream_marks.ts";
+import { defaultStateDir, stateDirConflict } from "../store/state_dir.ts";
 import {
   checkHttpExposure,
   describeHttpAccess,
@@ -115,6 +116,12 @@ export const SERVE_FLAGS: FlagSpecs = {
     default: "interval",
     help: "never, interval (each second) or batch (before each acknowledgement)",
   },
+  stateDir: {
+    type: "string",
+    value: "DIR",
+    help: "Folder of logboom's own state (stream marks); default .logboom beside the log files, " +
+      "which git ignores",
+  },
   logLevel: {
     type: "string",
     value: "LEVEL",
@@ -158,6 +165,8 @@ export interface ServeConfig {
   maxOpenFiles: number;
   /** Level of the program's own logs. */
   logLevel: LogLevelName;
+  /** Folder of logboom's own state; default `.logboom` beside the log files. */
+  stateDir?: string;
   /** The HTTP API: address, token, limits. */
   http: HttpSettings;
   /** Local files followed as an input (`-watch`). Default none. */
@@ -200,6 +209,7 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     queueBytes: parseBytes("queueBytes", values.queueBytes as string),
     fsync: parseChoice("fsync", values.fsync as string, { choices: FSYNC_MODES }),
     format: parseChoice("format", values.format as string, { choices: FORMATS }),
+    stateDir: optional(values.stateDir, (v) => v || undefined),
     rotateBytes: optional(values.rotateSize, (v) => parseBytes("rotateSize", v)),
     rotateEveryMs: optional(values.rotateEvery, (v) => parseDurationFlag("rotateEvery", v)),
     compress: values.compress === true,
@@ -244,6 +254,44 @@ function checkStoragePermissions(config: ServeConfig): string | undefined {
   }
 }
 
+/**
+ * The HTTP API's stream marks, from the state folder (`undefined` without the API). Opened before
+ * the file sink: settling the batches under way at a crash may cut a torn one back. `null` after
+ * a startup problem, logged.
+ */
+async function openMarks(config: ServeConfig): Promise<StreamMarks | undefined | null> {
+  if (config.http.address === undefined) return undefined;
+  const dir = config.stateDir ?? defaultStateDir(config.logFile);
+  const conflict = stateDirConflict(config.logFile, dir);
+  if (conflict !== undefined) {
+    log.error("{reason}", { reason: conflict });
+    return null;
+  }
+  let marks: StreamMarks;
+  try {
+    marks = await StreamMarks.open(dir, { sync: config.fsync === "batch" });
+  } catch (err) {
+    log.error("Cannot use the state folder {dir}: {error}", { dir, error: describe(err) });
+    return null;
+  }
+  if (marks.notReloaded !== undefined) {
+    log.warn(
+      "Stream marks are kept in memory only ({reason}): a batch resent after a restart is " +
+        "stored again. Run with --allow-read={dir} to keep them in {dir}",
+      { reason: marks.notReloaded, dir },
+    );
+  }
+  const { stored, dropped, cut, partial } = marks.recovery;
+  if (stored + dropped + partial > 0) {
+    log.info(
+      "Batches under way at the last stop: {stored} stored, {dropped} not stored (their resend " +
+        "is), {partial} stored in part; {cut} files cut back where a batch was torn",
+      { stored, dropped, partial, cut },
+    );
+  }
+  return marks;
+}
+
 /** How long shutdown may take before the process gives up on what it could not write. */
 const SHUTDOWN_DEADLINE_MS = 4500;
 
@@ -270,9 +318,13 @@ export async function serve(
     log.error("{reason}", { reason: refused });
     return 1;
   }
+  // Before any log file is opened: settling the batches of a crash may cut a torn one back.
+  const marks = await openMarks(config);
+  if (marks === null) return 1;
   let sink: FileSink;
   try {
     sink = await FileSink.open({
+      marks: marks?.durable ? marks : undefined,
       path: config.logFile,
       fsync: config.fsync,
       queueBytes: config.queueBytes,
@@ -289,6 +341,7 @@ export async function serve(
       path: config.logFile,
       error: describe(err),
     });
+    await marks?.close();
     return 1;
   }
   // logrotate's postrotate sends SIGHUP: every file is reopened before its next write, also
@@ -320,6 +373,7 @@ export async function serve(
         : "",
     });
     await router.close();
+    await marks?.close();
     return 1;
   }
   let api: ApiServer | undefined;
@@ -332,8 +386,7 @@ export async function serve(
         maxLine: config.maxLine,
         // Bodies are read whole before they are queued: room for a few at the largest size.
         maxBufferedBytes: Math.max(config.queueBytes, 4 * config.http.maxBody),
-        marksPath: streamMarksPath(config.logFile),
-        syncMarks: config.fsync === "batch",
+        marks,
       }, {
         router,
         hub,
@@ -354,6 +407,7 @@ export async function serve(
       });
       await input.close({ quietMs: 0, drainMs: 0 });
       await router.close();
+      await marks?.close();
       return 1;
     }
     log.info("HTTP API on http://{address} ({access})", {
@@ -387,6 +441,7 @@ export async function serve(
     // Stop taking lines from both sides first, so everything taken is in the router when it closes.
     await Promise.all([input.close(), api?.close(), watch?.close()]);
     await router.close({ signal: deadline });
+    await marks?.close();
   })();
   // A write blocked in flock(2) by another process cannot be interrupted: stop waiting for it.
   const expired = new Promise<never>((_, reject) => {

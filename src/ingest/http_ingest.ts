@@ -8,7 +8,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
-import type { BatchMeta } from "../pipeline/batch.ts";
+import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import type { StreamMarks } from "../store/stream_marks.ts";
 import { type FramedLines, LineFramer } from "./framing.ts";
@@ -66,6 +66,10 @@ const NDJSON_TYPES = new Set([
   "application/json",
 ]);
 const TEXT_TYPES = new Set(["", "application/octet-stream", "application/x-www-form-urlencoded"]);
+/** Work on one request runs at most this long before it lets others run. */
+const SLICE_MS = 4;
+/** Text bodies are framed this many bytes at a time (a gunzipped chunk can be 16 MiB). */
+const SLICE_BYTES = 1024 * 1024;
 const encoder = new TextEncoder();
 const log = getLogger(["logboom", "ingest", "http"]);
 
@@ -146,7 +150,7 @@ export class HttpIngest {
         this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
         return json(err.status, { error: err.message }, err.headers);
       }
-      log.error(`Ingest request failed: ${describe(err)}`);
+      log.error("Ingest request failed: {error}", { error: describe(err) });
       this.#stats.refused[500] = (this.#stats.refused[500] ?? 0) + 1;
       return json(500, { error: `Ingest failed: ${describe(err)}` });
     }
@@ -195,23 +199,24 @@ export class HttpIngest {
     }
     const reservation = { bytes: 0 };
     try {
+      // The whole body is read and checked before anything is written: an error stores nothing.
       const groups = await this.#read(req, request, reservation);
-      const receivedAt = Date.now();
+      const batches = this.#batches(groups, stream);
       let lines = 0;
-      for (const group of groups.values()) {
-        if (group.lines === 0) continue;
-        this.#sink.write({
-          data: group.out.bytes(),
-          lines: group.lines,
-          meta: group.meta,
-          receivedAt,
-        });
-        lines += group.lines;
+      for (const group of groups.values()) lines += group.lines;
+      let clock = performance.now();
+      for (const batch of batches) {
+        this.#sink.write(batch);
+        if (performance.now() - clock > SLICE_MS) {
+          // Thousands of sources in one body: let other requests run between them.
+          await nextTurn();
+          clock = performance.now();
+        }
       }
-      // The acknowledgement: everything queued before this call is stored (and fsynced under
-      // -fsync batch), the lines of this body included.
-      await this.#sink.flush();
-      if (stream !== undefined) await this.#marks!.advance(stream.id, stream.offset);
+      // The acknowledgement: these batches are stored (and fsynced under -fsync batch), waiting
+      // only for the files they went to.
+      await this.#sink.flush(batches);
+      if (stream !== undefined) this.#marks!.advance(stream.id, stream.offset);
       this.#stats.batches++;
       this.#stats.lines += lines;
       return json(200, { accepted: lines, duplicate: false });
@@ -220,7 +225,41 @@ export class HttpIngest {
     }
   }
 
-  /** Reads and frames the whole body, grouped by (source, host), before anything is written. */
+  /**
+   * One batch per (source, host) group of the body; with stream headers each carries its mark,
+   * and the lines a crashed run stored already (see `StreamMarks.stored`) are left out.
+   */
+  #batches(groups: Map<string, Group>, stream: StreamHeaders | undefined): Batch[] {
+    const receivedAt = Date.now();
+    const parts = [...groups.values()].filter((group) => group.lines > 0);
+    const stored = stream && this.#marks!.stored(stream.id, stream.offset);
+    const batches: Batch[] = [];
+    parts.forEach((group, part) => {
+      const skipped = Math.min(stored?.get(part) ?? 0, group.lines);
+      if (skipped === group.lines) return;
+      batches.push({
+        data: skipped === 0 ? group.out.bytes() : afterLines(group.out.bytes(), skipped),
+        lines: group.lines - skipped,
+        meta: group.meta,
+        receivedAt,
+        mark: stream && {
+          stream: stream.id,
+          offset: stream.offset,
+          part,
+          parts: parts.length,
+          total: group.lines,
+          skipped,
+        },
+      });
+    });
+    return batches;
+  }
+
+  /**
+   * Reads and frames the whole body, grouped by (source, host). Time and memory are linear in the
+   * body: records are cut on newline bytes and each decoded once, groups hold only their lines,
+   * and work yields to other requests every few milliseconds.
+   */
   async #read(
     req: Request,
     request: ParsedRequest,
@@ -231,7 +270,7 @@ export class HttpIngest {
       const key = `${source}\n${host}`;
       let group = groups.get(key);
       if (group === undefined) {
-        group = new Group({ source, host, input: "http" }, this.#maxLine);
+        group = new Group({ source, host, input: "http" });
         groups.set(key, group);
       }
       return group;
@@ -243,48 +282,65 @@ export class HttpIngest {
         throw new Refusal(503, "The ingest queue is full", { "retry-after": this.#retryAfter });
       }
     };
+    // One framer serves every group: NDJSON records reach it whole, so it never holds a partial.
+    const framer = new LineFramer({ maxLine: this.#maxLine });
+    let clock = performance.now();
+    const due = () => performance.now() - clock > SLICE_MS;
+    const pause = async () => {
+      await nextTurn();
+      clock = performance.now();
+    };
     const chunks = readBody(req, { maxBody: this.#maxBody, gzip: request.gzip });
     if (request.format === "text") {
       const group = groupFor(request.source, request.host);
       for await (const chunk of chunks) {
         reserve(chunk.length);
-        group.add(group.framer.push(chunk));
-      }
-    } else {
-      const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-      let partial = "";
-      let number = 0;
-      const record = (text: string) => {
-        number++;
-        const { line, source, host } = parseRecord(text, number, request);
-        const group = groupFor(source, host);
-        group.add(group.framer.push(encoder.encode(line + "\n")));
-      };
-      for await (const chunk of chunks) {
-        reserve(chunk.length);
-        let text: string;
-        try {
-          text = partial + decoder.decode(chunk, { stream: true });
-        } catch {
-          throw new Refusal(400, `Record ${number + 1} of the body is not valid UTF-8`);
+        for (let at = 0; at < chunk.length; at += SLICE_BYTES) {
+          group.add(framer.push(chunk.subarray(at, at + SLICE_BYTES)));
+          if (due()) await pause();
         }
-        let start = 0;
-        for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
-          record(text.slice(start, nl));
-          start = nl + 1;
-        }
-        partial = text.slice(start);
       }
-      try {
-        partial += decoder.decode();
-      } catch {
-        throw new Refusal(400, `Record ${number + 1} of the body is not valid UTF-8`);
-      }
-      record(partial);
+      group.add(framer.end());
+      return groups;
     }
-    for (const group of groups.values()) group.add(group.framer.end());
+    const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    const partial = new ByteBuilder(0);
+    let number = 0;
+    const record = (bytes: Uint8Array) => {
+      number++;
+      let text: string;
+      try {
+        text = decoder.decode(bytes);
+      } catch {
+        throw new Refusal(400, `Record ${number} of the body is not valid UTF-8`);
+      }
+      const { line, source, host } = parseRecord(text, number, request);
+      if (line === "") return;
+      groupFor(source, host).add(framer.push(encoder.encode(line + "\n")));
+    };
+    for await (const chunk of chunks) {
+      reserve(chunk.length);
+      let start = 0;
+      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+        if (partial.length === 0) record(chunk.subarray(start, nl));
+        else {
+          partial.append(chunk.subarray(start, nl));
+          record(partial.bytes());
+          partial.clear();
+        }
+        start = nl + 1;
+        if (due()) await pause();
+      }
+      partial.append(chunk.subarray(start));
+    }
+    record(partial.bytes());
     return groups;
   }
+}
+
+interface StreamHeaders {
+  id: string;
+  offset: number;
 }
 
 interface ParsedRequest {
@@ -292,19 +348,18 @@ interface ParsedRequest {
   host: string;
   format: "text" | "ndjson";
   gzip: boolean;
-  stream: { id: string; offset: number } | undefined;
+  stream: StreamHeaders | undefined;
 }
 
-/** Lines bound for one batch: one (source, host) pair of the body, framed as they arrive. */
+/** Lines bound for one batch: one (source, host) pair of the body. */
 class Group {
   readonly meta: BatchMeta;
-  readonly framer: LineFramer;
-  readonly out = new ByteBuilder();
+  /** Starts small: a body may name thousands of sources with a line or two each. */
+  readonly out = new ByteBuilder(256);
   lines = 0;
 
-  constructor(meta: BatchMeta, maxLine: number | undefined) {
+  constructor(meta: BatchMeta) {
     this.meta = meta;
-    this.framer = new LineFramer({ maxLine });
   }
 
   /** Copies framed lines in: the framer's output is borrowed. */
@@ -313,6 +368,18 @@ class Group {
     this.out.append(framed.data);
     this.lines += framed.lines;
   }
+}
+
+/** Lets timers and other requests run: a macrotask turn of the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** `data` after its first `lines` lines. */
+function afterLines(data: Uint8Array, lines: number): Uint8Array {
+  let at = 0;
+  for (let i = 0; i < lines; i++) at = data.indexOf(10, at) + 1;
+  return data.subarray(at);
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
@@ -350,7 +417,7 @@ function isGzip(contentEncoding: string | null): boolean {
   throw new Refusal(415, `Content-Encoding "${encoding}" is not supported; use gzip`);
 }
 
-function streamHeaders(headers: Headers): { id: string; offset: number } | undefined {
+function streamHeaders(headers: Headers): StreamHeaders | undefined {
   const id = headers.get("x-stream-id");
   const rawOffset = headers.get("x-stream-offset");
   if (id === null && rawOffset === null) return undefined;
@@ -464,12 +531,23 @@ async function* readBody(
 
 /** A growable byte array: framed lines are copied in, as the framer's output is borrowed. */
 class ByteBuilder {
-  #buf = new Uint8Array(0);
+  readonly #initial: number;
+  #buf: Uint8Array;
   #len = 0;
+
+  constructor(initial: number) {
+    this.#initial = initial;
+    this.#buf = new Uint8Array(initial);
+  }
+
+  get length(): number {
+    return this.#len;
+  }
 
   append(data: Uint8Array): void {
     if (this.#len + data.length > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(64 * 1024, (this.#len + data.length) * 2));
+      const size = Math.max(this.#initial, this.#len + data.length, this.#buf.length * 2);
+      const grown = new Uint8Array(size);
       grown.set(this.#buf.subarray(0, this.#len));
       this.#buf = grown;
     }
@@ -479,6 +557,12 @@ class ByteBuilder {
 
   bytes(): Uint8Array {
     return this.#buf.subarray(0, this.#len);
+  }
+
+  /** Empties it, and lets a large buffer go. */
+  clear(): void {
+    this.#len = 0;
+    if (this.#buf.length > 1024 * 1024) this.#buf = new Uint8Array(this.#initial);
   }
 }
 

@@ -18,6 +18,30 @@ export interface BatchMeta {
 }
 
 /**
+ * Where a batch stands in an idempotent ingest stream (`X-Stream-Id` and `X-Stream-Offset`). HTTP
+ * ingest sends one batch per (source, host) of a body, its parts; the file sink hands the mark to
+ * the stream marks journal before it writes the bytes, so that a restart after `kill -9` knows
+ * which parts were stored.
+ */
+export interface BatchMark {
+  /** The stream's id. */
+  readonly stream: string;
+  /** The stream's offset at the end of the body. */
+  readonly offset: number;
+  /** Which part of the body this batch is, from 0. */
+  readonly part: number;
+  /** How many parts the body has. */
+  readonly parts: number;
+  /** Lines of this part in all. */
+  readonly total: number;
+  /**
+   * Lines at the start of this part that an earlier run stored before it crashed; `data` holds the
+   * rest. Usually 0.
+   */
+  readonly skipped: number;
+}
+
+/**
  * Newline-terminated lines in one byte array, with their count and origin.
  *
  * `data` is borrowed: it is valid during the synchronous `Sink.write` call only, because inputs
@@ -33,4 +57,6 @@ export interface Batch {
   readonly meta: BatchMeta;
   /** When the input received the bytes, in milliseconds since the epoch. */
   readonly receivedAt: number;
+  /** The batch's place in an idempotent stream, when it has one. */
+  readonly mark?: BatchMark;
 }

@@ -8,7 +8,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { join } from "node:path";
-import type { Batch } from "../pipeline/batch.ts";
+import type { Batch, BatchMark } from "../pipeline/batch.ts";
 import { ByteBudget } from "../pipeline/byte_budget.ts";
 import { Histogram } from "../pipeline/histogram.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
@@ -24,6 +24,7 @@ import {
 import { Janitor } from "./janitor.ts";
 import { encodeJsonLines } from "./json_lines.ts";
 import { PathTemplate } from "./path_template.ts";
+import type { MarkJournal } from "./stream_marks.ts";
 
 /** How lines are stored: as received, or as JSON objects with their metadata. */
 export type FileFormat = "raw" | "json";
@@ -65,6 +66,8 @@ export interface FileSinkConfig {
   opener?: FileOpener;
   /** The time, for rotation names. Default `Date.now`. */
   clock?: () => number;
+  /** Where batches with a stream mark are recorded before they are written. Default: nowhere. */
+  marks?: MarkJournal;
 }
 
 /** What a file sink did so far, for metrics. */
@@ -81,7 +84,7 @@ export interface FileSinkStats extends FileWriterStats {
 
 /** Lines for a file that waits for a place under the open-file cap, in arrival order. */
 class Held {
-  readonly chunks: { data: Uint8Array; lines: number }[] = [];
+  readonly chunks: { data: Uint8Array; lines: number; mark?: BatchMark }[] = [];
   /** Resolves with the file's writer once it has one. */
   readonly started: Promise<FileWriter>;
   start!: (writer: FileWriter) => void;
@@ -164,6 +167,7 @@ export class FileSink implements Sink {
       pageBytes: Math.min(config.pageBytes ?? 1024 * 1024, rotateBytes ?? Infinity),
       stats: this.#stats,
       clock: config.clock,
+      marks: config.marks,
       rotation: rotates
         ? {
           maxBytes: rotateBytes,
@@ -249,22 +253,30 @@ export class FileSink implements Sink {
         this.#writers.delete(path);
         this.#writers.set(path, writer);
       }
-      writer.enqueue(data, batch.lines);
+      writer.enqueue(data, batch.lines, batch.mark);
       return room && !this.#overShare(writer);
     }
     const held = this.#held.get(path);
     if (held !== undefined) {
       // `batch.data` is only lent for this call; JSON lines are this sink's own already.
-      held.chunks.push({ data: this.#json ? data : data.slice(), lines: batch.lines });
+      held.chunks.push({
+        data: this.#json ? data : data.slice(),
+        lines: batch.lines,
+        mark: batch.mark,
+      });
       return room;
     }
     if (this.#writers.size + this.#closing.size < this.#maxOpenFiles) {
       writer = this.#start(path);
-      writer.enqueue(data, batch.lines);
+      writer.enqueue(data, batch.lines, batch.mark);
       return room;
     }
     const waiting = new Held();
-    waiting.chunks.push({ data: this.#json ? data : data.slice(), lines: batch.lines });
+    waiting.chunks.push({
+      data: this.#json ? data : data.slice(),
+      lines: batch.lines,
+      mark: batch.mark,
+    });
     this.#held.set(path, waiting);
     this.#makeRoom();
     return room;
@@ -397,7 +409,7 @@ export class FileSink implements Sink {
       if (this.#writers.size + this.#closing.size >= this.#maxOpenFiles) return;
       this.#held.delete(path);
       const writer = this.#start(path);
-      for (const { data, lines } of held.chunks) writer.enqueue(data, lines);
+      for (const { data, lines, mark } of held.chunks) writer.enqueue(data, lines, mark);
       held.start(writer);
       if (this.#closed) this.#retire(path, writer);
     }

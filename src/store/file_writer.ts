@@ -7,7 +7,9 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe, sleep } from "../_util.ts";
+import type { BatchMark } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
+import type { MarkIntent, MarkJournal } from "./stream_marks.ts";
 import { nextRotationTime, rotatedName } from "./rotation.ts";
 
 /** When the writer calls fsync. */
@@ -25,8 +27,11 @@ export interface WritableFile {
   sync(): Promise<void>;
   /** Moves the file position; `seekSync(0, Deno.SeekMode.End)` is the file's size. */
   seekSync(offset: number, whence: Deno.SeekMode): number;
-  /** The file's metadata; only `mtime` is read, by time-based rotation (needs read permission). */
-  statSync(): { mtime: Date | null };
+  /**
+   * The file's metadata: `mtime` for time-based rotation, `dev` and `ino` for the stream marks
+   * journal (needs read permission).
+   */
+  statSync(): { mtime: Date | null; dev?: number; ino?: number | null };
   /** Closes the handle. */
   close(): void;
 }
@@ -90,6 +95,11 @@ export interface FileWriterOptions {
   rotation?: RotationPolicy;
   /** Counters to add to, shared by the writers of one sink. Default: the writer's own. */
   stats?: FileWriterStats;
+  /**
+   * Where marked batches are recorded before their bytes are written (see `stream_marks.ts`).
+   * Default: marks are not recorded.
+   */
+  marks?: MarkJournal;
 }
 
 /** What a writer did so far, for metrics. */
@@ -137,6 +147,8 @@ interface Page {
   lines: number;
   /** Sequence number of the last chunk copied in. */
   seq: number;
+  /** Marked batches in the page: where each lies, and the lines of its part stored at its end. */
+  marks?: { mark: BatchMark; from: number; to: number; lines: number }[];
 }
 
 interface Waiter {
@@ -182,6 +194,7 @@ export class FileWriter {
   readonly #onIdle: () => void;
   readonly #clock: () => number;
   readonly #rotation: RotationPolicy | undefined;
+  readonly #marks: MarkJournal | undefined;
   /**
    * Under time rotation, the boundary that ends the period of the open file's last lines:
    * unknown (taken from the file's mtime) until this writer wrote to the file it opened.
@@ -226,7 +239,9 @@ export class FileWriter {
       clock = Date.now,
       rotation,
       stats = { linesWritten: 0, bytesWritten: 0, errors: 0, writeSeconds: new Histogram() },
+      marks,
     } = options;
+    this.#marks = marks;
     this.#stats = stats;
     this.path = path;
     this.#file = file;
@@ -294,19 +309,24 @@ export class FileWriter {
   /**
    * Copies whole lines into the queue (so `data` may be reused at once). A chunk is never split
    * across pages, so it reaches the file in one locked write. The caller bounds the queue (see
-   * `ByteBudget`); this never drops.
+   * `ByteBudget`); this never drops. A `mark` is recorded with the journal before the bytes are
+   * written (see {@linkcode FileWriterOptions.marks}).
    */
-  enqueue(data: Uint8Array, lines = 0): void {
+  enqueue(data: Uint8Array, lines = 0, mark?: BatchMark): void {
     if (this.#closing) throw new Error(`Writer for "${this.path}" is closed`);
     if (data.length > this.#pageBytes && this.#rotation?.maxBytes !== undefined) {
       // A rotated file must not outgrow its size by a whole batch: split it between lines.
-      for (const piece of splitLines(data, this.#pageBytes)) this.#append(piece, countLines(piece));
+      let stored = mark?.skipped ?? 0;
+      for (const piece of splitLines(data, this.#pageBytes)) {
+        const pieceLines = countLines(piece);
+        this.#append(piece, pieceLines, mark, stored += pieceLines);
+      }
       return;
     }
-    this.#append(data, lines);
+    this.#append(data, lines, mark, (mark?.skipped ?? 0) + lines);
   }
 
-  #append(data: Uint8Array, lines: number): void {
+  #append(data: Uint8Array, lines: number, mark?: BatchMark, stored = 0): void {
     let tail = this.#pages.at(-1);
     if (tail === undefined || tail === this.#writing || tail.buf.length - tail.len < data.length) {
       if (tail !== undefined) {
@@ -316,10 +336,13 @@ export class FileWriter {
       const buf = size === this.#pageBytes && this.#spare.length > 0
         ? this.#spare.pop()!
         : new Uint8Array(size);
-      tail = { buf, len: 0, lines: 0, seq: 0 };
+      tail = { buf, len: 0, lines: 0, seq: 0, marks: undefined };
       this.#pages.push(tail);
     }
     tail.buf.set(data, tail.len);
+    if (mark !== undefined && this.#marks !== undefined) {
+      (tail.marks ??= []).push({ mark, from: tail.len, to: tail.len + data.length, lines: stored });
+    }
     tail.len += data.length;
     tail.lines += lines;
     tail.seq = ++this.#enqueuedSeq;
@@ -378,7 +401,7 @@ export class FileWriter {
         }
         const page = this.#pages[0];
         this.#writing = page;
-        await this.#writeWithRetry(page.buf.subarray(0, page.len));
+        await this.#writeWithRetry(page.buf.subarray(0, page.len), page.marks);
         this.#pages.shift();
         this.#writing = undefined;
         if (this.#pages.length === 0) {
@@ -449,8 +472,11 @@ export class FileWriter {
     this.#waiters = pending;
   }
 
-  /** Writes `data` whole under the lock, retrying with backoff until it is written. */
-  async #writeWithRetry(data: Uint8Array): Promise<void> {
+  /**
+   * Writes `data` whole under the lock, retrying with backoff until it is written; its marked
+   * batches are journaled first, under the same lock.
+   */
+  async #writeWithRetry(data: Uint8Array, marks?: Page["marks"]): Promise<void> {
     let offset = 0;
     let failures = 0;
     while (offset < data.length) {
@@ -462,6 +488,7 @@ export class FileWriter {
         locked = true;
         const now = this.#clock();
         if (offset === 0 && this.#rotation) file = await this.#rotateIfDue(file, data.length, now);
+        if (offset === 0 && marks !== undefined) await this.#intend(file, data, marks);
         while (offset < data.length) offset += await file.write(data.subarray(offset));
         const everyMs = this.#rotation?.everyMs;
         if (everyMs !== undefined) this.#periodEnd = nextRotationTime(now, everyMs);
@@ -478,6 +505,23 @@ export class FileWriter {
       }
       this.#recovered();
     }
+  }
+
+  /** Tells the marks journal where the page's marked batches are about to land in `file`. */
+  async #intend(file: WritableFile, data: Uint8Array, marks: NonNullable<Page["marks"]>) {
+    const start = file.seekSync(0, Deno.SeekMode.End);
+    const { dev = 0, ino } = file.statSync();
+    const intents: MarkIntent[] = marks.map(({ mark, from, to, lines }) => ({
+      mark,
+      lines,
+      path: this.path,
+      dev,
+      ino: ino ?? 0,
+      start: start + from,
+      end: start + to,
+      bytes: data.subarray(from, to),
+    }));
+    await this.#marks!.intend(intents);
   }
 
   async #syncWithRetry(): Promise<void> {
