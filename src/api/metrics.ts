@@ -27,6 +27,12 @@ export interface SinkMetrics {
   readonly errors?: number;
   /** Seconds each write took. */
   readonly writeSeconds?: Histogram;
+  /** Files open now (file sink). */
+  readonly openFiles?: number;
+  /** Files waiting for a place under the open-file cap (file sink). */
+  readonly waitingFiles?: number;
+  /** Outputs whose writes keep failing now (file sink). */
+  readonly failingFiles?: number;
 }
 
 /** Everything the page shows, gathered at request time. */
@@ -68,6 +74,21 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   out.family("logboom_sink_queue_bytes", "gauge", "Bytes queued in front of a sink.");
   for (const sink of sinks) {
     if (sink.queuedBytes !== undefined) out.sample({ sink: sink.name }, sink.queuedBytes);
+  }
+  const gauges = [
+    ["logboom_sink_open_files", "Files open, by sink.", "openFiles"],
+    [
+      "logboom_sink_waiting_files",
+      "Files waiting for a place under -maxOpenFiles.",
+      "waitingFiles",
+    ],
+    ["logboom_sink_failing_outputs", "Outputs that cannot be written now.", "failingFiles"],
+  ] as const;
+  for (const [name, help, key] of gauges) {
+    out.family(name, "gauge", help);
+    for (const sink of sinks) {
+      if (sink[key] !== undefined) out.sample({ sink: sink.name }, sink[key]);
+    }
   }
   out.family("logboom_sink_write_seconds", "histogram", "Time each write to a sink took.");
   for (const sink of sinks) {

@@ -195,18 +195,30 @@ export class Api {
         return methodIs(req, "GET") ??
           text(200, this.#metrics() + this.#agents.metrics(), METRICS_CONTENT_TYPE);
       case "/readyz": {
-        const problem = this.#closing
-          ? "shutting down"
-          : this.#parts.router.full
-          ? "queue full"
-          : undefined;
+        const reasons = this.#notReady();
         return methodIs(req, "GET") ??
-          (problem === undefined ? text(200, "ready\n") : text(503, `not ready: ${problem}\n`));
+          (reasons.length === 0 ? text(200, "ready\n") : text(503, reasons.join("")));
       }
       default:
         await req.body?.cancel();
         return json(404, { error: `No route "${new URL(req.url).pathname}"` });
     }
+  }
+
+  /** Why the server is not ready, a line each: shutting down, queue full, outputs failing. */
+  #notReady(): string[] {
+    const reasons: string[] = [];
+    if (this.#closing) reasons.push("not ready: shutting down\n");
+    else if (this.#parts.router.full) reasons.push("not ready: queue full\n");
+    const failing = this.#parts.router.problems?.() ?? [];
+    for (const { path, error, since } of failing.slice(0, 20)) {
+      const from = new Date(since).toISOString();
+      reasons.push(`not ready: cannot write "${path}" since ${from}: ${error}\n`);
+    }
+    if (failing.length > 20) {
+      reasons.push(`not ready: ${failing.length - 20} more outputs cannot write\n`);
+    }
+    return reasons;
   }
 
   #sources() {
