@@ -107,8 +107,11 @@ export interface AgentConfig {
   inputs: InputConfig[];
   /** Batches: uncompressed size and longest wait. */
   batch: { maxBytes: number; maxWaitMs: number };
-  /** gzip level, 1 (fastest) to 9. Default 1. */
-  compressionLevel: number;
+  /**
+   * gzip level, 1 (fastest) to 9, 0 for none, or `"auto"` (the default): level 1 unless every
+   * server is on loopback, where there is no network to save.
+   */
+  compressionLevel: number | "auto";
   /** Retries and failover. */
   retry: RetryConfig;
   /** Globs are listed this often (file events pick changes up sooner), in ms. Default 1000. */
@@ -207,7 +210,9 @@ export function checkAgentConfig(doc: unknown, path: string): AgentConfig {
       maxBytes: size(batch.max_bytes, "batch.max_bytes", MiB, 1024, 64 * MiB),
       maxWaitMs: duration(batch.max_wait, "batch.max_wait", 200),
     },
-    compressionLevel: integer(top.compression_level, "compression_level", 1, 1, 9),
+    compressionLevel: top.compression_level === undefined || top.compression_level === "auto"
+      ? "auto"
+      : integer(top.compression_level, "compression_level", 1, 0, 9),
     retry: {
       initialMs: duration(retry.initial, "retry.initial", 100, 1),
       maxMs: duration(retry.max, "retry.max", 10_000, 1),

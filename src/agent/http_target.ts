@@ -1,7 +1,12 @@
 /**
- * The agent's {@linkcode StreamTarget}: a batch is gzipped (node's zlib, at a low level by
- * default: it is several times faster than `CompressionStream`'s fixed level, and log lines still
- * shrink several-fold) and shipped over HTTP by the {@linkcode Shipper}.
+ * The agent's {@linkcode StreamTarget}: a batch is shipped over HTTP by the {@linkcode Shipper},
+ * gzipped first (node's zlib, at a low level by default: several times faster than
+ * `CompressionStream`'s fixed level) unless compression is off. `"auto"` compresses only when a
+ * server is on another machine: on loopback there is no network to save, and gzip costs both ends
+ * CPU (about 6 s per GB of ordinary log lines at level 1 for the agent, and gunzip for the server).
+ *
+ * Uncompressed batches are copied into buffers kept for reuse (a stream has at most two batches
+ * out at once), so shipping allocates nothing per batch.
  *
  * @module
  */
@@ -14,44 +19,66 @@ import type { DeliveredBatch, PreparedBatch, StreamTarget } from "./tailer.ts";
 const MAX_GZIPS = 2;
 let active = 0;
 const waiting: (() => void)[] = [];
+/** Spare buffers kept per target. */
+const MAX_SPARE = 4;
+
+/** gzip level 1-9, 0 for none, or `"auto"`: level 1 unless every server is on loopback. */
+export type CompressionLevel = number | "auto";
+
+/** A prepared batch: the body, and the buffer it lives in when that is to be reused. */
+interface Payload {
+  body: Uint8Array;
+  encoding: string | undefined;
+  buffer?: Uint8Array;
+}
 
 /**
  * Ships the batches of one input under its source.
  *
  * @example
  * ```ts
- * const target = new HttpTarget(shipper, { source: "nginx", level: 1 });
+ * const target = new HttpTarget(shipper, { source: "nginx", level: "auto" });
  * ```
  */
 export class HttpTarget implements StreamTarget {
   readonly #shipper: Shipper;
   readonly #source: string;
-  readonly #level: number;
+  readonly #level: CompressionLevel;
+  readonly #spare: Uint8Array[] = [];
 
   /**
    * @param shipper sends with retries and failover.
-   * @param options `source`: the source lines are filed under; `level`: gzip level 1-9 (default 1).
+   * @param options `source`: the source lines are filed under; `level`: gzip level 1-9, 0 for
+   * none, or `"auto"` (the default).
    */
-  constructor(shipper: Shipper, options: { source: string; level?: number }) {
-    const { source, level = 1 } = options;
-    if (!Number.isInteger(level) || level < 1 || level > 9) {
-      throw new RangeError(`Gzip level must be 1 to 9, got "${level}"`);
+  constructor(shipper: Shipper, options: { source: string; level?: CompressionLevel }) {
+    const { source, level = "auto" } = options;
+    if (level !== "auto" && (!Number.isInteger(level) || level < 0 || level > 9)) {
+      throw new RangeError(`Gzip level must be 0 to 9 or "auto", got "${level}"`);
     }
     this.#shipper = shipper;
     this.#source = source;
     this.#level = level;
   }
 
-  /** Gzips `data` (zlib works on it in the background; it stays valid until this resolves). */
+  /** Gzips `data` or copies it: it is borrowed, valid until this resolves. */
   async prepare(data: Uint8Array, _batch: PreparedBatch): Promise<unknown> {
+    const level = this.#level === "auto" ? (this.#shipper.allLoopback ? 0 : 1) : this.#level;
+    if (level === 0) {
+      let buffer = this.#spare.pop();
+      if (buffer === undefined || buffer.length < data.length) buffer = new Uint8Array(data.length);
+      buffer.set(data);
+      return { body: buffer.subarray(0, data.length), encoding: undefined, buffer } as Payload;
+    }
     // Each gzip holds a few hundred KiB of zlib state: thousands of files sealing batches at
     // once must not hold it all at the same time.
     while (active >= MAX_GZIPS) await new Promise<void>((resolve) => waiting.push(resolve));
     active++;
     try {
-      return await new Promise((resolve, reject) => {
-        gzip(data, { level: this.#level }, (err, out) => err ? reject(err) : resolve(out));
+      const body = await new Promise<Uint8Array>((resolve, reject) => {
+        gzip(data, { level }, (err, out) => err ? reject(err) : resolve(out));
       });
+      return { body, encoding: "gzip" } as Payload;
     } finally {
       active--;
       waiting.shift()?.();
@@ -60,14 +87,21 @@ export class HttpTarget implements StreamTarget {
 
   /** Ships until a server acknowledges. */
   async deliver(payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void> {
-    await this.#shipper.send({
-      source: this.#source,
-      stream: batch.stream,
-      offset: batch.offset,
-      body: payload as Uint8Array,
-      lines: batch.lines,
-      bytes: batch.bytes,
-      server: batch.server,
-    }, { signal, onTry: batch.onTry });
+    const { body, encoding, buffer } = payload as Payload;
+    try {
+      await this.#shipper.send({
+        source: this.#source,
+        stream: batch.stream,
+        offset: batch.offset,
+        body,
+        encoding,
+        lines: batch.lines,
+        bytes: batch.bytes,
+        server: batch.server,
+      }, { signal, onTry: batch.onTry });
+    } finally {
+      // The request is over (answered or abandoned): its buffer can take the next batch.
+      if (buffer !== undefined && this.#spare.length < MAX_SPARE) this.#spare.push(buffer);
+    }
   }
 }

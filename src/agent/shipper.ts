@@ -14,12 +14,21 @@
  *   stored; only after that window does it go to another server, with a warning that its lines may
  *   be stored twice (counted in `possibleDuplicateBytes`).
  *
+ * Every exchange is under `timeoutMs`, connect to answer ({@linkcode HttpClient}): a server that
+ * accepts and then stops reading or answering (a half-open connection) costs a timeout and a
+ * retry, never a stuck file. While a server fails, a warning says what is wrong and how many tries
+ * failed, at most every `warnEveryMs` per server (not per retry), and an info line says when it
+ * answers again.
+ *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { describe, sleep } from "../_util.ts";
+import { isLoopback } from "../api/auth.ts";
+import { retryAfterMs, unauthorizedHint } from "../client_policy.ts";
 import type { RetryConfig } from "./config.ts";
+import { type Connector, HttpClient, HttpRequestError } from "./http_client.ts";
 
 /** One batch to ship. */
 export interface ShipBatch {
@@ -29,8 +38,10 @@ export interface ShipBatch {
   stream: string;
   /** `X-Stream-Offset`: the stream offset at the end of the batch. */
   offset: number;
-  /** The gzip-compressed lines. */
+  /** The lines, compressed as `encoding` says. */
   body: Uint8Array;
+  /** `Content-Encoding` of `body` (`gzip`); `undefined` for plain lines. */
+  encoding?: string;
   /** Lines in the batch. */
   lines: number;
   /** Uncompressed bytes. */
@@ -62,6 +73,12 @@ export interface ShipperOptions {
   retry: RetryConfig;
   /** Requests in flight at once, over all streams. Default 8. */
   maxConcurrent?: number;
+  /** A failing server is reported at most this often, in ms. Default 5000. */
+  warnEveryMs?: number;
+  /** The clock, in ms (tests). Default `Date.now`. */
+  now?: () => number;
+  /** Opens connections (tests). */
+  connect?: Connector;
 }
 
 /** Counters of the shipper. */
@@ -90,7 +107,23 @@ type Outcome =
   | { kind: "rejected"; why: string }
   | { kind: "unanswered"; why: string };
 
+/** A server's run of failed tries, for the warnings. */
+interface Trouble {
+  /** When the first try of the run failed. */
+  since: number;
+  /** Tries failed in the run. */
+  failed: number;
+  /** Tries failed when the last warning was logged. */
+  warnedFailed: number;
+  /** When the last warning was logged. */
+  warnedAt: number;
+  /** The last warning's reason. */
+  warnedWhy: string;
+}
+
 const log = getLogger(["logboom", "agent", "shipper"]);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * Sends batches with retries and failover.
@@ -113,15 +146,20 @@ export class Shipper {
     possibleDuplicateBytes: 0,
   };
   #servers: readonly string[] = [];
+  #allLoopback = false;
+  #clients: HttpClient[] = [];
   #token = "";
   #retry!: RetryConfig;
-  #maxConcurrent: number;
+  readonly #maxConcurrent: number;
+  readonly #warnEveryMs: number;
+  readonly #now: () => number;
+  readonly #connect: Connector | undefined;
   #down: number[] = [];
   #failures: number[] = [];
   #lastTry: number[] = [];
+  #trouble: (Trouble | undefined)[] = [];
   #active = 0;
   #queue: (() => void)[] = [];
-  #lastRejection = "";
 
   /** @param options servers, token and retry policy. */
   constructor(options: ShipperOptions) {
@@ -131,6 +169,9 @@ export class Shipper {
         `Concurrency must be a positive integer, got "${options.maxConcurrent}"`,
       );
     }
+    this.#warnEveryMs = options.warnEveryMs ?? 5000;
+    this.#now = options.now ?? Date.now;
+    this.#connect = options.connect;
     this.update(options);
   }
 
@@ -144,6 +185,11 @@ export class Shipper {
     return this.#servers;
   }
 
+  /** Whether every server is on this machine: `"auto"` compression then sends plain lines. */
+  get allLoopback(): boolean {
+    return this.#allLoopback;
+  }
+
   /** The server the next batch goes to. */
   get preferred(): number {
     return this.#choose();
@@ -153,13 +199,24 @@ export class Shipper {
   update(options: ShipperOptions): void {
     if (options.servers.length === 0) throw new TypeError("Shipper needs at least one server");
     if (options.servers.join("\n") !== this.#servers.join("\n")) {
+      for (const client of this.#clients) client.close();
       this.#servers = [...options.servers];
+      this.#allLoopback = this.#servers.every((server) => isLoopback(new URL(server).hostname));
+      this.#clients = this.#servers.map((server) =>
+        new HttpClient(server, { maxIdle: this.#maxConcurrent, connect: this.#connect })
+      );
       this.#down = this.#servers.map(() => 0);
       this.#failures = this.#servers.map(() => 0);
       this.#lastTry = this.#servers.map(() => 0);
+      this.#trouble = this.#servers.map(() => undefined);
     }
     this.#token = options.token;
     this.#retry = options.retry;
+  }
+
+  /** Closes the kept-alive connections (requests under way finish first). */
+  close(): void {
+    for (const client of this.#clients) client.close();
   }
 
   /**
@@ -175,15 +232,16 @@ export class Shipper {
     const { signal, onTry } = options;
     let attempt = 0;
     let sticky = batch.server >= 0 && batch.server < this.#servers.length
-      ? { server: batch.server, since: Date.now() }
+      ? { server: batch.server, since: this.#now() }
       : undefined;
     for (;;) {
       signal.throwIfAborted();
       const index = sticky?.server ?? this.#choose();
       onTry?.(index);
-      this.#lastTry[index] = Date.now();
+      this.#lastTry[index] = this.#now();
       const outcome = await this.#limited(() => this.#post(index, batch, signal));
       if (outcome.kind === "ok") {
+        this.#recovered(index);
         this.#failures[index] = 0;
         this.#down[index] = 0;
         this.#stats.batches++;
@@ -194,20 +252,21 @@ export class Shipper {
         this.#stats.bytes += batch.bytes;
         return { server: index, duplicate: outcome.duplicate, accepted: outcome.accepted };
       }
-      this.#stats.retries++;
       signal.throwIfAborted();
+      this.#stats.retries++;
+      this.#troubled(index, outcome);
       let delay = this.#backoff(attempt++);
       if (outcome.kind === "unanswered") {
-        sticky ??= { server: index, since: Date.now() };
-        log.debug(`No answer from ${this.#servers[index]} for ${batch.stream}: ${outcome.why}`);
-        if (Date.now() - sticky.since >= this.#retry.resendWindowMs && this.#servers.length > 1) {
+        sticky ??= { server: index, since: this.#now() };
+        if (
+          this.#now() - sticky.since >= this.#retry.resendWindowMs && this.#servers.length > 1
+        ) {
           this.#stats.possibleDuplicateBytes += batch.bytes;
           this.#giveUp(index, `no answer for ${this.#retry.resendWindowMs} ms (${outcome.why})`);
           log.warn(
-            `A batch of ${batch.bytes} bytes of stream "${batch.stream}" got no answer from ` +
-              `${
-                this.#servers[index]
-              }; sending it to another server: its lines may be stored twice`,
+            "A batch of {bytes} bytes of stream {stream} got no answer from {server}; sending it " +
+              "to another server: its lines may be stored twice",
+            { bytes: batch.bytes, stream: batch.stream, server: this.#servers[index] },
           );
           sticky = undefined;
           delay = 0;
@@ -221,10 +280,6 @@ export class Shipper {
         }
         delay = Math.max(delay, outcome.retryAfterMs);
       } else {
-        if (outcome.why !== this.#lastRejection) {
-          log.error(`${this.#servers[index]} rejected a batch: ${outcome.why}`);
-          this.#lastRejection = outcome.why;
-        }
         sticky = undefined;
         this.#failed(index, outcome.why);
         delay = this.#retry.maxMs;
@@ -240,14 +295,15 @@ export class Shipper {
   async post(path: string, body: unknown, signal: AbortSignal): Promise<boolean> {
     const index = this.#choose();
     try {
-      const res = await fetch(this.#servers[index] + path, {
+      const answer = await this.#clients[index].request({
         method: "POST",
+        path,
         headers: { "content-type": "application/json", ...this.#auth() },
-        body: JSON.stringify(body),
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.#retry.timeoutMs)]),
+        body: encoder.encode(JSON.stringify(body)),
+        timeoutMs: this.#retry.timeoutMs,
+        signal,
       });
-      await res.body?.cancel();
-      return res.ok;
+      return answer.status >= 200 && answer.status < 300;
     } catch {
       return false;
     }
@@ -259,7 +315,7 @@ export class Shipper {
 
   /** The first server not given up; when all are, the one tried longest ago. */
   #choose(): number {
-    const now = Date.now();
+    const now = this.#now();
     for (let i = 0; i < this.#servers.length; i++) if (this.#down[i] <= now) return i;
     let best = 0;
     for (let i = 1; i < this.#servers.length; i++) {
@@ -274,15 +330,83 @@ export class Shipper {
 
   #giveUp(index: number, why: string): void {
     this.#failures[index] = 0;
-    const wasUp = this.#down[index] <= Date.now();
-    this.#down[index] = Date.now() + this.#retry.failbackMs;
+    const now = this.#now();
+    const wasUp = this.#down[index] <= now;
+    this.#down[index] = now + this.#retry.failbackMs;
     if (wasUp && this.#servers.length > 1) {
       this.#stats.failovers++;
       log.warn(
-        `Server ${this.#servers[index]} failed (${why}); using the next one, back to it in ` +
-          `${this.#retry.failbackMs} ms`,
+        "Server {server} failed ({reason}); using the next one, back to it in {failbackMs} ms",
+        { server: this.#servers[index], reason: why, failbackMs: this.#retry.failbackMs },
       );
     }
+  }
+
+  /**
+   * Counts a failed try of server `index`, and says what is wrong: at once for the first failure
+   * of a run (or a new kind of rejection), then at most every `warnEveryMs`, with the tries that
+   * failed since the last warning and since the run began. A rejection (400, 401, 413...) needs an
+   * operator and is an error; the rest are warnings.
+   */
+  #troubled(index: number, outcome: Exclude<Outcome, { kind: "ok" }>): void {
+    const now = this.#now();
+    const trouble = this.#trouble[index] ??= {
+      since: now,
+      failed: 0,
+      warnedFailed: 0,
+      warnedAt: -Infinity,
+      warnedWhy: "",
+    };
+    trouble.failed++;
+    const rejected = outcome.kind === "rejected";
+    const newRejection = rejected && outcome.why !== trouble.warnedWhy;
+    if (now - trouble.warnedAt < this.#warnEveryMs && !newRejection) return;
+    const properties = {
+      server: this.#servers[index],
+      problem: this.#problem(outcome),
+      failed: trouble.failed - trouble.warnedFailed,
+      total: trouble.failed,
+      seconds: Math.round((now - trouble.since) / 1000),
+    };
+    if (rejected) {
+      log.error(
+        "Server {server} rejects batches: {problem}; {failed} tries failed since the last " +
+          "report, {total} in {seconds} s; lines wait in their files",
+        properties,
+      );
+    } else {
+      log.warn(
+        "Cannot deliver to {server}: {problem}; {failed} tries failed since the last report, " +
+          "{total} in {seconds} s; retrying, lines wait in their files",
+        properties,
+      );
+    }
+    trouble.warnedAt = now;
+    trouble.warnedFailed = trouble.failed;
+    trouble.warnedWhy = outcome.why;
+  }
+
+  /** What went wrong, in words; a 401 says where the token should have come from. */
+  #problem(outcome: Exclude<Outcome, { kind: "ok" }>): string {
+    if (outcome.kind === "unanswered") return `no answer (${outcome.why})`;
+    if (outcome.kind === "rejected" && outcome.why.startsWith("401 ")) {
+      return `${outcome.why} (${
+        unauthorizedHint(this.#token !== "", "token in the agent's config")
+      })`;
+    }
+    return outcome.why;
+  }
+
+  /** Ends server `index`'s run of failures, saying so if it was reported. */
+  #recovered(index: number): void {
+    const trouble = this.#trouble[index];
+    if (trouble === undefined) return;
+    this.#trouble[index] = undefined;
+    log.info("Server {server} takes batches again after {failed} failed tries in {seconds} s", {
+      server: this.#servers[index],
+      failed: trouble.failed,
+      seconds: Math.round((this.#now() - trouble.since) / 1000),
+    });
   }
 
   /** Exponential backoff with "equal jitter": half the delay fixed, half random. */
@@ -306,61 +430,66 @@ export class Shipper {
   }
 
   async #post(index: number, batch: ShipBatch, signal: AbortSignal): Promise<Outcome> {
-    const url = `${this.#servers[index]}/api/v1/ingest?source=${encodeURIComponent(batch.source)}`;
     this.#stats.wireBytes += batch.body.length;
-    let res: Response;
+    const headers: Record<string, string> = {
+      "content-type": "text/plain; charset=utf-8",
+      "x-stream-id": batch.stream,
+      "x-stream-offset": String(batch.offset),
+      ...this.#auth(),
+    };
+    if (batch.encoding !== undefined) headers["content-encoding"] = batch.encoding;
+    let answer;
     try {
-      res = await fetch(url, {
+      answer = await this.#clients[index].request({
         method: "POST",
-        headers: {
-          "content-type": "text/plain; charset=utf-8",
-          "content-encoding": "gzip",
-          "x-stream-id": batch.stream,
-          "x-stream-offset": String(batch.offset),
-          ...this.#auth(),
-        },
-        body: batch.body as Uint8Array<ArrayBuffer>,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.#retry.timeoutMs)]),
+        path: `/api/v1/ingest?source=${encodeURIComponent(batch.source)}`,
+        headers,
+        body: batch.body,
+        timeoutMs: this.#retry.timeoutMs,
+        signal,
       });
     } catch (err) {
-      const why = describe(err) +
-        ((err as Error)?.cause ? `: ${describe((err as Error).cause)}` : "");
+      const why = describe(err);
       // No connection was made: the server never saw the batch.
-      if (/\(Connect\)|connection refused|dns error/i.test(why)) {
+      if (err instanceof HttpRequestError && err.phase === "connect") {
         return { kind: "refused", retryAfterMs: 0, why };
       }
       return { kind: "unanswered", why };
     }
-    let text = "";
-    try {
-      text = await res.text();
-    } catch (err) {
-      return { kind: "unanswered", why: `answer cut: ${describe(err)}` };
-    }
-    if (res.status === 200) {
+    const text = decoder.decode(answer.body);
+    if (answer.status === 200) {
       try {
-        const answer = JSON.parse(text) as { duplicate?: unknown; accepted?: unknown };
+        const parsed = JSON.parse(text) as { duplicate?: unknown; accepted?: unknown };
         return {
           kind: "ok",
-          duplicate: answer.duplicate === true,
-          accepted: typeof answer.accepted === "number" ? answer.accepted : 0,
+          duplicate: parsed.duplicate === true,
+          accepted: typeof parsed.accepted === "number" ? parsed.accepted : 0,
         };
       } catch {
         return { kind: "unanswered", why: `answer is not JSON: ${text.slice(0, 100)}` };
       }
     }
-    const why = `${res.status} ${text.trim().slice(0, 200)}`;
-    if (res.status === 503 || res.status === 429 || res.status === 502 || res.status === 504) {
-      const seconds = Number(res.headers.get("retry-after"));
+    const why = `${answer.status} ${errorText(text)}`;
+    const status = answer.status;
+    if (status === 503 || status === 429 || status === 502 || status === 504) {
       return {
         kind: "refused",
-        retryAfterMs: Number.isFinite(seconds) && seconds > 0
-          ? Math.min(seconds * 1000, 60_000)
-          : 0,
+        retryAfterMs: retryAfterMs(answer.headers.get("retry-after")),
         why,
       };
     }
-    if (res.status >= 400 && res.status < 500) return { kind: "rejected", why };
+    if (status >= 400 && status < 500) return { kind: "rejected", why };
     return { kind: "unanswered", why };
   }
+}
+
+/** The `error` of a JSON error answer, or the start of the text. */
+function errorText(text: string): string {
+  try {
+    const { error } = JSON.parse(text);
+    if (typeof error === "string") return error;
+  } catch {
+    // Not a JSON error: the text itself.
+  }
+  return text.trim().slice(0, 200);
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import type { RetryConfig } from "./config.ts";
 import { type ShipBatch, Shipper } from "./shipper.ts";
-import { bindFreePort, freePort } from "../../tests/_server.ts";
+import { FreezingProxy, lowPort, until } from "./_test_target.ts";
 
 const RETRY: RetryConfig = {
   initialMs: 5,
@@ -17,7 +18,7 @@ function batch(offset: number): ShipBatch {
     source: "s",
     stream: "a:1",
     offset,
-    body: new Uint8Array(0),
+    body: new TextEncoder().encode(`line ${offset}\n`),
     lines: 1,
     bytes: 10,
     server: -1,
@@ -28,27 +29,42 @@ function batch(offset: number): ShipBatch {
 function server(answer: (n: number, req: Request) => Response | Promise<Response>) {
   let n = 0;
   const seen: number[] = [];
-  const http = bindFreePort((port) =>
-    Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req) => {
-      seen.push(Number(req.headers.get("x-stream-offset")));
-      return answer(n++, req);
-    })
-  );
-  return { url: `http://127.0.0.1:${http.addr.port}`, seen, http };
+  const http = Deno.serve({ hostname: "127.0.0.1", port: lowPort(), onListen: () => {} }, (req) => {
+    seen.push(Number(req.headers.get("x-stream-offset")));
+    return answer(n++, req);
+  });
+  return { url: `http://127.0.0.1:${http.addr.port}`, port: http.addr.port, seen, http };
 }
 
 const ok = () => Response.json({ accepted: 1, duplicate: false });
 
-function closedPort(): string {
-  return `http://127.0.0.1:${freePort()}`;
+/** Collects the `logboom` log records while `fn` runs. */
+async function withLogs(fn: (records: LogRecord[]) => Promise<void>): Promise<void> {
+  const records: LogRecord[] = [];
+  configureSync({
+    reset: true,
+    sinks: { memory: (record) => records.push(record) },
+    loggers: [
+      { category: ["logboom"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    await fn(records);
+  } finally {
+    resetSync();
+  }
 }
+
+const warningsOf = (records: LogRecord[]) =>
+  records.filter((r) => r.level === "warning" && String(r.rawMessage).startsWith("Cannot deliver"));
 
 Deno.test("shipper fails over when a server is unreachable, and comes back to it later", async () => {
   const second = server(ok);
   const signal = new AbortController().signal;
+  const down = `http://127.0.0.1:${lowPort()}`;
+  const shipper = new Shipper({ servers: [down, second.url], token: "", retry: RETRY });
   try {
-    const down = closedPort();
-    const shipper = new Shipper({ servers: [down, second.url], token: "", retry: RETRY });
     const result = await shipper.send(batch(10), { signal });
     assert.equal(result.server, 1);
     assert.equal(shipper.stats.failovers, 1, "given up after failover_after (2) refusals");
@@ -58,6 +74,7 @@ Deno.test("shipper fails over when a server is unreachable, and comes back to it
     await new Promise((resolve) => setTimeout(resolve, RETRY.failbackMs + 50)); // time passing is the subject
     assert.equal(shipper.preferred, 0);
   } finally {
+    shipper.close();
     await second.http.shutdown();
   }
 });
@@ -66,14 +83,15 @@ Deno.test("shipper waits Retry-After on 503 and retries the same server", async 
   const only = server((n) =>
     n === 0 ? new Response("{}", { status: 503, headers: { "retry-after": "1" } }) : ok()
   );
+  const shipper = new Shipper({ servers: [only.url], token: "t", retry: RETRY });
   try {
-    const shipper = new Shipper({ servers: [only.url], token: "t", retry: RETRY });
     const started = Date.now();
     await shipper.send(batch(5), { signal: new AbortController().signal });
     assert.ok(Date.now() - started >= 900, "waited about a second");
     assert.deepEqual(only.seen, [5, 5]);
     assert.equal(shipper.stats.retries, 1);
   } finally {
+    shipper.close();
     await only.http.shutdown();
   }
 });
@@ -84,12 +102,12 @@ Deno.test("shipper resends an unanswered batch to the same server, not the next"
     return ok();
   });
   const second = server(ok);
+  const shipper = new Shipper({
+    servers: [first.url, second.url],
+    token: "",
+    retry: { ...RETRY, timeoutMs: 100 },
+  });
   try {
-    const shipper = new Shipper({
-      servers: [first.url, second.url],
-      token: "",
-      retry: { ...RETRY, timeoutMs: 100 },
-    });
     const tried: number[] = [];
     const result = await shipper.send(batch(7), {
       signal: new AbortController().signal,
@@ -99,15 +117,130 @@ Deno.test("shipper resends an unanswered batch to the same server, not the next"
     assert.deepEqual(second.seen, [], "the batch may be stored on the first: never sent elsewhere");
     assert.ok(tried.every((s) => s === 0));
   } finally {
+    shipper.close();
     await first.http.shutdown();
     await second.http.shutdown();
   }
 });
 
+Deno.test("shipper times out a server that accepts and never answers (half-open), then delivers", async () => {
+  const real = server(ok);
+  const proxy = new FreezingProxy(real.port);
+  const shipper = new Shipper({
+    servers: [`http://127.0.0.1:${proxy.port}`],
+    token: "",
+    retry: { ...RETRY, timeoutMs: 200 },
+  });
+  try {
+    const sending = shipper.send(batch(3), { signal: new AbortController().signal });
+    // Two tries froze and timed out; each was retried.
+    await until(() => proxy.held >= 2, () => `held ${proxy.held}`);
+    assert.deepEqual(real.seen, []);
+    proxy.frozen = false;
+    const result = await sending;
+    assert.equal(result.duplicate, false);
+    assert.deepEqual(real.seen, [3]);
+    assert.ok(shipper.stats.retries >= 2, `${shipper.stats.retries} retries`);
+  } finally {
+    shipper.close();
+    await proxy.close();
+    await real.http.shutdown();
+  }
+});
+
+Deno.test("shipper warns that its only server is unreachable with a retry count, at most every 5 s", async () => {
+  await withLogs(async (records) => {
+    let now = 1_000_000;
+    const shipper = new Shipper({
+      servers: [`http://127.0.0.1:${lowPort()}`],
+      token: "",
+      retry: { ...RETRY, initialMs: 1, maxMs: 2 },
+      now: () => now,
+    });
+    const stop = new AbortController();
+    const sending = shipper.send(batch(1), { signal: stop.signal }).catch(() => {});
+    try {
+      await until(() => shipper.stats.retries >= 30, () => `${shipper.stats.retries} retries`);
+      // Thirty failed tries within the same 5 s: one warning, the first.
+      assert.equal(warningsOf(records).length, 1);
+      const first = warningsOf(records)[0].properties;
+      assert.equal(first.server, shipper.servers[0]);
+      assert.equal(first.failed, 1);
+      assert.match(String(first.problem), /Cannot connect/);
+      now += 4999;
+      const before = shipper.stats.retries;
+      await until(() => shipper.stats.retries >= before + 10, () => "no more retries");
+      assert.equal(warningsOf(records).length, 1, "still within 5 s");
+      now += 1;
+      await until(() => warningsOf(records).length === 2, () => "no second warning");
+      const second = warningsOf(records)[1].properties;
+      assert.ok(Number(second.failed) >= 40, `${second.failed} tries since the first warning`);
+      assert.equal(second.total, Number(second.failed) + 1);
+      assert.equal(second.seconds, 5);
+      // The message itself is constant, with the values as properties.
+      assert.equal(
+        warningsOf(records)[1].rawMessage,
+        "Cannot deliver to {server}: {problem}; {failed} tries failed since the last report, " +
+          "{total} in {seconds} s; retrying, lines wait in their files",
+      );
+    } finally {
+      stop.abort();
+      await sending;
+      shipper.close();
+    }
+  });
+});
+
+Deno.test("shipper says when a server answers errors, and when it takes batches again", async () => {
+  await withLogs(async (records) => {
+    const only = server((n) =>
+      n < 3 ? Response.json({ error: "The disk is full" }, { status: 500 }) : ok()
+    );
+    const shipper = new Shipper({ servers: [only.url], token: "", retry: RETRY });
+    try {
+      await shipper.send(batch(1), { signal: new AbortController().signal });
+      const warnings = warningsOf(records);
+      assert.equal(warnings.length, 1, "three failures in a row, one warning");
+      assert.match(String(warnings[0].properties.problem), /500 The disk is full/);
+      const back = records.find((r) => String(r.rawMessage).includes("takes batches again"));
+      assert.equal(back?.properties.failed, 3);
+    } finally {
+      shipper.close();
+      await only.http.shutdown();
+    }
+  });
+});
+
+Deno.test("shipper names the token's source when a server answers 401", async () => {
+  await withLogs(async (records) => {
+    const only = server(() => Response.json({ error: "Unauthorized" }, { status: 401 }));
+    const shipper = new Shipper({ servers: [only.url], token: "", retry: RETRY });
+    const stop = new AbortController();
+    const sending = shipper.send(batch(1), { signal: stop.signal }).catch(() => {});
+    try {
+      await until(() => records.some((r) => r.level === "error"), () => "no error logged");
+      const error = records.find((r) => r.level === "error")!;
+      // Tests run with env permission: the hint says to set the token (a run without it is the
+      // end-to-end test's).
+      assert.match(String(error.properties.problem), /401 Unauthorized \(no token was sent/);
+    } finally {
+      stop.abort();
+      await sending;
+      shipper.close();
+      await only.http.shutdown();
+    }
+  });
+});
+
 Deno.test("shipper stops retrying when its signal aborts", async () => {
   const stop = new AbortController();
-  const shipper = new Shipper({ servers: [closedPort()], token: "", retry: RETRY });
+  const shipper = new Shipper({
+    servers: [`http://127.0.0.1:${lowPort()}`],
+    token: "",
+    retry: RETRY,
+  });
   const sending = shipper.send(batch(1), { signal: stop.signal });
   setTimeout(() => stop.abort(new Error("stopped")), 50);
   await assert.rejects(sending, /stopped/);
+  shipper.close();
 });

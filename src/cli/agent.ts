@@ -102,15 +102,16 @@ export async function runAgent(args: readonly string[]): Promise<number> {
   setupLogging(level);
   const missing = missingPermissions(config);
   if (missing !== undefined) {
-    log.error(missing);
+    log.error("{problem}", { problem: missing });
     return 1;
   }
   let agent: Agent;
   try {
     agent = await Agent.start(config, { host: hostName(), envToken: tokenFromEnv() });
   } catch (err) {
-    if (err instanceof StateLockedError || err instanceof ConfigError) log.error(err.message);
-    else log.error(`Cannot start the agent: ${describe(err)}`);
+    if (err instanceof StateLockedError || err instanceof ConfigError) {
+      log.error("{problem}", { problem: err.message });
+    } else log.error("Cannot start the agent: {error}", { error: describe(err) });
     return 1;
   }
   const stop = new AbortController();
@@ -123,16 +124,18 @@ export async function runAgent(args: readonly string[]): Promise<number> {
       const refused = missingPermissions(next);
       if (refused !== undefined) throw new ConfigError("", refused);
       const summary = await agent.reload(next);
-      log.info(`Config reloaded (${why}): ${summary}`);
+      log.info("Config reloaded ({why}): {summary}", { why, summary });
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      log.error(`Config change refused, the running config stays: ${err.message}`);
+      log.error("Config change refused, the running config stays: {problem}", {
+        problem: err.message,
+      });
     }
   };
   let reloads = Promise.resolve();
   const watching = watchConfig(configPath, (why) => {
     reloads = reloads.then(() => reload(why)).catch((err) =>
-      log.error(`Reload failed: ${describe(err)}`)
+      log.error("Reload failed: {error}", { error: describe(err) })
     );
   }, { signal: stop.signal });
   await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
