@@ -29,7 +29,7 @@ export const denoFiles: FileOpener = {
     const readable = canRead(path);
     if (readable && await repairTornTail(path)) {
       log.warn(
-        "{path} ended in the middle of a line (an earlier crash?): ended it with a newline",
+        '"{path}" ended in the middle of a line (an earlier crash?): ended it with a newline',
         {
           path,
         },

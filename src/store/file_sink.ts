@@ -427,7 +427,7 @@ export class FileSink implements Sink {
     const closed = this.#closed;
     const closing = writer.close({ signal: closed?.signal }).catch((err) => {
       if (closed) closed.errors.push(err);
-      else log.error("Cannot close {path}: {error}", { path, error: describe(err) });
+      else log.error('Cannot close "{path}": {error}', { path, error: describe(err) });
     }).finally(() => {
       this.#closing.delete(writer);
       this.#admit();

@@ -568,18 +568,18 @@ export class FileWriter {
       this.#lastReport = now;
       if (what === "fsync") {
         log.warn(
-          "Cannot fsync {path}: {error}; retrying in {delayMs} ms ({failures} failures so far)",
+          'Cannot fsync "{path}": {error}; retrying in {delayMs} ms ({failures} failures so far)',
           properties,
         );
       } else {
         log.warn(
-          "Cannot write to {path}: {error}; retrying in {delayMs} ms with {queuedBytes} bytes " +
+          'Cannot write to "{path}": {error}; retrying in {delayMs} ms with {queuedBytes} bytes ' +
             "queued ({failures} failures so far)",
           properties,
         );
       }
     } else {
-      log.debug("Still cannot {what} {path}: {error}", { what, ...properties });
+      log.debug('Still cannot {what} "{path}": {error}', { what, ...properties });
     }
     return delayMs;
   }
@@ -588,7 +588,7 @@ export class FileWriter {
     if (this.#failure === undefined) return;
     // A writer that flaps is reported at most every few seconds, and so is its recovery.
     if (this.#lastReport >= this.#failure.since) {
-      log.info("Writing to {path} again after {failures} failures in {seconds} s", {
+      log.info('Writing to "{path}" again after {failures} failures in {seconds} s', {
         path: this.path,
         failures: this.#failure.failures,
         seconds: Math.round((this.#clock() - this.#failure.since) / 1000),
@@ -626,12 +626,16 @@ export class FileWriter {
     if (this.#fsync === "interval" && this.#dirty) this.#unsynced.push(file);
     else file.close();
     await this.#opener.seal(rotated).catch((err) => {
-      log.warn("Cannot make the rotated file {rotated} read-only: {error}; retention keeps it", {
+      log.warn('Cannot make the rotated file "{rotated}" read-only: {error}; retention keeps it', {
         rotated,
         error: describe(err),
       });
     });
-    log.debug("Rotated {path} to {rotated} at {size} bytes", { path: this.path, rotated, size });
+    log.debug('Rotated "{path}" to "{rotated}" at {size} bytes', {
+      path: this.path,
+      rotated,
+      size,
+    });
     onRotated?.(rotated, this.path);
     return fresh;
   }
@@ -642,7 +646,7 @@ export class FileWriter {
       this.#reopen = false;
       this.#drop();
     } else if (this.#file && !this.#opener.isCurrent(this.path, this.#file)) {
-      log.info("{path} was moved or removed; reopening it", { path: this.path });
+      log.info('"{path}" was moved or removed; reopening it', { path: this.path });
       this.#drop();
     }
     if (this.#file === undefined) {

@@ -112,7 +112,7 @@ export class Janitor {
         await this.#do(job);
       } catch (err) {
         if (this.#abort.signal.aborted) return;
-        log.error("Cannot tidy the rotated files of {path}: {error}", {
+        log.error('Cannot tidy the rotated files of "{path}": {error}', {
           path: job.livePath,
           error: describe(err),
         });
@@ -129,7 +129,7 @@ export class Janitor {
     let found = await listRotated(livePath);
     if (rotatedPath === undefined && found.unsealed > 0) {
       log.info(
-        "Leaving {count} writable files named like rotations of {path}: logboom makes its " +
+        'Leaving {count} writable files named like rotations of "{path}": logboom makes its ' +
           "rotations read-only, and only those are compressed or deleted (chmod a-w older ones " +
           "to hand them over)",
         { count: found.unsealed, path: livePath },
@@ -153,7 +153,7 @@ export class Janitor {
     const expired = selectExpired(found.rotations, { keep, maxAgeMs });
     for (const file of expired) await Deno.remove(file.path);
     if (expired.length > 0) {
-      log.info("Deleted {count} expired rotations of {path}", {
+      log.info('Deleted {count} expired rotations of "{path}"', {
         count: expired.length,
         path: livePath,
       });
