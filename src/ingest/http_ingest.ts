@@ -70,6 +70,7 @@ const TEXT_TYPES = new Set(["", "application/octet-stream", "application/x-www-f
 const SLICE_MS = 4;
 /** Text bodies are framed this many bytes at a time (a gunzipped chunk can be 16 MiB). */
 const SLICE_BYTES = 1024 * 1024;
+const NEWLINE = new Uint8Array([10]);
 const encoder = new TextEncoder();
 const log = getLogger(["logboom", "ingest", "http"]);
 
@@ -238,7 +239,7 @@ export class HttpIngest {
       const skipped = Math.min(stored?.get(part) ?? 0, group.lines);
       if (skipped === group.lines) return;
       batches.push({
-        data: skipped === 0 ? group.out.bytes() : afterLines(group.out.bytes(), skipped),
+        data: skipped === 0 ? group.bytes() : afterLines(group.bytes(), skipped),
         lines: group.lines - skipped,
         meta: group.meta,
         receivedAt,
@@ -266,11 +267,13 @@ export class HttpIngest {
     reservation: { bytes: number },
   ): Promise<Map<string, Group>> {
     const groups = new Map<string, Group>();
+    // Every group's lines go to one arena, in arrival order: no buffer per source.
+    const arena = new ByteBuilder(64 * 1024);
     const groupFor = (source: string, host: string): Group => {
       const key = `${source}\n${host}`;
       let group = groups.get(key);
       if (group === undefined) {
-        group = new Group({ source, host, input: "http" });
+        group = new Group({ source, host, input: "http" }, arena);
         groups.set(key, group);
       }
       return group;
@@ -306,34 +309,66 @@ export class HttpIngest {
     const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     const partial = new ByteBuilder(0);
     let number = 0;
+    const invalid = () => new Refusal(400, `Record ${number} of the body is not valid UTF-8`);
     const record = (bytes: Uint8Array) => {
       number++;
       let text: string;
       try {
         text = decoder.decode(bytes);
       } catch {
-        throw new Refusal(400, `Record ${number} of the body is not valid UTF-8`);
+        throw invalid();
       }
       const { line, source, host } = parseRecord(text, number, request);
       if (line === "") return;
       groupFor(source, host).add(framer.push(encoder.encode(line + "\n")));
     };
+    /** A record of megabytes: decoded and framed a slice at a time, with turns for others. */
+    const largeRecord = async (bytes: Uint8Array) => {
+      number++;
+      const pieces: string[] = [];
+      try {
+        for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
+          pieces.push(decoder.decode(bytes.subarray(at, at + SLICE_BYTES), { stream: true }));
+          if (due()) await pause();
+        }
+        pieces.push(decoder.decode());
+      } catch {
+        throw invalid();
+      }
+      const { line, source, host } = parseRecord(pieces.join(""), number, request);
+      if (due()) await pause();
+      const group = groupFor(source, host);
+      for (let at = 0; at < line.length;) {
+        let end = Math.min(at + SLICE_BYTES / 4, line.length);
+        // A slice never ends between the two halves of a surrogate pair.
+        if (end < line.length && isHighSurrogate(line.charCodeAt(end - 1))) end--;
+        group.add(framer.push(encoder.encode(line.slice(at, end))));
+        at = end;
+        if (due()) await pause();
+      }
+      if (line !== "") group.add(framer.push(NEWLINE));
+    };
     for await (const chunk of chunks) {
       reserve(chunk.length);
       let start = 0;
       for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-        if (partial.length === 0) record(chunk.subarray(start, nl));
-        else {
-          partial.append(chunk.subarray(start, nl));
-          record(partial.bytes());
-          partial.clear();
+        let bytes = chunk.subarray(start, nl);
+        if (partial.length > 0) {
+          partial.append(bytes);
+          bytes = partial.bytes();
         }
+        if (bytes.length > SLICE_BYTES) await largeRecord(bytes);
+        else record(bytes);
+        partial.clear();
         start = nl + 1;
         if (due()) await pause();
       }
       partial.append(chunk.subarray(start));
+      if (due()) await pause();
     }
-    record(partial.bytes());
+    const last = partial.bytes();
+    if (last.length > SLICE_BYTES) await largeRecord(last);
+    else record(last);
     return groups;
   }
 }
@@ -351,23 +386,48 @@ interface ParsedRequest {
   stream: StreamHeaders | undefined;
 }
 
-/** Lines bound for one batch: one (source, host) pair of the body. */
+/** Lines bound for one batch: one (source, host) pair of the body, as ranges of a shared arena. */
 class Group {
   readonly meta: BatchMeta;
-  /** Starts small: a body may name thousands of sources with a line or two each. */
-  readonly out = new ByteBuilder(256);
+  readonly #arena: ByteBuilder;
+  /** Start and end of each run of this group's lines in the arena. */
+  readonly #ranges: number[] = [];
   lines = 0;
 
-  constructor(meta: BatchMeta) {
+  constructor(meta: BatchMeta, arena: ByteBuilder) {
     this.meta = meta;
+    this.#arena = arena;
   }
 
   /** Copies framed lines in: the framer's output is borrowed. */
   add(framed: FramedLines | undefined): void {
     if (framed === undefined) return;
-    this.out.append(framed.data);
+    const start = this.#arena.length;
+    this.#arena.append(framed.data);
+    const ranges = this.#ranges;
+    if (ranges.at(-1) === start) ranges[ranges.length - 1] = this.#arena.length;
+    else ranges.push(start, this.#arena.length);
     this.lines += framed.lines;
   }
+
+  /** The group's lines: a view of the arena when they arrived in one run. Call once all is read. */
+  bytes(): Uint8Array {
+    const arena = this.#arena.bytes();
+    const ranges = this.#ranges;
+    if (ranges.length === 2) return arena.subarray(ranges[0], ranges[1]);
+    let size = 0;
+    for (let i = 0; i < ranges.length; i += 2) size += ranges[i + 1] - ranges[i];
+    const out = new Uint8Array(size);
+    for (let i = 0, at = 0; i < ranges.length; i += 2) {
+      out.set(arena.subarray(ranges[i], ranges[i + 1]), at);
+      at += ranges[i + 1] - ranges[i];
+    }
+    return out;
+  }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Lets timers and other requests run: a macrotask turn of the event loop. */
