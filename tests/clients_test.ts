@@ -123,6 +123,27 @@ Deno.test("send: exit 1 when not everything was delivered (server down, wrong to
   assert.match(cli.stderr(), /giving up on a batch/);
 });
 
+Deno.test("send: a 401 names the missing --allow-env=LOGBOOM_TOKEN when the token is in the env", async () => {
+  await using server = await startServer(["-token", "secret"]);
+  // The token is set, but the permission to read it is not granted: it is never sent.
+  await using cli = runCli(sendPermissions(server.httpPort), ["send", "-server", server.url], {
+    stdin: true,
+    env: { LOGBOOM_TOKEN: "secret" },
+  });
+  await cli.input("needs the token\n", true);
+  assert.equal((await cli.status()).code, 1);
+  assert.match(cli.stderr(), /401 .*run with --allow-env=LOGBOOM_TOKEN/);
+  // With the permission, the same command delivers.
+  await using allowed = runCli(
+    [...sendPermissions(server.httpPort), "--allow-env=LOGBOOM_TOKEN"],
+    ["send", "-server", server.url],
+    { stdin: true, env: { LOGBOOM_TOKEN: "secret" } },
+  );
+  await allowed.input("has the token\n", true);
+  assert.equal((await allowed.status()).code, 0, allowed.stderr());
+  assert.equal((await server.stop()).code, 0);
+});
+
 Deno.test("send: raw TCP with host:port streams the lines; exit 0 once the server read them", async () => {
   await using server = await startServer([]);
   await using cli = runCli([`--allow-net=127.0.0.1:${server.port}`], [

@@ -14,12 +14,16 @@
 
 import { basename } from "node:path";
 import { describe, sleep } from "../_util.ts";
+import { HttpClient } from "../agent/http_client.ts";
 import { tokenFromEnv } from "../api/auth.ts";
+import { retryAfterMs, unauthorizedHint } from "../client_policy.ts";
 import { parseDuration } from "./duration.ts";
 import { FlagError, type FlagSpecs, parseBytes, parseCommand, parseFlags } from "./flags.ts";
 import { type HostPort, parseHostPort } from "./host_port.ts";
 import { type LineBatch, LineBatcher } from "./line_batcher.ts";
 import { untilStopped } from "./_stop.ts";
+
+const decoder = new TextDecoder();
 
 /** The flags of `send`. */
 export const SEND_FLAGS: FlagSpecs = {
@@ -52,6 +56,12 @@ export const SEND_FLAGS: FlagSpecs = {
     default: "5m",
     help: "Give up on a batch the server has not acknowledged after this long; 0 retries forever",
   },
+  timeout: {
+    type: "string",
+    value: "DURATION",
+    default: "30s",
+    help: "A request not answered within this is retried (a server that stopped answering)",
+  },
   token: {
     type: "string",
     value: "T",
@@ -78,6 +88,8 @@ export interface SendConfig {
   lingerMs: number;
   /** How long a batch is retried, in ms; 0 forever. */
   retryForMs: number;
+  /** A request not answered within this is retried, in ms. */
+  timeoutMs: number;
   /** Bearer token, `""` for none. */
   token: string;
 }
@@ -92,6 +104,8 @@ export interface SendIo {
   signal: AbortSignal;
   /** First retry delay, in ms; doubles up to 5 s. Default 250. */
   retryMs?: number;
+  /** Waits between tries (tests). Default: a timer, ended by `signal`. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /** What a send delivered. */
@@ -139,6 +153,7 @@ export function parseSendArgs(args: readonly string[]): { config: SendConfig; he
       batchBytes: parseBytes("batch", values.batch as string),
       lingerMs: duration("linger"),
       retryForMs: duration("retryFor"),
+      timeoutMs: duration("timeout"),
       token: (values.token as string | undefined) ?? "",
     },
     help,
@@ -153,17 +168,22 @@ export async function send(config: SendConfig, io: SendIo): Promise<SendReport> 
     await sendTcp(config.target.address, inputs, io, report);
     return report;
   }
-  for (const path of inputs) {
-    if (io.signal.aborted) {
-      report.delivered = false;
-      break;
+  const client = new HttpClient(config.target.url.origin);
+  try {
+    for (const path of inputs) {
+      if (io.signal.aborted) {
+        report.delivered = false;
+        break;
+      }
+      const source = config.source ?? (path === "-" ? "stdin" : basename(path));
+      const input = { path, source, url: config.target.url, client };
+      if (!await sendHttp(config, input, io, report)) {
+        report.delivered = false;
+        break;
+      }
     }
-    const source = config.source ?? (path === "-" ? "stdin" : basename(path));
-    const ok = await sendHttp(config, { path, source, url: config.target.url }, io, report);
-    if (!ok) {
-      report.delivered = false;
-      break;
-    }
+  } finally {
+    client.close();
   }
   return report;
 }
@@ -172,6 +192,8 @@ interface HttpInput {
   path: string;
   source: string;
   url: URL;
+  /** Requests to the server, over a kept-alive connection. */
+  client: HttpClient;
 }
 
 /**
@@ -241,7 +263,11 @@ interface Delivery extends HttpInput {
   batch: LineBatch;
 }
 
-/** POSTs one batch until it is acknowledged; `false` when refused for good or given up. */
+/**
+ * POSTs one batch until it is acknowledged; `false` when refused for good or given up. A request
+ * gets `timeoutMs` to be answered (a server that accepted and stopped answering is tried again);
+ * a `Retry-After` is waited at most a minute.
+ */
 async function deliver(
   config: SendConfig,
   delivery: Delivery,
@@ -260,38 +286,51 @@ async function deliver(
   };
   if (config.token !== "") headers.authorization = `Bearer ${config.token}`;
   const started = Date.now();
-  const firstDelay = io.retryMs ?? 250;
-  let delay = firstDelay;
+  const pause = io.sleep ?? sleep;
+  let delay = io.retryMs ?? 250;
   for (let attempt = 1;; attempt++) {
     let problem: string;
+    let wait = delay;
     try {
-      const res = await fetch(url, { method: "POST", headers, body, signal: io.signal });
-      const text = await res.text();
-      if (res.ok) {
+      const res = await delivery.client.request({
+        method: "POST",
+        path: url.pathname + url.search,
+        headers,
+        body,
+        timeoutMs: config.timeoutMs,
+        signal: io.signal,
+      });
+      const text = decoder.decode(res.body);
+      if (res.status >= 200 && res.status < 300) {
         const answer = JSON.parse(text) as { accepted?: number; duplicate?: boolean };
         report.lines += answer.accepted ?? 0;
         report.bytes += batch.data.length;
         return true;
       }
-      const reason = errorText(text) || res.statusText;
+      const reason = errorText(text) || `HTTP ${res.status}`;
       if (!(res.status === 503 || res.status === 429 || res.status >= 500)) {
+        const hint = res.status === 401
+          ? ` (${unauthorizedHint(config.token !== "", "-token T")})`
+          : "";
         io.notice(
-          `logboom send: the server refused a batch of "${delivery.path}": ${res.status} ${reason}`,
+          `logboom send: the server refused a batch of "${delivery.path}": ${res.status} ${reason}${hint}`,
         );
         return false;
       }
-      const after = Number(res.headers.get("retry-after"));
-      if (after > 0) delay = Math.max(delay, after * 1000);
+      wait = Math.max(delay, retryAfterMs(res.headers.get("retry-after")));
       problem = `${res.status} ${reason}`;
     } catch (err) {
       if (io.signal.aborted) return false;
-      if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-        io.notice(`logboom send: ${describe(err)}`);
+      const cause = (err as Error).cause;
+      if (
+        cause instanceof Deno.errors.NotCapable || cause instanceof Deno.errors.PermissionDenied
+      ) {
+        io.notice(`logboom send: ${describe(cause)}`);
         return false;
       }
       problem = describe(err);
     }
-    if (config.retryForMs > 0 && Date.now() + delay - started > config.retryForMs) {
+    if (config.retryForMs > 0 && Date.now() + wait - started > config.retryForMs) {
       io.notice(
         `logboom send: giving up on a batch of "${delivery.path}" after ${attempt} attempts: ${problem}`,
       );
@@ -300,7 +339,7 @@ async function deliver(
     if (attempt === 1 || attempt % 10 === 0) {
       io.notice(`logboom send: ${problem}; retrying (attempt ${attempt + 1})`);
     }
-    await sleep(delay, io.signal).catch(() => {});
+    await pause(wait, io.signal).catch(() => {});
     if (io.signal.aborted) return false;
     delay = Math.min(delay * 2, 5000);
   }
