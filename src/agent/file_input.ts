@@ -602,7 +602,15 @@ export class FileInput {
     if (as === tailer.checkedAs) return false;
     tailer.checkedAs = as;
     if (tailer.record.headLen === 0) return false;
-    return (await holds(path, tailer.record)) === "no";
+    const verdict = await holds(path, tailer.record, tailer.key);
+    if (verdict === "unknown") {
+      tailer.checkedAs = "";
+      return false;
+    }
+    if (verdict !== "yes") return true;
+    // Still the same content, grown while the task waits: owed if it were truncated now.
+    tailer.contentSize = Math.max(tailer.contentSize, info.size);
+    return false;
   }
 
   /**
@@ -694,8 +702,8 @@ export class FileInput {
       for (const candidate of candidates) {
         const key = keyOf(candidate.info);
         if (claimed.has(key) || candidate.info.size === 0) continue;
-        const verdict = await holds(candidate.path, record);
-        if (verdict === "no") continue;
+        const verdict = await holds(candidate.path, record, key);
+        if (verdict === "no" || verdict === "unknown") continue;
         const rotated = !matches.files.has(candidate.path);
         if (verdict === "yes" && rotated && this.#rotatedOpen() >= this.#maxRotatedOpen) {
           // Over the cap of rotated files held open: the copy is opened once there is room.
@@ -909,7 +917,7 @@ export class FileInput {
     if (end === "truncated") {
       // What is owed of the old content is looked for in a copy.
       record.orphan = true;
-      record.size = Math.max(record.size, tailer.contentSize);
+      record.size = tailer.contentSize;
       this.nudge();
     } else if (end === "error") {
       this.#retryAt.set(record.stream, Date.now() + 5000);
@@ -1126,19 +1134,25 @@ async function readHead(path: string, info: Deno.FileInfo): Promise<Uint8Array> 
  * Whether the file at `path` holds `record`'s content: `"yes"` when it starts with the record's
  * head and has the record's tail at its offset (so reading on from there continues the stream),
  * `"shorter"` when it starts the same but ends before the offset (every byte of it was shipped),
- * `"no"` otherwise.
+ * `"no"` otherwise, and `"unknown"` when it cannot be read, or is not the file `key` names
+ * (`dev:ino`, when given: replaced since it was listed).
  */
-async function holds(path: string, record: StreamRecord): Promise<"yes" | "shorter" | "no"> {
+async function holds(
+  path: string,
+  record: StreamRecord,
+  key?: string,
+): Promise<"yes" | "shorter" | "no" | "unknown"> {
   try {
     using file = await Deno.open(path, { read: true });
     const info = await file.stat();
+    if (key !== undefined && keyOf(info) !== key) return "unknown";
     if (record.headLen === 0 || info.size < record.headLen) return "no";
     if (hashBytes(await readAt(file, 0, record.headLen)) !== record.head) return "no";
     if (info.size < record.offset) return "shorter";
     if (record.offset > 0 && (await tailHash(file, record.offset)) !== record.tail) return "no";
     return "yes";
   } catch {
-    return "no";
+    return "unknown";
   }
 }
 

@@ -155,8 +155,8 @@ export class Tailer {
   /** The file's size when last looked at. */
   size: number;
   /**
-   * The largest size this content was seen at: what is owed of it is `contentSize - offset`
-   * (a truncation does not lower it).
+   * The largest size this content was seen at (read, or checked by the input): what is owed of
+   * it is `contentSize - offset` (a truncation does not lower it).
    */
   contentSize: number;
   /** `size:mtime` of the file when the input last checked its content, for the input. */
@@ -457,7 +457,6 @@ export class Tailer {
       }
       record.size = info.size;
       record.mtime = info.mtime?.getTime() ?? 0;
-      if (info.size > this.contentSize) this.contentSize = info.size;
       if (info.size > readPos) {
         framer ??= newFramer();
         verify = true;
