@@ -1,11 +1,13 @@
 /**
  * The agent end to end: delivery exactly once across kill -9 and rotations while stopped, failover
- * between two servers, bounded memory while no server answers, and the agents report.
+ * between two servers, bounded memory while no server answers, a server that stops answering
+ * mid-request, a 401 that names the missing permission, and the agents report.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, startServer } from "./_server.ts";
+import { FreezingProxy } from "../src/agent/_test_target.ts";
 import { rssKb, until } from "./_http.ts";
 import {
   countLines,
@@ -152,6 +154,67 @@ Deno.test("agent fails over, keeps memory bounded while no server answers, and r
     await agent.stop();
     await first[Symbol.asyncDispose]();
     await second[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent: a server that accepts and never answers (half-open) times out, is reported, and shipping resumes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-agent-" });
+  await using server = await startServer(["-logFile", "out/{source}.log"], {
+    permissions: SERVER_PERMISSIONS,
+  });
+  const proxy = new FreezingProxy(server.httpPort);
+  try {
+    const path = join(dir, "app.log");
+    await writeConfig(
+      join(dir, "agent.json"),
+      agentConfig([`http://127.0.0.1:${proxy.port}`], [path], {
+        retry: { initial: "50ms", max: "200ms", timeout: "1s" },
+      }),
+    );
+    const out = join(server.dir, "out");
+    await using agent = await startAgent("agent.json", { cwd: dir });
+    await append(path, 3, 0, 5000);
+    // Every try is accepted and then frozen: each times out and is tried again.
+    await until(() => proxy.held >= 3, () => `${proxy.held} frozen tries\n${agent.stderr()}`);
+    await until(
+      () => /Cannot deliver to .*No answer within 1000 ms.*tries failed/.test(agent.stderr()),
+      () => agent.stderr(),
+    );
+    assert.equal((await storedLines(out)).length, 0);
+    proxy.frozen = false;
+    await append(path, 3, 5000, 6000);
+    await until(async () => (await storedLines(out)).length >= 6000, () => agent.stderr());
+    await until(() => /takes batches again/.test(agent.stderr()), () => agent.stderr());
+    exactlyOnce(await storedLines(out), new Map([[3, 6000]]));
+    await agent.stop();
+  } finally {
+    await proxy.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent: a 401 names --allow-env=LOGBOOM_TOKEN when the token in the env cannot be read", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-agent-" });
+  await using server = await startServer(["-token", "secret", "-logFile", "out/{source}.log"], {
+    permissions: SERVER_PERMISSIONS,
+  });
+  try {
+    const path = join(dir, "app.log");
+    await append(path, 4, 0, 10);
+    await writeConfig(join(dir, "agent.json"), agentConfig([server.url], [path]));
+    // LOGBOOM_TOKEN is set, but the agent may not read it (a JSON config needs no other env).
+    await using agent = await startAgent("agent.json", {
+      cwd: dir,
+      permissions: ["--allow-read", "--allow-write", "--allow-net=127.0.0.1"],
+      env: { LOGBOOM_TOKEN: "secret" },
+    });
+    await until(
+      () => /rejects batches: 401 .*run with --allow-env=LOGBOOM_TOKEN/.test(agent.stderr()),
+      () => agent.stderr(),
+    );
+    await agent.stop();
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
