@@ -370,14 +370,14 @@ export class Shipper {
     };
     if (rejected) {
       log.error(
-        "Server {server} rejects batches: {problem}; {failed} tries failed since the last " +
-          "report, {total} in {seconds} s; lines wait in their files",
+        "Server {server} rejects batches: {problem}; {total} tries failed in {seconds} s " +
+          "({failed} since the last report); lines wait in their files",
         properties,
       );
     } else {
       log.warn(
-        "Cannot deliver to {server}: {problem}; {failed} tries failed since the last report, " +
-          "{total} in {seconds} s; retrying, lines wait in their files",
+        "Cannot deliver to {server}: {problem}; {total} tries failed in {seconds} s ({failed} " +
+          "since the last report); retrying, lines wait in their files",
         properties,
       );
     }

@@ -180,8 +180,8 @@ Deno.test("shipper warns that its only server is unreachable with a retry count,
       // The message itself is constant, with the values as properties.
       assert.equal(
         warningsOf(records)[1].rawMessage,
-        "Cannot deliver to {server}: {problem}; {failed} tries failed since the last report, " +
-          "{total} in {seconds} s; retrying, lines wait in their files",
+        "Cannot deliver to {server}: {problem}; {total} tries failed in {seconds} s ({failed} " +
+          "since the last report); retrying, lines wait in their files",
       );
     } finally {
       stop.abort();
