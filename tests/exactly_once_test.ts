@@ -194,3 +194,7 @@ Deno.test("kill -9 during streamed ingest: resent batches store every line once 
 Deno.test("kill -9 during streamed ingest: resent batches store every line once (-fsync interval)", async () => {
   await killAndResend("interval", { kills: 4, clients: 5 });
 });
+
+Deno.test("kill -9 during streamed ingest: resent batches store every line once (-fsync never)", async () => {
+  await killAndResend("never", { kills: 2, clients: 3 });
+});

@@ -35,8 +35,13 @@ export const STREAM_MARKS_FILE = "streams.jsonl";
 
 /** Options of {@linkcode StreamMarks.open}. */
 export interface StreamMarksOptions {
-  /** fsync the journal before an intent counts as written (`-fsync batch`). Default false. */
+  /**
+   * fsync the journal before an intent counts as written (`-fsync batch`). Otherwise it is
+   * fsynced `syncEveryMs` after a write, as `-fsync interval` does with the data. Default false.
+   */
   sync?: boolean;
+  /** Without `sync`, the longest a journal write waits for its fsync, in ms. Default 1000. */
+  syncEveryMs?: number;
   /**
    * Most streams remembered. Beyond it the stream advanced least recently is forgotten (a very
    * late resend of its last batch would be stored again). Default 100,000.
@@ -143,6 +148,9 @@ export class StreamMarks implements MarkJournal {
   /** What startup found of the batches under way at the last stop. */
   readonly recovery: Recovery = { stored: 0, dropped: 0, cut: 0, partial: 0 };
   readonly #sync: boolean;
+  readonly #syncEveryMs: number;
+  #syncTimer: ReturnType<typeof setTimeout> | undefined;
+  #syncing: Promise<void> | undefined;
   readonly #maxStreams: number;
   readonly #compactAfter: number;
   readonly #marks: Map<string, number>;
@@ -162,7 +170,8 @@ export class StreamMarks implements MarkJournal {
     marks: Map<string, number>,
     options: StreamMarksOptions & { notReloaded?: NotReloadedReason },
   ) {
-    const { sync = false, maxStreams = 100_000, compactAfter = 10_000 } = options;
+    const { sync = false, syncEveryMs = 1000, maxStreams = 100_000, compactAfter = 10_000 } =
+      options;
     if (!Number.isSafeInteger(maxStreams) || maxStreams < 1) {
       throw new RangeError(`Stream limit must be a positive integer, got "${maxStreams}"`);
     }
@@ -174,6 +183,7 @@ export class StreamMarks implements MarkJournal {
     this.path = path;
     this.notReloaded = options.notReloaded;
     this.#sync = sync;
+    this.#syncEveryMs = syncEveryMs;
     this.#maxStreams = maxStreams;
     this.#compactAfter = compactAfter;
     this.#marks = marks;
@@ -319,6 +329,12 @@ export class StreamMarks implements MarkJournal {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#writing;
+    await this.#syncing;
+    if (this.#syncTimer !== undefined) {
+      clearTimeout(this.#syncTimer);
+      this.#syncTimer = undefined;
+      await this.#file?.syncData().catch(() => {});
+    }
     this.#file?.close();
     this.#file = undefined;
   }
@@ -351,6 +367,7 @@ export class StreamMarks implements MarkJournal {
       try {
         await writeAll(this.#file!, encoder.encode(queue.join("\n") + "\n"));
         if (this.#sync) await this.#file!.syncData();
+        else this.#syncTimer ??= setTimeout(() => this.#syncLater(), this.#syncEveryMs);
         this.#records += queue.length;
         if (this.#records > this.#marks.size + this.#compactAfter) await this.#rewrite();
         for (const waiter of waiters) waiter.resolve();
@@ -359,6 +376,19 @@ export class StreamMarks implements MarkJournal {
       }
     }
     this.#writing = undefined;
+  }
+
+  /** The periodic fsync without `sync` (a file replaced meanwhile was fsynced by its rewrite). */
+  #syncLater(): void {
+    this.#syncTimer = undefined;
+    const file = this.#file;
+    this.#syncing = file?.syncData().catch((err) => {
+      if (file !== this.#file || err instanceof Deno.errors.BadResource) return;
+      log.warn("Cannot fsync the stream marks journal {path}: {error}", {
+        path: this.path,
+        error: describe(err),
+      });
+    });
   }
 
   /**
