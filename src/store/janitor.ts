@@ -103,7 +103,15 @@ export class Janitor {
   #enqueue(job: Job): void {
     if (!this.active || this.#abort.signal.aborted) return;
     this.#jobs.push(job);
-    this.#running ??= this.#run().finally(() => this.#running = undefined);
+    this.#start();
+  }
+
+  #start(): void {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+      // A job queued after the run found none left, but before it ended, still gets its turn.
+      if (this.#jobs.length > 0) this.#start();
+    });
   }
 
   async #run(): Promise<void> {
