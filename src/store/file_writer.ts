@@ -510,7 +510,13 @@ export class FileWriter {
   /** Tells the marks journal where the page's marked batches are about to land in `file`. */
   async #intend(file: WritableFile, data: Uint8Array, marks: NonNullable<Page["marks"]>) {
     const start = file.seekSync(0, Deno.SeekMode.End);
-    const { dev = 0, ino } = file.statSync();
+    let dev = 0, ino: number | null | undefined = 0;
+    try {
+      ({ dev = 0, ino } = file.statSync());
+    } catch {
+      // No read permission on the file: the journal cannot name it, so a restart takes the
+      // batch for unwritten and its resend is stored again; never a loss.
+    }
     const intents: MarkIntent[] = marks.map(({ mark, from, to, lines }) => ({
       mark,
       lines,

@@ -498,6 +498,8 @@ export class StreamMarks implements MarkJournal {
 
   /** Whether the piece's bytes are in its file (or the file is gone, as only whole writes rotate away). */
   async #written(piece: IntentRecord, files: FileFinder): Promise<boolean> {
+    // A file the writer could not identify (no read permission) proves nothing either way.
+    if (piece.i === 0) return false;
     const found = files.find(piece.f!, piece.d!, piece.i!);
     if (found === "gone") return true;
     if (found === undefined || found.size < piece.e!) return false;
@@ -507,6 +509,7 @@ export class StreamMarks implements MarkJournal {
 
   /** Cuts the file back to where the piece began when it ends inside the piece (a torn write). */
   async #cutIfTorn(piece: IntentRecord, files: FileFinder): Promise<void> {
+    if (piece.i === 0) return;
     const found = files.find(piece.f!, piece.d!, piece.i!);
     if (found === undefined || found === "gone") return;
     const { p, e } = piece as Required<IntentRecord>;

@@ -217,3 +217,38 @@ Deno.test("the file writer journals a marked batch under the lock before its byt
     );
   });
 });
+
+Deno.test("without read permission on a log file, a marked batch is still written, and a crash repeats it", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "app.log");
+    const seen: MarkIntent[] = [];
+    const marks = await StreamMarks.open(join(dir, ".logboom"));
+    const journal = {
+      intend(intents: readonly MarkIntent[]) {
+        seen.push(...intents);
+        return marks.intend(intents);
+      },
+    };
+    const opener = {
+      ...denoFiles,
+      async open(p: string) {
+        const file = await denoFiles.open(p);
+        file.statSync = () => {
+          throw new Deno.errors.NotCapable(`Requires read access to "${p}"`);
+        };
+        return file;
+      },
+    };
+    const writer = await FileWriter.open(path, { opener, marks: journal });
+    writer.enqueue(encoder.encode("one\n"), 1, mark("s", 4, 1));
+    await writer.flush();
+    await writer.close();
+    assert.equal(await Deno.readTextFile(path), "one\n");
+    assert.deepEqual(seen.map((i) => [i.dev, i.ino]), [[0, 0]]);
+    // The process died before the mark: the file cannot prove the batch stored, so it is not.
+    const again = await StreamMarks.open(join(dir, ".logboom"));
+    assert.equal(again.get("s"), undefined);
+    await again.close();
+    await marks.close();
+  });
+});
