@@ -420,8 +420,9 @@ export async function serve(
       paths: config.watch,
       host: hostName(),
       maxLine: config.maxLine,
-      // Never read back what is stored: the output, its rotations.
+      // Never read back what is stored: the output, its rotations, logboom's own state.
       outputs: [config.logFile],
+      stateDirs: [config.stateDir ?? defaultStateDir(config.logFile)],
     })
     : undefined;
   if (watch) {
