@@ -274,6 +274,11 @@ async function openMarks(config: ServeConfig): Promise<StreamMarks | undefined |
     log.error("Cannot use the state folder {dir}: {error}", { dir, error: describe(err) });
     return null;
   }
+  return marks;
+}
+
+/** Says, once serving, whether marks survive a restart and what the last crash left. */
+function reportMarks(marks: StreamMarks, dir: string): void {
   if (marks.notReloaded !== undefined) {
     log.warn(
       "Stream marks are kept in memory only ({reason}): a batch resent after a restart is " +
@@ -289,7 +294,6 @@ async function openMarks(config: ServeConfig): Promise<StreamMarks | undefined |
       { stored, dropped, partial, cut },
     );
   }
-  return marks;
 }
 
 /** How long shutdown may take before the process gives up on what it could not write. */
@@ -428,6 +432,7 @@ export async function serve(
   if (watch) {
     log.info("Watching {paths}", { paths: config.watch!.map((p) => `"${p}"`).join(", ") });
   }
+  if (marks) reportMarks(marks, config.stateDir ?? defaultStateDir(config.logFile));
   log.info('Listening on tcp://{host}:{port}, appending to "{path}"', {
     host: config.host,
     port: input.addr.port,
