@@ -1,6 +1,7 @@
 /**
  * The HTTP API's flags of `serve`: `-http`, `-token`, `-maxBody`, `-maxSubscribers`,
- * `-allowOrigin`, and the rule that an API other machines can reach needs a token.
+ * `-allowOrigin`, `-headerTimeout`, `-bodyTimeout`, and the rule that an API other machines can
+ * reach needs a token.
  *
  * @module
  */
@@ -8,6 +9,7 @@
 import { canReadTokenEnv, isLoopback, TOKEN_ENV_NOT_READ } from "../api/auth.ts";
 import { FlagError, type FlagSpecs, parseBytes } from "./flags.ts";
 import { formatHostPort, type HostPort, parseHostPort } from "./host_port.ts";
+import { positiveDuration } from "./net_flags.ts";
 
 /** Flags of the HTTP API, merged into `serve`'s. */
 export const HTTP_FLAGS: FlagSpecs = {
@@ -51,6 +53,20 @@ export const HTTP_FLAGS: FlagSpecs = {
     help: "Comma-separated browser origins allowed besides the server's own, e.g. " +
       "https://logs.example.com, or *",
   },
+  headerTimeout: {
+    type: "string",
+    value: "DURATION",
+    default: "10s",
+    help: "An HTTP request's head must arrive within this long of its first byte (of the " +
+      "connection, for its first request), or the connection is closed",
+  },
+  bodyTimeout: {
+    type: "string",
+    value: "DURATION",
+    default: "30s",
+    help: "An HTTP request body that sends nothing for this long is given up and the connection " +
+      "closed",
+  },
 };
 
 /** The HTTP API's settings. */
@@ -67,6 +83,10 @@ export interface HttpSettings {
   allowedOrigins: string[];
   /** Lines per second for all live tails together; `Infinity` for no bound. */
   tailRate: number;
+  /** How long a request head may take, in ms. */
+  headerTimeoutMs: number;
+  /** How long a request body may send nothing, in ms. */
+  bodyTimeoutMs: number;
 }
 
 /** Reads the HTTP flags from parsed values; throws {@linkcode FlagError} for a bad one. */
@@ -108,6 +128,14 @@ export function parseHttpFlags(values: Record<string, string | boolean>): HttpSe
     maxSubscribers,
     allowedOrigins,
     tailRate: rate === 0 ? Infinity : rate,
+    headerTimeoutMs: positiveDuration(
+      "headerTimeout",
+      String(values.headerTimeout ?? HTTP_FLAGS.headerTimeout.default),
+    ),
+    bodyTimeoutMs: positiveDuration(
+      "bodyTimeout",
+      String(values.bodyTimeout ?? HTTP_FLAGS.bodyTimeout.default),
+    ),
   };
 }
 

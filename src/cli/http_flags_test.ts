@@ -12,6 +12,8 @@ Deno.test("HTTP flags: defaults, off, and the values they take", () => {
     maxSubscribers: 1000,
     allowedOrigins: [],
     tailRate: 200_000,
+    headerTimeoutMs: 10_000,
+    bodyTimeoutMs: 30_000,
   });
   assert.equal(parse("-http", "off").address, undefined);
   const set = parse(
@@ -25,11 +27,17 @@ Deno.test("HTTP flags: defaults, off, and the values they take", () => {
   assert.equal(set.maxBody, 1024 * 1024);
   assert.deepEqual(set.allowedOrigins, ["https://a.example", "http://b:8"]);
   assert.equal(set.tailRate, Infinity);
+  assert.equal(parse("-headerTimeout", "1500ms").headerTimeoutMs, 1500);
+  assert.equal(parse("-bodyTimeout", "2m").bodyTimeoutMs, 120_000);
   for (
-    const bad of [["-http", "8081"], ["-maxSubscribers", "0"], ["-allowOrigin", "a.example"], [
-      "-tailRate",
-      "x",
-    ]]
+    const bad of [
+      ["-http", "8081"],
+      ["-maxSubscribers", "0"],
+      ["-allowOrigin", "a.example"],
+      ["-tailRate", "x"],
+      ["-headerTimeout", "0"],
+      ["-bodyTimeout", "5"],
+    ]
   ) {
     assert.throws(() => parse(...bad), FlagError, bad.join(" "));
   }

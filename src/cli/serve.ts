@@ -8,6 +8,8 @@
 import { getLogger } from "@logtape/logtape";
 import { canRead, describe } from "../_util.ts";
 import { TcpInput } from "../ingest/tcp.ts";
+import { ConnectionGate } from "../net/accept.ts";
+import { NET_FLAGS, type NetSettings, parseNetFlags } from "./net_flags.ts";
 import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
 import { Router } from "../pipeline/router.ts";
 import { ApiServer } from "../api/server.ts";
@@ -129,6 +131,7 @@ export const SERVE_FLAGS: FlagSpecs = {
     help: "Level of logboom's own logs on stderr: debug, info, warn or error",
   },
   ...HTTP_FLAGS,
+  ...NET_FLAGS,
   ...WATCH_FLAGS,
 };
 
@@ -169,6 +172,8 @@ export interface ServeConfig {
   stateDir?: string;
   /** The HTTP API: address, token, limits. */
   http: HttpSettings;
+  /** The connection cap and idle timeout of both listeners. */
+  net: NetSettings;
   /** Local files followed as an input (`-watch`). Default none. */
   watch?: string[];
 }
@@ -218,6 +223,7 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     maxOpenFiles: parseCount("maxOpenFiles", values.maxOpenFiles as string, { min: 1 }),
     logLevel: parseChoice("logLevel", values.logLevel as string, { choices: LOG_LEVELS }),
     http: parseHttpFlags(values),
+    net: parseNetFlags(values),
     watch,
   };
   return { config, warnings, help };
@@ -361,12 +367,17 @@ export async function serve(
     : new LiveHub({ maxSubscribers: config.http.maxSubscribers, maxEventLines: 100 });
   const sources = new SourceStats();
   const router = new Router(hub ? [sink, hub, sources] : [sink, sources]);
+  // One cap over both listeners: together they must stay under the descriptor limit.
+  const gate = new ConnectionGate(config.net.maxConnections);
   let input: TcpInput;
   try {
-    input = TcpInput.listen(
-      { hostname: config.host, port: config.port, maxLine: config.maxLine },
-      router,
-    );
+    input = TcpInput.listen({
+      hostname: config.host,
+      port: config.port,
+      maxLine: config.maxLine,
+      gate,
+      idleTimeoutMs: config.net.idleTimeoutMs,
+    }, router);
   } catch (err) {
     log.error("Cannot listen on {host}:{port}: {error}{hint}", {
       host: config.host,
@@ -391,6 +402,12 @@ export async function serve(
         // Bodies are read whole before they are queued: room for a few at the largest size.
         maxBufferedBytes: Math.max(config.queueBytes, 4 * config.http.maxBody),
         marks,
+        gate,
+        headerMs: config.http.headerTimeoutMs,
+        bodyMs: config.http.bodyTimeoutMs,
+        // Clients keep idle connections for 90 s at most: closing first at 75 s avoids a
+        // request racing the close.
+        idleMs: Math.min(75_000, config.net.idleTimeoutMs),
       }, {
         router,
         hub,

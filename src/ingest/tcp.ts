@@ -1,11 +1,16 @@
 /**
- * Raw TCP input: newline-delimited lines, one async handler per connection.
+ * Raw TCP input: newline-delimited lines, one async handler per connection. Connections count
+ * against the cap shared with the HTTP API; one that sends nothing for the idle timeout is closed
+ * (time spent waiting on a full queue does not count), and TCP keepalive finds dead peers.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { acceptLoop, closeQuietly, ConnectionGate } from "../net/accept.ts";
+import { Deadlines } from "../net/deadlines.ts";
+import { logAcceptError } from "../net/log.ts";
 import type { BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { LineFramer } from "./framing.ts";
@@ -20,6 +25,12 @@ export interface TcpInputConfig {
   maxLine?: number;
   /** Per-connection read buffer. Default 64 KiB. */
   bufferSize?: number;
+  /** The connection cap shared with the other listeners. Default: 2,048 for this input alone. */
+  gate?: ConnectionGate;
+  /** A connection that sends nothing for this long is closed, in ms. Default 1 hour. */
+  idleTimeoutMs?: number;
+  /** The deadline sweeper; tests inject one with a fake clock. Default: a new one. */
+  deadlines?: Deadlines;
 }
 
 /** Options of {@linkcode TcpInput.close}. */
@@ -51,6 +62,10 @@ export class TcpInput {
   readonly #sink: Sink;
   readonly #maxLine: number | undefined;
   readonly #bufferSize: number | undefined;
+  readonly #gate: ConnectionGate;
+  readonly #idleMs: number;
+  readonly #deadlines: Deadlines;
+  readonly #ownDeadlines: boolean;
   readonly #conns = new Set<Deno.Conn>();
   readonly #handlers = new Set<Promise<void>>();
   /** Bytes read plus connections accepted: how close() tells that clients went quiet. */
@@ -64,7 +79,18 @@ export class TcpInput {
     this.#sink = sink;
     this.#maxLine = config.maxLine;
     this.#bufferSize = config.bufferSize;
-    this.#accepting = this.#accept();
+    this.#gate = config.gate ?? new ConnectionGate(2048);
+    this.#idleMs = config.idleTimeoutMs ?? 60 * 60 * 1000;
+    this.#ownDeadlines = config.deadlines === undefined;
+    this.#deadlines = config.deadlines ??
+      new Deadlines({ sweepMs: Math.max(20, Math.min(1000, Math.floor(this.#idleMs / 4))) });
+    this.#accepting = acceptLoop(listener, {
+      gate: this.#gate,
+      transport: "tcp",
+      stopped: () => this.#closing,
+      failed: (code, err) => logAcceptError(log, code, err),
+      serve: (conn) => this.#serve(conn),
+    });
   }
 
   /** Binds the port (throws `Deno.errors.AddrInUse` at once when taken) and starts accepting. */
@@ -98,28 +124,18 @@ export class TcpInput {
     await this.#accepting;
     for (const conn of this.#conns) closeQuietly(conn);
     await Promise.all(this.#handlers);
+    if (this.#ownDeadlines) this.#deadlines.close();
   }
 
-  async #accept(): Promise<void> {
-    while (!this.#closing) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (err) {
-        if (this.#closing || err instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors and the like: keep the listener, let the pressure pass.
-        log.warn(`Cannot accept a TCP connection: ${describe(err)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      this.#activity++;
-      this.#conns.add(conn);
-      const handler = this.#handle(conn).finally(() => {
-        this.#conns.delete(conn);
-        this.#handlers.delete(handler);
-      });
-      this.#handlers.add(handler);
-    }
+  #serve(conn: Deno.Conn): void {
+    this.#activity++;
+    this.#conns.add(conn);
+    const handler = this.#handle(conn).finally(() => {
+      this.#conns.delete(conn);
+      this.#handlers.delete(handler);
+      this.#gate.leave("tcp");
+    });
+    this.#handlers.add(handler);
   }
 
   async #handle(conn: Deno.Conn): Promise<void> {
@@ -127,17 +143,41 @@ export class TcpInput {
     const meta: BatchMeta = { source: "tcp", host: remote.hostname, input: "tcp" };
     const framer = new LineFramer({ maxLine: this.#maxLine, bufferSize: this.#bufferSize });
     const sink = this.#sink;
+    try {
+      (conn as Deno.TcpConn).setKeepAlive(true);
+    } catch {
+      // Reset already: the first read says so.
+    }
+    const deadlines = this.#deadlines;
+    const idleMs = this.#idleMs;
+    let timedOut = false;
+    const deadline = deadlines.watch(() => {
+      timedOut = true;
+      this.#gate.timedOut("idle");
+      log.debug("Closing a TCP connection from {host}: idle for {seconds} s", {
+        host: remote.hostname,
+        seconds: idleMs / 1000,
+      });
+      closeQuietly(conn);
+    });
     for (;;) {
       let n: number | null;
+      deadline.at = deadlines.now() + idleMs;
       try {
         n = await conn.read(framer.buffer);
       } catch (err) {
-        // Reset by the peer, or closed by close(): what was framed is stored, and so is the rest.
-        if (!this.#closing) {
-          log.debug(`Connection from ${remote.hostname} failed: ${describe(err)}`);
+        // Reset by the peer, or closed by close() or the idle timeout: what was framed is
+        // stored, and so is the rest.
+        if (!this.#closing && !timedOut) {
+          log.debug("Connection from {host} failed: {error}", {
+            host: remote.hostname,
+            error: describe(err),
+          });
         }
         n = null;
       }
+      // Waiting on a full queue is not the client's idleness.
+      deadline.at = Infinity;
       if (n !== null) this.#activity += n;
       const framed = n === null ? framer.end() : framer.commit(n);
       if (framed) {
@@ -146,14 +186,7 @@ export class TcpInput {
       }
       if (n === null) break;
     }
+    deadlines.unwatch(deadline);
     closeQuietly(conn);
-  }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed: close() and the handler race to it on shutdown.
   }
 }

@@ -284,20 +284,29 @@ export interface BodyHooks {
   start?(): Promise<void>;
 }
 
+/** What became of a request body. */
+export interface BodyState {
+  /** Read to its end: the connection can carry another request. */
+  done: boolean;
+  /** Its framing broke or the connection failed within it. */
+  failed: boolean;
+  /** Why it failed: an {@linkcode HttpError} for a malformed or cut-short body. */
+  error?: unknown;
+}
+
 /** Largest chunk-size line, trailer field section or chunk-data terminator looked at. */
 const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILERS = 16 * 1024;
 
 /**
  * A request body as a byte stream that reads from the connection only when its reader asks.
- * `state.done` tells afterwards whether the body was read to its end (the connection can carry
- * another request) and `state.failed` whether its framing broke.
+ * `state` tells afterwards whether the body was read to its end and whether it failed.
  */
 export function bodyStream(
   reader: ConnReader,
   framing: BodyFraming,
   hooks: BodyHooks,
-  state: { done: boolean; failed: boolean },
+  state: BodyState,
 ): ReadableStream<Uint8Array> {
   let remaining = framing.type === "length" ? framing.length : 0;
   // For chunked: `size` before a chunk-size line, `data` within a chunk, `end` when read.
@@ -319,7 +328,9 @@ export function bodyStream(
         reader.skip(nl + 1);
         return stripCr(text);
       }
-      if (reader.buffered >= MAX_CHUNK_LINE) throw new HttpError(400, `The ${what} is too long`);
+      if (reader.buffered >= MAX_CHUNK_LINE || reader.full) {
+        throw new HttpError(400, `The ${what} is too long`);
+      }
       if (!await read(() => reader.fill())) {
         throw new HttpError(400, "The connection ended within the body");
       }
@@ -380,6 +391,7 @@ export function bodyStream(
         controller.enqueue(chunk);
       } catch (err) {
         state.failed = true;
+        state.error = err;
         controller.error(err);
       }
     },

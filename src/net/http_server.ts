@@ -24,6 +24,7 @@ import { acceptLoop, closeQuietly, type ConnectionGate } from "./accept.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import {
   bodyFraming,
+  type BodyState,
   bodyStream,
   ConnReader,
   encodeChunk,
@@ -160,8 +161,10 @@ export class HttpServer {
    * first; any still open are cut.
    */
   async shutdown(): Promise<void> {
-    this.#closing = true;
-    this.#listener.close();
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#listener.close();
+    }
     await this.#accepting;
     for (const conn of this.#conns) conn.closeIfIdle();
     await Promise.all(this.#done);
@@ -211,7 +214,7 @@ class Connection {
   readonly #reader: ConnReader;
   readonly #deadline: Deadline;
   readonly #peer: HttpPeer;
-  /** Waiting for the next request with nothing of it read: shutdown may close now. */
+  /** Reading a request head (none is being answered): shutdown may close now. */
   #idle = true;
   #closed = false;
   #abort: AbortController | undefined;
@@ -273,10 +276,7 @@ class Connection {
       end = reader.buffered > 0 ? headEnd(reader.peek(), Math.max(0, searched - 3)) : -1;
       if (end !== -1) break;
       searched = reader.buffered;
-      if (reader.buffered > 0) {
-        this.#idle = false;
-        headStart ??= deadlines.now();
-      }
+      if (reader.buffered > 0) headStart ??= deadlines.now();
       if (reader.buffered > this.#o.maxHead || reader.full) {
         await this.#fail(new HttpError(431, `The request head is over ${this.#o.maxHead} bytes`));
         return false;
@@ -299,7 +299,7 @@ class Connection {
       return false;
     }
     let request: Request;
-    let state = { done: true, failed: false };
+    let state: BodyState = { done: true, failed: false };
     let upgrade = false;
     try {
       head = parseHead(reader.peek().subarray(0, end));
@@ -328,6 +328,12 @@ class Connection {
       await this.#upgrade(res, socket);
       return false;
     }
+    // A malformed or cut-short body: the handler answered from a broken one; say what broke.
+    if (state.failed && state.error instanceof HttpError) {
+      await res.body?.cancel().catch(() => {});
+      await this.#fail(state.error);
+      return false;
+    }
     // A body the handler left unread: cancel it, and close after the answer (the rest of it is
     // still on the wire).
     if (!state.done && request.body !== null && !request.bodyUsed) {
@@ -340,7 +346,7 @@ class Connection {
 
   #request(head: RequestHead): {
     request: Request;
-    state: { done: boolean; failed: boolean };
+    state: BodyState;
     upgrade: boolean;
   } {
     const framing = bodyFraming(head.headers);
@@ -377,7 +383,7 @@ class Connection {
     } catch {
       throw new HttpError(400, "Malformed header field");
     }
-    const state = { done: framing.type === "none", failed: false };
+    const state: BodyState = { done: framing.type === "none", failed: false };
     let body: ReadableStream<Uint8Array> | null = null;
     if (framing.type !== "none") {
       const { bodyMs } = this.#o.timeouts;
@@ -620,9 +626,25 @@ const REFUSAL = encoder.encode(
     REFUSAL_BODY,
 );
 
-/** Answers 503 on a connection refused at the cap (the bytes fit any fresh send buffer), then closes. */
+/** How long a refused connection may take to read its 503 before it is closed. */
+const REFUSAL_LINGER_MS = 500;
+
+/**
+ * Answers 503 on a connection refused at the cap (the bytes fit any fresh send buffer), then
+ * reads what the client sent, briefly, before closing: closing with unread bytes would reset the
+ * connection and the client could lose the answer.
+ */
 function refuse(conn: Deno.Conn): void {
-  conn.write(REFUSAL).catch(() => {}).finally(() => closeQuietly(conn));
+  const timer = setTimeout(() => closeQuietly(conn), REFUSAL_LINGER_MS);
+  (async () => {
+    await conn.write(REFUSAL);
+    await conn.closeWrite();
+    const buf = new Uint8Array(16 * 1024);
+    while (await conn.read(buf) !== null);
+  })().catch(() => {}).finally(() => {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  });
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -1,0 +1,71 @@
+/**
+ * The flags of `serve` that bound connections over both listeners, TCP lines and the HTTP API:
+ * `-maxConnections` and `-idleTimeout`.
+ *
+ * @module
+ */
+
+import { describe } from "../_util.ts";
+import { parseDuration } from "./duration.ts";
+import { FlagError, type FlagSpecs, parseCount } from "./flags.ts";
+
+/**
+ * The default cap: with the default `-maxOpenFiles` of 1,024 and the descriptors the runtime keeps
+ * for itself, it fits under a hard descriptor limit of 4,096, the lowest in common use (Deno
+ * raises its soft limit to the hard one).
+ */
+export const DEFAULT_MAX_CONNECTIONS = 2048;
+
+/** Flags of the connection limits, merged into `serve`'s. */
+export const NET_FLAGS: FlagSpecs = {
+  maxConnections: {
+    type: "string",
+    value: "N",
+    default: String(DEFAULT_MAX_CONNECTIONS),
+    help: "Most TCP and HTTP connections open at once, together; past it a new connection is " +
+      "closed at once (HTTP answers 503) and counted in /metrics",
+  },
+  idleTimeout: {
+    type: "string",
+    value: "DURATION",
+    default: "1h",
+    help: "A TCP connection that sends nothing for this long is closed (TCP keepalive is on as " +
+      "well); an HTTP connection waits at most this long, and never over 75s, between requests",
+  },
+};
+
+/** The connection limits. */
+export interface NetSettings {
+  /** Most connections open at once, over both listeners. */
+  maxConnections: number;
+  /** How long a TCP connection may send nothing, in ms. */
+  idleTimeoutMs: number;
+}
+
+/** Reads the connection flags from parsed values; throws {@linkcode FlagError} for a bad one. */
+export function parseNetFlags(values: Record<string, string | boolean>): NetSettings {
+  const maxConnections = parseCount(
+    "maxConnections",
+    String(values.maxConnections ?? NET_FLAGS.maxConnections.default),
+    { min: 1 },
+  );
+  return {
+    maxConnections,
+    idleTimeoutMs: positiveDuration(
+      "idleTimeout",
+      String(values.idleTimeout ?? NET_FLAGS.idleTimeout.default),
+    ),
+  };
+}
+
+/** A duration flag above zero, in ms. */
+export function positiveDuration(flag: string, value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new FlagError(`Flag "-${flag}" takes a duration such as 30s or 5m: ${describe(err)}`);
+  }
+  if (ms <= 0) throw new FlagError(`Flag "-${flag}" takes a duration above zero, got "${value}"`);
+  return ms;
+}
