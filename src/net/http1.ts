@@ -282,6 +282,8 @@ export interface BodyHooks {
   afterRead(): void;
   /** Called once, before the first byte is read: send `100 Continue` if it was asked for. */
   start?(): Promise<void>;
+  /** Turns a failed read into the error the body's reader gets (e.g. a timeout's 408). */
+  failure?(err: unknown): unknown;
 }
 
 /** What became of a request body. */
@@ -390,9 +392,10 @@ export function bodyStream(
         }
         controller.enqueue(chunk);
       } catch (err) {
+        const error = err instanceof HttpError ? err : hooks.failure?.(err) ?? err;
         state.failed = true;
-        state.error = err;
-        controller.error(err);
+        state.error = error;
+        controller.error(error);
       }
     },
   }, { highWaterMark: 0 });

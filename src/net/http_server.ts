@@ -217,6 +217,7 @@ class Connection {
   /** Reading a request head (none is being answered): shutdown may close now. */
   #idle = true;
   #closed = false;
+  #timedOut: string | undefined;
   #abort: AbortController | undefined;
   #socket: WebSocketConn | undefined;
 
@@ -226,6 +227,7 @@ class Connection {
     this.#reader = new ConnReader(tcp, options.maxHead + 1);
     this.#deadline = options.deadlines.watch((phase) => {
       options.gate.timedOut(phase);
+      this.#timedOut = phase;
       this.close();
     });
     const remote = tcp.remoteAddr as Deno.NetAddr;
@@ -398,6 +400,10 @@ class Connection {
           deadline.at = Infinity;
         },
         start: expectContinue ? () => this.#write(CONTINUE) : undefined,
+        failure: () =>
+          this.#timedOut === "body"
+            ? new HttpError(408, `No bytes of the request body arrived for ${bodyMs} ms`)
+            : new HttpError(400, "The connection failed within the request body"),
       }, state);
     }
     this.#abort = new AbortController();

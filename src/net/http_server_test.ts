@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConnectionGate } from "./accept.ts";
 import { Deadlines } from "./deadlines.ts";
 import { type HttpHandler, HttpServer, type HttpServerOptions } from "./http_server.ts";
+import { HttpError } from "./http1.ts";
 import { upgradeWebSocket } from "./websocket.ts";
 
 const encoder = new TextEncoder();
@@ -298,7 +299,8 @@ Deno.test("a body that stops arriving is given up after the body timeout", async
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   await raw.until((r) => r.ended, "closed at the body timeout");
-  assert.ok(await failed.promise instanceof Error);
+  const err = await failed.promise;
+  assert.ok(err instanceof HttpError && err.status === 408, String(err));
   assert.deepEqual(f.gate.stats.timedOut, { body: 1 });
   await raw.close();
 });
