@@ -602,10 +602,9 @@ function wantsKeepAlive(head: RequestHead): boolean {
 
 /** The path and query of a request target (origin-form, absolute-form or `*`). */
 function requestPath(target: string): string {
-  if (target[0] === "/") {
-    // "//x" would read as a host in a URL: keep it a path.
-    return target[1] === "/" ? "/" + target.replace(/^\/+/, "") : target;
-  }
+  // Appended to "http://host", "//x" stays a path (it is resolving against a base that would
+  // read it as a host).
+  if (target[0] === "/") return target;
   if (target === "*") return "/";
   if (/^https?:\/\//i.test(target)) {
     try {
