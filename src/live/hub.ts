@@ -47,6 +47,27 @@ export interface DroppedEvent {
 /** What a subscription yields. */
 export type LiveEvent = LinesEvent | DroppedEvent;
 
+/**
+ * Consecutive lines of one batch as bytes, from {@linkcode Subscription.pollRaw}: for an encoder
+ * that writes them out without decoding them into records first.
+ */
+export interface RawLinesEvent {
+  /** Always `raw`. */
+  readonly type: "raw";
+  /** The lines, each ending with a newline; a view to read, never to change. */
+  readonly data: Uint8Array;
+  /** Id of the first line; the others follow one by one. */
+  readonly firstId: number;
+  /** How many lines `data` holds. */
+  readonly count: number;
+  /** The source of the batch the lines came in. */
+  readonly source: string;
+  /** The host that sent them. */
+  readonly host: string;
+  /** When they were received, in milliseconds since the epoch. */
+  readonly ts: number;
+}
+
 /** Why a subscription ended. */
 export type CloseReason = "closed" | "aborted" | "stalled" | "hub closed";
 
@@ -120,6 +141,11 @@ export interface Subscription extends AsyncIterable<LiveEvent> {
    *   Default: the hub's `maxEventLines`.
    */
   poll(options?: PollOptions): LiveEvent | undefined;
+  /**
+   * Like {@linkcode Subscription.poll}, but lines come as bytes, one batch's run at a time: an
+   * SSE body writes them without making a record and a string of each.
+   */
+  pollRaw(options?: PollOptions): RawLinesEvent | DroppedEvent | undefined;
   /** The events as a stream; cancelling it closes the subscription. Created on first use. */
   readonly readable: ReadableStream<LiveEvent>;
   /** Ends the subscription at once, discarding what is queued. */
@@ -919,6 +945,22 @@ class Subscriber implements Subscription {
   }
 
   poll(options: PollOptions = {}): LiveEvent | undefined {
+    const maxLines = this.#prepare(options);
+    return maxLines === undefined ? undefined : this.#take(maxLines);
+  }
+
+  pollRaw(options: PollOptions = {}): RawLinesEvent | DroppedEvent | undefined {
+    const maxLines = this.#prepare(options);
+    if (maxLines === undefined) return undefined;
+    if ("dropped" in this.#queue[0]) return this.#takeNotice();
+    const run = this.#shiftRun(Math.min(maxLines, this.#maxEventLines));
+    this.#taken(runCost(run), run.count);
+    const { data, firstId, count, source, host, ts } = run;
+    return { type: "raw", data, firstId, count, source, host, ts };
+  }
+
+  /** Checks poll options and applies `keepLines`; the line limit, or `undefined` for nothing. */
+  #prepare(options: PollOptions): number | undefined {
     const { maxLines = Infinity, keepLines = Infinity } = options;
     if (!(maxLines >= 1)) {
       throw new RangeError(`Most lines per event must be at least 1, got "${maxLines}"`);
@@ -929,7 +971,7 @@ class Subscriber implements Subscription {
     if (this.#queue.length === 0) return undefined;
     if (keepLines !== Infinity) this.#keep(Math.floor(keepLines));
     if (!this.#ready()) return undefined;
-    return this.#take(Math.floor(maxLines));
+    return Math.floor(maxLines);
   }
 
   /**
@@ -1058,39 +1100,50 @@ class Subscriber implements Subscription {
   }
 
   #take(maxLines: number): LiveEvent {
-    const head = this.#queue[0];
-    if ("dropped" in head) {
-      this.#queue.shift();
-      this.#noticeAt = this.#now() + this.#noticeMs;
-      return { type: "dropped", count: head.dropped };
-    }
+    if ("dropped" in this.#queue[0]) return this.#takeNotice();
     const limit = Math.min(maxLines, this.#maxEventLines);
     const lines: LiveLine[] = [];
     let bytes = 0;
     while (lines.length < limit && this.#queue.length > 0) {
-      let run = this.#queue[0];
-      if ("dropped" in run) break;
-      const room = limit - lines.length;
-      if (run.count > room) {
-        const cut = endOfLines(run.data, room);
-        this.#queue[0] = {
-          ...run,
-          data: run.data.subarray(cut),
-          firstId: run.firstId + room,
-          count: run.count - room,
-        };
-        run = { ...run, data: run.data.subarray(0, cut), count: room };
-      } else {
-        this.#queue.shift();
-      }
+      if ("dropped" in this.#queue[0]) break;
+      const run = this.#shiftRun(limit - lines.length);
       bytes += runCost(run);
       decodeRun(run, lines);
     }
+    this.#taken(bytes, lines.length);
+    return { type: "lines", lines };
+  }
+
+  /** Takes the `dropped` notice at the head of the queue. */
+  #takeNotice(): DroppedEvent {
+    const head = this.#queue.shift() as { dropped: number };
+    this.#noticeAt = this.#now() + this.#noticeMs;
+    return { type: "dropped", count: head.dropped };
+  }
+
+  /** Takes at most `room` lines of the run at the head of the queue (the rest stay queued). */
+  #shiftRun(room: number): Run {
+    const run = this.#queue[0] as Run;
+    if (run.count <= room) {
+      this.#queue.shift();
+      return run;
+    }
+    const cut = endOfLines(run.data, room);
+    this.#queue[0] = {
+      ...run,
+      data: run.data.subarray(cut),
+      firstId: run.firstId + room,
+      count: run.count - room,
+    };
+    return { ...run, data: run.data.subarray(0, cut), count: room };
+  }
+
+  /** Accounts for lines handed to the reader: the queue has room again. */
+  #taken(bytes: number, lines: number): void {
     this.#queuedBytes -= bytes;
     this.fullSince = undefined;
-    this.#counters.delivered += lines.length;
+    this.#counters.delivered += lines;
     if (this.#unpark()) this.#onRoom(this);
-    return { type: "lines", lines };
   }
 
   #discard(countAsDropped: boolean): void {

@@ -602,3 +602,30 @@ Deno.test("the ring copies within its rate; a resume counts what it skipped wher
   for (const sub of [resumed, backfill, later]) sub.close();
   await hub.close();
 });
+
+Deno.test("pollRaw hands lines as bytes, a batch's run at a time, and notices where they are", async () => {
+  const hub = new LiveHub({ queueBytes: 64 * 3 + 30, noticeMs: 0 });
+  const sub = hub.subscribe();
+  hub.write(batch(["a1", "a2"], "web"));
+  hub.write(batch(["b1", "b2", "b3"], "db"));
+  const decoder = new TextDecoder();
+  const first = sub.pollRaw({ maxLines: 1 });
+  assert.ok(first?.type === "raw");
+  assert.deepEqual([decoder.decode(first.data), first.firstId, first.count, first.source], [
+    "a1\n",
+    1,
+    1,
+    "web",
+  ]);
+  const second = sub.pollRaw();
+  assert.ok(second?.type === "raw");
+  assert.deepEqual([decoder.decode(second.data), second.firstId], ["a2\n", 2]);
+  const third = sub.pollRaw();
+  assert.ok(third?.type === "raw");
+  assert.deepEqual([decoder.decode(third.data), third.firstId, third.source], ["b1\n", 3, "db"]);
+  assert.deepEqual(sub.pollRaw(), { type: "dropped", count: 2 });
+  assert.equal(sub.pollRaw(), undefined);
+  assert.equal(hub.stats.linesDelivered, 3);
+  sub.close();
+  await hub.close();
+});

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { LiveEvent, LiveLine } from "./hub.ts";
+import type { LiveEvent, LiveLine, RawLinesEvent } from "./hub.ts";
 
 /** The `Content-Type` of an SSE response. */
 export const SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8";
@@ -85,6 +85,79 @@ export function encodeSseLines(lines: readonly LiveLine[], epoch?: string): stri
     }}\n\n`;
   }
   return text;
+}
+
+const encoder = new TextEncoder();
+// ignoreBOM: a line may start with U+FEFF and must reach subscribers as sent.
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+const DATA_ID = encoder.encode('\ndata: {"id":');
+const END = encoder.encode("}\n\n");
+/** Room for a line id's digits (safe integers have at most 16). */
+const ID_DIGITS = 16;
+
+/**
+ * Encodes raw lines (see `Subscription.pollRaw`) as {@linkcode encodeSseLines} would encode
+ * their records, byte for byte, without decoding them: a line of printable ASCII without `"` or
+ * `\` is its own JSON string, so its bytes are copied between quotes; only other lines are
+ * decoded (invalid UTF-8 becomes U+FFFD) and JSON-encoded.
+ */
+export function encodeSseRaw(raw: RawLinesEvent, epoch?: string): Uint8Array<ArrayBuffer> {
+  const { data, firstId, count, source, host, ts } = raw;
+  const idHead = encoder.encode(`id: ${epoch === undefined ? "" : `${epoch}-`}`);
+  const middle = encoder.encode(
+    `,"source":${JSON.stringify(source)},"host":${JSON.stringify(host)},"ts":${ts},"line":`,
+  );
+  const fixed = idHead.length + DATA_ID.length + middle.length + END.length + 2 * ID_DIGITS;
+  // Enough for plain lines (their bytes and two quotes); grown for lines that need escapes.
+  let out = new Uint8Array(count * (fixed + 2) + data.length);
+  let at = 0;
+  const put = (bytes: Uint8Array) => {
+    out.set(bytes, at);
+    at += bytes.length;
+  };
+  const putId = (id: number) => {
+    const digits = String(id);
+    for (let k = 0; k < digits.length; k++) out[at++] = digits.charCodeAt(k);
+  };
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    const nl = data.indexOf(10, start);
+    const end = nl === -1 ? data.length : nl;
+    const id = firstId + i;
+    put(idHead);
+    putId(id);
+    put(DATA_ID);
+    putId(id);
+    put(middle);
+    if (isPlainJson(data, start, end)) {
+      out[at++] = 34;
+      put(data.subarray(start, end));
+      out[at++] = 34;
+    } else {
+      const json = encoder.encode(JSON.stringify(decoder.decode(data.subarray(start, end))));
+      // What is left is sized for plain lines: make room for this one's escapes.
+      const need = at + json.length + END.length + (count - i - 1) * (fixed + 2) +
+        (data.length - end);
+      if (need > out.length) {
+        const bigger = new Uint8Array(need);
+        bigger.set(out.subarray(0, at));
+        out = bigger;
+      }
+      put(json);
+    }
+    put(END);
+    start = end + 1;
+  }
+  return out.subarray(0, at);
+}
+
+/** Whether bytes `start` to `end` are printable ASCII (or DEL) without `"` or `\`. */
+function isPlainJson(data: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = data[i];
+    if (b < 0x20 || b === 0x22 || b === 0x5c || b > 0x7f) return false;
+  }
+  return true;
 }
 
 /**

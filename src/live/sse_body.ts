@@ -8,7 +8,7 @@
 
 import type { DeliveryShare } from "./delivery_budget.ts";
 import type { Subscription } from "./hub.ts";
-import { encodeSseComment, encodeSseEvent } from "./sse.ts";
+import { encodeSseComment, encodeSseDropped, encodeSseRaw } from "./sse.ts";
 
 /** Options of {@linkcode sseBody}. */
 export interface SseBodyOptions {
@@ -16,8 +16,8 @@ export interface SseBodyOptions {
   first?: string;
   /** A comment is sent after this many milliseconds without events, for proxies. Default 15,000. */
   heartbeatMs?: number;
-  /** Events queued together are joined into one chunk up to about this many characters. Default 64 Ki. */
-  maxChunkChars?: number;
+  /** Events queued together are joined into one chunk up to about this many bytes. Default 64 KiB. */
+  maxChunkBytes?: number;
   /** This subscriber's share of the delivery budget; left when the stream ends. Default: none. */
   share?: DeliveryShare;
   /** The hub's epoch, for the lines' cursors (`<epoch>-<id>`). Default: bare line ids. */
@@ -40,7 +40,7 @@ export function sseBody(
   sub: Subscription,
   options: SseBodyOptions = {},
 ): ReadableStream<Uint8Array> {
-  const { first, heartbeatMs = 15_000, maxChunkChars = 64 * 1024, share, epoch } = options;
+  const { first, heartbeatMs = 15_000, maxChunkBytes = 64 * 1024, share, epoch } = options;
   let pending: Promise<boolean> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let resting: { timer: ReturnType<typeof setTimeout>; done: () => void } | undefined;
@@ -50,7 +50,7 @@ export function sseBody(
     }).finally(() => resting = undefined);
   // At least one line per event, however poor the share: progress is never blocked. And no
   // more queued than the share can send soon, so what goes out is recent.
-  const take = (maxLines: number) => sub.poll({ maxLines, keepLines: share?.keepLines() });
+  const take = (maxLines: number) => sub.pollRaw({ maxLines, keepLines: share?.keepLines() });
   const allowed = () => share === undefined ? Infinity : Math.max(1, Math.floor(share.available()));
   return new ReadableStream<Uint8Array>({
     start(controller) {
@@ -81,17 +81,24 @@ export function sseBody(
         return;
       }
       // Whatever piled up while the network was busy goes out in one write, as far as this
-      // subscriber's share allows.
-      let text = encodeSseEvent(event, epoch);
-      let lines = event.type === "lines" ? event.lines.length : 0;
+      // subscriber's share allows. Lines are encoded from their bytes, never made records.
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      let lines = 0;
       const limit = allowed();
-      while (text.length < maxChunkChars && lines < limit) {
+      for (;;) {
+        const part = event.type === "raw"
+          ? encodeSseRaw(event, epoch)
+          : encoder.encode(encodeSseDropped(event.count));
+        parts.push(part);
+        size += part.length;
+        if (event.type === "raw") lines += event.count;
+        if (size >= maxChunkBytes || lines >= limit) break;
         const more = take(limit - lines);
         if (more === undefined) break;
-        text += encodeSseEvent(more, epoch);
-        if (more.type === "lines") lines += more.lines.length;
+        event = more;
       }
-      controller.enqueue(encoder.encode(text));
+      controller.enqueue(parts.length === 1 ? parts[0] : concat(parts, size));
       // Over its share, the subscriber reads later; meanwhile its hub queue fills and drops.
       const wait = share?.spend(lines) ?? 0;
       if (wait > 0) await rest(wait);
@@ -106,4 +113,14 @@ export function sseBody(
       sub.close();
     },
   }, { highWaterMark: 0 });
+}
+
+function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }

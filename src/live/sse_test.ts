@@ -6,6 +6,7 @@ import {
   encodeSseEvent,
   encodeSseLines,
   encodeSseMessage,
+  encodeSseRaw,
   SseEncoderStream,
 } from "./sse.ts";
 
@@ -128,4 +129,47 @@ Deno.test("encodeSseLines writes exactly JSON.stringify of each record, across s
     `id: ${id}\ndata: ${JSON.stringify({ id, source, host, ts, line })}\n\n`
   ).join("");
   assert.equal(encodeSseLines(records), expected);
+});
+
+Deno.test("raw lines encode byte for byte as their records would, escapes and bad UTF-8 included", () => {
+  const texts = [
+    "plain line 1",
+    'quote " and back\\slash',
+    "tab\there, cr\r, nul\u0000, del\u007f",
+    "caf\u00e9 \u2028 \ud83d\ude00 emoji",
+    "\ufeffstarts with a BOM",
+    "",
+    "id: 999",
+  ];
+  const encoder = new TextEncoder();
+  const bytes = [
+    ...texts.map((t) => encoder.encode(t + "\n")),
+    new Uint8Array([0x61, 0xff, 0xc3, 0x0a]), // invalid UTF-8, then a truncated sequence
+  ];
+  const data = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+  bytes.reduce((at, b) => (data.set(b, at), at + b.length), 0);
+  const raw = {
+    type: "raw" as const,
+    data,
+    firstId: 41,
+    count: bytes.length,
+    source: 'we"ird',
+    host: "10.0.0.1",
+    ts: 1_700_000_000_000,
+  };
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  const records = decoder.decode(data).split("\n").slice(0, -1).map((line, i) => ({
+    id: 41 + i,
+    source: 'we"ird',
+    host: "10.0.0.1",
+    ts: 1_700_000_000_000,
+    line,
+  }));
+  for (const epoch of [undefined, "mfz3k2a"]) {
+    assert.equal(
+      new TextDecoder().decode(encodeSseRaw(raw, epoch)),
+      encodeSseLines(records, epoch),
+    );
+  }
+  assert.equal(parseSse(new TextDecoder().decode(encodeSseRaw(raw))).length, bytes.length);
 });
