@@ -409,9 +409,15 @@ export async function benchCost(rounds: number): Promise<string[]> {
         const used = await cpuSeconds(server.pid) - before;
         cpu[config].push(used);
         rate[config].push(mbps);
+        let sent = "";
+        if (config === "stalled") {
+          const metrics = await (await fetch(`http://127.0.0.1:${server.http}/metrics`)).text();
+          const delivered = /^logboom_live_lines_delivered_total (\d+)/m.exec(metrics)?.[1];
+          sent = `, ${delivered} lines sent to the tail before it filled`;
+        }
         console.log(
           `  ${config.padEnd(7)} ${used.toFixed(2)} s CPU, ${mbps.toFixed(0)} MB/s, ` +
-            `peak RSS ${((await peakRssKb(server.pid)) / 1024).toFixed(0)} MB`,
+            `peak RSS ${((await peakRssKb(server.pid)) / 1024).toFixed(0)} MB${sent}`,
         );
       } finally {
         stalled?.close();
