@@ -31,6 +31,11 @@ export interface ByteSource {
 
 /** Bytes read per `read` for bodies. */
 export const READ_BYTES = 64 * 1024;
+/** Body reads share slabs of this size. */
+const SLAB_BYTES = 256 * 1024;
+/** Smaller reads (WebSocket frame heads) get their own buffer. */
+const SLAB_MIN_READ = 16 * 1024;
+const EMPTY = new Uint8Array(0);
 
 /**
  * A connection's read side with a buffer: the head parser looks into it, bodies take from it
@@ -43,6 +48,8 @@ export class ConnReader {
   #start = 0;
   #end = 0;
   #filling: Promise<boolean> | undefined;
+  #slab = EMPTY;
+  #slabAt = 0;
   /** Whether the peer ended its side. */
   eof = false;
 
@@ -111,8 +118,8 @@ export class ConnReader {
   }
 
   /**
-   * Up to `max` bytes, owned by the caller: buffered ones (copied), else one read into a fresh
-   * buffer. `null` at the end of the stream.
+   * Up to `max` bytes, for the caller to keep: buffered ones (copied), else one read into a
+   * fresh buffer or a fresh part of a slab. `null` at the end of the stream.
    */
   async readSome(max: number): Promise<Uint8Array | null> {
     // A read under way (watching for the peer going away) lands in the buffer first.
@@ -124,13 +131,33 @@ export class ConnReader {
       return out;
     }
     if (this.eof) return null;
-    const chunk = new Uint8Array(Math.min(max, READ_BYTES));
-    const n = await this.#source.read(chunk);
+    const size = Math.min(max, READ_BYTES);
+    if (size < SLAB_MIN_READ) {
+      const chunk = new Uint8Array(size);
+      const n = await this.#source.read(chunk);
+      if (n === null) this.eof = true;
+      return n === null ? null : chunk.subarray(0, n);
+    }
+    // Body reads land in a slab, each handed on as its own view: a short read costs only its
+    // bytes (a fresh buffer per read would be zeroed whole).
+    if (this.#slab.length - this.#slabAt < size) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slabAt = 0;
+    }
+    const at = this.#slabAt;
+    const n = await this.#source.read(this.#slab.subarray(at, at + size));
     if (n === null) {
       this.eof = true;
       return null;
     }
-    return n === chunk.length ? chunk : chunk.subarray(0, n);
+    this.#slabAt = at + n;
+    return this.#slab.subarray(at, at + n);
+  }
+
+  /** Lets go of the body slab (between requests), so an idle connection holds only its buffer. */
+  releaseSlab(): void {
+    this.#slab = EMPTY;
+    this.#slabAt = 0;
   }
 
   /** Where the buffered bytes hold `\n` from `from` on, relative to the buffered start; or -1. */

@@ -254,6 +254,7 @@ class Connection {
         const keep = await this.#exchange(first);
         first = false;
         if (!keep) break;
+        this.#reader.releaseSlab();
       }
     } catch {
       // The connection failed or was closed by a timeout: nothing more to answer on it.
