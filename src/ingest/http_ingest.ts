@@ -12,6 +12,14 @@ import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import type { StreamMarks } from "../store/stream_marks.ts";
 import { type FramedLines, LineFramer } from "./framing.ts";
+import {
+  type JsonField,
+  type JsonRecord,
+  JsonRecordError,
+  type KeyUse,
+  LARGE_RECORD_BYTES,
+  readJsonRecord,
+} from "./json_record.ts";
 
 /** Options of {@linkcode HttpIngest}. */
 export interface HttpIngestOptions {
@@ -71,6 +79,15 @@ const SLICE_MS = 4;
 /** Text bodies are framed this many bytes at a time (a gunzipped chunk can be 16 MiB). */
 const SLICE_BYTES = 1024 * 1024;
 const NEWLINE = new Uint8Array([10]);
+/** What HTTP ingest reads of a large record. */
+const RECORD_KEYS: ReadonlyMap<string, KeyUse> = new Map<string, KeyUse>([
+  ["line", "utf8"],
+  ["source", "text"],
+  ["host", "text"],
+  ["ts", "type"],
+]);
+/** A large record's line goes to the framer this many bytes at a time. */
+const LINE_SLICE_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 const log = getLogger(["logboom", "ingest", "http"]);
 
@@ -322,31 +339,28 @@ export class HttpIngest {
       if (line === "") return;
       groupFor(source, host).add(framer.push(encoder.encode(line + "\n")));
     };
-    /** A record of megabytes: decoded and framed a slice at a time, with turns for others. */
+    /** A record over LARGE_RECORD_BYTES: parsed and framed a slice at a time, with turns for others. */
     const largeRecord = async (bytes: Uint8Array) => {
       number++;
-      const pieces: string[] = [];
+      let parsed: JsonRecord;
       try {
-        for (let at = 0; at < bytes.length; at += SLICE_BYTES) {
-          pieces.push(decoder.decode(bytes.subarray(at, at + SLICE_BYTES), { stream: true }));
+        parsed = await readJsonRecord(bytes, RECORD_KEYS, { due, pause });
+      } catch (err) {
+        if (!(err instanceof JsonRecordError)) throw err;
+        throw err.reason === "utf8" ? invalid() : notJson(number, err);
+      }
+      if (parsed.kind === "blank") return;
+      const { source, host } = checkRecord(asParsed(parsed), number, request);
+      const line = parsed.kind === "object" ? parsed.fields.get("line")!.utf8! : [];
+      if (line.every((piece) => piece.length === 0)) return;
+      const group = groupFor(source, host);
+      for (const piece of line) {
+        for (let at = 0; at < piece.length; at += LINE_SLICE_BYTES) {
+          group.add(framer.push(piece.subarray(at, at + LINE_SLICE_BYTES)));
           if (due()) await pause();
         }
-        pieces.push(decoder.decode());
-      } catch {
-        throw invalid();
       }
-      const { line, source, host } = parseRecord(pieces.join(""), number, request);
-      if (due()) await pause();
-      const group = groupFor(source, host);
-      for (let at = 0; at < line.length;) {
-        let end = Math.min(at + SLICE_BYTES / 4, line.length);
-        // A slice never ends between the two halves of a surrogate pair.
-        if (end < line.length && isHighSurrogate(line.charCodeAt(end - 1))) end--;
-        group.add(framer.push(encoder.encode(line.slice(at, end))));
-        at = end;
-        if (due()) await pause();
-      }
-      if (line !== "") group.add(framer.push(NEWLINE));
+      group.add(framer.push(NEWLINE));
     };
     for await (const chunk of chunks) {
       reserve(chunk.length);
@@ -357,7 +371,7 @@ export class HttpIngest {
           partial.append(bytes);
           bytes = partial.bytes();
         }
-        if (bytes.length > SLICE_BYTES) await largeRecord(bytes);
+        if (bytes.length > LARGE_RECORD_BYTES) await largeRecord(bytes);
         else record(bytes);
         partial.clear();
         start = nl + 1;
@@ -367,7 +381,7 @@ export class HttpIngest {
       if (due()) await pause();
     }
     const last = partial.bytes();
-    if (last.length > SLICE_BYTES) await largeRecord(last);
+    if (last.length > LARGE_RECORD_BYTES) await largeRecord(last);
     else record(last);
     return groups;
   }
@@ -424,10 +438,6 @@ class Group {
     }
     return out;
   }
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Lets timers and other requests run: a macrotask turn of the event loop. */
@@ -504,8 +514,21 @@ function parseRecord(
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Refusal(400, `Record ${number} of the body is not JSON: ${describe(err)}`);
+    throw notJson(number, err);
   }
+  return checkRecord(value, number, request);
+}
+
+function notJson(number: number, err: unknown): Refusal {
+  return new Refusal(400, `Record ${number} of the body is not JSON: ${describe(err)}`);
+}
+
+/** The checks of a record's value, whichever parser read it, in one order with one wording. */
+function checkRecord(
+  value: unknown,
+  number: number,
+  request: ParsedRequest,
+): { line: string; source: string; host: string } {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new Refusal(400, `Record ${number} of the body is not a JSON object`);
   }
@@ -531,6 +554,38 @@ function parseRecord(
   checkName("source", source);
   checkName("host", host);
   return { line, source, host };
+}
+
+/**
+ * What `JSON.parse` would have given for a large record, as far as `checkRecord` looks: each key
+ * read holds a value of its type, and a string its text. A string without text (the line, whose
+ * bytes are kept apart; `ts`; a name too long to keep as text, so at least 682 characters) stands
+ * in as one just over the name limit, which `checkName` refuses as it would the real one.
+ */
+function asParsed(record: Exclude<JsonRecord, { kind: "blank" }>): unknown {
+  if (record.kind === "other") return null;
+  const value: Record<string, unknown> = {};
+  for (const [key, field] of record.fields) value[key] = standIn(field);
+  return value;
+}
+
+const TOO_LONG_NAME = "x".repeat(MAX_NAME_LENGTH + 1);
+
+function standIn(field: JsonField): unknown {
+  switch (field.type) {
+    case "string":
+      return field.text ?? TOO_LONG_NAME;
+    case "number":
+      return 0;
+    case "boolean":
+      return false;
+    case "null":
+      return null;
+    case "object":
+      return {};
+    case "array":
+      return [];
+  }
 }
 
 /**
