@@ -1,7 +1,8 @@
 /**
  * A JSON parser for one large NDJSON record that runs a slice at a time, so that a record of
- * megabytes never holds the event loop for long: `JSON.parse` takes one uninterruptible step of
- * 5-75 ms for a 15 MiB record of plain or escaped text, and seconds for deeply nested arrays.
+ * megabytes never holds the event loop for long. Read with `JSON.parse`, a 15 MiB record held it
+ * for one uninterruptible 25-30 ms of plain text, about 100 ms of escapes, and 0.5-0.8 s of
+ * nested arrays (main-thread CPU, 2026-11-30).
  *
  * It accepts exactly what `TextDecoder("utf-8", { fatal: true })` followed by `JSON.parse`
  * accepts, and gives the same values for what it is asked to keep: a few keys of the top-level
@@ -12,6 +13,7 @@
  * @module
  */
 
+// Checks UTF-8 without making a string: 15 MiB of ASCII in 1.4 ms, against 25 ms to decode it.
 import { isUtf8 } from "node:buffer";
 
 /** The type of a JSON value, as the record holds it. */
@@ -72,8 +74,8 @@ export const LARGE_RECORD_BYTES = 16 * 1024;
 /** Longest JSON form of a string kept as `text`. */
 export const MAX_TEXT_BYTES = 4096;
 /**
- * Bytes one step works through: about 0.1-0.3 ms of work on this project's machine for plain
- * text, more for dense nesting or escapes (measured in `docs/`).
+ * Bytes one step works through: on the project's machine (2026-11-30) 0.1 ms of plain text,
+ * 0.4 ms of escapes, 0.5 ms of tiny objects and 0.9 ms of deep nesting.
  */
 export const STEP_BYTES = 64 * 1024;
 
@@ -93,9 +95,11 @@ export interface Turns {
  *
  * @example
  * ```ts
- * const keys = new Map([["line", "utf8"], ["source", "text"]] as const);
- * const record = await readJsonRecord(bytes, keys, { due: () => true, pause: nextTurn });
- * if (record.kind === "object") console.log(record.fields.get("source")?.text);
+ * const bytes = new TextEncoder().encode('{"line": "hello", "source": "web"}');
+ * const keys = new Map<string, KeyUse>([["line", "utf8"], ["source", "text"]]);
+ * const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+ * const record = await readJsonRecord(bytes, keys, { due: () => true, pause });
+ * if (record.kind === "object") console.log(record.fields.get("source")?.text); // "web"
  * ```
  */
 export async function readJsonRecord(
