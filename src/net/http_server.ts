@@ -232,6 +232,12 @@ class Connection {
     });
     const remote = tcp.remoteAddr as Deno.NetAddr;
     this.#peer = { hostname: remote.hostname, port: remote.port };
+    try {
+      // A live tail's peer that vanished without closing is found by the kernel's probes.
+      (tcp as Deno.TcpConn).setKeepAlive(true);
+    } catch {
+      // Reset already: the first read says so.
+    }
   }
 
   close(): void {
