@@ -30,6 +30,7 @@ export const TOOLS: Record<string, Tool> = {
     needed: asRoot,
   },
   script: { package: "bsdutils", usedFor: "a terminal for logboom tail's colours" },
+  prlimit: { package: "util-linux", usedFor: "a server under a small file-descriptor limit" },
   gzip: { package: "gzip", usedFor: "checking compressed rotations" },
   mount: { package: "mount", usedFor: "the disk-full test on a small tmpfs", needed: asRoot },
   git: { package: "git", usedFor: "checking that state files are not committed" },
