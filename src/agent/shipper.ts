@@ -236,6 +236,8 @@ export class Shipper {
       : undefined;
     for (;;) {
       signal.throwIfAborted();
+      // A reload may have taken the server away.
+      if (sticky !== undefined && sticky.server >= this.#servers.length) sticky = undefined;
       const index = sticky?.server ?? this.#choose();
       onTry?.(index);
       this.#lastTry[index] = this.#now();

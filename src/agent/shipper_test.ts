@@ -244,3 +244,30 @@ Deno.test("shipper stops retrying when its signal aborts", async () => {
   await assert.rejects(sending, /stopped/);
   shipper.close();
 });
+
+Deno.test("shipper sends a batch tied to a server a reload took away to the servers there are", async () => {
+  const kept = server(ok);
+  // Never answers (until the client gives up): the batch sticks to it.
+  const dropped = server((_n, req) =>
+    new Promise((resolve) => req.signal.addEventListener("abort", () => resolve(ok())))
+  );
+  const shipper = new Shipper({
+    servers: [kept.url, dropped.url],
+    token: "",
+    retry: { ...RETRY, timeoutMs: 100 },
+  });
+  try {
+    const sending = shipper.send({ ...batch(4), server: 1 }, {
+      signal: new AbortController().signal,
+    });
+    await until(() => dropped.seen.length >= 1, () => "not tried on the dropped server");
+    shipper.update({ servers: [kept.url], token: "", retry: RETRY });
+    const result = await sending;
+    assert.equal(result.server, 0);
+    assert.deepEqual(kept.seen, [4]);
+  } finally {
+    shipper.close();
+    await kept.http.shutdown();
+    await dropped.http.shutdown();
+  }
+});
