@@ -138,3 +138,44 @@ Deno.test("names a client chooses reach neither hidden files nor another output'
     "looks like a rotation of app\n",
   );
 });
+
+Deno.test("a failing output holds back only the input that feeds it: another file goes on being read", async () => {
+  await using server = await startServer(
+    ["-logFile", "logs/{source}/x.log", "-queueBytes", "8MiB", "-watch", "in/*.txt"],
+    { permissions: READ_WRITE },
+  );
+  await Deno.mkdir(join(server.dir, "in"));
+  await Deno.mkdir(join(server.dir, "logs"), { recursive: true });
+  // "a" cannot be written: its folder's name is taken by a file.
+  await Deno.writeTextFile(join(server.dir, "logs/a"), "a file, not a folder\n");
+  const b = join(server.dir, "in/b.txt");
+  const stored = (text: string) => async () =>
+    (await Deno.readTextFile(join(server.dir, "logs/b/x.log")).catch(() => "")).includes(text);
+  await Deno.writeTextFile(b, "b 1\n");
+  await until(stored("b 1\n"), () => "b's first line was never stored");
+  // 12 MB for "a": past its share of the queue (a quarter), and past the whole queue's bound.
+  const line = "a".repeat(99) + "\n";
+  await Deno.writeTextFile(join(server.dir, "in/a.txt"), line.repeat(120_000));
+  await until(
+    async () =>
+      await metric(server.url, 'logboom_sink_queue_bytes{sink="file"}') >= 2 * 1024 * 1024,
+    () => "a's lines never queued",
+  );
+  // "b" keeps flowing: each new line is read and stored, not held behind "a".
+  for (let i = 2; i <= 4; i++) {
+    await Deno.writeTextFile(b, `b ${i}\n`, { append: true });
+    await until(stored(`b ${i}\n`), () => `b's line ${i} was held behind the failing output`);
+  }
+  assert.ok(
+    await metric(server.url, 'logboom_sink_queue_bytes{sink="file"}') < 8 * 1024 * 1024,
+    "the failing output took more than its share of the queue",
+  );
+  await Deno.remove(join(server.dir, "logs/a"));
+  await until(
+    async () =>
+      (await Deno.readTextFile(join(server.dir, "logs/a/x.log")).catch(() => "")).length ===
+        line.length * 120_000,
+    () => "a's lines were not all stored once it could write",
+  );
+  assert.equal((await server.stop()).code, 0);
+});

@@ -181,8 +181,10 @@ export class TcpInput {
       if (n !== null) this.#activity += n;
       const framed = n === null ? framer.end() : framer.commit(n);
       if (framed) {
-        const room = sink.write({ ...framed, meta, receivedAt: Date.now() });
-        if (!room) await sink.writable();
+        const batch = { ...framed, meta, receivedAt: Date.now() };
+        // Given the batch, the wait is for its own destination: a failing one stalls only this
+        // connection, not every sender.
+        if (!sink.write(batch)) await sink.writable(batch);
       }
       if (n === null) break;
     }

@@ -18,7 +18,7 @@
  */
 
 import { basename, dirname, join, normalize, resolve, sep } from "node:path";
-import type { BatchMeta } from "../pipeline/batch.ts";
+import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { CheckpointStore } from "../agent/checkpoint.ts";
 import { FileInput } from "../agent/file_input.ts";
@@ -41,6 +41,8 @@ export function sourceFromPath(path: string): string {
   return stem === "" ? name || "watch" : stem;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** Writes a tailer's batches to the router; a batch is acknowledged once the sinks flushed it. */
 class RouterTarget implements StreamTarget {
   readonly #router: Sink;
@@ -60,13 +62,17 @@ class RouterTarget implements StreamTarget {
       if (this.#metas.size < 10_000) this.#metas.set(source, meta);
     }
     // The router's sinks copy what they keep: `data` is borrowed for this call only.
-    const room = this.#router.write({ data, lines: batch.lines, meta, receivedAt: Date.now() });
-    if (!room) await this.#router.writable();
-    return undefined;
+    const written = { data, lines: batch.lines, meta, receivedAt: Date.now() };
+    // Given the batch, the wait is for its own destination: a failing one holds up only its file.
+    if (!this.#router.write(written)) await this.#router.writable(written);
+    // What the acknowledgement waits for: this batch's destinations, not every file's. Its bytes
+    // are not kept, only where they went.
+    const delivered: Batch = { data: EMPTY, lines: 0, meta, receivedAt: written.receivedAt };
+    return delivered;
   }
 
-  async deliver(): Promise<void> {
-    await this.#router.flush();
+  async deliver(payload: unknown): Promise<void> {
+    await this.#router.flush([payload as Batch]);
   }
 }
 
