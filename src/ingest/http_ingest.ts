@@ -19,6 +19,7 @@ import {
   type KeyUse,
   LARGE_RECORD_BYTES,
   readJsonRecord,
+  type Turns,
 } from "./json_record.ts";
 
 /** Options of {@linkcode HttpIngest}. */
@@ -36,6 +37,11 @@ export interface HttpIngestOptions {
   maxBufferedBytes?: number;
   /** Seconds a client is asked to wait in `Retry-After` when the server is saturated. Default 1. */
   retryAfterSeconds?: number;
+  /**
+   * How work on a request shares the event loop. Default: a macrotask turn after every 4 ms of
+   * work, counted per request. For tests.
+   */
+  turns?: Turns;
 }
 
 /** Counters of HTTP ingest, for metrics. */
@@ -58,11 +64,19 @@ export interface IngestPeer {
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 /**
- * Compressed input is fed to gunzip in slices this small: deflate expands at most about 1,032
- * times, so one slice becomes at most about 16 MiB before the size check sees it (smaller slices
- * cost throughput: 8 KiB halved it).
+ * Compressed input is fed to gunzip in slices of at most this: deflate expands at most about
+ * 1,032 times, so one slice becomes at most about 16 MiB before the size check sees it (smaller
+ * slices cost throughput: 8 KiB halved it).
  */
 const GZIP_SLICE_BYTES = 16 * 1024;
+/**
+ * Slices are sized so that one expands to about this at the ratio seen so far, and no smaller
+ * than {@linkcode GZIP_MIN_SLICE_BYTES}: gunzip runs a slice in one uninterruptible step, and a
+ * 16 KiB slice of a gzip bomb took 40-55 ms to become 16 MiB (2026-11-30).
+ */
+const GZIP_STEP_BYTES = 512 * 1024;
+/** The first slices, and those of a body that expands about 1,000 times (its step: 1.5 ms). */
+const GZIP_MIN_SLICE_BYTES = 512;
 /** Longest `source`, `host` or stream id accepted, in UTF-16 code units. */
 const MAX_NAME_LENGTH = 256;
 const STREAM_ID = /^[\x21-\x7e]{1,256}$/;
@@ -76,8 +90,23 @@ const NDJSON_TYPES = new Set([
 const TEXT_TYPES = new Set(["", "application/octet-stream", "application/x-www-form-urlencoded"]);
 /** Work on one request runs at most this long before it lets others run. */
 const SLICE_MS = 4;
-/** Text bodies are framed this many bytes at a time (a gunzipped chunk can be 16 MiB). */
+/** Bodies are read this many bytes at a time (a gunzipped chunk can be 16 MiB). */
 const SLICE_BYTES = 1024 * 1024;
+/**
+ * A group's lines go to the sink in batches of about this size (the file writer's page), so that
+ * no write copies more than this at once: one write of 16 MiB into fresh memory held the event
+ * loop for 13 ms here (page faults cost 0.8 ms per MiB on the project's machine, 2026-11-30).
+ * A line longer than this (with `-maxLine` over 1 MiB) is still one batch.
+ */
+const BATCH_BYTES = 1024 * 1024;
+/** The arena's first chunk; later chunks double up to {@linkcode ARENA_CHUNK_BYTES}. */
+const ARENA_FIRST_BYTES = 64 * 1024;
+/** Chunks are filled, never moved: the arena makes no growth copies. */
+const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
+/** A record's buffer doubles up to this, then takes room for the largest body at once. */
+const GROW_BYTES = 1024 * 1024;
+/** While a group is gathered into a batch, the clock is read every this many runs. */
+const RUNS_PER_CHECK = 64;
 const NEWLINE = new Uint8Array([10]);
 /** What HTTP ingest reads of a large record. */
 const RECORD_KEYS: ReadonlyMap<string, KeyUse> = new Map<string, KeyUse>([
@@ -119,6 +148,7 @@ export class HttpIngest {
   readonly #maxLine: number | undefined;
   readonly #maxBuffered: number;
   readonly #retryAfter: string;
+  readonly #turns: Turns | undefined;
   readonly #locks = new KeyedLock();
   #buffered = 0;
   #closed = false;
@@ -135,6 +165,7 @@ export class HttpIngest {
       maxLine,
       maxBufferedBytes = 64 * 1024 * 1024,
       retryAfterSeconds = 1,
+      turns,
     } = options;
     this.#sink = sink;
     this.#marks = marks;
@@ -142,6 +173,7 @@ export class HttpIngest {
     this.#maxLine = maxLine;
     this.#maxBuffered = positive("Buffered byte limit", maxBufferedBytes);
     this.#retryAfter = String(positive("Retry-After", retryAfterSeconds));
+    this.#turns = turns;
   }
 
   /** Counters for metrics (a live object: read, do not keep). */
@@ -217,20 +249,12 @@ export class HttpIngest {
     }
     const reservation = { bytes: 0 };
     try {
+      const turns = this.#turns ?? clockTurns();
       // The whole body is read and checked before anything is written: an error stores nothing.
-      const groups = await this.#read(req, request, reservation);
-      const batches = this.#batches(groups, stream);
+      const body = await this.#read(req, request, reservation, turns);
+      const batches = await this.#write(body, stream, turns);
       let lines = 0;
-      for (const group of groups.values()) lines += group.lines;
-      let clock = performance.now();
-      for (const batch of batches) {
-        this.#sink.write(batch);
-        if (performance.now() - clock > SLICE_MS) {
-          // Thousands of sources in one body: let other requests run between them.
-          await nextTurn();
-          clock = performance.now();
-        }
-      }
+      for (const group of body.groups.values()) lines += group.lines;
       // The acknowledgement: these batches are stored (and fsynced under -fsync batch), waiting
       // only for the files they went to.
       await this.#sink.flush(batches);
@@ -244,48 +268,106 @@ export class HttpIngest {
   }
 
   /**
-   * One batch per (source, host) group of the body; with stream headers each carries its mark,
-   * and the lines a crashed run stored already (see `StreamMarks.stored`) are left out.
+   * Writes each (source, host) group of the body, a part of it, in batches of about
+   * {@linkcode BATCH_BYTES}, pausing between batches and while a batch is gathered from many
+   * runs of the arena. With stream headers each batch carries its part's mark, and the lines a
+   * crashed run stored already (see `StreamMarks.stored`) are left out.
+   *
+   * @returns the batches written, for `Sink.flush` (their bytes are only lent to `write`).
    */
-  #batches(groups: Map<string, Group>, stream: StreamHeaders | undefined): Batch[] {
+  async #write(body: Body, stream: StreamHeaders | undefined, turns: Turns): Promise<Batch[]> {
+    const { due, pause } = turns;
     const receivedAt = Date.now();
-    const parts = [...groups.values()].filter((group) => group.lines > 0);
+    const parts = [...body.groups.values()].filter((group) => group.lines > 0);
     const stored = stream && this.#marks!.stored(stream.id, stream.offset);
+    const chunks = body.arena.chunks;
     const batches: Batch[] = [];
-    parts.forEach((group, part) => {
-      const skipped = Math.min(stored?.get(part) ?? 0, group.lines);
-      if (skipped === group.lines) return;
-      batches.push({
-        data: skipped === 0 ? group.bytes() : afterLines(group.bytes(), skipped),
-        lines: group.lines - skipped,
-        meta: group.meta,
-        receivedAt,
-        mark: stream && {
-          stream: stream.id,
-          offset: stream.offset,
-          part,
-          parts: parts.length,
-          total: group.lines,
-          skipped,
-        },
-      });
-    });
+    // Where batches of several runs are gathered: the sink copies what it keeps during `write`.
+    let scratch = new Uint8Array(0);
+    for (let part = 0; part < parts.length; part++) {
+      const group = parts[part];
+      const runs = group.runs;
+      let skip = Math.min(stored?.get(part) ?? 0, group.lines);
+      // Lines of the part before the next batch: stored by an earlier run, or in earlier batches.
+      let before = skip;
+      let r = 0;
+      while (r < runs.length && skip > 0 && runs[r + 3] <= skip) {
+        skip -= runs[r + 3];
+        r += 4;
+      }
+      // The first run left may start inside: after the lines a crashed run stored.
+      let firstStart = r < runs.length ? runs[r + 1] : 0;
+      if (skip > 0) {
+        const chunk = chunks[runs[r]];
+        firstStart = runs[r + 1] + afterLines(chunk.subarray(runs[r + 1], runs[r + 2]), skip);
+      }
+      let firstLines = r < runs.length ? runs[r + 3] - skip : 0;
+      while (r < runs.length) {
+        // One run, or as many more as keep the batch within BATCH_BYTES.
+        let size = runs[r + 2] - firstStart;
+        let lines = firstLines;
+        let end = r + 4;
+        while (end < runs.length && size + runs[end + 2] - runs[end + 1] <= BATCH_BYTES) {
+          size += runs[end + 2] - runs[end + 1];
+          lines += runs[end + 3];
+          end += 4;
+        }
+        let data: Uint8Array;
+        if (end === r + 4) {
+          data = chunks[runs[r]].subarray(firstStart, runs[r + 2]);
+        } else {
+          if (scratch.length < size) scratch = new Uint8Array(Math.max(size, BATCH_BYTES));
+          let at = 0;
+          for (let i = r; i < end; i += 4) {
+            const start = i === r ? firstStart : runs[i + 1];
+            at = copyRange(scratch, at, chunks[runs[i]], start, runs[i + 2]);
+            if ((i >> 2) % RUNS_PER_CHECK === 0 && due()) await pause();
+          }
+          data = scratch.subarray(0, size);
+        }
+        const batch: Batch = {
+          data,
+          lines,
+          meta: group.meta,
+          receivedAt,
+          mark: stream && {
+            stream: stream.id,
+            offset: stream.offset,
+            part,
+            parts: parts.length,
+            total: group.lines,
+            skipped: before,
+          },
+        };
+        this.#sink.write(batch);
+        batches.push(batch);
+        before += lines;
+        r = end;
+        if (r < runs.length) {
+          firstStart = runs[r + 1];
+          firstLines = runs[r + 3];
+        }
+        if (due()) await pause();
+      }
+    }
     return batches;
   }
 
   /**
    * Reads and frames the whole body, grouped by (source, host). Time and memory are linear in the
-   * body: records are cut on newline bytes and each decoded once, groups hold only their lines,
-   * and work yields to other requests every few milliseconds.
+   * body: records are cut on newline bytes and each decoded once, every group's lines go to one
+   * arena that is never copied to grow, and work yields to other requests every few milliseconds.
    */
   async #read(
     req: Request,
     request: ParsedRequest,
     reservation: { bytes: number },
-  ): Promise<Map<string, Group>> {
+    turns: Turns,
+  ): Promise<Body> {
+    const { due, pause } = turns;
     const groups = new Map<string, Group>();
     // Every group's lines go to one arena, in arrival order: no buffer per source.
-    const arena = new ByteBuilder(64 * 1024);
+    const arena = new Arena();
     const groupFor = (source: string, host: string): Group => {
       const key = `${source}\n${host}`;
       let group = groups.get(key);
@@ -304,27 +386,29 @@ export class HttpIngest {
     };
     // One framer serves every group: NDJSON records reach it whole, so it never holds a partial.
     const framer = new LineFramer({ maxLine: this.#maxLine });
-    let clock = performance.now();
-    const due = () => performance.now() - clock > SLICE_MS;
-    const pause = async () => {
-      await nextTurn();
-      clock = performance.now();
-    };
     const chunks = readBody(req, { maxBody: this.#maxBody, gzip: request.gzip });
     if (request.format === "text") {
       const group = groupFor(request.source, request.host);
       for await (const chunk of chunks) {
         reserve(chunk.length);
-        for (let at = 0; at < chunk.length; at += SLICE_BYTES) {
-          group.add(framer.push(chunk.subarray(at, at + SLICE_BYTES)));
+        // Straight into the framer's buffer, a buffer at a time: no copies of the chunk's lines
+        // but the framer's and the arena's.
+        for (let at = 0; at < chunk.length;) {
+          const room = framer.buffer;
+          const n = Math.min(room.length, chunk.length - at);
+          room.set(chunk.subarray(at, at + n));
+          at += n;
+          group.add(framer.commit(n));
           if (due()) await pause();
         }
       }
       group.add(framer.end());
-      return groups;
+      return { groups, arena };
     }
     const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-    const partial = new ByteBuilder(0);
+    // A record that spans chunks; one over 1 MiB gets room for the largest body at once (memory
+    // is only taken as it fills), so that it is never copied to grow.
+    const partial = new ByteBuilder(0, this.#maxBody);
     let number = 0;
     const invalid = () => new Refusal(400, `Record ${number} of the body is not valid UTF-8`);
     const record = (bytes: Uint8Array) => {
@@ -344,7 +428,7 @@ export class HttpIngest {
       number++;
       let parsed: JsonRecord;
       try {
-        parsed = await readJsonRecord(bytes, RECORD_KEYS, { due, pause });
+        parsed = await readJsonRecord(bytes, RECORD_KEYS, turns);
       } catch (err) {
         if (!(err instanceof JsonRecordError)) throw err;
         throw err.reason === "utf8" ? invalid() : notJson(number, err);
@@ -362,28 +446,31 @@ export class HttpIngest {
       }
       group.add(framer.push(NEWLINE));
     };
-    for await (const chunk of chunks) {
-      reserve(chunk.length);
-      let start = 0;
-      for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
-        let bytes = chunk.subarray(start, nl);
-        if (partial.length > 0) {
-          partial.append(bytes);
-          bytes = partial.bytes();
+    for await (const received of chunks) {
+      reserve(received.length);
+      for (let from = 0; from < received.length; from += SLICE_BYTES) {
+        const chunk = received.subarray(from, from + SLICE_BYTES);
+        let start = 0;
+        for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+          let bytes = chunk.subarray(start, nl);
+          if (partial.length > 0) {
+            partial.append(bytes);
+            bytes = partial.bytes();
+          }
+          if (bytes.length > LARGE_RECORD_BYTES) await largeRecord(bytes);
+          else record(bytes);
+          partial.clear();
+          start = nl + 1;
+          if (due()) await pause();
         }
-        if (bytes.length > LARGE_RECORD_BYTES) await largeRecord(bytes);
-        else record(bytes);
-        partial.clear();
-        start = nl + 1;
+        partial.append(chunk.subarray(start));
         if (due()) await pause();
       }
-      partial.append(chunk.subarray(start));
-      if (due()) await pause();
     }
     const last = partial.bytes();
     if (last.length > LARGE_RECORD_BYTES) await largeRecord(last);
     else record(last);
-    return groups;
+    return { groups, arena };
   }
 }
 
@@ -400,15 +487,56 @@ interface ParsedRequest {
   stream: StreamHeaders | undefined;
 }
 
-/** Lines bound for one batch: one (source, host) pair of the body, as ranges of a shared arena. */
+/** A body read whole: its groups, whose lines are in the arena. */
+interface Body {
+  groups: Map<string, Group>;
+  arena: Arena;
+}
+
+/**
+ * Where the lines of one body are kept, in arrival order: chunks that are filled and never moved,
+ * so that it never copies what it holds to grow (one 8 MiB growth copy held the event loop for
+ * 5-11 ms). A piece of lines is kept whole in one chunk; the end of a chunk a piece did not fit
+ * in stays unused, and untouched memory costs nothing until written.
+ */
+class Arena {
+  readonly chunks: Uint8Array[] = [];
+  #current = new Uint8Array(0);
+  #used = 0;
+  #next = ARENA_FIRST_BYTES;
+
+  /** The index of the chunk the last `put` went to. */
+  get last(): number {
+    return this.chunks.length - 1;
+  }
+
+  /** Copies `data` in, whole, into the last chunk; returns where it starts there. */
+  put(data: Uint8Array): number {
+    if (this.#current.length - this.#used < data.length) {
+      this.#current = new Uint8Array(Math.max(this.#next, data.length));
+      this.chunks.push(this.#current);
+      this.#used = 0;
+      this.#next = Math.min(this.#next * 2, ARENA_CHUNK_BYTES);
+    }
+    const at = this.#used;
+    this.#current.set(data, at);
+    this.#used += data.length;
+    return at;
+  }
+}
+
+/** Lines bound for one batch: one (source, host) pair of the body, as runs of a shared arena. */
 class Group {
   readonly meta: BatchMeta;
-  readonly #arena: ByteBuilder;
-  /** Start and end of each run of this group's lines in the arena. */
-  readonly #ranges: number[] = [];
+  readonly #arena: Arena;
+  /**
+   * Runs of this group's lines, four numbers each: the arena chunk, start, end and lines. A piece
+   * that follows the last run in its chunk joins it, up to {@linkcode BATCH_BYTES}.
+   */
+  readonly runs: number[] = [];
   lines = 0;
 
-  constructor(meta: BatchMeta, arena: ByteBuilder) {
+  constructor(meta: BatchMeta, arena: Arena) {
     this.meta = meta;
     this.#arena = arena;
   }
@@ -416,28 +544,51 @@ class Group {
   /** Copies framed lines in: the framer's output is borrowed. */
   add(framed: FramedLines | undefined): void {
     if (framed === undefined) return;
-    const start = this.#arena.length;
-    this.#arena.append(framed.data);
-    const ranges = this.#ranges;
-    if (ranges.at(-1) === start) ranges[ranges.length - 1] = this.#arena.length;
-    else ranges.push(start, this.#arena.length);
-    this.lines += framed.lines;
-  }
-
-  /** The group's lines: a view of the arena when they arrived in one run. Call once all is read. */
-  bytes(): Uint8Array {
-    const arena = this.#arena.bytes();
-    const ranges = this.#ranges;
-    if (ranges.length === 2) return arena.subarray(ranges[0], ranges[1]);
-    let size = 0;
-    for (let i = 0; i < ranges.length; i += 2) size += ranges[i + 1] - ranges[i];
-    const out = new Uint8Array(size);
-    for (let i = 0, at = 0; i < ranges.length; i += 2) {
-      out.set(arena.subarray(ranges[i], ranges[i + 1]), at);
-      at += ranges[i + 1] - ranges[i];
+    const { data, lines } = framed;
+    const start = this.#arena.put(data);
+    const chunk = this.#arena.last;
+    const runs = this.runs;
+    const last = runs.length - 4;
+    if (
+      last >= 0 && runs[last] === chunk && runs[last + 2] === start &&
+      start + data.length - runs[last + 1] <= BATCH_BYTES
+    ) {
+      runs[last + 2] = start + data.length;
+      runs[last + 3] += lines;
+    } else {
+      runs.push(chunk, start, start + data.length, lines);
     }
-    return out;
+    this.lines += lines;
   }
+}
+
+/** Work that pauses for a macrotask turn after every {@linkcode SLICE_MS} of it. */
+function clockTurns(): Turns {
+  let clock = performance.now();
+  return {
+    due: () => performance.now() - clock > SLICE_MS,
+    pause: async () => {
+      await nextTurn();
+      clock = performance.now();
+    },
+  };
+}
+
+/** Copies bytes `start` to `end` of `from` into `to` at `at`; returns where they end. */
+function copyRange(
+  to: Uint8Array,
+  at: number,
+  from: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  // A loop beats `set` with the view it needs for the short runs of interleaved records.
+  if (end - start < 128) {
+    for (let i = start; i < end; i++) to[at++] = from[i];
+    return at;
+  }
+  to.set(from.subarray(start, end), at);
+  return at + end - start;
 }
 
 /** Lets timers and other requests run: a macrotask turn of the event loop. */
@@ -445,11 +596,11 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** `data` after its first `lines` lines. */
-function afterLines(data: Uint8Array, lines: number): Uint8Array {
+/** Where the line after the first `lines` lines of `data` starts. */
+function afterLines(data: Uint8Array, lines: number): number {
   let at = 0;
   for (let i = 0; i < lines; i++) at = data.indexOf(10, at) + 1;
-  return data.subarray(at);
+  return at;
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
@@ -601,29 +752,35 @@ async function* readBody(
   const tooLarge = () => new Refusal(413, `Body is over the limit of ${maxBody} bytes`);
   let stream: ReadableStream<Uint8Array> = req.body;
   let compressedTooLarge = false;
+  /** Decompressed bytes read, and compressed bytes fed to gunzip. */
+  let size = 0;
+  let fed = 0;
+  let lastSlice = 0;
   if (gzip) {
-    let raw = 0;
-    const slicer = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        raw += chunk.length;
-        if (raw > maxBody) {
-          compressedTooLarge = true;
-          controller.error(tooLarge());
-          return;
-        }
-        for (let at = 0; at < chunk.length; at += GZIP_SLICE_BYTES) {
-          controller.enqueue(chunk.subarray(at, at + GZIP_SLICE_BYTES));
-        }
-      },
+    const slice = () => {
+      // gunzip takes the next slice only once the one before it was read out of it, so what
+      // came out so far came of what was fed before the last slice.
+      const known = fed - lastSlice;
+      lastSlice = known === 0 ? GZIP_MIN_SLICE_BYTES : Math.min(
+        GZIP_SLICE_BYTES,
+        Math.max(GZIP_MIN_SLICE_BYTES, Math.floor(GZIP_STEP_BYTES * known / Math.max(size, 1))),
+      );
+      return lastSlice;
+    };
+    const raw = slices(req.body, slice, (n) => {
+      fed += n;
+    }, (total) => {
+      if (total <= maxBody) return;
+      compressedTooLarge = true;
+      throw tooLarge();
     });
     const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
       Uint8Array,
       Uint8Array
     >;
-    stream = stream.pipeThrough(slicer).pipeThrough(gunzip);
+    stream = raw.pipeThrough(gunzip);
   }
   const reader = stream.getReader();
-  let size = 0;
   try {
     for (;;) {
       let result: ReadableStreamReadResult<Uint8Array>;
@@ -644,14 +801,59 @@ async function* readBody(
   }
 }
 
-/** A growable byte array: framed lines are copied in, as the framer's output is borrowed. */
+/**
+ * `body` in slices of `size()` bytes, made only when read (so each size can depend on what the
+ * slices before it gave); `fed` hears of each slice, `received` of the bytes read so far and may
+ * throw to end the stream with an error.
+ */
+function slices(
+  body: ReadableStream<Uint8Array>,
+  size: () => number,
+  fed: (n: number) => void,
+  received: (total: number) => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let chunk: Uint8Array = new Uint8Array(0);
+  let at = 0;
+  let total = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (at >= chunk.length) {
+        const result = await reader.read();
+        if (result.done) {
+          controller.close();
+          return;
+        }
+        total += result.value.length;
+        received(total);
+        chunk = result.value;
+        at = 0;
+      }
+      const piece = chunk.subarray(at, at + size());
+      at += piece.length;
+      fed(piece.length);
+      controller.enqueue(piece);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * A growable byte array for a record that spans chunks. It doubles up to 1 MiB; past that it
+ * takes room for `limit` bytes at once, so that a record of megabytes is copied to grow only
+ * once, and at most 1 MiB of it (memory is only taken as it fills).
+ */
 class ByteBuilder {
   readonly #initial: number;
+  readonly #limit: number;
   #buf: Uint8Array;
   #len = 0;
 
-  constructor(initial: number) {
+  constructor(initial: number, limit: number) {
     this.#initial = initial;
+    this.#limit = limit;
     this.#buf = new Uint8Array(initial);
   }
 
@@ -660,14 +862,16 @@ class ByteBuilder {
   }
 
   append(data: Uint8Array): void {
-    if (this.#len + data.length > this.#buf.length) {
-      const size = Math.max(this.#initial, this.#len + data.length, this.#buf.length * 2);
+    const needed = this.#len + data.length;
+    if (needed > this.#buf.length) {
+      let size = Math.max(this.#initial, needed, this.#buf.length * 2);
+      if (size > GROW_BYTES) size = Math.max(needed, this.#limit);
       const grown = new Uint8Array(size);
       grown.set(this.#buf.subarray(0, this.#len));
       this.#buf = grown;
     }
     this.#buf.set(data, this.#len);
-    this.#len += data.length;
+    this.#len = needed;
   }
 
   bytes(): Uint8Array {
@@ -677,7 +881,7 @@ class ByteBuilder {
   /** Empties it, and lets a large buffer go. */
   clear(): void {
     this.#len = 0;
-    if (this.#buf.length > 1024 * 1024) this.#buf = new Uint8Array(this.#initial);
+    if (this.#buf.length > GROW_BYTES) this.#buf = new Uint8Array(this.#initial);
   }
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
+import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import { HttpIngest } from "./http_ingest.ts";
 
@@ -195,10 +196,9 @@ Deno.test("HttpIngest parses one 15 MiB record and stores it in -maxLine pieces"
     post(JSON.stringify({ line, source: "big" }) + "\n", ndjson),
     peer,
   );
-  const stored = sink.stored[0];
   assert.deepEqual(await answer(res), [200, { accepted: 16, duplicate: false }]);
-  assert.equal(stored.source, "big");
-  const pieces = stored.text.split("\n").slice(0, -1);
+  assert.deepEqual(new Set(sink.stored.map((batch) => batch.source)), new Set(["big"]));
+  const pieces = sink.stored.map((batch) => batch.text).join("").split("\n").slice(0, -1);
   assert.equal(pieces.length, 16);
   assert.equal(new TextEncoder().encode(pieces[0]).length, 1024 * 1024);
   assert.equal(pieces.join(""), line);
@@ -254,6 +254,145 @@ Deno.test("HttpIngest gives each part of a stream batch its mark, and resends on
       { stream: "s", offset: 90, part: 0, parts: 2, total: 2, skipped: 0 },
       { stream: "s", offset: 90, part: 1, parts: 2, total: 1, skipped: 0 },
     ]);
+    await marks.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Turns that are always due: every place where ingestion would let others run pauses. */
+function everyTurn() {
+  const turns = {
+    pauses: 0,
+    due: () => true,
+    pause: () => {
+      turns.pauses++;
+      return Promise.resolve();
+    },
+  };
+  return turns;
+}
+
+Deno.test("HttpIngest pauses between batches and while it gathers a group from many records", async () => {
+  const turns = everyTurn();
+  const sink = new MemorySink();
+  const pausesAtWrite: number[] = [];
+  const write = sink.write.bind(sink);
+  sink.write = (batch) => {
+    pausesAtWrite.push(turns.pauses);
+    return write(batch);
+  };
+  const ingest = new HttpIngest(sink, { turns });
+  // Two sources, interleaved: each group is 10,000 runs of the arena, gathered into one batch.
+  const records = 20_000;
+  let body = "";
+  const expected: Record<string, string> = { a: "", b: "" };
+  for (let i = 0; i < records; i++) {
+    const source = i % 2 === 0 ? "a" : "b";
+    body += JSON.stringify({ line: `line ${i}`, source }) + "\n";
+    expected[source] += `line ${i}\n`;
+  }
+  const res = await ingest.handle(post(body, ndjson), peer);
+  assert.deepEqual(await answer(res), [200, { accepted: records, duplicate: false }]);
+  assert.deepEqual(sink.stored.map((batch) => [batch.source, batch.text]), [
+    ["a", expected.a],
+    ["b", expected.b],
+  ]);
+  // Before this, the batches of a body were built and written in one go: 10,000 copies, no turn.
+  const between = pausesAtWrite[1] - pausesAtWrite[0];
+  assert.ok(between >= 10_000 / 64, `${between} pauses while 10,000 runs were gathered`);
+});
+
+Deno.test("HttpIngest writes a large body in batches of at most 1 MiB, with a pause between them", async () => {
+  const turns = everyTurn();
+  const sink = new MemorySink();
+  const batches: { bytes: number; pauses: number }[] = [];
+  const write = sink.write.bind(sink);
+  sink.write = (batch) => {
+    batches.push({ bytes: batch.data.length, pauses: turns.pauses });
+    return write(batch);
+  };
+  const ingest = new HttpIngest(sink, { turns });
+  const line = "x".repeat(99) + "\n";
+  const body = line.repeat(5 * 1024 * 1024 / line.length);
+  for (const headers of [{}, { "content-encoding": "gzip" }] as Record<string, string>[]) {
+    sink.stored.length = 0;
+    batches.length = 0;
+    const sent = "content-encoding" in headers
+      ? new Blob([body]).stream().pipeThrough(new CompressionStream("gzip"))
+      : body;
+    const res = await ingest.handle(post(sent, headers), peer);
+    assert.deepEqual(await answer(res), [200, { accepted: body.length / 100, duplicate: false }]);
+    assert.equal(sink.stored.map((batch) => batch.text).join(""), body);
+    assert.ok(batches.length >= 5, `${batches.length} batches`);
+    for (const [i, { bytes, pauses }] of batches.entries()) {
+      assert.ok(bytes <= 1024 * 1024, `a batch of ${bytes} bytes`);
+      if (i > 0) assert.ok(pauses > batches[i - 1].pauses, "no pause between two batches");
+    }
+  }
+});
+
+Deno.test("HttpIngest marks each batch of a part with the lines before it, and a resend after a crash stores the rest once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const state = join(dir, ".logboom");
+    const path = join(dir, "{source}.log");
+    const line = "y".repeat(99) + "\n";
+    const body = line.repeat(3 * 1024 * 1024 / line.length);
+    const total = body.length / line.length;
+    const headers = { "x-stream-id": "s", "x-stream-offset": "70" };
+    // The first run stores the first two batches of the body's only part, then dies.
+    const marks = await StreamMarks.open(state, { sync: true });
+    const files = await FileSink.open({ path, marks, fsync: "batch" });
+    const seen: { mark: Batch["mark"]; lines: number }[] = [];
+    let written!: () => void;
+    const allWritten = new Promise<void>((resolve) => written = resolve);
+    const crashing: Sink = {
+      name: "crashing",
+      full: false,
+      write: (batch) => {
+        seen.push({ mark: batch.mark, lines: batch.lines });
+        return seen.length <= 2 ? files.write(batch) : true;
+      },
+      writable: () => Promise.resolve(),
+      // Every batch was given to write; the acknowledgement never comes.
+      flush: () => {
+        written();
+        return new Promise(() => {});
+      },
+      close: () => Promise.resolve(),
+    };
+    void new HttpIngest(crashing, { marks }).handle(post(body, headers), peer);
+    await allWritten;
+    await files.flush();
+    assert.ok(seen.length >= 3, `${seen.length} batches`);
+    // Each batch of the part says how many of its lines come before it.
+    let before = 0;
+    for (const { mark, lines } of seen) {
+      assert.deepEqual(mark, {
+        stream: "s",
+        offset: 70,
+        part: 0,
+        parts: 1,
+        total,
+        skipped: before,
+      });
+      before += lines;
+    }
+    assert.equal(before, total);
+    const storedLines = seen[2].mark!.skipped;
+    await files.close();
+    // The next run finds two batches' lines stored, and its resend stores only the rest.
+    const again = await StreamMarks.open(state, { sync: true });
+    assert.deepEqual([...again.stored("s", 70)!], [[0, storedLines]]);
+    const sink = await FileSink.open({ path, marks: again, fsync: "batch" });
+    const ingest = new HttpIngest(sink, { marks: again });
+    const res = await ingest.handle(post(body, headers), peer);
+    assert.deepEqual(await answer(res), [200, { accepted: total, duplicate: false }]);
+    assert.equal(await Deno.readTextFile(join(dir, "http.log")), body);
+    assert.equal(again.get("s"), 70);
+    await sink.close();
+    await again.close();
     await marks.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
