@@ -741,9 +741,9 @@ function standIn(field: JsonField): unknown {
 
 /**
  * The body's bytes, decompressed when `gzip`, with both sizes bounded by `maxBody` (413 past it,
- * so a gzip bomb expands by at most one slice before it is refused).
+ * so a gzip bomb expands by at most one slice before it is refused). Exported for tests.
  */
-async function* readBody(
+export async function* readBody(
   req: Request,
   options: { maxBody: number; gzip: boolean },
 ): AsyncGenerator<Uint8Array> {

@@ -4,7 +4,7 @@ import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
-import { HttpIngest } from "./http_ingest.ts";
+import { HttpIngest, readBody } from "./http_ingest.ts";
 
 const decoder = new TextDecoder();
 const peer = { hostname: "10.1.2.3" };
@@ -397,4 +397,19 @@ Deno.test("HttpIngest marks each batch of a part with the lines before it, and a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("readBody feeds gunzip a little at a time when a body expands 1,000 times", async () => {
+  const expanded = 8 * 1024 * 1024;
+  const bomb = new Blob([new Uint8Array(expanded).fill(0x61)]).stream()
+    .pipeThrough(new CompressionStream("gzip"));
+  const sizes: number[] = [];
+  const body = readBody(post(bomb, { "content-encoding": "gzip" }), {
+    maxBody: 16 * 1024 * 1024,
+    gzip: true,
+  });
+  for await (const chunk of body) sizes.push(chunk.length);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), expanded);
+  // One 16 KiB slice of it came out as 8 MiB in one uninterruptible step.
+  assert.ok(Math.max(...sizes) <= 1024 * 1024, `a piece of ${Math.max(...sizes)} bytes`);
 });
