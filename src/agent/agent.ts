@@ -295,7 +295,11 @@ export class Agent {
       paths: config.paths,
       exclude: config.exclude,
       startAt: config.startAt,
-      target: new HttpTarget(this.#shipper, { source: config.source, level: c.compressionLevel }),
+      target: new HttpTarget(this.#shipper, {
+        source: config.source,
+        level: c.compressionLevel,
+        inFlight: c.batch.inFlight,
+      }),
       store: this.#store,
       maxBytes: config.maxBytes,
       batchBytes: c.batch.maxBytes,

@@ -105,8 +105,11 @@ export interface AgentConfig {
   stateDir: string;
   /** The inputs, with unique names. */
   inputs: InputConfig[];
-  /** Batches: uncompressed size and longest wait. */
-  batch: { maxBytes: number; maxWaitMs: number };
+  /**
+   * Batches: uncompressed size, longest wait, and how many of one file's batches are in flight
+   * at once (1 to 8, default 2: the next is sent while the server stores the one before).
+   */
+  batch: { maxBytes: number; maxWaitMs: number; inFlight: number };
   /**
    * gzip level, 1 (fastest) to 9, 0 for none, or `"auto"` (the default): level 1 unless every
    * server is on loopback, where there is no network to save.
@@ -162,7 +165,7 @@ const INPUT_KEYS = new Set([
   "max_bytes",
 ]);
 const MULTILINE_KEYS = new Set(["start", "join", "max_lines", "max_bytes", "timeout"]);
-const BATCH_KEYS = new Set(["max_bytes", "max_wait"]);
+const BATCH_KEYS = new Set(["max_bytes", "max_wait", "in_flight"]);
 const RETRY_KEYS = new Set([
   "initial",
   "max",
@@ -209,6 +212,7 @@ export function checkAgentConfig(doc: unknown, path: string): AgentConfig {
     batch: {
       maxBytes: size(batch.max_bytes, "batch.max_bytes", MiB, 1024, 64 * MiB),
       maxWaitMs: duration(batch.max_wait, "batch.max_wait", 200),
+      inFlight: integer(batch.in_flight, "batch.in_flight", 2, 1, 8),
     },
     compressionLevel: top.compression_level === undefined || top.compression_level === "auto"
       ? "auto"

@@ -5,8 +5,12 @@
  * server is on another machine: on loopback there is no network to save, and gzip costs both ends
  * CPU (about 6 s per GB of ordinary log lines at level 1 for the agent, and gunzip for the server).
  *
- * Uncompressed batches are copied into buffers kept for reuse (a stream has at most two batches
- * out at once), so shipping allocates nothing per batch.
+ * Uncompressed batches are copied into buffers kept for reuse, so shipping allocates nothing per
+ * batch.
+ *
+ * A stream has up to `inFlight` batches in flight (default 2): the next batch is on its way while
+ * the server stores the one before it, which the server's `X-Stream-Start` check keeps in order
+ * (see {@linkcode Shipper.send}).
  *
  * @module
  */
@@ -21,6 +25,8 @@ let active = 0;
 const waiting: (() => void)[] = [];
 /** Spare buffers kept per target. */
 const MAX_SPARE = 4;
+/** Batches of a stream in flight at once, by default. */
+export const DEFAULT_IN_FLIGHT = 2;
 
 /** gzip level 1-9, 0 for none, or `"auto"`: level 1 unless every server is on loopback. */
 export type CompressionLevel = number | "auto";
@@ -45,14 +51,24 @@ export class HttpTarget implements StreamTarget {
   readonly #source: string;
   readonly #level: CompressionLevel;
   readonly #spare: Uint8Array[] = [];
+  /** Batches of one stream in flight at once. */
+  readonly inFlight: number;
 
   /**
    * @param shipper sends with retries and failover.
    * @param options `source`: the source lines are filed under; `level`: gzip level 1-9, 0 for
-   * none, or `"auto"` (the default).
+   * none, or `"auto"` (the default); `inFlight`: batches of a stream in flight at once, 1 to 8
+   * (default 2).
    */
-  constructor(shipper: Shipper, options: { source: string; level?: CompressionLevel }) {
-    const { source, level = "auto" } = options;
+  constructor(
+    shipper: Shipper,
+    options: { source: string; level?: CompressionLevel; inFlight?: number },
+  ) {
+    const { source, level = "auto", inFlight = DEFAULT_IN_FLIGHT } = options;
+    if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > 8) {
+      throw new RangeError(`Batches in flight must be 1 to 8, got "${inFlight}"`);
+    }
+    this.inFlight = inFlight;
     if (level !== "auto" && (!Number.isInteger(level) || level < 0 || level > 9)) {
       throw new RangeError(`Gzip level must be 0 to 9 or "auto", got "${level}"`);
     }
@@ -93,12 +109,13 @@ export class HttpTarget implements StreamTarget {
         source: this.#source,
         stream: batch.stream,
         offset: batch.offset,
+        start: batch.previous === undefined ? undefined : batch.start,
         body,
         encoding,
         lines: batch.lines,
         bytes: batch.bytes,
         server: batch.server,
-      }, { signal, onTry: batch.onTry });
+      }, { signal, onTry: batch.onTry, previous: batch.previous });
     } finally {
       // The request is over (answered or abandoned): its buffer can take the next batch.
       if (buffer !== undefined && this.#spare.length < MAX_SPARE) this.#spare.push(buffer);

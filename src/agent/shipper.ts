@@ -14,6 +14,14 @@
  *   stored; only after that window does it go to another server, with a warning that its lines may
  *   be stored twice (counted in `possibleDuplicateBytes`).
  *
+ * Two batches of a stream can be in flight at once: the later one carries `X-Stream-Start` (where
+ * it begins), and a server that checks it stores it only right after the one before it, or
+ * answers 409 and stores nothing; the batch then waits for the one before it to be acknowledged
+ * and is sent again without the header, as a lone batch is. A server that has not shown it checks
+ * `X-Stream-Start` (by an `X-Stream-Mark` in an answer) gets a stream's batches one at a time:
+ * a server of an older version would store the later batch first, and then take the earlier one
+ * for a duplicate.
+ *
  * Every exchange is under `timeoutMs`, connect to answer ({@linkcode HttpClient}): a server that
  * accepts and then stops reading or answering (a half-open connection) costs a timeout and a
  * retry, never a stuck file. While a server fails, a warning says what is wrong and how many tries
@@ -38,6 +46,11 @@ export interface ShipBatch {
   stream: string;
   /** `X-Stream-Offset`: the stream offset at the end of the batch. */
   offset: number;
+  /**
+   * `X-Stream-Start`: where the batch begins, when it may be sent before the batch before it is
+   * acknowledged (`send`'s `previous`); `undefined` to send it alone.
+   */
+  start?: number;
   /** The lines, compressed as `encoding` says. */
   body: Uint8Array;
   /** `Content-Encoding` of `body` (`gzip`); `undefined` for plain lines. */
@@ -99,12 +112,15 @@ export interface ShipperStats {
   failovers: number;
   /** Bytes of unanswered batches sent on to another server (they may be stored twice). */
   possibleDuplicateBytes: number;
+  /** Batches a server refused (409) for arriving before the batch before them; sent again. */
+  outOfOrder: number;
 }
 
 type Outcome =
   | { kind: "ok"; duplicate: boolean; accepted: number }
   | { kind: "refused"; retryAfterMs: number; why: string }
   | { kind: "rejected"; why: string }
+  | { kind: "out-of-order"; why: string }
   | { kind: "unanswered"; why: string };
 
 /** A server's run of failed tries, for the warnings. */
@@ -144,6 +160,7 @@ export class Shipper {
     retries: 0,
     failovers: 0,
     possibleDuplicateBytes: 0,
+    outOfOrder: 0,
   };
   #servers: readonly string[] = [];
   #allLoopback = false;
@@ -158,6 +175,8 @@ export class Shipper {
   #failures: number[] = [];
   #lastTry: number[] = [];
   #trouble: (Trouble | undefined)[] = [];
+  /** Servers that showed they check `X-Stream-Start`. */
+  #checksStart: boolean[] = [];
   #active = 0;
   #queue: (() => void)[] = [];
 
@@ -209,6 +228,7 @@ export class Shipper {
       this.#failures = this.#servers.map(() => 0);
       this.#lastTry = this.#servers.map(() => 0);
       this.#trouble = this.#servers.map(() => undefined);
+      this.#checksStart = this.#servers.map(() => false);
     }
     this.#token = options.token;
     this.#retry = options.retry;
@@ -222,14 +242,21 @@ export class Shipper {
   /**
    * Sends `batch` until a server acknowledges it. `onTry` is told each server index as it is
    * tried (the caller records it, so a restart resends an unanswered batch to the same server).
+   * With `batch.start`, `previous` resolves once the stream's batch before it is acknowledged:
+   * the batch may go before that, and waits for it when a server cannot keep them in order.
    *
-   * @throws the signal's reason once it aborts; nothing else.
+   * @throws the signal's reason once it aborts (or what `previous` rejects with); nothing else.
    */
   async send(
     batch: ShipBatch,
-    options: { signal: AbortSignal; onTry?: (server: number) => void },
+    options: {
+      signal: AbortSignal;
+      onTry?: (server: number) => void;
+      previous?: Promise<unknown>;
+    },
   ): Promise<ShipResult> {
-    const { signal, onTry } = options;
+    const { signal, onTry, previous } = options;
+    let start = previous === undefined ? undefined : batch.start;
     let attempt = 0;
     let sticky = batch.server >= 0 && batch.server < this.#servers.length
       ? { server: batch.server, since: this.#now() }
@@ -239,9 +266,15 @@ export class Shipper {
       // A reload may have taken the server away.
       if (sticky !== undefined && sticky.server >= this.#servers.length) sticky = undefined;
       const index = sticky?.server ?? this.#choose();
+      if (start !== undefined && !this.#checksStart[index]) {
+        // Not known to keep a stream's batches in order: this one goes after the one before it.
+        await previous;
+        signal.throwIfAborted();
+        start = undefined;
+      }
       onTry?.(index);
       this.#lastTry[index] = this.#now();
-      const outcome = await this.#limited(() => this.#post(index, batch, signal));
+      const outcome = await this.#limited(() => this.#post(index, batch, start, signal));
       if (outcome.kind === "ok") {
         this.#recovered(index);
         this.#failures[index] = 0;
@@ -255,6 +288,14 @@ export class Shipper {
         return { server: index, duplicate: outcome.duplicate, accepted: outcome.accepted };
       }
       signal.throwIfAborted();
+      if (outcome.kind === "out-of-order") {
+        // Nothing was stored: once the batch before it is acknowledged, it goes alone.
+        this.#stats.outOfOrder++;
+        await previous;
+        signal.throwIfAborted();
+        start = undefined;
+        continue;
+      }
       this.#stats.retries++;
       this.#troubled(index, outcome);
       let delay = this.#backoff(attempt++);
@@ -431,7 +472,12 @@ export class Shipper {
     }
   }
 
-  async #post(index: number, batch: ShipBatch, signal: AbortSignal): Promise<Outcome> {
+  async #post(
+    index: number,
+    batch: ShipBatch,
+    start: number | undefined,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
     this.#stats.wireBytes += batch.body.length;
     const headers: Record<string, string> = {
       "content-type": "text/plain; charset=utf-8",
@@ -439,6 +485,7 @@ export class Shipper {
       "x-stream-offset": String(batch.offset),
       ...this.#auth(),
     };
+    if (start !== undefined) headers["x-stream-start"] = String(start);
     if (batch.encoding !== undefined) headers["content-encoding"] = batch.encoding;
     let answer;
     try {
@@ -459,6 +506,10 @@ export class Shipper {
       return { kind: "unanswered", why };
     }
     const text = decoder.decode(answer.body);
+    if (answer.headers.has("x-stream-mark")) this.#checksStart[index] = true;
+    if (answer.status === 409 && start !== undefined) {
+      return { kind: "out-of-order", why: `409 ${errorText(text)}` };
+    }
     if (answer.status === 200) {
       try {
         const parsed = JSON.parse(text) as { duplicate?: unknown; accepted?: unknown };

@@ -4,8 +4,8 @@
  * {@linkcode StreamTarget} that answers only once the batch is acknowledged; the checkpoint
  * advances then, never before.
  *
- * A stream has at most one batch in flight and one being filled, so its memory is two batches,
- * and all streams of an input share its {@linkcode ByteBudget}: when the servers do not answer,
+ * A stream has at most `target.inFlight` batches in flight (default 1) and one being filled, so
+ * its memory is that many batches and one more, and all streams of an input share its {@linkcode ByteBudget}: when the servers do not answer,
  * reading pauses and the file itself is the buffer.
  *
  * The task watches its file: a size below the read offset, or a head (or the bytes just before
@@ -39,6 +39,12 @@ export interface StreamTarget {
   prepare(data: Uint8Array, batch: PreparedBatch): Promise<unknown>;
   /** Delivers a prepared batch; resolves once it is acknowledged, rejects only on abort. */
   deliver(payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void>;
+  /**
+   * Batches of one stream it takes at once (default 1). With more than one, `deliver` is called
+   * for a batch before the one before it is acknowledged, and must itself keep them in order
+   * (see {@linkcode DeliveredBatch.previous}); checkpoints still advance strictly in order.
+   */
+  readonly inFlight?: number;
 }
 
 /** The facts of a batch being prepared. */
@@ -57,6 +63,13 @@ export interface DeliveredBatch {
   stream: string;
   /** The stream offset at the end of the batch. */
   offset: number;
+  /** The stream offset where the batch begins: the end of the batch before it. */
+  start: number;
+  /**
+   * Resolves once the batch before it is acknowledged (and checkpointed), `undefined` when that
+   * is so already; rejects if that batch was abandoned.
+   */
+  previous: Promise<void> | undefined;
   /** Lines in the batch. */
   lines: number;
   /** Uncompressed bytes. */
@@ -173,9 +186,12 @@ export class Tailer {
   readonly #abort = new AbortController();
   #wake: (() => void) | undefined;
   #woken = false;
-  #inflight: Promise<void> = Promise.resolve();
-  /** Whether the batch in flight is not answered yet. */
-  #inflightPending = false;
+  /** Deliveries of the batches in flight, oldest first (one may have settled unseen). */
+  #flights: Promise<void>[] = [];
+  /** Batches in flight not answered yet. */
+  #unanswered = 0;
+  /** Where the next batch sealed begins: the end of the last one sealed. */
+  #sealedEnd: number;
   /** Waits under way (for an answer, for budget). */
   #stalls = 0;
   /** After a wait the file is checked before it is read on. */
@@ -215,6 +231,7 @@ export class Tailer {
     this.rotated = options.rotated ?? false;
     this.rotatedAt = this.rotated ? Date.now() : 0;
     this.readOffset = record.offset;
+    this.#sealedEnd = record.offset;
     this.size = record.size;
     this.contentSize = Math.max(record.size, record.offset);
     this.#file = file;
@@ -322,9 +339,9 @@ export class Tailer {
         end = "error";
       }
     }
-    // The batch in flight finishes (or is abandoned on stop's deadline) before the file closes.
+    // The batches in flight finish (or are abandoned on stop's deadline) before the file closes.
     try {
-      await this.#inflight;
+      await this.#drain();
     } catch {
       if (end !== "error" && end !== "truncated") end = "stopped";
     }
@@ -471,7 +488,7 @@ export class Tailer {
         // Let go: the unterminated last line is shipped now, as nothing will complete it.
         this.#append(framer?.end());
         if (this.#builderLen > 0) await this.#seal(readPos, { final: true });
-        await this.#inflight;
+        await this.#drain();
         return "rotated";
       }
       if (
@@ -594,12 +611,16 @@ export class Tailer {
     record.planned.push(plan);
     // Written down before the batch can reach a server: a restart resends with these boundaries.
     const persisted = ctx.store.journal(ctx.input, record);
-    // One batch in flight per stream: the server refuses a batch at or below the stream's mark,
-    // so batches must arrive in order.
-    const waits = this.#inflightPending;
+    // At most `inFlight` batches per stream: the server refuses a batch at or below the stream's
+    // mark, so the target keeps them in order, and the file is not read far ahead of the answers.
+    const depth = Math.max(1, ctx.target.inFlight ?? 1);
+    const waits = this.#unanswered >= depth;
     if (waits) this.#stalls++;
     try {
-      await this.#inflight;
+      while (this.#flights.length >= depth) {
+        await this.#flights[0];
+        this.#flights.shift();
+      }
     } catch (err) {
       ctx.budget.release(bytes);
       throw err;
@@ -610,8 +631,16 @@ export class Tailer {
         this.#recheck = true;
       }
     }
-    this.#inflightPending = true;
-    this.#inflight = (async () => {
+    // Settled flights are let go: `previous` is the one before this batch, if not answered yet.
+    while (this.#flights.length > 0 && this.#unanswered < this.#flights.length) {
+      await this.#flights[0];
+      this.#flights.shift();
+    }
+    const previous = this.#flights.at(-1);
+    const start = this.#sealedEnd;
+    this.#sealedEnd = end;
+    this.#unanswered++;
+    const flight = (async () => {
       try {
         await persisted;
         // Nothing is sent past a checkpoint that cannot be written: the store retries meanwhile.
@@ -619,11 +648,15 @@ export class Tailer {
         await ctx.target.deliver(payload, {
           stream: record.stream,
           offset: end,
+          start,
+          previous,
           lines,
           bytes,
           server: restored?.server ?? -1,
           onTry: (server) => plan.server = server,
         }, signal);
+        // Checkpoints advance in order: the batch before this one is acknowledged first.
+        await previous;
         record.offset = end;
         record.tail = tail;
         record.planned.splice(record.planned.indexOf(plan), 1);
@@ -632,12 +665,21 @@ export class Tailer {
         // Written soon (group commit); a failure is reported and retried by the store.
         ctx.store.schedule();
       } finally {
-        this.#inflightPending = false;
+        this.#unanswered--;
         ctx.budget.release(bytes);
       }
     })();
     // Marked handled here; the next seal or the end of the task awaits it for real.
-    this.#inflight.catch(() => {});
+    flight.catch(() => {});
+    this.#flights.push(flight);
+  }
+
+  /** Waits for every batch in flight; rejects if one was abandoned. */
+  async #drain(): Promise<void> {
+    while (this.#flights.length > 0) {
+      await this.#flights[0];
+      this.#flights.shift();
+    }
   }
 
   /** Keeps the last raw bytes read. */

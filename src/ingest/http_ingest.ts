@@ -222,8 +222,76 @@ export class HttpIngest {
       throw new Refusal(413, `Body of ${length} bytes is over the limit of ${this.#maxBody}`);
     }
     this.#checkRoom();
-    const run = () => this.#ingest(req, { source, host: peer.hostname, format, gzip, stream });
+    const parsed = { source, host: peer.hostname, format, gzip, stream };
+    const run = () => this.#ingest(req, parsed);
+    if (stream?.start !== undefined) return await this.#ingestInOrder(req, parsed, stream);
     return stream === undefined ? await run() : await this.#locks.run(stream.id, run);
+  }
+
+  /**
+   * A batch sent before the one before it was acknowledged (`X-Stream-Start`: where it begins).
+   * Its body is read while the stream's earlier requests are stored, then, in the order requests
+   * arrived, it is a duplicate at or below the stream's mark, is stored if it begins at the mark
+   * (or at 0 for a stream without one), and is otherwise refused with 409, storing nothing: the
+   * batch before it is not stored (yet), and the client sends it again once it is.
+   */
+  async #ingestInOrder(
+    req: Request,
+    request: ParsedRequest,
+    stream: StreamHeaders,
+  ): Promise<Response> {
+    const marks = this.#marks!;
+    const known = marks.get(stream.id);
+    if (known !== undefined && stream.offset <= known) {
+      await req.body?.cancel();
+      this.#stats.duplicates++;
+      return json(200, { accepted: 0, duplicate: true }, markHeader(known));
+    }
+    // The place in line is taken now, so that batches are stored in the order they came.
+    const turn = this.#locks.enter(stream.id);
+    const reservation = { bytes: 0 };
+    try {
+      const turns = this.#turns ?? clockTurns();
+      // Read (and reserved in the buffered bytes) before its turn: an error stores nothing.
+      const body = await this.#read(req, request, reservation, turns);
+      await turn.ready;
+      const mark = marks.get(stream.id);
+      if (mark !== undefined && stream.offset <= mark) {
+        this.#stats.duplicates++;
+        return json(200, { accepted: 0, duplicate: true }, markHeader(mark));
+      }
+      if ((mark ?? 0) !== stream.start) {
+        this.#stats.refused[409] = (this.#stats.refused[409] ?? 0) + 1;
+        const error = mark === undefined
+          ? `Stream ${stream.id} has nothing stored here, and the batch begins at ` +
+            `${stream.start}: send the batches before it first`
+          : `Stream ${stream.id} is stored to ${mark}, and the batch begins at ` +
+            `${stream.start}: send the batches before it first`;
+        return json(409, { error }, markHeader(mark ?? -1));
+      }
+      const lines = await this.#store(body, stream, turns);
+      return json(200, { accepted: lines, duplicate: false }, markHeader(stream.offset));
+    } finally {
+      turn.release();
+      this.#buffered -= reservation.bytes;
+    }
+  }
+
+  /**
+   * Writes a body read whole and waits for the sinks to acknowledge it; advances the stream's
+   * mark. Returns the lines stored.
+   */
+  async #store(body: Body, stream: StreamHeaders | undefined, turns: Turns): Promise<number> {
+    const batches = await this.#write(body, stream, turns);
+    let lines = 0;
+    for (const group of body.groups.values()) lines += group.lines;
+    // The acknowledgement: these batches are stored (and fsynced under -fsync batch), waiting
+    // only for the files they went to.
+    await this.#sink.flush(batches);
+    if (stream !== undefined) this.#marks!.advance(stream.id, stream.offset);
+    this.#stats.batches++;
+    this.#stats.lines += lines;
+    return lines;
   }
 
   #checkRoom(): void {
@@ -242,7 +310,7 @@ export class HttpIngest {
       if (mark !== undefined && stream.offset <= mark) {
         await req.body?.cancel();
         this.#stats.duplicates++;
-        return json(200, { accepted: 0, duplicate: true });
+        return json(200, { accepted: 0, duplicate: true }, markHeader(mark));
       }
       // A resend queued behind the original found nothing to refuse, but the queue may be full now.
       this.#checkRoom();
@@ -252,16 +320,10 @@ export class HttpIngest {
       const turns = this.#turns ?? clockTurns();
       // The whole body is read and checked before anything is written: an error stores nothing.
       const body = await this.#read(req, request, reservation, turns);
-      const batches = await this.#write(body, stream, turns);
-      let lines = 0;
-      for (const group of body.groups.values()) lines += group.lines;
-      // The acknowledgement: these batches are stored (and fsynced under -fsync batch), waiting
-      // only for the files they went to.
-      await this.#sink.flush(batches);
-      if (stream !== undefined) this.#marks!.advance(stream.id, stream.offset);
-      this.#stats.batches++;
-      this.#stats.lines += lines;
-      return json(200, { accepted: lines, duplicate: false });
+      const lines = await this.#store(body, stream, turns);
+      // The mark tells an agent this server checks `X-Stream-Start`.
+      const headers = stream === undefined ? {} : markHeader(stream.offset);
+      return json(200, { accepted: lines, duplicate: false }, headers);
     } finally {
       this.#buffered -= reservation.bytes;
     }
@@ -477,6 +539,13 @@ export class HttpIngest {
 interface StreamHeaders {
   id: string;
   offset: number;
+  /** `X-Stream-Start`: where the batch begins, when sent before the one before it is stored. */
+  start?: number;
+}
+
+/** `X-Stream-Mark`: the stream's mark after the request (-1 for none), in stream answers. */
+function markHeader(mark: number): Record<string, string> {
+  return { "x-stream-mark": String(mark) };
 }
 
 interface ParsedRequest {
@@ -652,7 +721,16 @@ function streamHeaders(headers: Headers): StreamHeaders | undefined {
   if (!Number.isSafeInteger(offset)) {
     throw new Refusal(400, `X-Stream-Offset must be a byte offset, got "${rawOffset}"`);
   }
-  return { id, offset };
+  const rawStart = headers.get("x-stream-start");
+  if (rawStart === null) return { id, offset };
+  const start = /^\d{1,16}$/.test(rawStart) ? Number(rawStart) : NaN;
+  if (!Number.isSafeInteger(start) || start > offset) {
+    throw new Refusal(
+      400,
+      `X-Stream-Start must be a byte offset at most X-Stream-Offset, got "${rawStart}"`,
+    );
+  }
+  return { id, offset, start };
 }
 
 function parseRecord(
@@ -890,16 +968,31 @@ class KeyedLock {
   readonly #tails = new Map<string, Promise<void>>();
 
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const tail = previous.then(() => new Promise<void>((resolve) => release = resolve));
-    this.#tails.set(key, tail);
-    await previous;
+    const turn = this.enter(key);
     try {
+      await turn.ready;
       return await task();
     } finally {
-      release();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      turn.release();
     }
+  }
+
+  /**
+   * Takes a place in `key`'s line now: `ready` resolves when the tasks before it are done.
+   * `release` must be called in every case, ready or not.
+   */
+  enter(key: string): { ready: Promise<void>; release: () => void } {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => done = resolve);
+    const tail = previous.then(() => mine);
+    this.#tails.set(key, tail);
+    return {
+      ready: previous,
+      release: () => {
+        done();
+        if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      },
+    };
   }
 }

@@ -1,0 +1,248 @@
+/**
+ * Two batches of a stream in flight: the server stores a batch sent with `X-Stream-Start` only
+ * right after the one before it (409 and nothing stored otherwise), and the agent's shipper,
+ * however the first batch fails, never loses or doubles a line.
+ */
+import assert from "node:assert/strict";
+import type { Batch } from "../src/pipeline/batch.ts";
+import type { Sink } from "../src/pipeline/sink.ts";
+import { StreamMarks } from "../src/store/stream_marks.ts";
+import { HttpIngest } from "../src/ingest/http_ingest.ts";
+import type { RetryConfig } from "../src/agent/config.ts";
+import { type ShipBatch, Shipper } from "../src/agent/shipper.ts";
+import { lowPort, until } from "../src/agent/_test_target.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const peer = { hostname: "127.0.0.1" };
+
+const RETRY: RetryConfig = {
+  initialMs: 5,
+  maxMs: 50,
+  timeoutMs: 5000,
+  failoverAfter: 2,
+  failbackMs: 300,
+  resendWindowMs: 60_000,
+};
+
+/** Keeps the text of what it is given. */
+class MemorySink implements Sink {
+  readonly name = "memory";
+  full = false;
+  text = "";
+  write(batch: Batch): boolean {
+    this.text += decoder.decode(batch.data);
+    return true;
+  }
+  writable(): Promise<void> {
+    return Promise.resolve();
+  }
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function post(body: string, headers: Record<string, string>): Request {
+  return new Request("http://localhost/api/v1/ingest", { method: "POST", body, headers });
+}
+
+function stream(offset: number, start?: number): Record<string, string> {
+  const headers: Record<string, string> = { "x-stream-id": "s", "x-stream-offset": String(offset) };
+  if (start !== undefined) headers["x-stream-start"] = String(start);
+  return headers;
+}
+
+Deno.test("the server refuses a batch that does not begin at the stream's mark: 409, nothing stored", async () => {
+  const sink = new MemorySink();
+  const marks = StreamMarks.memory();
+  const ingest = new HttpIngest(sink, { marks });
+  // A stream with nothing stored takes a batch sent ahead only if it begins at 0.
+  const ahead = await ingest.handle(post("b\n", stream(4, 2)), peer);
+  assert.equal(ahead.status, 409);
+  assert.match((await ahead.json()).error, /nothing stored here.*begins at 2/);
+  assert.equal(ahead.headers.get("x-stream-mark"), "-1");
+  assert.equal(sink.text, "");
+  assert.equal(marks.get("s"), undefined);
+  const first = await ingest.handle(post("a\n", stream(2, 0)), peer);
+  assert.deepEqual(await first.json(), { accepted: 1, duplicate: false });
+  assert.equal(first.headers.get("x-stream-mark"), "2");
+  // A gap: the batch from 4 to 6 comes before the one from 2 to 4.
+  const gap = await ingest.handle(post("c\n", stream(6, 4)), peer);
+  assert.equal(gap.status, 409);
+  assert.match((await gap.json()).error, /stored to 2.*begins at 4/);
+  assert.equal(gap.headers.get("x-stream-mark"), "2");
+  assert.equal(sink.text, "a\n");
+  assert.equal(marks.get("s"), 2);
+  assert.deepEqual(await (await ingest.handle(post("b\n", stream(4, 2)), peer)).json(), {
+    accepted: 1,
+    duplicate: false,
+  });
+  assert.deepEqual(await (await ingest.handle(post("c\n", stream(6, 4)), peer)).json(), {
+    accepted: 1,
+    duplicate: false,
+  });
+  // Sent again: a duplicate, whatever its start says.
+  assert.deepEqual(await (await ingest.handle(post("b\n", stream(4, 0)), peer)).json(), {
+    accepted: 0,
+    duplicate: true,
+  });
+  assert.equal(sink.text, "a\nb\nc\n");
+  assert.deepEqual(ingest.stats.refused, { 409: 2 });
+  const bad = await ingest.handle(post("x\n", stream(6, 7)), peer);
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /X-Stream-Start/);
+});
+
+Deno.test("the server stores batches sent ahead in the order they came, whichever body ends first", async () => {
+  const sink = new MemorySink();
+  const marks = StreamMarks.memory();
+  const ingest = new HttpIngest(sink, { marks });
+  // The first batch's body arrives slowly: the second, sent after it, is read whole first.
+  let finish!: () => void;
+  const slow = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode("one\n"));
+      finish = () => {
+        controller.enqueue(encoder.encode("two\n"));
+        controller.close();
+      };
+    },
+  });
+  const first = ingest.handle(
+    new Request("http://localhost/api/v1/ingest", {
+      method: "POST",
+      body: slow,
+      headers: stream(8, 0),
+    }),
+    peer,
+  );
+  const second = ingest.handle(post("three\n", stream(14, 8)), peer);
+  let secondDone = false;
+  second.then(() => secondDone = true);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(secondDone, false, "the second batch was stored before the first");
+  finish();
+  assert.deepEqual(await (await first).json(), { accepted: 2, duplicate: false });
+  assert.deepEqual(await (await second).json(), { accepted: 1, duplicate: false });
+  assert.equal(sink.text, "one\ntwo\nthree\n");
+  assert.equal(marks.get("s"), 14);
+});
+
+function batch(offset: number, start: number, text: string): ShipBatch {
+  const body = encoder.encode(text);
+  return {
+    source: "s",
+    stream: "s",
+    offset,
+    start,
+    body,
+    lines: text.split("\n").length - 1,
+    bytes: body.length,
+    server: -1,
+  };
+}
+
+/** A logboom ingest behind `front`, which sees each request first and may answer it itself. */
+function serve(
+  ingest: HttpIngest,
+  front: (req: Request) => Promise<Response | undefined>,
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: lowPort(), onListen: () => {} },
+    async (req) => (await front(req)) ?? await ingest.handle(req, peer),
+  );
+}
+
+Deno.test("two batches in flight, the first failing: every line stored once, in order", async () => {
+  const sink = new MemorySink();
+  const ingest = new HttpIngest(sink, { marks: StreamMarks.memory() });
+  let secondAnswered!: () => void;
+  const secondDone = new Promise<void>((resolve) => secondAnswered = resolve);
+  let failed = false;
+  const arrivals: string[] = [];
+  const http = serve(ingest, async (req) => {
+    const offset = req.headers.get("x-stream-offset")!;
+    arrivals.push(`${offset}${req.headers.has("x-stream-start") ? "+start" : ""}`);
+    if (offset === "12" && !failed) {
+      // The first batch in flight fails, but only once the second was answered.
+      failed = true;
+      await secondDone;
+      await req.body?.cancel();
+      return new Response("boom", { status: 500 });
+    }
+    if (offset === "18" && req.headers.has("x-stream-start")) {
+      const res = await ingest.handle(req, peer);
+      secondAnswered();
+      return res;
+    }
+    return undefined;
+  });
+  const shipper = new Shipper({
+    servers: [`http://127.0.0.1:${http.addr.port}`],
+    token: "",
+    retry: RETRY,
+  });
+  const signal = new AbortController().signal;
+  try {
+    // The first batch goes alone: the server shows it checks X-Stream-Start.
+    await shipper.send(batch(6, 0, "zero\n"), { signal });
+    const first = shipper.send(batch(12, 6, "one\n"), { signal, previous: Promise.resolve() })
+      .then(() => {});
+    const second = shipper.send(batch(18, 12, "two\n"), { signal, previous: first });
+    await Promise.all([first, second]);
+    assert.equal(sink.text, "zero\none\ntwo\n");
+    // The two in flight may reach the server in either order; the 409 sends the second again.
+    assert.deepEqual(arrivals.slice(0, 3).sort(), ["12+start", "18+start", "6"]);
+    assert.deepEqual(arrivals.slice(3), ["12+start", "18"]);
+    assert.equal(shipper.stats.outOfOrder, 1);
+    assert.deepEqual(ingest.stats.refused, { 409: 1 });
+  } finally {
+    shipper.close();
+    await http.shutdown();
+  }
+});
+
+Deno.test("a server that does not check X-Stream-Start gets a stream's batches one at a time", async () => {
+  const sink = new MemorySink();
+  const ingest = new HttpIngest(sink, { marks: StreamMarks.memory() });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  const arrivals: string[] = [];
+  // An older server: it knows no X-Stream-Start, and answers without X-Stream-Mark.
+  const http = serve(ingest, async (req) => {
+    const offset = req.headers.get("x-stream-offset")!;
+    arrivals.push(offset);
+    const headers = new Headers(req.headers);
+    headers.delete("x-stream-start");
+    if (offset === "6") await held;
+    const res = await ingest.handle(
+      new Request(req.url, { method: "POST", headers, body: await req.arrayBuffer() }),
+      peer,
+    );
+    return new Response(res.body, { status: res.status });
+  });
+  const shipper = new Shipper({
+    servers: [`http://127.0.0.1:${http.addr.port}`],
+    token: "",
+    retry: RETRY,
+  });
+  const signal = new AbortController().signal;
+  try {
+    const first = shipper.send(batch(6, 0, "zero\n"), { signal }).then(() => {});
+    const second = shipper.send(batch(12, 6, "one\n"), { signal, previous: first });
+    await until(() => arrivals.length > 0, () => "the first batch never came");
+    // Sent at once, the second batch would be stored first and the first taken for a duplicate.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(arrivals, ["6"]);
+    release();
+    await Promise.all([first, second]);
+    assert.equal(sink.text, "zero\none\n");
+    assert.deepEqual(arrivals, ["6", "12"]);
+  } finally {
+    shipper.close();
+    await http.shutdown();
+  }
+});
