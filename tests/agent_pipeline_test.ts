@@ -58,7 +58,8 @@ function stream(offset: number, start?: number): Record<string, string> {
 Deno.test("the server refuses a batch that does not begin at the stream's mark: 409, nothing stored", async () => {
   const sink = new MemorySink();
   const marks = StreamMarks.memory();
-  const ingest = new HttpIngest(sink, { marks });
+  // No wait for the batch before: a gap is refused at once.
+  const ingest = new HttpIngest(sink, { marks, inOrderWaitMs: 0 });
   // A stream with nothing stored takes a batch sent ahead only if it begins at 0.
   const ahead = await ingest.handle(post("b\n", stream(4, 2)), peer);
   assert.equal(ahead.status, 409);
@@ -156,9 +157,29 @@ function serve(
   );
 }
 
+Deno.test("the server keeps a batch that came before the one before it until that one is stored", async () => {
+  const sink = new MemorySink();
+  const marks = StreamMarks.memory();
+  const ingest = new HttpIngest(sink, { marks });
+  const second = ingest.handle(post("two\n", stream(8, 4)), peer);
+  let secondDone = false;
+  second.then(() => secondDone = true);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(secondDone, false, "the second batch was answered before the first came");
+  assert.deepEqual(await (await ingest.handle(post("one\n", stream(4, 0)), peer)).json(), {
+    accepted: 1,
+    duplicate: false,
+  });
+  assert.deepEqual(await (await second).json(), { accepted: 1, duplicate: false });
+  assert.equal(sink.text, "one\ntwo\n");
+  assert.equal(marks.get("s"), 8);
+  assert.deepEqual(ingest.stats.refused, {});
+});
+
 Deno.test("two batches in flight, the first failing: every line stored once, in order", async () => {
   const sink = new MemorySink();
-  const ingest = new HttpIngest(sink, { marks: StreamMarks.memory() });
+  // The second batch is refused (409) rather than kept until the first is resent.
+  const ingest = new HttpIngest(sink, { marks: StreamMarks.memory(), inOrderWaitMs: 0 });
   let secondAnswered!: () => void;
   const secondDone = new Promise<void>((resolve) => secondAnswered = resolve);
   let failed = false;
@@ -241,6 +262,40 @@ Deno.test("a server that does not check X-Stream-Start gets a stream's batches o
     await Promise.all([first, second]);
     assert.equal(sink.text, "zero\none\n");
     assert.deepEqual(arrivals, ["6", "12"]);
+  } finally {
+    shipper.close();
+    await http.shutdown();
+  }
+});
+
+Deno.test("two batches in flight, the first failing at once: the server keeps the second, no 409", async () => {
+  const sink = new MemorySink();
+  const ingest = new HttpIngest(sink, { marks: StreamMarks.memory() });
+  let failed = false;
+  const http = serve(ingest, async (req) => {
+    if (req.headers.get("x-stream-offset") === "12" && !failed) {
+      failed = true;
+      await req.body?.cancel();
+      return new Response("boom", { status: 500 });
+    }
+    return undefined;
+  });
+  const shipper = new Shipper({
+    servers: [`http://127.0.0.1:${http.addr.port}`],
+    token: "",
+    retry: RETRY,
+  });
+  const signal = new AbortController().signal;
+  try {
+    await shipper.send(batch(6, 0, "zero\n"), { signal });
+    const first = shipper.send(batch(12, 6, "one\n"), { signal, previous: Promise.resolve() })
+      .then(() => {});
+    const second = shipper.send(batch(18, 12, "two\n"), { signal, previous: first });
+    await Promise.all([first, second]);
+    assert.equal(sink.text, "zero\none\ntwo\n");
+    assert.equal(failed, true);
+    assert.equal(shipper.stats.outOfOrder, 0);
+    assert.deepEqual(ingest.stats.refused, {});
   } finally {
     shipper.close();
     await http.shutdown();

@@ -38,6 +38,11 @@ export interface HttpIngestOptions {
   /** Seconds a client is asked to wait in `Retry-After` when the server is saturated. Default 1. */
   retryAfterSeconds?: number;
   /**
+   * How long a batch sent ahead (`X-Stream-Start`) that finds a gap before it waits for the batch
+   * before it, in ms, before a 409. Default 1000.
+   */
+  inOrderWaitMs?: number;
+  /**
    * How work on a request shares the event loop. Default: a macrotask turn after every 4 ms of
    * work, counted per request. For tests.
    */
@@ -90,6 +95,12 @@ const NDJSON_TYPES = new Set([
 const TEXT_TYPES = new Set(["", "application/octet-stream", "application/x-www-form-urlencoded"]);
 /** Work on one request runs at most this long before it lets others run. */
 const SLICE_MS = 4;
+/**
+ * A batch sent ahead (`X-Stream-Start`) that finds a gap before it waits this long for the batch
+ * before it (sent at about the same time on another connection, or resent after a failure) before
+ * it is refused with 409.
+ */
+const IN_ORDER_WAIT_MS = 1000;
 /** Bodies are read this many bytes at a time (a gunzipped chunk can be 16 MiB). */
 const SLICE_BYTES = 1024 * 1024;
 /**
@@ -149,7 +160,10 @@ export class HttpIngest {
   readonly #maxBuffered: number;
   readonly #retryAfter: string;
   readonly #turns: Turns | undefined;
+  readonly #inOrderWaitMs: number;
   readonly #locks = new KeyedLock();
+  /** Requests waiting for their stream's mark to reach their start. */
+  readonly #waiters = new Map<string, Set<() => void>>();
   #buffered = 0;
   #closed = false;
   readonly #stats: HttpIngestStats = { batches: 0, lines: 0, duplicates: 0, refused: {} };
@@ -166,7 +180,9 @@ export class HttpIngest {
       maxBufferedBytes = 64 * 1024 * 1024,
       retryAfterSeconds = 1,
       turns,
+      inOrderWaitMs = IN_ORDER_WAIT_MS,
     } = options;
+    this.#inOrderWaitMs = inOrderWaitMs;
     this.#sink = sink;
     this.#marks = marks;
     this.#maxBody = positive("Body limit", maxBody);
@@ -233,7 +249,9 @@ export class HttpIngest {
    * Its body is read while the stream's earlier requests are stored, then, in the order requests
    * arrived, it is a duplicate at or below the stream's mark, is stored if it begins at the mark
    * (or at 0 for a stream without one), and is otherwise refused with 409, storing nothing: the
-   * batch before it is not stored (yet), and the client sends it again once it is.
+   * batch before it is not stored (yet), and the client sends it again once it is. A batch that
+   * came before the one before it (they race on two connections) first waits for the mark to
+   * reach its start, up to {@linkcode IN_ORDER_WAIT_MS}, its place in line given up meanwhile.
    */
   async #ingestInOrder(
     req: Request,
@@ -241,6 +259,7 @@ export class HttpIngest {
     stream: StreamHeaders,
   ): Promise<Response> {
     const marks = this.#marks!;
+    const start = stream.start ?? 0;
     const known = marks.get(stream.id);
     if (known !== undefined && stream.offset <= known) {
       await req.body?.cancel();
@@ -248,25 +267,36 @@ export class HttpIngest {
       return json(200, { accepted: 0, duplicate: true }, markHeader(known));
     }
     // The place in line is taken now, so that batches are stored in the order they came.
-    const turn = this.#locks.enter(stream.id);
+    let turn = this.#locks.enter(stream.id);
     const reservation = { bytes: 0 };
     try {
       const turns = this.#turns ?? clockTurns();
       // Read (and reserved in the buffered bytes) before its turn: an error stores nothing.
       const body = await this.#read(req, request, reservation, turns);
       await turn.ready;
-      const mark = marks.get(stream.id);
+      let mark = marks.get(stream.id);
+      const deadline = performance.now() + this.#inOrderWaitMs;
+      while ((mark ?? 0) < start && !req.signal.aborted) {
+        const wait = deadline - performance.now();
+        if (wait <= 0) break;
+        // Out of line until the stream's next request settles, then back at its end.
+        turn.release();
+        await this.#settled(stream.id, wait, req.signal);
+        turn = this.#locks.enter(stream.id);
+        await turn.ready;
+        mark = marks.get(stream.id);
+      }
       if (mark !== undefined && stream.offset <= mark) {
         this.#stats.duplicates++;
         return json(200, { accepted: 0, duplicate: true }, markHeader(mark));
       }
-      if ((mark ?? 0) !== stream.start) {
+      if ((mark ?? 0) !== start) {
         this.#stats.refused[409] = (this.#stats.refused[409] ?? 0) + 1;
         const error = mark === undefined
           ? `Stream ${stream.id} has nothing stored here, and the batch begins at ` +
-            `${stream.start}: send the batches before it first`
+            `${start}: send the batches before it first`
           : `Stream ${stream.id} is stored to ${mark}, and the batch begins at ` +
-            `${stream.start}: send the batches before it first`;
+            `${start}: send the batches before it first`;
         return json(409, { error }, markHeader(mark ?? -1));
       }
       const lines = await this.#store(body, stream, turns);
@@ -275,6 +305,35 @@ export class HttpIngest {
       turn.release();
       this.#buffered -= reservation.bytes;
     }
+  }
+
+  /**
+   * Resolves when a request of stream `id` settles (its mark may have moved), after `ms`, or when
+   * `signal` aborts, whichever comes first.
+   */
+  #settled(id: string, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let waiters = this.#waiters.get(id);
+      if (waiters === undefined) this.#waiters.set(id, waiters = new Set());
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        const set = this.#waiters.get(id);
+        set?.delete(done);
+        if (set?.size === 0) this.#waiters.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      waiters.add(done);
+    });
+  }
+
+  /** Wakes the requests of stream `id` waiting for its mark to move. */
+  #wake(id: string): void {
+    const waiters = this.#waiters.get(id);
+    if (waiters === undefined) return;
+    for (const done of [...waiters]) done();
   }
 
   /**
@@ -288,7 +347,10 @@ export class HttpIngest {
     // The acknowledgement: these batches are stored (and fsynced under -fsync batch), waiting
     // only for the files they went to.
     await this.#sink.flush(batches);
-    if (stream !== undefined) this.#marks!.advance(stream.id, stream.offset);
+    if (stream !== undefined) {
+      this.#marks!.advance(stream.id, stream.offset);
+      this.#wake(stream.id);
+    }
     this.#stats.batches++;
     this.#stats.lines += lines;
     return lines;
