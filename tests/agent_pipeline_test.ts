@@ -11,6 +11,9 @@ import { HttpIngest } from "../src/ingest/http_ingest.ts";
 import type { RetryConfig } from "../src/agent/config.ts";
 import { type ShipBatch, Shipper } from "../src/agent/shipper.ts";
 import { lowPort, until } from "../src/agent/_test_target.ts";
+import { CheckpointStore, type StreamRecord } from "../src/agent/checkpoint.ts";
+import { type DeliveredBatch, type StreamTarget, Tailer } from "../src/agent/tailer.ts";
+import { ByteBudget } from "../src/pipeline/byte_budget.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -299,5 +302,94 @@ Deno.test("two batches in flight, the first failing at once: the server keeps th
   } finally {
     shipper.close();
     await http.shutdown();
+  }
+});
+
+/**
+ * A target taking two batches of a stream at once that answers the second before the first (as
+ * no server would): the tailer's checkpoint must still wait for the first.
+ */
+class EarlyTarget implements StreamTarget {
+  readonly inFlight = 2;
+  readonly held: { batch: DeliveredBatch; release: () => void }[] = [];
+  readonly answered: number[] = [];
+  prepare(data: Uint8Array): Promise<unknown> {
+    return Promise.resolve(data.slice());
+  }
+  async deliver(_payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void> {
+    if (this.held.length === 0) {
+      // The first batch is held until released (or the task stops).
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      this.held.push({ batch, release: resolve });
+      await promise;
+    }
+    this.answered.push(batch.offset);
+  }
+}
+
+Deno.test("with two batches in flight, the checkpoint advances only in order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-pipeline-" });
+  try {
+    const path = `${dir}/a.log`;
+    const text = "x".repeat(99) + "\n";
+    await Deno.writeTextFile(path, text.repeat(300));
+    const file = await Deno.open(path);
+    const info = await file.stat();
+    const record: StreamRecord = {
+      stream: "a:1",
+      path,
+      dev: info.dev,
+      ino: info.ino!,
+      head: "",
+      headLen: 0,
+      offset: 0,
+      tail: "",
+      size: 0,
+      mtime: 0,
+      planned: [],
+      seen: 0,
+    };
+    const target = new EarlyTarget();
+    const store = CheckpointStore.memory();
+    const tailer = new Tailer(record, file, {
+      input: "app",
+      target,
+      store,
+      budget: new ByteBudget(1024 * 1024),
+      batchBytes: 1000,
+      batchWaitMs: 10,
+      maxLine: 4096,
+      rotateWaitMs: 1000,
+      closeIdleMs: 60_000,
+    });
+    try {
+      // The first batch is held; the second is answered at once.
+      await until(() => target.answered.length === 1, () => "the second batch was not sent");
+      assert.equal(target.held.length, 1);
+      const first = target.held[0].batch;
+      assert.equal(first.previous, undefined);
+      assert.equal(target.answered[0] > first.offset, true);
+      assert.equal(record.offset, 0, "the checkpoint passed a batch not acknowledged");
+      // Journaled: the two in flight, and the third, sealed and waiting for the first.
+      assert.equal(record.planned.length, 3);
+      assert.deepEqual(record.planned.slice(0, 2).map((plan) => plan.end), [
+        first.offset,
+        target.answered[0],
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(target.answered.length, 1);
+      assert.equal(record.offset, 0);
+      target.held[0].release();
+      await until(() => record.offset === 30_000, () => `offset ${record.offset}`);
+      assert.equal(record.planned.length, 0);
+      assert.equal(target.answered[1], first.offset);
+      const rest = target.answered.slice(1);
+      assert.deepEqual(rest, [...rest].sort((a, b) => a - b));
+    } finally {
+      await tailer.stop(0);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
