@@ -18,6 +18,7 @@
  * @module
  */
 
+import { compileLinearRegex, type LinearRegex } from "../live/linear_regex.ts";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { describe } from "../_util.ts";
@@ -42,8 +43,11 @@ export class ConfigError extends Error {
 
 /** How continuation lines join the line that starts an event. */
 export interface MultilineConfig {
-  /** A line matching this starts an event; any other line joins the event before it. */
-  start: RegExp;
+  /**
+   * A line matching this starts an event; any other line joins the event before it. A config's
+   * pattern runs on the linear-time engine, like every regex logboom is given.
+   */
+  start: LinearRegex;
   /** Put between joined lines, so an event stays one stored line. Default `\n` as two characters. */
   join: string;
   /** An event is cut after this many lines. Default 500. */
@@ -325,7 +329,7 @@ export function diffInputs(before: AgentConfig, after: AgentConfig): InputChange
 function inputKey(inp: InputConfig): string {
   return JSON.stringify({
     ...inp,
-    multiline: inp.multiline && { ...inp.multiline, start: String(inp.multiline.start) },
+    multiline: inp.multiline && { ...inp.multiline, start: inp.multiline.start.source },
   });
 }
 
@@ -349,9 +353,9 @@ function input(value: unknown, key: string, base: string, maxLine: number): Inpu
     const ml = object(doc.multiline, `${key}.multiline`);
     onlyKeys(ml, MULTILINE_KEYS, `${key}.multiline`);
     const pattern = nonEmpty(ml.start, `${key}.multiline.start`);
-    let start: RegExp;
+    let start: LinearRegex;
     try {
-      start = new RegExp(pattern);
+      start = compileLinearRegex(pattern);
     } catch (err) {
       throw new ConfigError(
         `${key}.multiline.start`,

@@ -123,3 +123,22 @@ Deno.test("config diff restarts only the inputs that changed", () => {
   });
   assert.deepEqual(diffInputs(before, bigger).changed, ["a", "b", "c"]);
 });
+
+Deno.test("a multiline start pattern runs in linear time: a config cannot freeze the agent", () => {
+  const config = parseAgentConfig(
+    JSON.stringify({
+      ...BASE,
+      inputs: [{ source: "a", paths: ["x"], multiline: { start: "(a+)+$" } }],
+    }),
+    "a.json",
+  );
+  // On a backtracking engine this line takes 2^40 steps; on the linear one, microseconds.
+  assert.equal(config.inputs[0].multiline!.start.test("a".repeat(40) + "!"), false);
+  assert.equal(config.inputs[0].multiline!.start.test("aaa"), true);
+  // What only a backtracking engine does is refused with the key, before anything runs.
+  refuses(
+    { ...BASE, inputs: [{ source: "a", paths: ["x"], multiline: { start: "^(a)\\1" } }] },
+    "inputs[0].multiline.start",
+    /regular expression/,
+  );
+});

@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { LinearRegex } from "../live/linear_regex.ts";
 import type { FramedLines } from "../ingest/framing.ts";
 import type { MultilineConfig } from "./config.ts";
 
@@ -29,14 +30,14 @@ const READ_BUFFER = 256 * 1024;
  *
  * @example
  * ```ts
- * const framer = new MultilineFramer({ start: /^\d{4}-/, join: "\\n", maxLines: 500,
+ * const framer = new MultilineFramer({ start: compileLinearRegex("^\\d{4}-"), join: "\\n", maxLines: 500,
  *   maxBytes: 1 << 20, timeoutMs: 1000 }, { maxLine: 1 << 20 });
  * const n = await file.read(framer.buffer);
  * const events = framer.commit(n!); // whole events, each one line
  * ```
  */
 export class MultilineFramer {
-  readonly #start: RegExp;
+  readonly #start: LinearRegex;
   readonly #join: Uint8Array;
   readonly #maxLines: number;
   readonly #maxBytes: number;
@@ -66,12 +67,10 @@ export class MultilineFramer {
    */
   constructor(config: MultilineConfig, options: { maxLine?: number } = {}) {
     const { maxLine = 1024 * 1024 } = options;
-    if (!(config.start instanceof RegExp)) throw new TypeError("Multiline start must be a RegExp");
     if (!Number.isSafeInteger(maxLine) || maxLine < 1) {
       throw new RangeError(`Max line must be a positive integer, got "${maxLine}"`);
     }
-    // A global or sticky pattern would carry lastIndex from one line to the next.
-    this.#start = new RegExp(config.start.source, config.start.flags.replace(/[gy]/g, ""));
+    this.#start = config.start;
     this.#join = new TextEncoder().encode(config.join);
     this.#maxLines = config.maxLines;
     this.#maxBytes = Math.max(1, config.maxBytes);

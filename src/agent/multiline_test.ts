@@ -1,3 +1,4 @@
+import { compileLinearRegex } from "../live/linear_regex.ts";
 import assert from "node:assert/strict";
 import type { MultilineConfig } from "./config.ts";
 import { MultilineFramer } from "./multiline.ts";
@@ -5,7 +6,7 @@ import { MultilineFramer } from "./multiline.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const CONFIG: MultilineConfig = {
-  start: /^\d{4}-\d{2}-\d{2} /,
+  start: compileLinearRegex("^\\d{4}-\\d{2}-\\d{2} "),
   join: "\\n",
   maxLines: 500,
   maxBytes: 1 << 20,
