@@ -6,6 +6,7 @@
  * @module
  */
 
+import { GAUGE_STATS } from "./report_stats.ts";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import { describe, sleep } from "../_util.ts";
@@ -50,14 +51,6 @@ export interface AgentOptions {
 const STOP_GRACE_MS = 5000;
 /** Most files in one report. */
 const REPORT_FILES = 1000;
-/** Stats that are levels now, not counts since start. */
-const GAUGES = new Set([
-  "files_open",
-  "in_flight_bytes",
-  "lag_bytes",
-  "files_unreadable",
-  "files_skipped",
-]);
 
 const log = getLogger(["logboom", "agent"]);
 
@@ -260,7 +253,7 @@ export class Agent {
     const id = this.id.replace(/["\\\n]/g, "_");
     let out = "";
     for (const [name, value] of Object.entries(this.stats())) {
-      const gauge = GAUGES.has(name);
+      const gauge = GAUGE_STATS.has(name);
       const metric = `logboom_agent_${name}${gauge ? "" : "_total"}`;
       out += `# TYPE ${metric} ${gauge ? "gauge" : "counter"}\n${metric}{agent="${id}"} ${value}\n`;
     }

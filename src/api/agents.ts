@@ -9,6 +9,8 @@
  * @module
  */
 
+import { GAUGE_STATS } from "../agent/report_stats.ts";
+
 /** One agent's latest report, as listed. */
 export interface AgentEntry {
   /** The agent's id. */
@@ -151,8 +153,7 @@ export class AgentRegistry {
       add("logboom_agent_last_report_seconds", agent.id, Date.parse(agent.lastSeen) / 1000);
       for (const [name, value] of Object.entries(agent.stats)) {
         if (name === "lag_bytes") continue;
-        const gauge = name === "files_open" || name === "in_flight_bytes";
-        add(`logboom_agent_${name}${gauge ? "" : "_total"}`, agent.id, value);
+        add(`logboom_agent_${name}${GAUGE_STATS.has(name) ? "" : "_total"}`, agent.id, value);
       }
     }
     let out = "";
