@@ -179,3 +179,49 @@ Deno.test("a failing output holds back only the input that feeds it: another fil
   );
   assert.equal((await server.stop()).code, 0);
 });
+
+Deno.test("HTTP ingest for a failing output answers 503 once it holds its share; other sources keep their acknowledgements", async () => {
+  await using server = await startServer(
+    ["-logFile", "logs/{source}/x.log", "-queueBytes", "1MiB"],
+    { permissions: READ_WRITE },
+  );
+  await Deno.mkdir(join(server.dir, "logs"), { recursive: true });
+  await Deno.writeTextFile(join(server.dir, "logs/a"), "a file, not a folder\n");
+  const body = ("a".repeat(99) + "\n").repeat(2000); // 200 kB
+  const held: Promise<Response>[] = [];
+  const statuses: number[] = [];
+  // Eight bodies for "a", 1.6 MB in all: more than the whole queue's bound. Each is either
+  // answered at once or taken into the queue (where it waits for "a" to be written).
+  const queued = () => metric(server.url, 'logboom_sink_queue_bytes{sink="file"}');
+  for (let i = 0; i < 8; i++) {
+    let status: number | undefined;
+    const res = fetch(`${server.url}/api/v1/ingest?source=a`, { method: "POST", body });
+    res.then(async (r) => {
+      await r.body?.cancel();
+      status = r.status;
+    }, () => {});
+    const before = held.length;
+    await until(
+      async () => status !== undefined || await queued() >= body.length * (before + 1),
+      () => `body ${i} was neither answered nor queued`,
+    );
+    if (status === undefined) held.push(res);
+    else statuses.push(status);
+  }
+  assert.ok(statuses.length >= 5 && statuses.every((s) => s === 503), `statuses ${statuses}`);
+  // "b" is still taken and acknowledged: "a" did not fill the queue for everyone.
+  const res = await fetch(`${server.url}/api/v1/ingest?source=b`, {
+    method: "POST",
+    body: "for b\n",
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.deepEqual(await res.json(), { accepted: 1, duplicate: false });
+  // Once "a" can be written, what it took is stored once and answered.
+  await Deno.remove(join(server.dir, "logs/a"));
+  for (const r of held) {
+    assert.equal((await r).status, 200);
+  }
+  const stored = await Deno.readTextFile(join(server.dir, "logs/a/x.log"));
+  assert.equal(stored.length, body.length * held.length);
+  assert.equal((await server.stop()).code, 0);
+});

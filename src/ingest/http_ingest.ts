@@ -341,6 +341,18 @@ export class HttpIngest {
    * mark. Returns the lines stored.
    */
   async #store(body: Body, stream: StreamHeaders | undefined, turns: Turns): Promise<number> {
+    // A destination that keeps failing holds its share of the queue already: this body waits for
+    // nothing and takes no more of it, so other outputs go on; the client retries.
+    const now = Date.now();
+    for (const { meta } of body.groups.values()) {
+      if (this.#sink.blocked?.({ meta, receivedAt: now })) {
+        throw new Refusal(
+          503,
+          `Lines of source "${meta.source}" cannot be stored now: their output keeps failing`,
+          { "retry-after": this.#retryAfter },
+        );
+      }
+    }
     const batches = await this.#write(body, stream, turns);
     let lines = 0;
     for (const group of body.groups.values()) lines += group.lines;

@@ -50,6 +50,11 @@ export class Router implements Sink {
     await Promise.all(this.#sinks.map((sink) => sink.flush(batches)));
   }
 
+  /** Whether any sink's destination for lines from `origin` keeps failing and holds its share. */
+  blocked(origin: Pick<Batch, "meta" | "receivedAt">): boolean {
+    return this.#sinks.some((sink) => sink.blocked?.(origin) ?? false);
+  }
+
   /** What any sink cannot store now. */
   problems(): SinkProblem[] {
     return this.#sinks.flatMap((sink) => sink.problems?.() ?? []);

@@ -45,6 +45,13 @@ export interface Sink {
    * acknowledgement. This is the acknowledgement HTTP ingest waits for.
    */
   flush(batches?: readonly Batch[]): Promise<void>;
+  /**
+   * Whether lines from `origin` would go to a destination that keeps failing and already holds
+   * its share of the queue. Inputs that can refuse work (HTTP answers 503) ask before writing, so
+   * a failing output neither fills the queue for everyone nor holds a request until it writes.
+   * Default: never.
+   */
+  blocked?(origin: Pick<Batch, "meta" | "receivedAt">): boolean;
   /** What cannot be stored now and why; none when every destination writes. Default: none. */
   problems?(): readonly SinkProblem[];
   /**

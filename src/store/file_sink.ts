@@ -381,6 +381,13 @@ export class FileSink implements Sink {
     return writer;
   }
 
+  /** Whether lines from `origin` go to a file that keeps failing and holds its share already. */
+  blocked(origin: Pick<Batch, "meta" | "receivedAt">): boolean {
+    const { meta: { source, host }, receivedAt } = origin;
+    const writer = this.#writers.get(this.#template.render({ source, host, date: receivedAt }));
+    return writer !== undefined && this.#overShare(writer);
+  }
+
   #overShare(writer: FileWriter): boolean {
     return writer.failure !== undefined && writer.queuedBytes >= this.#failingShare;
   }
