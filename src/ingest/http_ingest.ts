@@ -6,6 +6,7 @@
  * @module
  */
 
+import { HttpError } from "../net/http1.ts";
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
@@ -215,6 +216,13 @@ export class HttpIngest {
       if (err instanceof Refusal) {
         this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
         return json(err.status, { error: err.message }, err.headers);
+      }
+      // The transport gave up on the body (it stopped arriving, or broke its framing): the
+      // client's doing, answered with its status and not logged as logboom's error.
+      if (err instanceof HttpError) {
+        log.debug("Ingest body not read whole: {error}", { error: err.message });
+        this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
+        return json(err.status, { error: err.message });
       }
       log.error("Ingest request failed: {error}", { error: describe(err) });
       this.#stats.refused[500] = (this.#stats.refused[500] ?? 0) + 1;

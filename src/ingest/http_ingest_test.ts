@@ -4,6 +4,7 @@ import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
+import { HttpError } from "../net/http1.ts";
 import { HttpIngest, readBody } from "./http_ingest.ts";
 
 const decoder = new TextDecoder();
@@ -412,4 +413,22 @@ Deno.test("readBody feeds gunzip a little at a time when a body expands 1,000 ti
   assert.equal(sizes.reduce((a, b) => a + b, 0), expanded);
   // One 16 KiB slice of it came out as 8 MiB in one uninterruptible step.
   assert.ok(Math.max(...sizes) <= 1024 * 1024, `a piece of ${Math.max(...sizes)} bytes`);
+});
+
+Deno.test("HttpIngest answers a body the transport gave up on with its status, stores nothing", async () => {
+  const sink = new MemorySink();
+  const ingest = new HttpIngest(sink);
+  // What the HTTP server's body stream does when a client stops sending (-bodyTimeout).
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!sent) {
+        sent = true;
+        controller.enqueue(new TextEncoder().encode("first line\nsecond"));
+      } else controller.error(new HttpError(408, "The request body stopped arriving"));
+    },
+  });
+  const res = await ingest.handle(post(body), peer);
+  assert.deepEqual(await answer(res), [408, { error: "The request body stopped arriving" }]);
+  assert.deepEqual(sink.stored, []);
 });
