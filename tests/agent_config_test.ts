@@ -239,3 +239,47 @@ Deno.test("agent refuses a reload that cannot be applied whole, and changes noth
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGHUP while the agent starts and while it stops never ends it", async () => {
+  const dir = await tempDir();
+  // A server that takes connections and never answers: the batch stays in flight, so stopping
+  // waits for it (up to 5 s) while SIGHUPs keep coming.
+  const port = freePort();
+  const silent = Deno.listen({ hostname: "127.0.0.1", port });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  await writeConfig(join(dir, "agent.json"), {
+    servers: [`http://127.0.0.1:${port}`],
+    state_dir: "state",
+    inputs: [{ source: "app", paths: [join(dir, "*.log")] }],
+    batch: { max_wait: "50ms" },
+  });
+  await Deno.writeTextFile(join(dir, "app.log"), line(1, 1) + "\n");
+  const agent = await startAgent("agent.json", { cwd: dir });
+  let ended: Deno.CommandStatus | undefined;
+  agent.child.status.then((status) => ended = status);
+  const hangups = () => {
+    try {
+      for (let i = 0; i < 20; i++) agent.child.kill("SIGHUP");
+    } catch {
+      // It exited between the check and the signal: the assertions below say how.
+    }
+  };
+  hangups();
+  await until(() => held.length > 0, () => `no batch was sent: ${agent.stderr()}`);
+  agent.child.kill("SIGTERM");
+  await until(() => ended !== undefined || /Stopping/.test(agent.stderr()), agent.stderr);
+  // Until it has exited: SIGHUPs all through the wait for the batch in flight.
+  await until(() => {
+    if (ended === undefined) hangups();
+    return ended !== undefined;
+  }, agent.stderr);
+  assert.equal(ended!.signal, null, agent.stderr());
+  assert.equal(ended!.code, 0, agent.stderr());
+  silent.close();
+  await accepting.catch(() => {});
+  for (const conn of held) conn.close();
+  await Deno.remove(dir, { recursive: true });
+});

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { untilStopped } from "./_stop.ts";
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { Agent } from "../agent/agent.ts";
@@ -90,6 +91,13 @@ function parseAgentArgs(args: readonly string[]): ParsedAgentArgs {
 export async function runAgent(args: readonly string[]): Promise<number> {
   const parsed = parseCommand(args, parseAgentArgs, { synopsis: SYNOPSIS, specs: AGENT_FLAGS });
   if (typeof parsed === "number") return parsed;
+  // SIGINT and SIGTERM stop it from the start. SIGHUP reloads the config while it is watched;
+  // before that (starting) and after (stopping, while batches in flight get their answers) it is
+  // ignored: it never ends the agent.
+  return await untilStopped((signal) => runAgentWith(parsed, signal), { onHangup: () => {} });
+}
+
+async function runAgentWith(parsed: ParsedAgentArgs, stopped: AbortSignal): Promise<number> {
   const { configPath, level } = parsed;
   let config: AgentConfig;
   try {
@@ -114,10 +122,6 @@ export async function runAgent(args: readonly string[]): Promise<number> {
     } else log.error("Cannot start the agent: {error}", { error: describe(err) });
     return 1;
   }
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const name of signals) Deno.addSignalListener(name, onSignal);
   const reload = async (why: string) => {
     try {
       const next = await loadAgentConfig(configPath);
@@ -137,9 +141,10 @@ export async function runAgent(args: readonly string[]): Promise<number> {
     reloads = reloads.then(() => reload(why)).catch((err) =>
       log.error("Reload failed: {error}", { error: describe(err) })
     );
-  }, { signal: stop.signal });
-  await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
-  for (const name of signals) Deno.removeSignalListener(name, onSignal);
+  }, { signal: stopped });
+  if (!stopped.aborted) {
+    await new Promise((resolve) => stopped.addEventListener("abort", resolve, { once: true }));
+  }
   log.info("Stopping: waiting for batches in flight");
   await watching;
   await reloads;
