@@ -72,10 +72,13 @@ Deno.test("Api tail over SSE: a ready cursor first, then lines; closing the API 
     receivedAt: 0,
   });
   while (events.length < 3) events.push(...parser.push((await reader.read()).value!));
+  // Cursors are "<epoch>-<line id>": one epoch for this run, then the ids.
+  const epoch = events[0].lastEventId.split("-")[0];
+  assert.match(epoch, /^[0-9a-z]+$/);
   assert.deepEqual(events.map((e) => [e.event, e.lastEventId]), [
-    ["ready", "1"],
-    ["message", "2"],
-    ["message", "4"],
+    ["ready", `${epoch}-1`],
+    ["message", `${epoch}-2`],
+    ["message", `${epoch}-4`],
   ]);
   assert.equal(JSON.parse(events[2].data).line, "x2");
   await api.close();
