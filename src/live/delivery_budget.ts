@@ -38,6 +38,17 @@ export const KEEP_MS = 2000;
 /** How slowly a falling ingest rate is believed, in ms (the time constant of its decay). */
 const FALL_MS = 1000;
 
+/** How often the ingest rate is measured, in ms. */
+const SAMPLE_MS = 25;
+
+/**
+ * How soon a surge is measured, in ms: once more lines came than the calm rate brings in
+ * {@linkcode SAMPLE_MS}. At 4 million lines/s, waiting the full 25 ms let a lone tail take the
+ * whole budget for that long. Not sooner, so that one large batch (an HTTP ingest of 10,000
+ * lines) is not taken for a rate of billions.
+ */
+const SURGE_MS = 5;
+
 /**
  * A share that waited for lines this long, in ms, saved nothing meanwhile, and saves nothing for
  * as long again once lines come: what arrives after a lull may be a surge the budget has not
@@ -49,9 +60,11 @@ const WATCH_MS = 100;
 /** Options of {@linkcode DeliveryBudget}. */
 export interface DeliveryBudgetOptions {
   /**
-   * The longest burst a subscriber may save up, in ms of its share. Default 50: a hundred
+   * The longest burst a subscriber may save up, in ms of its share. Default 10: a hundred
    * tails each spending a long saved-up burst the moment ingestion surges cost it a sixth of
-   * its rate.
+   * its rate at 50; and a lone tail that stopped reading was sent 8,000 lines of its 50 ms
+   * burst (the whole budget's) in the first moments of a surge, before its socket filled,
+   * most of the lines it ever cost.
    */
   burstMs?: number;
   /** The clock, in ms; swapped in tests. Default `performance.now`. */
@@ -103,7 +116,7 @@ export class DeliveryBudget {
     if (!(linesPerSecond > 0)) {
       throw new RangeError(`Delivery budget must be above zero, got "${linesPerSecond}"`);
     }
-    const { burstMs = 50, now = () => performance.now(), ingested, calmRate = 100_000 } = options;
+    const { burstMs = 10, now = () => performance.now(), ingested, calmRate = 100_000 } = options;
     this.linesPerSecond = linesPerSecond;
     this.burstMs = burstMs;
     this.now = now;
@@ -122,11 +135,16 @@ export class DeliveryBudget {
   current(): number {
     if (this.#ingested !== undefined) {
       const now = this.now();
-      // Sampled every 25 ms: a surge is believed at once (the tails' saved-up bursts shrink with
-      // it), a fall only over about a second (FALL_MS), so one quiet moment does not swing it.
-      if (now - this.#sampledAt >= 25) {
-        const count = this.#ingested();
-        const elapsed = now - this.#sampledAt;
+      // Sampled every 25 ms (SAMPLE_MS), and sooner (from SURGE_MS on) once more lines came
+      // than the calm rate brings in 25 ms: a surge is believed at once (the tails' saved-up
+      // bursts shrink with it), a fall only over about a second (FALL_MS), so one quiet moment
+      // does not swing it.
+      const elapsed = now - this.#sampledAt;
+      const count = elapsed >= SURGE_MS ? this.#ingested() : this.#sampledCount;
+      if (
+        elapsed >= SAMPLE_MS ||
+        (elapsed >= SURGE_MS && count - this.#sampledCount > this.#calmRate * SAMPLE_MS / 1000)
+      ) {
         const measured = (count - this.#sampledCount) / elapsed * 1000;
         const keep = Math.exp(-elapsed / FALL_MS);
         this.#ingestRate = measured >= this.#ingestRate

@@ -97,3 +97,25 @@ Deno.test("DeliveryBudget shrinks in proportion while ingestion runs above its c
   now += 5000;
   assert.equal(budget.current(), 1000, "idle for long");
 });
+
+Deno.test("a surge is believed within 5 ms, not only at the next 25 ms sample", () => {
+  let now = 0;
+  let ingested = 0;
+  const budget = new DeliveryBudget(200_000, { now: () => now, ingested: () => ingested });
+  assert.equal(budget.current(), 200_000);
+  now += 5;
+  ingested += 400; // 80,000 lines/s: calm, nothing to measure before 25 ms
+  assert.equal(budget.current(), 200_000);
+  now += 5;
+  ingested += 40_000; // 4,040,000 lines/s over these 10 ms
+  assert.equal(budget.current(), 200_000 * 100_000 / 4_040_000);
+});
+
+Deno.test("a lone tail saves up 10 ms of the budget while it waits, not more", () => {
+  let now = 0;
+  const share = new DeliveryBudget(200_000, { now: () => now }).join();
+  now += 1000;
+  // Spent at once when lines come: a tail that stopped reading is sent these before its socket
+  // fills, so the default keeps them few.
+  assert.equal(share.available(), 2000);
+});
