@@ -214,6 +214,7 @@ export class Agent {
       retries: s.retries,
       failovers: s.failovers,
       possible_duplicate_bytes: s.possibleDuplicateBytes,
+      out_of_order: s.outOfOrder,
       files_open: 0,
       in_flight_bytes: 0,
       rotations: 0,
