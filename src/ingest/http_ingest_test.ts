@@ -4,7 +4,11 @@ import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
+import { ConnectionGate } from "../net/accept.ts";
+import { Deadlines } from "../net/deadlines.ts";
 import { HttpError } from "../net/http1.ts";
+import { HttpServer } from "../net/http_server.ts";
+import { until } from "../../tests/_http.ts";
 import { HttpIngest, readBody } from "./http_ingest.ts";
 
 const decoder = new TextDecoder();
@@ -431,4 +435,78 @@ Deno.test("HttpIngest answers a body the transport gave up on with its status, s
   const res = await ingest.handle(post(body), peer);
   assert.deepEqual(await answer(res), [408, { error: "The request body stopped arriving" }]);
   assert.deepEqual(sink.stored, []);
+});
+
+Deno.test("HttpIngest reads plain text from logboom's HTTP server straight into its framer: 413, 408, nothing stored on error", async () => {
+  const sink = new MemorySink();
+  const ingest = new HttpIngest(sink, { maxBody: 64 });
+  const clock = { now: 0 };
+  const deadlines = new Deadlines({ now: () => clock.now, sweepMs: 60_000 });
+  const gate = new ConnectionGate(10);
+  const streamUsed: boolean[] = [];
+  const server = HttpServer.listen(
+    { hostname: "127.0.0.1", port: 0, gate, deadlines, bodyMs: 2000 },
+    async (req, from) => {
+      const res = await ingest.handle(req, from);
+      streamUsed.push(req.bodyUsed);
+      return res;
+    },
+  );
+  const exchange = async (request: string, during?: () => Promise<void>) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    await conn.write(new TextEncoder().encode(request));
+    const reading = (async () => {
+      let text = "";
+      const buf = new Uint8Array(4096);
+      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf).catch(() => null)) {
+        text += decoder.decode(buf.subarray(0, n));
+        if (/\r\n\r\n[^\n]*\n/.test(text)) break;
+      }
+      return text;
+    })();
+    const [text] = await Promise.all([reading, during?.()]);
+    conn.close();
+    return [Number(text.split(" ")[1]), text.slice(text.indexOf("\r\n\r\n") + 4)] as const;
+  };
+  const head = "POST /api/v1/ingest?source=app HTTP/1.1\r\nHost: x\r\n";
+  try {
+    // Content-Length and chunked, each in several pieces.
+    assert.deepEqual(
+      await exchange(`${head}Content-Length: 15\r\n\r\nfirst\r\nsecond\nt`),
+      [200, '{"accepted":3,"duplicate":false}\n'],
+    );
+    assert.deepEqual(
+      await exchange(
+        `${head}Transfer-Encoding: chunked\r\n\r\n4\r\nchun\r\n6\r\nked\nab\r\n0\r\n\r\n`,
+      ),
+      [200, '{"accepted":2,"duplicate":false}\n'],
+    );
+    assert.deepEqual(streamUsed, [false, false], "the body stream was never read");
+    assert.deepEqual(sink.stored.map((s) => s.text), ["first\nsecond\nt\n", "chunked\nab\n"]);
+    // Over -maxBody in chunks (no Content-Length to refuse at once): 413, nothing stored.
+    const big = "x".repeat(40) + "\n";
+    const [status] = await exchange(
+      `${head}Transfer-Encoding: chunked\r\n\r\n29\r\n${big}\r\n29\r\n${big}\r\n0\r\n\r\n`,
+    );
+    assert.equal(status, 413);
+    // A body that stops arriving: given up at the body timeout (the connection closes, so the
+    // handler's 408 is only counted), nothing stored.
+    const [late, answered] = await exchange(
+      `${head}Content-Length: 60\r\n\r\nwhole line\npart`,
+      async () => {
+        for (let i = 0; i < 200 && gate.stats.timedOut.body === undefined; i++) {
+          clock.now += 2001;
+          deadlines.sweep();
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      },
+    );
+    assert.deepEqual([late, answered], [NaN, ""]);
+    assert.deepEqual(sink.stored.map((s) => s.text), ["first\nsecond\nt\n", "chunked\nab\n"]);
+    await until(() => ingest.stats.refused[408] === 1, () => JSON.stringify(ingest.stats.refused));
+    assert.deepEqual(ingest.stats.refused, { 408: 1, 413: 1 });
+  } finally {
+    await server.shutdown();
+    deadlines.close();
+  }
 });

@@ -3,7 +3,8 @@
  * bodies (Content-Length and chunked) as byte streams, and response heads.
  *
  * Bodies move as the bytes `conn.read` returned: no per-line work, and a copy only for bytes that
- * arrived in the same read as the head or a chunk-size line.
+ * arrived in the same read as the head or a chunk-size line. A handler that keeps its own buffer
+ * reads a body straight into it ({@linkcode READ_BODY_INTO}), with no buffer per read at all.
  *
  * @module
  */
@@ -21,6 +22,24 @@ export class HttpError extends Error {
     this.name = "HttpError";
     this.status = status;
   }
+}
+
+/**
+ * The key of a method the HTTP server puts on each `Request` with a body: `(buf) =>
+ * Promise<number | null>` reads the body's next bytes straight into `buf` (how many, `null` at its
+ * end), honouring its framing and the body timeout, and failing as the body stream would (e.g.
+ * {@linkcode HttpError} 408). It reads from the same position as `request.body`; it throws while
+ * the body stream is locked or used. See {@linkcode bodyReaderOf}.
+ */
+export const READ_BODY_INTO: unique symbol = Symbol("logboom.readBodyInto");
+
+/** Reads a request body into the caller's buffer: bytes read, or `null` at its end. */
+export type ReadBodyInto = (buf: Uint8Array) => Promise<number | null>;
+
+/** The direct reader of `req`'s body, when the server that made it offers one. */
+export function bodyReaderOf(req: Request): ReadBodyInto | undefined {
+  const read = (req as unknown as Record<symbol, unknown>)[READ_BODY_INTO];
+  return typeof read === "function" ? read as ReadBodyInto : undefined;
 }
 
 /** What a connection is read through: a `Deno.Conn`, or a fake in tests. */
@@ -152,6 +171,24 @@ export class ConnReader {
     }
     this.#slabAt = at + n;
     return this.#slab.subarray(at, at + n);
+  }
+
+  /**
+   * Up to `buf.length` bytes into `buf`: buffered ones first, else one read straight into it.
+   * `null` at the end of the stream.
+   */
+  async readInto(buf: Uint8Array): Promise<number | null> {
+    if (this.#filling !== undefined) await this.#filling;
+    if (this.#end > this.#start) {
+      const n = Math.min(buf.length, this.#end - this.#start);
+      buf.set(this.#buf.subarray(this.#start, this.#start + n));
+      this.skip(n);
+      return n;
+    }
+    if (this.eof) return null;
+    const n = await this.#source.read(buf);
+    if (n === null) this.eof = true;
+    return n;
   }
 
   /** Lets go of the body slab (between requests), so an idle connection holds only its buffer. */
@@ -328,28 +365,129 @@ const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILERS = 16 * 1024;
 
 /**
- * A request body as a byte stream that reads from the connection only when its reader asks.
- * `state` tells afterwards whether the body was read to its end and whether it failed.
+ * Where a request body stands on the wire, read either as fresh chunks (the body stream) or
+ * straight into the caller's buffer ({@linkcode BodyReader.readInto}), from one position: one read
+ * at a time, each through the hooks (the body timeout), a failure recorded in `state`.
  */
-export function bodyStream(
-  reader: ConnReader,
-  framing: BodyFraming,
-  hooks: BodyHooks,
-  state: BodyState,
-): ReadableStream<Uint8Array> {
-  let remaining = framing.type === "length" ? framing.length : 0;
-  // For chunked: `size` before a chunk-size line, `data` within a chunk, `end` when read.
-  let phase: "size" | "data" = "size";
-  let started = false;
-  const read = async <T>(step: () => Promise<T>): Promise<T> => {
-    hooks.beforeRead();
+export class BodyReader {
+  readonly #reader: ConnReader;
+  readonly #framing: BodyFraming;
+  readonly #hooks: BodyHooks;
+  readonly #state: BodyState;
+  #remaining: number;
+  /** For chunked: `size` before a chunk-size line, `data` within a chunk. */
+  #phase: "size" | "data" = "size";
+  #started = false;
+  #ended = false;
+  #busy = false;
+
+  /**
+   * @param reader the connection, its head already taken.
+   * @param framing how the body is delimited.
+   * @param hooks the body timeout, `100 Continue`, the error a failed read becomes.
+   * @param state tells afterwards whether the body was read to its end and whether it failed.
+   */
+  constructor(reader: ConnReader, framing: BodyFraming, hooks: BodyHooks, state: BodyState) {
+    this.#reader = reader;
+    this.#framing = framing;
+    this.#hooks = hooks;
+    this.#state = state;
+    this.#remaining = framing.type === "length" ? framing.length : 0;
+    this.#ended = framing.type === "none";
+  }
+
+  /**
+   * Reads the next bytes of the body into `buf` (no more than the body holds): how many, or
+   * `null` at its end. Throws {@linkcode HttpError} (or what `hooks.failure` makes of an error)
+   * when the body is malformed, cut short or timed out.
+   */
+  readInto(buf: Uint8Array): Promise<number | null> {
+    if (buf.length === 0) throw new RangeError("Reading a request body needs room");
+    return this.#next((max) => this.#reader.readInto(buf.subarray(0, max)), (n) => n);
+  }
+
+  /** The next bytes of the body in a buffer of their own, or `null` at its end. */
+  readChunk(): Promise<Uint8Array | null> {
+    return this.#next((max) => this.#reader.readSome(max), (chunk) => chunk.length);
+  }
+
+  async #next<T>(
+    take: (max: number) => Promise<T | null>,
+    size: (got: T) => number,
+  ): Promise<T | null> {
+    if (this.#busy) throw new TypeError("A read of this request body is under way");
+    if (this.#state.failed) throw this.#state.error;
+    if (this.#ended) return null;
+    this.#busy = true;
+    try {
+      if (!this.#started) {
+        this.#started = true;
+        await this.#hooks.start?.();
+      }
+      if (this.#framing.type === "chunked" && !await this.#toChunkData()) return this.#end();
+      if (this.#remaining === 0) return this.#end();
+      const got = await this.#read(() => take(this.#remaining));
+      if (got === null) throw new HttpError(400, "The connection ended within the body");
+      this.#remaining -= size(got);
+      if (this.#framing.type === "length" && this.#remaining === 0) this.#end();
+      return got;
+    } catch (err) {
+      const error = err instanceof HttpError ? err : this.#hooks.failure?.(err) ?? err;
+      this.#state.failed = true;
+      this.#state.error = error;
+      this.#ended = true;
+      throw error;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #end(): null {
+    this.#ended = true;
+    this.#state.done = true;
+    return null;
+  }
+
+  async #read<T>(step: () => Promise<T>): Promise<T> {
+    this.#hooks.beforeRead();
     try {
       return await step();
     } finally {
-      hooks.afterRead();
+      this.#hooks.afterRead();
     }
-  };
-  const line = async (what: string): Promise<string> => {
+  }
+
+  /** Moves to bytes of chunk data; `false` at the last chunk (its trailers read). */
+  async #toChunkData(): Promise<boolean> {
+    for (;;) {
+      if (this.#phase === "data") {
+        if (this.#remaining > 0) return true;
+        if (await this.#line("chunk terminator") !== "") {
+          throw new HttpError(400, "Malformed chunked body: data longer than its size");
+        }
+        this.#phase = "size";
+      }
+      const sizeLine = await this.#line("chunk-size line");
+      const hex = sizeLine.split(";")[0].trim();
+      if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
+        throw new HttpError(400, "Malformed chunked body: bad chunk size");
+      }
+      this.#remaining = parseInt(hex, 16);
+      if (this.#remaining === 0) {
+        let trailers = 0;
+        for (;;) {
+          const trailer = await this.#line("trailer section");
+          if (trailer === "") return false;
+          trailers += trailer.length;
+          if (trailers > MAX_TRAILERS) throw new HttpError(400, "The trailer section is too long");
+        }
+      }
+      this.#phase = "data";
+    }
+  }
+
+  async #line(what: string): Promise<string> {
+    const reader = this.#reader;
     for (;;) {
       const nl = reader.indexOfNewline();
       if (nl !== -1) {
@@ -360,69 +498,42 @@ export function bodyStream(
       if (reader.buffered >= MAX_CHUNK_LINE || reader.full) {
         throw new HttpError(400, `The ${what} is too long`);
       }
-      if (!await read(() => reader.fill())) {
+      if (!await this.#read(() => reader.fill())) {
         throw new HttpError(400, "The connection ended within the body");
       }
     }
-  };
-  const pullChunked = async (): Promise<Uint8Array | null> => {
-    for (;;) {
-      if (phase === "data") {
-        if (remaining > 0) {
-          const chunk = await read(() => reader.readSome(remaining));
-          if (chunk === null) throw new HttpError(400, "The connection ended within the body");
-          remaining -= chunk.length;
-          return chunk;
-        }
-        if (await line("chunk terminator") !== "") {
-          throw new HttpError(400, "Malformed chunked body: data longer than its size");
-        }
-        phase = "size";
-      }
-      const sizeLine = await line("chunk-size line");
-      const hex = sizeLine.split(";")[0].trim();
-      if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
-        throw new HttpError(400, "Malformed chunked body: bad chunk size");
-      }
-      remaining = parseInt(hex, 16);
-      if (remaining === 0) {
-        let trailers = 0;
-        for (;;) {
-          const trailer = await line("trailer section");
-          if (trailer === "") return null;
-          trailers += trailer.length;
-          if (trailers > MAX_TRAILERS) throw new HttpError(400, "The trailer section is too long");
-        }
-      }
-      phase = "data";
-    }
-  };
+  }
+}
+
+/**
+ * A request body as a byte stream that reads from the connection only when its reader asks.
+ * `state` tells afterwards whether the body was read to its end and whether it failed.
+ */
+export function bodyStream(
+  reader: ConnReader,
+  framing: BodyFraming,
+  hooks: BodyHooks,
+  state: BodyState,
+): ReadableStream<Uint8Array> {
+  return readerStream(new BodyReader(reader, framing, hooks, state), state);
+}
+
+/** `body` as a byte stream (`state`: the reader's) that reads only when its reader asks. */
+export function readerStream(body: BodyReader, state: BodyState): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      let chunk: Uint8Array | null;
       try {
-        if (!started) {
-          started = true;
-          await hooks.start?.();
-        }
-        let chunk: Uint8Array | null;
-        if (framing.type === "chunked") chunk = await pullChunked();
-        else if (remaining > 0) {
-          chunk = await read(() => reader.readSome(remaining));
-          if (chunk === null) throw new HttpError(400, "The connection ended within the body");
-          remaining -= chunk.length;
-        } else chunk = null;
-        if (chunk === null || (framing.type === "length" && remaining === 0)) {
-          if (chunk !== null) controller.enqueue(chunk);
-          state.done = true;
-          controller.close();
-          return;
-        }
-        controller.enqueue(chunk);
+        chunk = await body.readChunk();
       } catch (err) {
-        const error = err instanceof HttpError ? err : hooks.failure?.(err) ?? err;
-        state.failed = true;
-        state.error = error;
-        controller.error(error);
+        controller.error(err);
+        return;
+      }
+      if (chunk === null) controller.close();
+      else {
+        controller.enqueue(chunk);
+        // The last bytes of a body of known length end the stream at once.
+        if (state.done) controller.close();
       }
     },
   }, { highWaterMark: 0 });

@@ -9,7 +9,8 @@
  *   answered in order.
  * - Request bodies (Content-Length or chunked) are streams that read only when the handler pulls;
  *   `Expect: 100-continue` is answered when it first does. A body the handler leaves unread closes
- *   the connection after the answer.
+ *   the connection after the answer. A handler can instead read a body straight into its own
+ *   buffer (`bodyReaderOf(request)` of `http1.ts`), with the same framing, timeout and errors.
  * - A response body that ends at once goes with `Content-Length`; one that streams (SSE) goes
  *   chunked, each chunk written before the next is pulled (backpressure). A client that goes away
  *   cancels the body and aborts `request.signal`.
@@ -24,14 +25,16 @@ import { acceptLoop, closeQuietly, type ConnectionGate } from "./accept.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import {
   bodyFraming,
+  BodyReader,
   type BodyState,
-  bodyStream,
   ConnReader,
   encodeChunk,
   headEnd,
   HttpError,
   LAST_CHUNK,
   parseHead,
+  READ_BODY_INTO,
+  readerStream,
   type RequestHead,
   type ResponseFraming,
   responseHead,
@@ -394,11 +397,12 @@ class Connection {
     }
     const state: BodyState = { done: framing.type === "none", failed: false };
     let body: ReadableStream<Uint8Array> | null = null;
+    let direct: BodyReader | undefined;
     if (framing.type !== "none") {
       const { bodyMs } = this.#o.timeouts;
       const deadline = this.#deadline;
       const deadlines = this.#o.deadlines;
-      body = bodyStream(this.#reader, framing, {
+      direct = new BodyReader(this.#reader, framing, {
         beforeRead() {
           deadline.phase = "body";
           deadline.at = deadlines.now() + bodyMs;
@@ -412,6 +416,7 @@ class Connection {
             ? new HttpError(408, `No bytes of the request body arrived for ${bodyMs} ms`)
             : new HttpError(400, "The connection failed within the request body"),
       }, state);
+      body = readerStream(direct, state);
     }
     this.#abort = new AbortController();
     const method = head.method;
@@ -427,6 +432,18 @@ class Connection {
       // GET and HEAD bodies are not handed on: read and dropped, so the connection stays usable.
       state.done = false;
       void drain(body, state);
+    }
+    if (direct !== undefined && request.body !== null) {
+      // The body straight into the handler's buffer, without the stream's buffer per read.
+      const reader = direct;
+      Object.defineProperty(request, READ_BODY_INTO, {
+        value: (buf: Uint8Array): Promise<number | null> => {
+          if (request.bodyUsed || request.body!.locked) {
+            return Promise.reject(new TypeError("The request body is being read as a stream"));
+          }
+          return reader.readInto(buf);
+        },
+      });
     }
     if (upgrade) UPGRADES.set(request, { reader: this.#reader, tcp: this.#tcp });
     return { request, state, upgrade };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConnectionGate } from "./accept.ts";
 import { Deadlines } from "./deadlines.ts";
 import { type HttpHandler, HttpServer, type HttpServerOptions } from "./http_server.ts";
-import { HttpError } from "./http1.ts";
+import { bodyReaderOf, HttpError } from "./http1.ts";
 import { upgradeWebSocket } from "./websocket.ts";
 
 const encoder = new TextEncoder();
@@ -465,3 +465,70 @@ async function untilOpen(f: Fixture, n: number): Promise<void> {
   }
   assert.equal(f.server.connections, n);
 }
+
+Deno.test("a handler reads a body straight into its buffer: Content-Length and chunked, then the next request", async () => {
+  const bodies: string[] = [];
+  await using f = serve(async (req) => {
+    const read = bodyReaderOf(req);
+    assert.ok(read !== undefined, "the server offers a direct read");
+    const buf = new Uint8Array(7);
+    let text = "";
+    for (let n = await read(buf); n !== null; n = await read(buf)) {
+      assert.ok(n > 0 && n <= buf.length);
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    bodies.push(text);
+    assert.equal(req.bodyUsed, false, "the body stream was not read");
+    return new Response("ok\n");
+  });
+  const raw = await Raw.open(f.port);
+  const long = "0123456789".repeat(30);
+  await raw.send(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${long.length}\r\n\r\n${long}`);
+  await raw.until((r) => r.text.split("ok\n").length === 2, "the first answer");
+  await raw.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello");
+  await raw.send("\r\n0e;ext=1\r\n, chunked body\r\n0\r\nx-trailer: 1\r\n\r\n");
+  await raw.until((r) => r.text.split("ok\n").length === 3, "the second answer");
+  assert.deepEqual(bodies, [long, "hello, chunked body"]);
+  assert.equal(raw.ended, false, "the connection carries more requests");
+  await raw.close();
+});
+
+Deno.test("a direct body read that stops arriving fails with 408; one of a body being streamed is refused", async () => {
+  const failed = Promise.withResolvers<unknown>();
+  const entered = Promise.withResolvers<void>();
+  await using f = serve(async (req) => {
+    const read = bodyReaderOf(req)!;
+    if (req.headers.get("x-mode") === "stream") {
+      const reader = req.body!.getReader();
+      await assert.rejects(read(new Uint8Array(8)), TypeError);
+      reader.releaseLock();
+      return new Response(`${(await req.text()).length}\n`);
+    }
+    entered.resolve();
+    try {
+      const buf = new Uint8Array(64);
+      while (await read(buf) !== null);
+    } catch (err) {
+      failed.resolve(err);
+    }
+    return new Response("late\n");
+  });
+  const streamed = await Raw.open(f.port);
+  await streamed.send(
+    "POST / HTTP/1.1\r\nHost: x\r\nX-Mode: stream\r\nContent-Length: 3\r\n\r\nabc",
+  );
+  await streamed.until((r) => r.text.includes("\r\n\r\n3\n"), "the streamed body, read whole");
+  await streamed.close();
+  const raw = await Raw.open(f.port);
+  await raw.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+  await entered.promise;
+  for (let i = 0; i < 200 && f.gate.stats.timedOut.body === undefined; i++) {
+    f.clock.now += 2001;
+    f.deadlines.sweep();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await raw.until((r) => r.ended, "closed at the body timeout");
+  const err = await failed.promise;
+  assert.ok(err instanceof HttpError && err.status === 408, String(err));
+  await raw.close();
+});
