@@ -31,11 +31,9 @@ export const MAX_REST_MS = 1000;
 
 /**
  * How far ahead of its reader a tail's queue holds live lines, in ms of its share: beyond that
- * the oldest are dropped, so a tail under heavy ingestion shows lines half a second old, not
- * minutes. It was 2,000: a tail that stopped reading during a surge was then sent its whole
- * queue (6,000 lines of 100 bytes) once the surge ended, before its socket filled.
+ * the oldest are dropped, so a tail under heavy ingestion shows lines seconds old, not minutes.
  */
-export const KEEP_MS = 500;
+export const KEEP_MS = 2000;
 
 /** How slowly a falling ingest rate is believed, in ms (the time constant of its decay). */
 const FALL_MS = 1000;
