@@ -41,3 +41,22 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function canRead(path: string): boolean {
   return Deno.permissions.querySync({ name: "read", path }).state === "granted";
 }
+
+/**
+ * The bytes of `parts` one after another, in a new array of `total` bytes (their summed length),
+ * for joining a few reads or frames into one write.
+ *
+ * @example
+ * ```ts
+ * concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])], 3); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

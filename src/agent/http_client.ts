@@ -13,6 +13,8 @@
  * @module
  */
 
+import { concatBytes } from "../_util.ts";
+
 /** One request. */
 export interface HttpRequest {
   /** `GET`, `POST`... */
@@ -442,7 +444,7 @@ class AnswerReader {
       if ((await this.#line()) !== "") throw new Error("Bad chunk end");
     }
     while ((await this.#line()) !== "") { /* trailers: ignored */ }
-    return concat(parts, total);
+    return concatBytes(parts, total);
   }
 
   async #line(): Promise<string> {
@@ -508,16 +510,6 @@ function indexOfCrlfCrlf(buf: Uint8Array, from: number, end: number): number {
     i = at + 1 + next - from;
   }
   return -1;
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {

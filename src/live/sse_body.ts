@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concatBytes } from "../_util.ts";
 import type { DeliveryShare } from "./delivery_budget.ts";
 import type { Subscription } from "./hub.ts";
 import { encodeSseComment, encodeSseDropped, encodeSseRaw } from "./sse.ts";
@@ -98,7 +99,7 @@ export function sseBody(
         if (more === undefined) break;
         event = more;
       }
-      controller.enqueue(parts.length === 1 ? parts[0] : concat(parts, size));
+      controller.enqueue(parts.length === 1 ? parts[0] : concatBytes(parts, size));
       // Over its share, the subscriber reads later; meanwhile its hub queue fills and drops.
       const wait = share?.spend(lines) ?? 0;
       if (wait > 0) await rest(wait);
@@ -113,14 +114,4 @@ export function sseBody(
       sub.close();
     },
   }, { highWaterMark: 0 });
-}
-
-function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { concatBytes } from "../_util.ts";
 import { closeQuietly } from "./accept.ts";
 import type { ConnReader } from "./http1.ts";
 
@@ -410,13 +411,7 @@ export function frame(op: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/** One part as it is, several joined. */
 function join(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0] : concatBytes(parts, total);
 }
