@@ -89,6 +89,18 @@ export async function writeConfig(path: string, config: unknown): Promise<void> 
   await Deno.rename(`${path}.tmp`, path);
 }
 
+/** Appends lines `from` to `to` (exclusive) of writer `id` to `path`, in one write. */
+export async function appendLines(
+  path: string,
+  id: number,
+  from: number,
+  to: number,
+): Promise<void> {
+  let text = "";
+  for (let i = from; i < to; i++) text += line(id, i);
+  await Deno.writeTextFile(path, text, { append: true });
+}
+
 /** A line of writer `id`: `c<id> <seq> <filler>`, 100 bytes with its newline. */
 export function line(id: number, seq: number, size = 100): string {
   const head = `c${id} ${seq} `;

@@ -10,19 +10,13 @@ import { freePort, startServer } from "./_server.ts";
 import { FreezingProxy } from "../src/agent/_test_target.ts";
 import { rssKb, until } from "./_http.ts";
 import {
+  appendLines as append,
   countLines,
-  line,
   SERVER_PERMISSIONS,
   startAgent,
   storedLines,
   writeConfig,
 } from "./_agent.ts";
-
-async function append(path: string, id: number, from: number, to: number): Promise<void> {
-  let text = "";
-  for (let i = from; i < to; i++) text += line(id, i);
-  await Deno.writeTextFile(path, text, { append: true });
-}
 
 function exactlyOnce(lines: string[], expected: Map<number, number>): void {
   const count = countLines(lines, expected);

@@ -12,6 +12,7 @@ import { freePort, startServer } from "./_server.ts";
 import { until } from "./_http.ts";
 import {
   agentMetric,
+  appendLines as append,
   AS_A_USER,
   countLines,
   line,
@@ -20,12 +21,6 @@ import {
   storedLines,
   writeConfig,
 } from "./_agent.ts";
-
-async function append(path: string, id: number, from: number, to: number): Promise<void> {
-  let text = "";
-  for (let i = from; i < to; i++) text += line(id, i);
-  await Deno.writeTextFile(path, text, { append: true });
-}
 
 /** As logrotate's `copytruncate` does: copy the file, then truncate it in place. */
 async function copyTruncate(path: string, copy: string): Promise<void> {
