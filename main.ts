@@ -87,4 +87,16 @@ export async function main(args: readonly string[]): Promise<number> {
   return await command.run(args.slice(1));
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+/** Whether `args` run a command that gives SIGHUP a meaning (reopen files, reload the config). */
+function catchesHangup(args: readonly string[]): boolean {
+  const [first] = args;
+  return first === undefined || first.startsWith("-") || first === "serve" || first === "agent";
+}
+
+if (import.meta.main) {
+  // `serve` and the agent handle SIGHUP while they run; from the process's first line to its
+  // exit it must never end them either (Deno's default), also after they return. `tail` and
+  // `send` keep the default: a closed terminal ends them.
+  if (catchesHangup(Deno.args)) Deno.addSignalListener("SIGHUP", () => {});
+  Deno.exit(await main(Deno.args));
+}
