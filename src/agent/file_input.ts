@@ -601,7 +601,12 @@ export class FileInput {
     const as = `${info.size}:${info.mtime?.getTime() ?? 0}`;
     if (as === tailer.checkedAs) return false;
     tailer.checkedAs = as;
-    if (tailer.record.headLen === 0) return false;
+    if (tailer.record.headLen === 0) {
+      // Nothing read of it yet, so no head to compare: what it held is owed, and a file that
+      // shrinks below it was truncated.
+      tailer.contentSize = Math.max(tailer.contentSize, info.size);
+      return false;
+    }
     const verdict = await holds(path, tailer.record, tailer.key);
     if (verdict === "unknown") {
       tailer.checkedAs = "";

@@ -322,3 +322,35 @@ Deno.test("file input watches again when its watcher fails", async () => {
     }
   });
 });
+
+Deno.test("file input: a file truncated and written again before any of it was read says what was lost", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    const input = start(dir, target, store, { maxBytes: 2048, batchBytes: 1024 });
+    target.pause(); // no server answers: a.log fills the budget, b.log waits unread
+    await Deno.writeTextFile(join(dir, "a.log"), lines(5, 0, 200));
+    await until(() => input.openFiles === 1, () => "a.log not followed");
+    const old = lines(6, 0, 100);
+    await Deno.writeTextFile(join(dir, "b.log"), old);
+    await until(() => input.openFiles === 2, () => "b.log not followed");
+    const scans = input.scans;
+    await until(() => input.scans >= scans + 2, () => "no scans");
+    // Truncated and written again, shorter, while nothing of it was read.
+    await Deno.writeTextFile(join(dir, "b.log"), lines(6, 100, 110));
+    target.resume();
+    await until(() => input.stats.truncations >= 1, () => JSON.stringify(input.stats));
+    await settled(input);
+    await input.stop();
+    const a = tally(target.lines, 5, 200);
+    assert.deepEqual({ missing: a.missing, duplicated: a.duplicated }, {
+      missing: [],
+      duplicated: [],
+    });
+    // What b.log held before is lost, and said so with its bytes; what it holds now arrives once.
+    const b = tally(target.lines, 6, 110);
+    assert.deepEqual(b.missing, Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(b.duplicated, []);
+    assert.equal(input.stats.bytesLost, new TextEncoder().encode(old).length);
+  });
+});

@@ -400,8 +400,10 @@ export class Tailer {
         } finally {
           this.#stalls--;
         }
-        // The file keeps growing meanwhile: its size is the lag reported.
+        // The file keeps growing meanwhile: its size is the lag reported, and what it held is
+        // owed (a truncation meanwhile loses it, and says so).
         this.size = Math.max(this.size, (await this.#file.stat()).size);
+        this.contentSize = Math.max(this.contentSize, this.size);
         verify = true;
         continue;
       }
@@ -409,7 +411,9 @@ export class Tailer {
         // After any wait, the file may have been truncated and written past our offset again.
         verify = false;
         this.#recheck = false;
-        if (!(await this.#stillSame(readPos))) {
+        // Smaller than it was seen to be while we waited: truncated, even before we read any.
+        const shrunk = (await this.#file.stat()).size < this.contentSize;
+        if (shrunk || !(await this.#stillSame(readPos))) {
           // What was read before is the old content, whole lines of it: shipped.
           this.#replaced();
           await this.#seal(readPos - pending(), { truncated: true });
