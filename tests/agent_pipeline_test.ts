@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Batch } from "../src/pipeline/batch.ts";
-import type { Sink } from "../src/pipeline/sink.ts";
+import { TestSink } from "../src/pipeline/_test_sink.ts";
 import { StreamMarks } from "../src/store/stream_marks.ts";
 import { HttpIngest } from "../src/ingest/http_ingest.ts";
 import type { RetryConfig } from "../src/agent/config.ts";
@@ -29,22 +29,12 @@ const RETRY: RetryConfig = {
 };
 
 /** Keeps the text of what it is given. */
-class MemorySink implements Sink {
+class MemorySink extends TestSink {
   readonly name = "memory";
-  full = false;
   text = "";
   write(batch: Batch): boolean {
     this.text += decoder.decode(batch.data);
     return true;
-  }
-  writable(): Promise<void> {
-    return Promise.resolve();
-  }
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
 

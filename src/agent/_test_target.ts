@@ -6,7 +6,18 @@
  */
 
 import assert from "node:assert/strict";
+import type { RetryConfig } from "./config.ts";
 import type { DeliveredBatch, StreamTarget } from "./tailer.ts";
+
+/** Retries fast enough for unit tests: 5 ms doubling to 50 ms, a 2 s answer deadline. */
+export const FAST_RETRY: RetryConfig = {
+  initialMs: 5,
+  maxMs: 50,
+  timeoutMs: 2000,
+  failoverAfter: 2,
+  failbackMs: 300,
+  resendWindowMs: 60_000,
+};
 
 const decoder = new TextDecoder();
 

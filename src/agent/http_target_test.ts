@@ -1,17 +1,8 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import type { RetryConfig } from "./config.ts";
+import { FAST_RETRY as RETRY } from "./_test_target.ts";
 import { HttpTarget } from "./http_target.ts";
 import { Shipper } from "./shipper.ts";
-
-const RETRY: RetryConfig = {
-  initialMs: 5,
-  maxMs: 50,
-  timeoutMs: 2000,
-  failoverAfter: 2,
-  failbackMs: 300,
-  resendWindowMs: 60_000,
-};
 
 async function prepared(servers: string[], level?: number | "auto") {
   const shipper = new Shipper({ servers, token: "", retry: RETRY });

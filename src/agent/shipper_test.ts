@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
-import type { RetryConfig } from "./config.ts";
 import { type ShipBatch, Shipper } from "./shipper.ts";
-import { FreezingProxy, lowPort, until } from "./_test_target.ts";
-
-const RETRY: RetryConfig = {
-  initialMs: 5,
-  maxMs: 50,
-  timeoutMs: 2000,
-  failoverAfter: 2,
-  failbackMs: 300,
-  resendWindowMs: 60_000,
-};
+import { FAST_RETRY as RETRY, FreezingProxy, lowPort, until } from "./_test_target.ts";
 
 function batch(offset: number): ShipBatch {
   return {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Batch } from "../pipeline/batch.ts";
+import { TestSink } from "../pipeline/_test_sink.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
@@ -15,9 +16,8 @@ const decoder = new TextDecoder();
 const peer = { hostname: "10.1.2.3" };
 
 /** Keeps copies of what it is given; `flush` waits for `release()` when held. */
-class MemorySink implements Sink {
+class MemorySink extends TestSink {
   readonly name = "memory";
-  full = false;
   readonly stored: { text: string; lines: number; source: string; host: string }[] = [];
   #held: Promise<void> | undefined;
   #release: () => void = () => {};
@@ -33,14 +33,8 @@ class MemorySink implements Sink {
     this.#release();
     this.#held = undefined;
   }
-  writable(): Promise<void> {
-    return Promise.resolve();
-  }
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     await this.#held;
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
 
@@ -136,9 +130,8 @@ Deno.test("HttpIngest bounds the body compressed and expanded, and says 503 when
 });
 
 /** Counts what it is given and keeps its marks, without keeping the bytes. */
-class CountingSink implements Sink {
+class CountingSink extends TestSink {
   readonly name = "counting";
-  readonly full = false;
   batches = 0;
   lines = 0;
   bytes = 0;
@@ -152,15 +145,6 @@ class CountingSink implements Sink {
     this.bytes += batch.data.length;
     this.marks.push(batch.mark);
     return true;
-  }
-  writable(): Promise<void> {
-    return Promise.resolve();
-  }
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
 

@@ -12,7 +12,7 @@ import {
   STEP_BYTES,
 } from "./json_record.ts";
 import type { Batch } from "../pipeline/batch.ts";
-import type { Sink } from "../pipeline/sink.ts";
+import { TestSink } from "../pipeline/_test_sink.ts";
 import { HttpIngest } from "./http_ingest.ts";
 
 const encoder = new TextEncoder();
@@ -433,23 +433,13 @@ Deno.test("JsonRecordParser says where a bad record went wrong, and UTF-8 before
 });
 
 /** Keeps what it is given, as text. */
-class MemorySink implements Sink {
+class MemorySink extends TestSink {
   readonly name = "memory";
-  readonly full = false;
   readonly stored: string[] = [];
   write(batch: Batch): boolean {
     const { source, host } = batch.meta;
     this.stored.push(`${source} ${host} ${batch.lines}: ${new TextDecoder().decode(batch.data)}`);
     return true;
-  }
-  writable(): Promise<void> {
-    return Promise.resolve();
-  }
-  flush(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
   }
 }
 
