@@ -161,11 +161,15 @@ Deno.test("agent names what it could not ship, with its bytes, and counts it", a
     }
     await r.atLeast("files_given_up_total", 1, log);
     await Deno.remove(`${r.path}.1`);
-    // The live file is truncated without a copy, and written again, while the server is down:
-    // what was not read of it is gone too. (A batch of it may be in flight then: the truncation
-    // is settled once that batch is answered, so the server comes back before it is counted.)
+    // The live file grows past what the agent holds while the server is down (256 KiB), and the
+    // agent sees it (lag with it whole: 100 KB of each of generations 2 and 3, 1.1 MB of it; at
+    // most 900 KB before). Then it is truncated without a copy, and written again: what was not
+    // read of it is gone too. (A batch of it may be in flight then: the truncation is settled
+    // once that batch is answered, so the server comes back before it is counted.)
+    await append(r.path, 2, 7000, 17000);
+    await until(async () => (await r.metric("lag_bytes")) >= 1_300_000, log);
     await Deno.truncate(r.path, 0);
-    await append(r.path, 2, 7000, 7500);
+    await append(r.path, 2, 17000, 17500);
     server = await startOn(serverDir, httpPort);
     await r.atLeast("truncations_total", 1, log);
     await r.atLeast("files_found_total", 5, log);
@@ -177,7 +181,7 @@ Deno.test("agent names what it could not ship, with its bytes, and counts it", a
     );
     const lostBytes = await r.metric("bytes_lost_total");
     await agent.stop();
-    const count = countLines(await storedLines(r.out), new Map([[2, 7500]]));
+    const count = countLines(await storedLines(r.out), new Map([[2, 17500]]));
     assert.deepEqual({ duplicated: count.duplicated, torn: count.torn }, {
       duplicated: 0,
       torn: 0,
