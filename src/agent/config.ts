@@ -22,7 +22,7 @@ import { compileLinearRegex, type LinearRegex } from "../live/linear_regex.ts";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { describe } from "../_util.ts";
-import { parseDuration } from "../cli/duration.ts";
+import { parseDuration } from "../units.ts";
 import { compileExclude, compileGlob } from "./glob.ts";
 
 /** A configuration that cannot be used: {@linkcode ConfigError.key} names what is wrong. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { parseSize } from "../units.ts";
+
 /** How one flag is declared. */
 export interface FlagSpec {
   /** `string` takes a value; `bool` stands alone. */
@@ -144,29 +146,19 @@ export function parseCommand<T extends { help: boolean }>(
   return parsed;
 }
 
-const UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1024,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1024 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1024 ** 3,
-  gib: 1024 ** 3,
-};
-
 /**
- * Parses a size such as `1048576`, `64KiB`, `1MiB` or `2g` (units are binary and case-blind).
- * Throws {@linkcode FlagError} naming the flag when the value is not a positive size.
+ * Parses a size such as `1048576`, `64KiB`, `1MiB` or `2g` (units are binary and case-blind, see
+ * {@linkcode parseSize}). Throws {@linkcode FlagError} naming the flag when the value is not a
+ * positive size.
  */
 export function parseBytes(flag: string, value: string): number {
-  const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
-  const unit = match ? UNITS[match[2].toLowerCase()] : undefined;
-  const bytes = match && unit !== undefined ? Number(match[1]) * unit : NaN;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+  let bytes = NaN;
+  try {
+    bytes = parseSize(value);
+  } catch {
+    // Reported below with the flag.
+  }
+  if (!(bytes > 0)) {
     throw new FlagError(
       `Flag "-${flag}" takes a size in bytes such as 1048576 or 1MiB, got "${value}"`,
     );

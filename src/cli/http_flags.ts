@@ -8,7 +8,7 @@
 
 import { canReadTokenEnv, isLoopback, TOKEN_ENV_NOT_READ } from "../api/auth.ts";
 import { FlagError, type FlagSpecs, parseBytes } from "./flags.ts";
-import { formatHostPort, type HostPort, parseHostPort } from "./host_port.ts";
+import { formatHostPort, type HostPort, parseHostPort } from "../units.ts";
 import { positiveDuration } from "./net_flags.ts";
 
 /** Flags of the HTTP API, merged into `serve`'s. */

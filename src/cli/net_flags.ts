@@ -6,7 +6,7 @@
  */
 
 import { describe } from "../_util.ts";
-import { parseDuration } from "./duration.ts";
+import { parseDuration } from "../units.ts";
 import { FlagError, type FlagSpecs, parseCount } from "./flags.ts";
 
 /**

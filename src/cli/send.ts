@@ -17,9 +17,9 @@ import { describe, sleep } from "../_util.ts";
 import { HttpClient } from "../agent/http_client.ts";
 import { tokenFromEnv } from "../api/auth.ts";
 import { retryAfterMs, unauthorizedHint } from "../client_policy.ts";
-import { parseDuration } from "./duration.ts";
+import { parseDuration } from "../units.ts";
 import { FlagError, type FlagSpecs, parseBytes, parseCommand, parseFlags } from "./flags.ts";
-import { type HostPort, parseHostPort } from "./host_port.ts";
+import { type HostPort, parseHostPort } from "../units.ts";
 import { type LineBatch, LineBatcher } from "./line_batcher.ts";
 import { untilStopped } from "./_stop.ts";
 

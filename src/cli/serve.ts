@@ -25,13 +25,13 @@ import {
   type HttpSettings,
   parseHttpFlags,
 } from "./http_flags.ts";
-import { formatHostPort } from "./host_port.ts";
+import { formatHostPort } from "../units.ts";
 import { checkWatchPermissions, parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
 import { WatchInput } from "../ingest/watch.ts";
 import { hostName } from "../agent/host_name.ts";
 import { dirname } from "node:path";
 import { type FileFormat, FileSink } from "../store/file_sink.ts";
-import { parseDuration } from "./duration.ts";
+import { parseDuration } from "../units.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
 import {
   FlagError,
