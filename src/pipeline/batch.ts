@@ -15,6 +15,12 @@ export interface BatchMeta {
   readonly host: string;
   /** The name of the input that received the batch, e.g. `tcp`. */
   readonly input: string;
+  /**
+   * What an input parsed out of every line of the batch, e.g. syslog's `app`, `facility` and
+   * `severity`, for path templates (`{app}`) and the JSON format. Built once per distinct set and
+   * shared by every batch that has it, never per line; absent where an input parses nothing.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -59,4 +65,10 @@ export interface Batch {
   readonly receivedAt: number;
   /** The batch's place in an idempotent stream, when it has one. */
   readonly mark?: BatchMark;
+  /**
+   * Each line's own time as its sender stated it, in milliseconds since the epoch, `NaN` where it
+   * stated none; from inputs that parse one (syslog), and only when an output asked for it (the
+   * JSON format). Borrowed like `data`: one entry per line, valid during `Sink.write` only.
+   */
+  readonly times?: Float64Array;
 }

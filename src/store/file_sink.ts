@@ -241,8 +241,7 @@ export class FileSink implements Sink {
    */
   write(batch: Batch): boolean {
     if (this.#closed) throw new Error("The file sink is closed");
-    const { source, host } = batch.meta;
-    const path = this.#template.render({ source, host, date: batch.receivedAt });
+    const path = this.#template.forBatch(batch);
     const data = this.#json ? encodeJsonLines(batch) : batch.data;
     this.#lastWrite = batch.receivedAt;
     const room = this.#budget.take(data.length);
@@ -289,10 +288,7 @@ export class FileSink implements Sink {
   async writable(batch?: Batch): Promise<void> {
     await this.#budget.available();
     if (batch === undefined) return;
-    const { source, host } = batch.meta;
-    const writer = this.#writers.get(
-      this.#template.render({ source, host, date: batch.receivedAt }),
-    );
+    const writer = this.#writers.get(this.#template.forBatch(batch));
     while (writer !== undefined && this.#overShare(writer) && !this.#closed) {
       await new Promise<void>((resolve) => {
         const waiters = this.#roomWaiters.get(writer) ?? [];
@@ -320,9 +316,7 @@ export class FileSink implements Sink {
       for (const path of this.#held.keys()) add(path);
     } else {
       const paths = new Set<string>();
-      for (const { meta: { source, host }, receivedAt } of batches) {
-        paths.add(this.#template.render({ source, host, date: receivedAt }));
-      }
+      for (const batch of batches) paths.add(this.#template.forBatch(batch));
       for (const path of paths) add(path);
     }
     await Promise.all(waits);
@@ -383,8 +377,7 @@ export class FileSink implements Sink {
 
   /** Whether lines from `origin` go to a file that keeps failing and holds its share already. */
   blocked(origin: Pick<Batch, "meta" | "receivedAt">): boolean {
-    const { meta: { source, host }, receivedAt } = origin;
-    const writer = this.#writers.get(this.#template.render({ source, host, date: receivedAt }));
+    const writer = this.#writers.get(this.#template.forBatch(origin));
     return writer !== undefined && this.#overShare(writer);
   }
 

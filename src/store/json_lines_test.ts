@@ -20,3 +20,38 @@ Deno.test("json format carries time, source and host, and survives quotes and co
     },
   ]);
 });
+
+Deno.test("json format adds a batch's labels and each line's own time where it has one", () => {
+  const data = new TextEncoder().encode("<11>1 first\nunparsed\n<11>1 third\n");
+  const sent = Date.UTC(2026, 10, 30, 10, 34, 18, 155);
+  const out = new TextDecoder().decode(encodeJsonLines({
+    data,
+    lines: 3,
+    meta: {
+      source: "syslog",
+      host: "vm",
+      input: "syslog",
+      // A label cannot take the place of the object's own keys.
+      labels: { app: "myapp", facility: "user", severity: "err", line: "x" },
+    },
+    receivedAt: Date.UTC(2026, 10, 30, 10, 34, 19),
+    times: new Float64Array([sent, NaN, 1e300]),
+  }));
+  const lines = out.trimEnd().split("\n");
+  assert.equal(
+    lines[0],
+    '{"ts":"2026-11-30T10:34:19.000Z","source":"syslog","host":"vm","app":"myapp",' +
+      '"facility":"user","severity":"err","time":"2026-11-30T10:34:18.155Z","line":"<11>1 first"}',
+  );
+  // No stated time (or none a date can hold): no "time" key, the receive time is in "ts".
+  assert.deepEqual(JSON.parse(lines[1]), {
+    ts: "2026-11-30T10:34:19.000Z",
+    source: "syslog",
+    host: "vm",
+    app: "myapp",
+    facility: "user",
+    severity: "err",
+    line: "unparsed",
+  });
+  assert.equal(JSON.parse(lines[2]).time, undefined);
+});

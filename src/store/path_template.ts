@@ -6,8 +6,16 @@
  * @module
  */
 
-/** A placeholder a template may hold. */
-export type Placeholder = "source" | "host" | "date";
+import type { Batch } from "../pipeline/batch.ts";
+
+/**
+ * A placeholder a template may hold: `source`, `host`, `date`, or the name of a label an input
+ * puts on its batches (`app`, `facility`, `severity` from syslog).
+ */
+export type Placeholder = string;
+
+/** The labels inputs put on batches today (syslog's), allowed in templates by default. */
+export const DEFAULT_LABELS: readonly string[] = ["app", "facility", "severity"];
 
 /** The values a template is rendered with; only those the template uses are read. */
 export interface TemplateValues {
@@ -17,6 +25,8 @@ export interface TemplateValues {
   host?: string;
   /** The time whose UTC day fills `{date}`, as a `Date` or milliseconds since the epoch. */
   date?: Date | number;
+  /** The batch's labels, for the other placeholders; a missing label renders as `_`. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** Options of {@linkcode PathTemplate}. */
@@ -34,9 +44,15 @@ export interface PathTemplateOptions {
    * is bounded; when full, the oldest entry goes. Default 1024.
    */
   cacheSize?: number;
+  /**
+   * The label names allowed as placeholders besides `source`, `host` and `date`, each a letter
+   * followed by letters, digits or `_`. Default {@linkcode DEFAULT_LABELS}.
+   */
+  labels?: readonly string[];
 }
 
-const PLACEHOLDERS: ReadonlySet<string> = new Set<Placeholder>(["source", "host", "date"]);
+const FIXED: ReadonlySet<string> = new Set(["source", "host", "date"]);
+const LABEL_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** NAME_MAX on Linux, macOS and Windows alike. */
 const MAX_NAME_BYTES = 255;
@@ -107,33 +123,45 @@ export class PathTemplate {
   /** Literal text around the placeholders: `parts[i]` precedes `slots[i]`, the last one ends. */
   readonly #parts: string[];
   readonly #slots: Placeholder[];
+  /** The labels the template uses, in the order of their first use. */
+  readonly #labels: string[];
   /** For each slot, the most UTF-8 bytes its value may render to. */
   readonly #budgets: number[];
   readonly #cacheSize: number;
   readonly #cache = new Map<string, string>();
 
   /**
-   * Parses `template`. Placeholders are `{source}`, `{host}` and `{date}`; any other `{name}` is
-   * an error, so a typo does not silently become part of a file name. A template without
-   * placeholders is a plain path.
+   * Parses `template`. Placeholders are `{source}`, `{host}`, `{date}` and the labels of
+   * `options.labels` (by default syslog's `{app}`, `{facility}` and `{severity}`); any other
+   * `{name}` is an error, so a typo does not silently become part of a file name. A template
+   * without placeholders is a plain path.
    *
-   * @throws {TypeError} naming the first unknown placeholder.
+   * @throws {TypeError} naming the first unknown placeholder, or a label name that cannot be one.
    * @throws {RangeError} when an option is out of range.
    */
   constructor(template: string, options: PathTemplateOptions = {}) {
-    const { maxValueBytes = 128, cacheSize = 1024 } = options;
+    const { maxValueBytes = 128, cacheSize = 1024, labels = DEFAULT_LABELS } = options;
     checkMaxBytes(maxValueBytes);
     if (!Number.isSafeInteger(cacheSize) || cacheSize < 1) {
       throw new RangeError(`Path cache size must be a positive integer, got ${cacheSize}`);
     }
+    for (const label of labels) {
+      if (!LABEL_NAME.test(label) || FIXED.has(label)) {
+        throw new TypeError(`"${label}" cannot name a label placeholder`);
+      }
+    }
+    const known = new Set([...FIXED, ...labels]);
     const parts: string[] = [];
     const slots: Placeholder[] = [];
     let last = 0;
     for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
       const name = match[1];
-      if (!PLACEHOLDERS.has(name)) {
+      if (!known.has(name)) {
+        const names = [...known].map((n) => `{${n}}`);
         throw new TypeError(
-          `Unknown placeholder "{${name}}" in "${template}"; use {source}, {host} or {date}`,
+          `Unknown placeholder "{${name}}" in "${template}"; use ${
+            names.slice(0, -1).join(", ")
+          } or ${names.at(-1)}`,
         );
       }
       parts.push(template.slice(last, match.index));
@@ -145,6 +173,7 @@ export class PathTemplate {
     this.placeholders = new Set(slots);
     this.#parts = parts;
     this.#slots = slots;
+    this.#labels = [...this.placeholders].filter((name) => !FIXED.has(name));
     this.#budgets = budgets(parts, { slots, maxValueBytes });
     this.#cacheSize = cacheSize;
   }
@@ -152,6 +181,22 @@ export class PathTemplate {
   /** Whether the template has no placeholders, so every batch goes to the same file. */
   get isPlain(): boolean {
     return this.#slots.length === 0;
+  }
+
+  /** The labels the template uses (placeholders other than `source`, `host` and `date`). */
+  get labels(): readonly string[] {
+    return this.#labels;
+  }
+
+  /** The path of a batch's lines: its meta's values and labels, its receive time's day. */
+  forBatch(origin: Pick<Batch, "meta" | "receivedAt">): string {
+    const { meta, receivedAt } = origin;
+    return this.render({
+      source: meta.source,
+      host: meta.host,
+      labels: meta.labels,
+      date: receivedAt,
+    });
   }
 
   /**
@@ -166,10 +211,17 @@ export class PathTemplate {
     const host = uses.has("host") ? values.host ?? "" : "";
     const day = uses.has("date") ? utcDay(values.date) : 0;
     // Length prefixes keep the key unambiguous whatever the values hold.
-    const key = `${source.length}:${source}${host.length}:${host}${day}`;
+    let key = `${source.length}:${source}${host.length}:${host}${day}`;
+    const labels = this.#labels;
+    if (labels.length > 0) {
+      for (const name of labels) {
+        const value = labelOf(values.labels, name);
+        key += `|${value.length}:${value}`;
+      }
+    }
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const path = this.#build({ source, host, day });
+    const path = this.#build({ source, host, day, labels: values.labels });
     if (this.#cache.size >= this.#cacheSize) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
@@ -177,13 +229,21 @@ export class PathTemplate {
     return path;
   }
 
-  #build({ source, host, day }: { source: string; host: string; day: number }): string {
+  #build(
+    { source, host, day, labels }: {
+      source: string;
+      host: string;
+      day: number;
+      labels: Readonly<Record<string, string>> | undefined;
+    },
+  ): string {
     let path = this.#parts[0];
     for (let i = 0; i < this.#slots.length; i++) {
       const slot = this.#slots[i];
       if (slot === "date") path += new Date(day * DAY_MS).toISOString().slice(0, 10);
       else {
-        path += sanitizeValue(slot === "source" ? source : host, { maxBytes: this.#budgets[i] });
+        const value = slot === "source" ? source : slot === "host" ? host : labelOf(labels, slot);
+        path += sanitizeValue(value, { maxBytes: this.#budgets[i] });
       }
       path += this.#parts[i + 1];
     }
@@ -221,6 +281,13 @@ function budgets(
     const share = Math.floor(room[segment] / values[segment]);
     return Math.max(MIN_VALUE_BYTES, Math.min(maxValueBytes, share));
   });
+}
+
+/** A label's value; empty when the batch has no such label (own string property). */
+function labelOf(labels: Readonly<Record<string, string>> | undefined, name: string): string {
+  if (labels === undefined || !Object.hasOwn(labels, name)) return "";
+  const value = labels[name];
+  return typeof value === "string" ? value : "";
 }
 
 function utcDay(date: Date | number = Date.now()): number {

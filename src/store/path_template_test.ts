@@ -37,6 +37,44 @@ Deno.test("PathTemplate rejects an unknown placeholder, naming it", () => {
   assert.throws(() => new PathTemplate("x", { cacheSize: 0 }), RangeError);
 });
 
+Deno.test("PathTemplate fills labels such as syslog's app and severity; a missing one is _", () => {
+  const template = new PathTemplate("logs/{host}/{app}-{facility}.{severity}.log");
+  assert.deepEqual(template.labels, ["app", "facility", "severity"]);
+  const meta = {
+    source: "syslog",
+    host: "web1",
+    input: "syslog",
+    labels: { app: "nginx", facility: "local0", severity: "err" },
+  };
+  assert.equal(template.forBatch({ meta, receivedAt: NOV_21 }), "logs/web1/nginx-local0.err.log");
+  // Unparsed messages carry no labels; hostile label values are sanitised like any other value.
+  assert.equal(
+    template.forBatch({ meta: { ...meta, labels: undefined }, receivedAt: NOV_21 }),
+    "logs/web1/_-_._.log",
+  );
+  assert.equal(
+    template.render({ host: "h", labels: { app: "../../etc", facility: "toString" } }),
+    "logs/h/____etc-toString._.log",
+  );
+  // The cache tells label sets apart.
+  assert.equal(
+    template.render({ host: "h", labels: { app: "a", severity: "b" } }),
+    "logs/h/a-_.b.log",
+  );
+  assert.equal(
+    template.render({ host: "h", labels: { app: "a", facility: "b" } }),
+    "logs/h/a-b._.log",
+  );
+  // Other label names when asked for; typos stay errors.
+  const custom = new PathTemplate("{zone}/{source}.log", { labels: ["zone"] });
+  assert.equal(custom.render({ source: "s", labels: { zone: "eu" } }), "eu/s.log");
+  assert.throws(() => new PathTemplate("{app}.log", { labels: ["zone"] }), /"\{app\}"/);
+  assert.throws(() => new PathTemplate("{sevrity}.log"), /"\{sevrity\}".*\{severity\}/);
+  assert.throws(() => new PathTemplate("x", { labels: ["a-b"] }), TypeError);
+  // Without labels to fill, a labelled template renders from the prototype-free defaults.
+  assert.equal(new PathTemplate("{constructor}", { labels: ["constructor"] }).render(), "_");
+});
+
 Deno.test("PathTemplate keeps hostile values inside the template's folder", () => {
   const hostile = [
     "../../etc/passwd",
