@@ -140,7 +140,10 @@ const DAY_MS = 86_400_000;
 const YEAR_CHECK_MS = 150 * DAY_MS;
 
 const YEAR_DELTAS = [0, -1, 1];
-const MONTHS = "janfebmaraprmayjunjulaugsepoctnovdec";
+/** The month names, lower case, three bytes in one number. */
+const MONTH_KEYS = "jan feb mar apr may jun jul aug sep oct nov dec".split(" ").map((m) =>
+  (m.charCodeAt(0) << 16) | (m.charCodeAt(1) << 8) | m.charCodeAt(2)
+);
 
 /**
  * The parts of the last message a {@linkcode SyslogParser} parsed. Borrowed: the parser reuses
@@ -236,7 +239,8 @@ export class ParsedSyslog implements SyslogMessage {
     this.severity = 5;
     this.time = undefined;
     this.msgStart = start;
-    this.ranges.fill(-1);
+    const ranges = this.ranges;
+    for (let i = 0; i < 10; i++) ranges[i] = -1;
     this.#sd = undefined;
   }
 
@@ -638,13 +642,13 @@ const utf8 = new TextDecoder();
  * @internal
  */
 export class Interner {
-  readonly #keys: (Uint8Array | undefined)[] = new Array(256);
-  readonly #values: string[] = new Array(256);
+  readonly #keys: (Uint8Array | undefined)[] = new Array(256).fill(undefined);
+  readonly #values: string[] = new Array(256).fill("");
 
   /** `bytes[from, to)` as a string: ASCII as is, anything else as UTF-8. */
   get(bytes: Uint8Array, from: number, to: number): string {
     const n = to - from;
-    if (n > 64) return decodeHeader(bytes, from, to);
+    if (n > 64 || n === 0) return decodeHeader(bytes, from, to);
     let h = 0x811c9dc5 ^ n;
     for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i], 16777619);
     const slot = (h ^ (h >>> 16)) & 255;
@@ -681,9 +685,9 @@ function digits(b: Uint8Array, p: number, n: number): number {
 
 /** The month 1-12 of a three-letter English name (any case), or 0. */
 function monthOf(a: number, b: number, c: number): number {
-  const name = String.fromCharCode(a | 0x20, b | 0x20, c | 0x20);
-  const i = MONTHS.indexOf(name);
-  return i >= 0 && i % 3 === 0 ? i / 3 + 1 : 0;
+  const key = ((a | 0x20) << 16) | ((b | 0x20) << 8) | (c | 0x20);
+  for (let i = 0; i < 12; i++) if (MONTH_KEYS[i] === key) return i + 1;
+  return 0;
 }
 
 function isLeap(year: number): boolean {
