@@ -323,8 +323,8 @@ export class SyslogFramer {
     const pos = this.#pos;
     const left = this.#octetLeft;
     const avail = this.#len - pos;
-    if (left >= max + 2) {
-      // Not the last piece: its trailing LF (or CRLF) is in the last two bytes, still to come.
+    if (left >= max + 3) {
+      // Not the last piece, and surely longer than max once a trailing CRLF is dropped.
       if (avail < max) {
         if (!final) return false;
         this.#errors++;
@@ -361,8 +361,14 @@ export class SyslogFramer {
       end--;
       if (end > from && mem[end - 1] === CR) end--;
     }
-    if (end - from > this.maxMessage && !this.#splitting) this.#split++;
+    const whole = !this.#splitting;
     this.#splitting = false;
+    if (end - from > this.maxMessage) {
+      if (whole) this.#split++;
+    } else if (whole && isBlank(mem, from, end)) {
+      // No piece stored before: a blank message, skipped like any other.
+      return;
+    }
     this.#pieces(from, end);
   }
 

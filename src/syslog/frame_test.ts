@@ -184,6 +184,16 @@ Deno.test("syslog framing skips blank messages, such as an LF after a counted fr
   });
 });
 
+Deno.test("syslog framing skips a blank message whose LEN is above the maximum only by its LF", () => {
+  const max = MIN_MAX_MESSAGE;
+  assert.deepEqual(frame([octet(" ".repeat(max) + "\r\n") + octet("x")], { maxMessage: max }), {
+    text: "x\n",
+    messages: ["x"],
+    errors: 0,
+    split: 0,
+  });
+});
+
 Deno.test("syslog framing splits messages above the maximum into pieces and counts them", () => {
   const max = MIN_MAX_MESSAGE;
   const long = "a".repeat(max) + "b".repeat(max) + "c".repeat(10);
@@ -257,4 +267,182 @@ Deno.test("raw UDP lines: one or more lines per datagram, blank ones skipped", (
     "x".repeat(476),
   ]);
   assert.equal(framer.split, 1);
+});
+
+/** A small seeded PRNG (mulberry32), so a failing case can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function binary(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
+/** The framing rules applied to a whole stream at once: the oracle for the streaming framer. */
+function reference(bytes: Uint8Array, max: number) {
+  const messages: string[] = [];
+  let errors = 0;
+  let split = 0;
+  const escape = (from: number, to: number) =>
+    binary(bytes.subarray(from, to)).replace(
+      /[\n\r\0]/g,
+      (c) => "#0" + c.charCodeAt(0).toString(8).padStart(2, "0"),
+    );
+  const emit = (from: number, to: number) => {
+    if (to - from > max) {
+      split++;
+      for (let p = from; p < to; p += max) messages.push(escape(p, Math.min(p + max, to)));
+    } else if (!/^[ \t\n\v\f\r]*$/.test(binary(bytes.subarray(from, to)))) {
+      messages.push(escape(from, to));
+    }
+  };
+  let pos = 0;
+  const len = bytes.length;
+  while (pos < len) {
+    if (bytes[pos] >= 0x31 && bytes[pos] <= 0x39) {
+      let i = pos;
+      let n = 0;
+      while (i < len && i - pos < 9 && bytes[i] >= 0x30 && bytes[i] <= 0x39) {
+        n = n * 10 + bytes[i++] - 0x30;
+      }
+      if (i < len && i - pos <= 8 && bytes[i] === 32) {
+        const from = i + 1;
+        let to = from + n;
+        if (to > len) {
+          errors++;
+          to = len;
+        }
+        let end = to;
+        if (end > from && bytes[end - 1] === 10) end--;
+        if (end > from && end < to && bytes[end - 1] === 13) end--;
+        emit(from, end);
+        pos = to;
+        continue;
+      }
+      errors++;
+    }
+    let nl = bytes.indexOf(10, pos);
+    if (nl < 0) nl = len;
+    emit(pos, nl > pos && bytes[nl - 1] === 13 ? nl - 1 : nl);
+    pos = nl + 1;
+  }
+  return { messages, errors, split };
+}
+
+/** A random stream of the frames real and broken senders write. */
+function randomStream(next: () => number, max: number): Uint8Array {
+  const parts: number[] = [];
+  const text = (n: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = next();
+      // Mostly letters, some spaces, digits and the bytes that need escaping.
+      out.push(
+        r < 0.8
+          ? 0x61 + Math.floor(next() * 26)
+          : r < 0.88
+          ? 32
+          : r < 0.94
+          ? 0x30 + Math.floor(next() * 10)
+          : [0, 10, 13, 9][Math.floor(next() * 4)],
+      );
+    }
+    return out;
+  };
+  const size = () => {
+    const r = next();
+    return r < 0.7 ? Math.floor(next() * 120) : r < 0.9 ? max - 3 + Math.floor(next() * 6) : Math
+      .floor(next() * 3 * max);
+  };
+  const frames = 1 + Math.floor(next() * 12);
+  for (let f = 0; f < frames; f++) {
+    const r = next();
+    if (r < 0.45) {
+      const body = text(size());
+      const tail = next() < 0.5 ? [10] : next() < 0.5 ? [13, 10] : [];
+      const counted = [...body, ...tail];
+      parts.push(...encoder.encode(`${counted.length} `), ...counted);
+      if (next() < 0.1) parts.push(10); // an LF outside the count
+    } else if (r < 0.85) {
+      const line = text(size()).filter((b) => b !== 10);
+      if (line[0] >= 0x31 && line[0] <= 0x39) line[0] = 0x3c;
+      parts.push(...line, ...(next() < 0.3 ? [13, 10] : [10]));
+    } else if (r < 0.95) {
+      // A bad LEN: digits not followed by a space, or too many digits.
+      parts.push(...encoder.encode(next() < 0.5 ? "2026-11-30 raw" : "1234567890 x"), 10);
+    } else {
+      parts.push(...encoder.encode(`${10 + Math.floor(next() * 50)} cut short`)); // last
+      break;
+    }
+  }
+  return new Uint8Array(parts);
+}
+
+Deno.test("syslog framing matches the whole-stream rules on random streams and random reads", () => {
+  const max = MIN_MAX_MESSAGE;
+  for (let seed = 1; seed <= 300; seed++) {
+    const next = random(seed);
+    const bytes = randomStream(next, max);
+    const want = reference(bytes, max);
+    const framer = new SyslogFramer({ maxMessage: max, bufferSize: 1 + Math.floor(next() * 3000) });
+    const messages: string[] = [];
+    const take = (frames: SyslogFrames | undefined) => {
+      if (!frames) return;
+      let start = 0;
+      for (let i = 0; i < frames.lines; i++) {
+        messages.push(binary(frames.data.subarray(start, frames.ends[i])));
+        start = frames.ends[i] + 1;
+      }
+      assert.equal(start, frames.data.length);
+    };
+    let offset = 0;
+    while (offset < bytes.length) {
+      // Reads of random sizes, straight into the framer's buffer as a socket does.
+      const room = framer.buffer;
+      assert.ok(room.length > 0, "the buffer always has room");
+      const n = Math.min(room.length, bytes.length - offset, 1 + Math.floor(next() * 700));
+      room.set(bytes.subarray(offset, offset + n));
+      offset += n;
+      take(framer.commit(n));
+    }
+    take(framer.end());
+    assert.deepEqual(
+      { messages, errors: framer.errors, split: framer.split },
+      want,
+      `seed ${seed}`,
+    );
+  }
+});
+
+Deno.test("syslog framing gives the same pieces at every split point of long frames", () => {
+  const max = MIN_MAX_MESSAGE;
+  const input = octet("o".repeat(max + 1) + "\n") + octet("p".repeat(max) + "\r\n") +
+    "l".repeat(2 * max + 1) + "\r\n" + octet("q".repeat(max + 2) + "x");
+  const bytes = encoder.encode(input);
+  const results = new Set<string>();
+  for (let a = 0; a <= bytes.length; a += 7) {
+    const got = frame([bytes.subarray(0, a), bytes.subarray(a)], { maxMessage: max });
+    results.add(JSON.stringify([got.messages, got.errors, got.split]));
+  }
+  assert.deepEqual([...results].map((r) => JSON.parse(r)), [[
+    [
+      "o".repeat(max),
+      "o",
+      "p".repeat(max),
+      "l".repeat(max),
+      "l".repeat(max),
+      "l",
+      "q".repeat(max),
+      "qqx",
+    ],
+    0,
+    3,
+  ]]);
 });

@@ -292,3 +292,43 @@ Deno.test("syslog name tables follow rsyslog", () => {
   ]);
   assert.equal(severityName(3), "err");
 });
+
+Deno.test("syslog parser never throws and stays inside its range on mangled input", () => {
+  const samples = [
+    '<132>1 2026-11-30T10:34:18.155242+00:00 vm myapp - REQ [timeQuality tzKnown="1" isSynced="0"][meta@32473 env="prod"] msg',
+    "<11>Nov 30 10:34:18 vm myapp: msg",
+    '<13>1 2026-11-30T10:34:34+00:00 vm - - - [meta sequenceId="1"] msg',
+    "<13>2026-11-30T10:34:46.959364+00:00 vm webapp msg",
+    "<30>Nov  3 01:02:03 host sshd[4242]: Accepted",
+    String.raw`<13>1 - h - - - [a@1 q="say \"hi\"" c="]\]"][c] m`,
+  ].map((s) => encoder.encode(s));
+  let seed = 7;
+  const next = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 4294967296;
+  };
+  const parser = new SyslogParser();
+  const pool = encoder.encode('<>[]"\\= -:T.Z+0123456789 aNov\xef\xbb\xbf');
+  for (let round = 0; round < 20_000; round++) {
+    const sample = samples[round % samples.length];
+    const bytes = new Uint8Array(sample.length + 8);
+    bytes.set(sample, 4);
+    for (let k = Math.floor(next() * 4); k >= 0; k--) {
+      bytes[4 + Math.floor(next() * sample.length)] = next() < 0.5
+        ? pool[Math.floor(next() * pool.length)]
+        : Math.floor(next() * 256);
+    }
+    const end = 4 + Math.floor(next() * (sample.length + 1));
+    const msg = parser.parse(bytes, 4, end, NOW);
+    assert.ok(msg.msgStart >= 4 && msg.msgStart <= end, `msgStart in range, round ${round}`);
+    assert.ok(msg.time === undefined || Number.isFinite(msg.time));
+    assert.ok(msg.facility >= 0 && msg.facility <= 23 && msg.severity >= 0 && msg.severity <= 7);
+    const parts = msg.toJSON();
+    for (const field of [parts.host, parts.app, parts.procid, parts.msgid]) {
+      assert.ok(field === undefined || (field.length > 0 && !field.includes(" ")));
+    }
+    // The same bytes alone parse the same: offsets are relative to nothing but `start`.
+    const alone = parseSyslog(bytes.slice(4, end), { now: NOW });
+    assert.deepEqual({ ...alone, msgStart: alone.msgStart + 4 }, parts, `round ${round}`);
+  }
+});
