@@ -354,3 +354,22 @@ Deno.test("file input: a file truncated and written again before any of it was r
     assert.equal(input.stats.bytesLost, new TextEncoder().encode(old).length);
   });
 });
+
+Deno.test("file input keeps each batch within batch.max_bytes", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const store = CheckpointStore.memory();
+    // Lines of 30-36 bytes do not fill 8 KiB exactly: a batch must end at the last whole line
+    // that fits, not one line (or one read) past the limit, which costs the server a second
+    // locked write.
+    const input = start(dir, target, store, { batchBytes: 8192 });
+    const text = lines(5, 0, 2000);
+    await Deno.writeTextFile(join(dir, "app.log"), text);
+    await until(() => target.lines.length >= 2000, () => `${target.lines.length} lines`);
+    await input.stop();
+    expectExactly(target, 5, 2000);
+    const over = target.batches.filter((b) => b.bytes > 8192).map((b) => b.bytes);
+    assert.deepEqual(over, []);
+    assert.ok(target.batches.length >= text.length / 8192, `${target.batches.length} batches`);
+  });
+});

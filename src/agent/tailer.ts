@@ -130,6 +130,8 @@ const log = getLogger(["logboom", "agent", "tailer"]);
 const READ_BUFFER = 256 * 1024;
 const MIN_POLL_MS = 20;
 const MAX_POLL_MS = 500;
+/** Fewest bytes asked of one read while a batch fills; with less room left, the batch is sealed. */
+const MIN_READ = 4096;
 /** How often a quiet file looks at itself; the input's scans and file events wake it sooner. */
 const QUIET_POLL_MS = 5000;
 /** Raw bytes kept from the last reads, to fingerprint a batch's end without reading it again. */
@@ -431,12 +433,18 @@ export class Tailer {
         // Read past a planned boundary (the file changed under it): the plan no longer applies.
         replay.length = 0;
       }
-      const room = Math.max(4096, ctx.batchBytes - this.#builderLen);
+      // A batch stays within `batch.max_bytes` (whole lines permitting): one over it costs the
+      // server a second locked write, and a copy into a fresh page.
+      const room = ctx.batchBytes - this.#builderLen - pending();
+      if (room < MIN_READ && this.#builderLen > 0 && replay.length === 0) {
+        await this.#seal(readPos - pending());
+        continue;
+      }
       const limit = cut === undefined ? Infinity : cut.end - readPos;
       const free = framer?.buffer;
-      const n = free === undefined
-        ? 0
-        : await this.#file.read(free.subarray(0, Math.min(free.length, room, limit)));
+      const n = free === undefined ? 0 : await this.#file.read(
+        free.subarray(0, Math.min(free.length, Math.max(MIN_READ, room), limit)),
+      );
       if (framer !== undefined && free !== undefined && n !== null && n > 0) {
         this.#remember(free.subarray(0, n));
         readPos += n;

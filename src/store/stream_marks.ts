@@ -351,6 +351,28 @@ export class StreamMarks implements MarkJournal {
   }
 
   #append(records: string[]): Promise<void> {
+    if (!this.#sync && this.#writing === undefined && this.#file !== undefined) {
+      // Without fsync, a record is a small append to the page cache: written at once, it costs
+      // a few microseconds, where a round trip through the thread pool held every batch's write
+      // (its intent comes first, under the file's lock) up by 0.1-1.8 ms (2026-11-30).
+      try {
+        writeAllSync(this.#file, encoder.encode(records.join("\n") + "\n"));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      this.#syncTimer ??= setTimeout(() => this.#syncLater(), this.#syncEveryMs);
+      this.#records += records.length;
+      if (this.#records > this.#marks.size + this.#compactAfter) {
+        // Records that come meanwhile queue behind the rewrite.
+        this.#writing = this.#rewrite().catch((err) => {
+          log.warn("Cannot rewrite the stream marks journal {path}: {error}", {
+            path: this.path,
+            error: describe(err),
+          });
+        }).then(() => this.#drain());
+      }
+      return Promise.resolve();
+    }
     this.#queue.push(...records);
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.#writing ??= this.#drain();
@@ -633,6 +655,11 @@ async function readRange(path: string, from: number, to: number): Promise<Uint8A
     at += n;
   }
   return out.subarray(0, at);
+}
+
+function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.length) offset += file.writeSync(data.subarray(offset));
 }
 
 async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
