@@ -8,6 +8,8 @@
  * - A frame whose first byte is `1`-`9` is octet counted: `LEN SP MSG`, LEN in decimal with at
  *   most {@linkcode MAX_LEN_DIGITS} digits, MSG exactly LEN bytes.
  * - Any other frame is a line ending at LF; a CR just before the LF is stripped.
+ * - A frame that starts with `0` is a line too, and a framing error when it looks like a count
+ *   (`0 msg`, `012 msg`: LEN 0 or a leading zero).
  *
  * Rules, the same whatever the read boundaries:
  *
@@ -252,7 +254,7 @@ export class SyslogFramer {
       if (this.#octetLeft > 0) more = this.#octetPiece(final);
       else {
         const first = this.#mem[this.#pos];
-        if (first > ZERO && first <= ZERO + 9 && !this.#lfContinued && !this.#asLine) {
+        if (first >= ZERO && first <= ZERO + 9 && !this.#lfContinued && !this.#asLine) {
           more = this.#octetFrame(final);
         } else more = this.#lineFrame(final);
       }
@@ -273,8 +275,9 @@ export class SyslogFramer {
   }
 
   /**
-   * Frames the octet-counted frame at `#pos` (its first byte is 1-9). Returns false when it must
-   * wait for more bytes.
+   * Frames the octet-counted frame at `#pos`, whose first byte is a digit. A frame that starts
+   * with 0 is a line, and a framing error when it looks like a count (`0 `, `012 `). Returns false
+   * when it must wait for more bytes.
    */
   #octetFrame(final: boolean): boolean {
     const mem = this.#mem;
@@ -289,8 +292,9 @@ export class SyslogFramer {
       count = count * 10 + c;
     }
     if (i === len && i - start <= MAX_LEN_DIGITS && !final) return false;
-    if (i === len || i - start > MAX_LEN_DIGITS || mem[i] !== SPACE) {
-      this.#errors++;
+    const header = i < len && i - start <= MAX_LEN_DIGITS && mem[i] === SPACE;
+    if (!header || mem[start] === ZERO) {
+      if (header || mem[start] !== ZERO) this.#errors++;
       this.#asLine = true;
       return this.#lineFrame(final);
     }

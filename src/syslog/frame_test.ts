@@ -153,6 +153,7 @@ Deno.test("syslog framing reads a bad LEN as a line, counts it, and keeps the fr
   const got = frame([
     "2026-11-30 raw line\n",
     octet("<13>1 - - - - - - good") + "123456789 too many digits\n" + "12x bad\n" +
+    "0 zero\n012 leading zero\n0x1f starts with 0, not a count\n" +
     octet("<13>1 - - - - - - after"),
   ]);
   assert.deepEqual(got.messages, [
@@ -160,9 +161,12 @@ Deno.test("syslog framing reads a bad LEN as a line, counts it, and keeps the fr
     "<13>1 - - - - - - good",
     "123456789 too many digits",
     "12x bad",
+    "0 zero",
+    "012 leading zero",
+    "0x1f starts with 0, not a count",
     "<13>1 - - - - - - after",
   ]);
-  assert.equal(got.errors, 3);
+  assert.equal(got.errors, 5);
 });
 
 Deno.test("syslog framing stores a frame cut short by the end of the stream, as an error", () => {
@@ -306,13 +310,16 @@ function reference(bytes: Uint8Array, max: number) {
   let pos = 0;
   const len = bytes.length;
   while (pos < len) {
-    if (bytes[pos] >= 0x31 && bytes[pos] <= 0x39) {
+    if (bytes[pos] >= 0x30 && bytes[pos] <= 0x39) {
       let i = pos;
       let n = 0;
       while (i < len && i - pos < 9 && bytes[i] >= 0x30 && bytes[i] <= 0x39) {
         n = n * 10 + bytes[i++] - 0x30;
       }
-      if (i < len && i - pos <= 8 && bytes[i] === 32) {
+      const header = i < len && i - pos <= 8 && bytes[i] === 32;
+      if (bytes[pos] === 0x30) {
+        if (header) errors++;
+      } else if (header) {
         const from = i + 1;
         let to = from + n;
         if (to > len) {
@@ -325,8 +332,9 @@ function reference(bytes: Uint8Array, max: number) {
         emit(from, end);
         pos = to;
         continue;
+      } else {
+        errors++;
       }
-      errors++;
     }
     let nl = bytes.indexOf(10, pos);
     if (nl < 0) nl = len;
@@ -376,7 +384,8 @@ function randomStream(next: () => number, max: number): Uint8Array {
       parts.push(...line, ...(next() < 0.3 ? [13, 10] : [10]));
     } else if (r < 0.95) {
       // A bad LEN: digits not followed by a space, or too many digits.
-      parts.push(...encoder.encode(next() < 0.5 ? "2026-11-30 raw" : "1234567890 x"), 10);
+      const bad = ["2026-11-30 raw", "1234567890 x", "0 zero", "012 lead", "0x1f fine"];
+      parts.push(...encoder.encode(bad[Math.floor(next() * bad.length)]), 10);
     } else {
       parts.push(...encoder.encode(`${10 + Math.floor(next() * 50)} cut short`)); // last
       break;
