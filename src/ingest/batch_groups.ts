@@ -75,7 +75,8 @@ export class BatchGroups {
    * Copies `lines` whole lines, `data[from, to)` (each ending with byte 10), into `meta`'s group.
    * When that group is new and `maxGroups` are open, the oldest is written first with `write`.
    *
-   * @param time the lines' own time (ms since the epoch, `NaN` for none), with `times` on.
+   * @param time the lines' own time (ms since the epoch, `NaN` for none), with `times` on: one
+   *   for all, or one per line.
    * @param receivedAt when they arrived; a group keeps the time of its first lines.
    */
   add(
@@ -85,7 +86,7 @@ export class BatchGroups {
     to: number,
     lines: number,
     write: (batch: Batch) => void,
-    time = NaN,
+    time: number | ArrayLike<number> = NaN,
     receivedAt = Date.now(),
   ): void {
     let group = this.#open.get(meta);
@@ -122,7 +123,8 @@ export class BatchGroups {
         t.set(times.subarray(0, group.lines));
         group.times = t;
       }
-      t.fill(time, group.lines, group.lines + lines);
+      if (typeof time === "number") t.fill(time, group.lines, group.lines + lines);
+      else for (let i = 0; i < lines; i++) t[group.lines + i] = time[i];
     }
     group.lines += lines;
     this.#bytes += n;
