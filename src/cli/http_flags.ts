@@ -1,14 +1,13 @@
 /**
  * The HTTP API's flags of `serve`: `-http`, `-token`, `-maxBody`, `-maxSubscribers`,
- * `-allowOrigin`, `-headerTimeout`, `-bodyTimeout`, and the rule that an API other machines can
- * reach needs a token.
+ * `-allowOrigin`, `-headerTimeout`, `-bodyTimeout`. The rule that an API other machines can reach
+ * needs a token is the `http` component's (`config/inputs/http.ts`).
  *
  * @module
  */
 
-import { canReadTokenEnv, isLoopback, TOKEN_ENV_NOT_READ } from "../api/auth.ts";
 import { FlagError, type FlagSpecs, parseBytes } from "./flags.ts";
-import { formatHostPort, type HostPort, parseHostPort } from "../units.ts";
+import { type HostPort, parseHostPort } from "../units.ts";
 import { positiveDuration } from "./net_flags.ts";
 
 /** Flags of the HTTP API, merged into `serve`'s. */
@@ -137,26 +136,4 @@ export function parseHttpFlags(values: Record<string, string | boolean>): HttpSe
       String(values.bodyTimeout ?? HTTP_FLAGS.bodyTimeout.default),
     ),
   };
-}
-
-/**
- * Why the HTTP API must not start as configured (one line saying how to fix it), or `undefined`:
- * an address other machines can reach needs a token.
- */
-export function checkHttpExposure(settings: HttpSettings): string | undefined {
-  const { address, token } = settings;
-  if (address === undefined || token !== "" || isLoopback(address.hostname)) return undefined;
-  return `Refusing to serve HTTP on ${formatHostPort(address)} without a token: anyone who can ` +
-    `reach it could read and write logs. Set -token or LOGBOOM_TOKEN (with ` +
-    `--allow-env=LOGBOOM_TOKEN), or use -http 127.0.0.1:${address.port}`;
-}
-
-/**
- * How the HTTP API is guarded, for the startup line: whether it requires a token, and when it
- * does not and env permission for `LOGBOOM_TOKEN` is missing, that a token set there is not read.
- */
-export function describeHttpAccess(settings: HttpSettings): string {
-  if (settings.token !== "") return "bearer token required";
-  const open = "no token required: any process on this machine may use it";
-  return canReadTokenEnv() ? open : `${open}; ${TOKEN_ENV_NOT_READ}`;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FlagError, parseFlags } from "./flags.ts";
-import { checkHttpExposure, HTTP_FLAGS, parseHttpFlags } from "./http_flags.ts";
+import { HTTP_FLAGS, parseHttpFlags } from "./http_flags.ts";
 
 const parse = (...args: string[]) => parseHttpFlags(parseFlags(args, HTTP_FLAGS).values);
 
@@ -41,15 +41,4 @@ Deno.test("HTTP flags: defaults, off, and the values they take", () => {
   ) {
     assert.throws(() => parse(...bad), FlagError, bad.join(" "));
   }
-});
-
-Deno.test("checkHttpExposure wants a token on anything but loopback", () => {
-  assert.equal(checkHttpExposure(parse()), undefined);
-  assert.equal(checkHttpExposure(parse("-http", "localhost:9")), undefined);
-  assert.equal(checkHttpExposure(parse("-http", "0.0.0.0:9", "-token", "t")), undefined);
-  assert.match(
-    checkHttpExposure(parse("-http", "0.0.0.0:9"))!,
-    /without a token.*-token or LOGBOOM_TOKEN/,
-  );
-  assert.match(checkHttpExposure(parse("-http", ":9"))!, /0\.0\.0\.0:9/);
 });

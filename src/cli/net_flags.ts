@@ -6,15 +6,12 @@
  */
 
 import { describe } from "../_util.ts";
+import { DEFAULT_MAX_CONNECTIONS } from "../config/server_config.ts";
 import { parseDuration } from "../units.ts";
 import { FlagError, type FlagSpecs, parseCount } from "./flags.ts";
 
-/**
- * The default cap: with the default `-maxOpenFiles` of 1,024 and the descriptors the runtime keeps
- * for itself, it fits under a hard descriptor limit of 4,096, the lowest in common use (Deno
- * raises its soft limit to the hard one).
- */
-export const DEFAULT_MAX_CONNECTIONS = 2048;
+/** The default cap (why this number: see its definition with the `net` section's keys). */
+export { DEFAULT_MAX_CONNECTIONS };
 
 /** Flags of the connection limits, merged into `serve`'s. */
 export const NET_FLAGS: FlagSpecs = {

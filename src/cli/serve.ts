@@ -2,35 +2,21 @@
  * `logboom serve`: the aggregator. Listens for newline-delimited lines on TCP and appends them to
  * the log file until SIGINT or SIGTERM, then stores everything already received and exits 0.
  *
+ * The flags, or a config file (`-config logboom.yaml`), make one {@linkcode ServerConfig}; the
+ * pipeline of `config/` builds the components from it. `-config` and other flags do not mix: the
+ * file is the whole configuration, so what runs is what the file says.
+ *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import { canRead, describe } from "../_util.ts";
-import { TcpInput } from "../ingest/tcp.ts";
-import { ConnectionGate } from "../net/accept.ts";
+import { describe } from "../_util.ts";
 import { NET_FLAGS, type NetSettings, parseNetFlags } from "./net_flags.ts";
 import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
-import { Router } from "../pipeline/router.ts";
-import { ApiServer } from "../api/server.ts";
 import { tokenFromEnv } from "../api/auth.ts";
-import { SourceStats } from "../api/source_stats.ts";
-import { LiveHub } from "../live/hub.ts";
-import { StreamMarks } from "../store/stream_marks.ts";
-import { defaultStateDir, stateDirConflict } from "../store/state_dir.ts";
-import {
-  checkHttpExposure,
-  describeHttpAccess,
-  HTTP_FLAGS,
-  type HttpSettings,
-  parseHttpFlags,
-} from "./http_flags.ts";
-import { formatHostPort } from "../units.ts";
-import { checkWatchPermissions, parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
-import { WatchInput } from "../ingest/watch.ts";
-import { hostName } from "../agent/host_name.ts";
-import { dirname } from "node:path";
-import { type FileFormat, FileSink } from "../store/file_sink.ts";
+import { HTTP_FLAGS, type HttpSettings, parseHttpFlags } from "./http_flags.ts";
+import { parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
+import type { FileFormat } from "../store/file_sink.ts";
 import { parseDuration } from "../units.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
 import {
@@ -44,6 +30,10 @@ import {
 } from "./flags.ts";
 import { HANGUP, hangupEvents, untilStopped } from "./_stop.ts";
 import { VERSION } from "./version.ts";
+import { BuildError } from "../config/component.ts";
+import { ConfigError, loadServerConfig } from "../config/load.ts";
+import { Pipeline } from "../config/pipeline.ts";
+import { flagKeys, type ServerConfig } from "../config/server_config.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
@@ -133,6 +123,12 @@ export const SERVE_FLAGS: FlagSpecs = {
   ...HTTP_FLAGS,
   ...NET_FLAGS,
   ...WATCH_FLAGS,
+  config: {
+    type: "string",
+    value: "FILE",
+    help: "Run the server a YAML or JSON file describes (inputs, sinks, HTTP API, storage) " +
+      "instead of these flags, which it cannot be mixed with; see docs/config-reference.md",
+  },
 };
 
 /** How `serve` is called, for its usage text. */
@@ -180,8 +176,10 @@ export interface ServeConfig {
 
 /** What {@linkcode parseServeArgs} makes of a command line. */
 export interface ParsedServeArgs {
-  /** The settings to run with. */
+  /** The settings to run with, from the flags (their defaults under `-config`). */
   config: ServeConfig;
+  /** The config file to run from instead (`-config`), when given. */
+  configFile?: string;
   /** Lines for stderr: problems that did not stop the program (the invalid port). */
   warnings: string[];
   /** Whether usage was asked for. */
@@ -195,6 +193,8 @@ export interface ParsedServeArgs {
  */
 export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
   const { values, positionals, help } = parseFlags(args, SERVE_FLAGS);
+  const configFile = values.config as string | undefined;
+  if (configFile !== undefined) return withConfigFile(args, configFile, help);
   const watch = parseWatchPaths(values, positionals);
   const warnings: string[] = [];
   const rawPort = values.port as string;
@@ -244,62 +244,76 @@ function parseDurationFlag(flag: string, value: string): number {
 }
 
 /**
- * Rotation renames files and retention lists their folder; Deno asks read permission for both.
- * Refusing to start beats failing at the first rotation.
+ * `-config FILE` alone: every other flag is refused, naming the key it would be in the file, so
+ * nobody runs a file believing a flag changed it.
  */
-function checkStoragePermissions(config: ServeConfig): string | undefined {
-  const tidies = config.rotateBytes !== undefined || config.rotateEveryMs !== undefined ||
-    config.compress || config.keep !== undefined || config.maxAgeMs !== undefined;
-  const fixed = config.logFile.includes("{")
-    ? config.logFile.slice(0, config.logFile.indexOf("{"))
-    : config.logFile;
-  const folder = dirname(fixed.endsWith("/") ? fixed + "x" : fixed);
-  if (tidies && !canRead(folder)) {
-    return `Rotation, compression and retention need read permission on "${folder}": ` +
-      `run with --allow-read=${folder}`;
-  }
-}
-
-/**
- * The HTTP API's stream marks, from the state folder (`undefined` without the API). Opened before
- * the file sink: settling the batches under way at a crash may cut a torn one back. `null` after
- * a startup problem, logged.
- */
-async function openMarks(config: ServeConfig): Promise<StreamMarks | undefined | null> {
-  if (config.http.address === undefined) return undefined;
-  const dir = config.stateDir ?? defaultStateDir(config.logFile);
-  const conflict = stateDirConflict(config.logFile, dir);
-  if (conflict !== undefined) {
-    log.error("{reason}", { reason: conflict });
-    return null;
-  }
-  let marks: StreamMarks;
-  try {
-    marks = await StreamMarks.open(dir, { sync: config.fsync === "batch" });
-  } catch (err) {
-    log.error("Cannot use the state folder {dir}: {error}", { dir, error: describe(err) });
-    return null;
-  }
-  return marks;
-}
-
-/** Says, once serving, whether marks survive a restart and what the last crash left. */
-function reportMarks(marks: StreamMarks, dir: string): void {
-  if (marks.notReloaded !== undefined) {
-    log.warn(
-      "Stream marks are kept in memory only ({reason}): a batch resent after a restart is " +
-        "stored again. Run with --allow-read={dir} to keep them in {dir}",
-      { reason: marks.notReloaded, dir },
+function withConfigFile(args: readonly string[], file: string, help: boolean): ParsedServeArgs {
+  if (file.trim() === "") throw new FlagError(`Flag "-config" needs a file`);
+  const bare = Object.fromEntries(
+    Object.entries(SERVE_FLAGS).map(([name, spec]) => [name, { ...spec, default: undefined }]),
+  );
+  const { values, positionals } = parseFlags(args, bare);
+  if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
+  const other = Object.keys(values).find((name) => name !== "config");
+  if (other !== undefined) {
+    const keys = flagKeys().get(other) ?? [];
+    const where = keys.length > 0 ? ` (in the file: ${keys.join(", ")})` : "";
+    throw new FlagError(
+      `Flag "-${other}" cannot be used with -config: the file holds the whole configuration${where}`,
     );
   }
-  const { stored, dropped, cut, partial } = marks.recovery;
-  if (stored + dropped + partial > 0) {
-    log.info(
-      "Batches under way at the last stop: {stored} stored, {dropped} not stored (their resend " +
-        "is), {partial} stored in part; {cut} files cut back where a batch was torn",
-      { stored, dropped, partial, cut },
-    );
+  return { config: parseServeArgs([]).config, configFile: file, warnings: [], help };
+}
+
+/** The {@linkcode ServerConfig} the flags describe: the same object a config file would give. */
+export function serverConfigFromFlags(flags: ServeConfig): ServerConfig {
+  const config: ServerConfig = {
+    log_level: flags.logLevel,
+    storage: { state_dir: flags.stateDir },
+    http: {
+      address: flags.http.address,
+      token: flags.http.token,
+      max_body: flags.http.maxBody,
+      max_line: flags.maxLine,
+      allow_origin: flags.http.allowedOrigins,
+      header_timeout: flags.http.headerTimeoutMs,
+      body_timeout: flags.http.bodyTimeoutMs,
+    },
+    net: { max_connections: flags.net.maxConnections, idle_timeout: flags.net.idleTimeoutMs },
+    inputs: {
+      tcp: {
+        type: "tcp",
+        address: { hostname: flags.host, port: flags.port },
+        max_line: flags.maxLine,
+      },
+    },
+    sinks: {
+      file: {
+        type: "file",
+        path: flags.logFile,
+        format: flags.format,
+        fsync: flags.fsync,
+        queue_bytes: flags.queueBytes,
+        rotate_size: flags.rotateBytes,
+        rotate_every: flags.rotateEveryMs,
+        compress: flags.compress,
+        keep: flags.keep,
+        max_age: flags.maxAgeMs,
+        max_open_files: flags.maxOpenFiles,
+      },
+    },
+  };
+  if (flags.watch?.length) {
+    config.inputs.watch = { type: "watch", paths: flags.watch, max_line: flags.maxLine };
   }
+  if (flags.http.address !== undefined) {
+    config.sinks.live = {
+      type: "live",
+      max_subscribers: flags.http.maxSubscribers,
+      tail_rate: flags.http.tailRate === Infinity ? 0 : flags.http.tailRate,
+    };
+  }
+  return config;
 }
 
 /** How long shutdown may take before the process gives up on what it could not write. */
@@ -311,6 +325,8 @@ const log = getLogger(["logboom", "serve"]);
 export interface ServeOptions {
   /** Each {@linkcode HANGUP} event (SIGHUP) reopens the log files, from open to close. */
   hangups?: EventTarget;
+  /** Whether `config` came from flags, so messages name flags rather than keys. Default false. */
+  fromFlags?: boolean;
 }
 
 /**
@@ -318,154 +334,27 @@ export interface ServeOptions {
  * 1 when a startup problem stopped it or data could not be written before the deadline.
  */
 export async function serve(
-  config: ServeConfig,
+  config: ServerConfig,
   signal: AbortSignal,
   options: ServeOptions = {},
 ): Promise<number> {
-  const refused = checkStoragePermissions(config) ?? checkHttpExposure(config.http) ??
-    checkWatchPermissions(config.watch);
-  if (refused) {
-    log.error("{reason}", { reason: refused });
-    return 1;
-  }
-  // Before any log file is opened: settling the batches of a crash may cut a torn one back.
-  const marks = await openMarks(config);
-  if (marks === null) return 1;
-  let sink: FileSink;
+  let pipeline: Pipeline;
   try {
-    sink = await FileSink.open({
-      marks: marks?.durable ? marks : undefined,
-      path: config.logFile,
-      fsync: config.fsync,
-      queueBytes: config.queueBytes,
-      format: config.format,
-      rotateBytes: config.rotateBytes,
-      rotateEveryMs: config.rotateEveryMs,
-      compress: config.compress,
-      keep: config.keep,
-      maxAgeMs: config.maxAgeMs,
-      maxOpenFiles: config.maxOpenFiles,
-    });
+    pipeline = await Pipeline.start(config, { fromFlags: options.fromFlags });
   } catch (err) {
-    log.error('Cannot open log file "{path}": {error}', {
-      path: config.logFile,
-      error: describe(err),
-    });
-    await marks?.close();
+    if (!(err instanceof BuildError)) throw err;
+    log.error(err.template, err.properties);
     return 1;
   }
   // logrotate's postrotate sends SIGHUP: every file is reopened before its next write, also
   // during the drain at shutdown.
-  options.hangups?.addEventListener(HANGUP, () => {
-    log.info("SIGHUP: reopening the log files");
-    sink.reopen();
-  });
-  // Without the HTTP API nobody can subscribe: the hub (and its ring's copy) stays out of the way.
-  // Small events keep each tail's delivery budget fine-grained; SSE joins them into large writes.
-  const hub = config.http.address === undefined
-    ? undefined
-    : new LiveHub({ maxSubscribers: config.http.maxSubscribers, maxEventLines: 100 });
-  const sources = new SourceStats();
-  const router = new Router(hub ? [sink, hub, sources] : [sink, sources]);
-  // One cap over both listeners: together they must stay under the descriptor limit.
-  const gate = new ConnectionGate(config.net.maxConnections);
-  let input: TcpInput;
-  try {
-    input = TcpInput.listen({
-      hostname: config.host,
-      port: config.port,
-      maxLine: config.maxLine,
-      gate,
-      idleTimeoutMs: config.net.idleTimeoutMs,
-    }, router);
-  } catch (err) {
-    log.error("Cannot listen on {host}:{port}: {error}{hint}", {
-      host: config.host,
-      port: config.port,
-      error: describe(err),
-      hint: err instanceof Deno.errors.AddrInUse
-        ? "; another program has this port: choose another with -port N"
-        : "",
-    });
-    await router.close();
-    await marks?.close();
-    return 1;
-  }
-  let api: ApiServer | undefined;
-  const { address } = config.http;
-  if (address !== undefined && hub !== undefined) {
-    try {
-      api = await ApiServer.open({
-        ...address,
-        ...config.http,
-        maxLine: config.maxLine,
-        // Bodies are read whole before they are queued: room for a few at the largest size.
-        maxBufferedBytes: Math.max(config.queueBytes, 4 * config.http.maxBody),
-        marks,
-        gate,
-        headerMs: config.http.headerTimeoutMs,
-        bodyMs: config.http.bodyTimeoutMs,
-        // Clients keep idle connections for 90 s at most: closing first at 75 s avoids a
-        // request racing the close.
-        idleMs: Math.min(75_000, config.net.idleTimeoutMs),
-      }, {
-        router,
-        hub,
-        sources,
-        sinkMetrics: () => [{ ...sink.stats, name: "file" }, {
-          name: "live",
-          linesWritten: hub.stats.linesDelivered,
-        }],
-      });
-    } catch (err) {
-      log.error("Cannot serve HTTP on {address}: {error}{hint}", {
-        address: formatHostPort(address),
-        error: describe(err),
-        hint: err instanceof Deno.errors.AddrInUse
-          ? `; another program has this port: choose another with -http ${address.hostname}:PORT, ` +
-            "or run without the HTTP API with -http off"
-          : "",
-      });
-      await input.close({ quietMs: 0, drainMs: 0 });
-      await router.close();
-      await marks?.close();
-      return 1;
-    }
-    log.info("HTTP API on http://{address} ({access})", {
-      address: formatHostPort(address),
-      access: describeHttpAccess(config.http),
-    });
-  }
-  const watch = config.watch?.length
-    ? WatchInput.start(router, {
-      paths: config.watch,
-      host: hostName(),
-      maxLine: config.maxLine,
-      // Never read back what is stored: the output, its rotations, logboom's own state.
-      outputs: [config.logFile],
-      stateDirs: [config.stateDir ?? defaultStateDir(config.logFile)],
-    })
-    : undefined;
-  if (watch) {
-    log.info("Watching {paths}", { paths: config.watch!.map((p) => `"${p}"`).join(", ") });
-  }
-  if (marks) reportMarks(marks, config.stateDir ?? defaultStateDir(config.logFile));
-  log.info('Listening on tcp://{host}:{port}, appending to "{path}"', {
-    host: config.host,
-    port: input.addr.port,
-    path: config.logFile,
-  });
+  options.hangups?.addEventListener(HANGUP, () => pipeline.reopen());
   if (!signal.aborted) {
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
   log.info("Stopping: storing what was received");
   const deadline = AbortSignal.timeout(SHUTDOWN_DEADLINE_MS);
-  const stopped = (async () => {
-    // Stop taking lines from both sides first, so everything taken is in the router when it closes.
-    await Promise.all([input.close(), api?.close(), watch?.close()]);
-    await router.close({ signal: deadline });
-    await marks?.close();
-  })();
+  const stopped = pipeline.close({ signal: deadline });
   // A write blocked in flock(2) by another process cannot be interrupted: stop waiting for it.
   const expired = new Promise<never>((_, reject) => {
     deadline.addEventListener("abort", () => setTimeout(() => reject(deadline.reason), 250), {
@@ -490,12 +379,24 @@ export async function runServe(args: readonly string[]): Promise<number> {
   });
   if (typeof parsed === "number") return parsed;
   for (const warning of parsed.warnings) console.error(warning);
-  if (parsed.config.http.token === "") parsed.config.http.token = tokenFromEnv();
-  setupLogging(parsed.config.logLevel);
+  let config: ServerConfig;
+  if (parsed.configFile === undefined) config = serverConfigFromFlags(parsed.config);
+  else {
+    try {
+      config = await loadServerConfig(parsed.configFile);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      console.error(err.message);
+      return 2;
+    }
+  }
+  if (config.http.token === "") config.http.token = tokenFromEnv();
+  setupLogging(config.log_level);
   const { hangups, options } = hangupEvents();
+  const fromFlags = parsed.configFile === undefined;
   return await untilStopped((signal) => {
     // From here on SIGHUP is handled: it never ends the process.
     log.debug("Starting logboom {version}, pid {pid}", { version: VERSION, pid: Deno.pid });
-    return serve(parsed.config, signal, { hangups });
+    return serve(config, signal, { hangups, fromFlags });
   }, options);
 }

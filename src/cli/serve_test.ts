@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { FlagError } from "./flags.ts";
-import { parseServeArgs } from "./serve.ts";
+import { checkServerConfig } from "../config/server_config.ts";
+import { parseServeArgs, serverConfigFromFlags } from "./serve.ts";
 
 Deno.test("serve defaults to port 8080 and aggregated_logs.txt", () => {
   const { config, warnings } = parseServeArgs([]);
@@ -74,4 +75,100 @@ Deno.test("bad storage values are refused with the flag named", () => {
   assert.throws(() => parseServeArgs(["-keep", "-1"]), /-keep/);
   assert.throws(() => parseServeArgs(["-maxOpenFiles", "0"]), /-maxOpenFiles/);
   assert.throws(() => parseServeArgs(["-format", "xml"]), /-format/);
+});
+
+Deno.test("the flags build the same config object a config file gives", () => {
+  const flags = serverConfigFromFlags(parseServeArgs([]).config);
+  const file = checkServerConfig({
+    inputs: { tcp: { type: "tcp" } },
+    sinks: { file: { type: "file" } },
+  });
+  assert.deepEqual(file.problems.list, []);
+  assert.deepEqual(flags, file.config);
+  const set = serverConfigFromFlags(
+    parseServeArgs([
+      "-port=9000",
+      "-host=127.0.0.1",
+      "-logFile=logs/{source}.log",
+      "-format=json",
+      "-fsync=batch",
+      "-queueBytes=8MiB",
+      "-rotateSize=100MiB",
+      "-rotateEvery=24h",
+      "-compress",
+      "-keep=7",
+      "-maxAge=30d",
+      "-maxOpenFiles=64",
+      "-maxLine=64KiB",
+      "-stateDir=state",
+      "-logLevel=warn",
+      "-http=127.0.0.1:9001",
+      "-token=t",
+      "-maxBody=1MiB",
+      "-maxSubscribers=5",
+      "-tailRate=0",
+      "-allowOrigin=https://a.example",
+      "-headerTimeout=5s",
+      "-bodyTimeout=6s",
+      "-maxConnections=10",
+      "-idleTimeout=90s",
+      "-watch",
+      "/var/log/a.log",
+      "/var/log/b.log",
+    ]).config,
+  );
+  const same = checkServerConfig({
+    log_level: "warn",
+    storage: { state_dir: "state" },
+    http: {
+      address: "127.0.0.1:9001",
+      token: "t",
+      max_body: "1MiB",
+      max_line: "64KiB",
+      allow_origin: ["https://a.example"],
+      header_timeout: "5s",
+      body_timeout: "6s",
+    },
+    net: { max_connections: 10, idle_timeout: "90s" },
+    inputs: {
+      tcp: { type: "tcp", address: "127.0.0.1:9000", max_line: "64KiB" },
+      watch: { type: "watch", paths: ["/var/log/a.log", "/var/log/b.log"], max_line: "64KiB" },
+    },
+    sinks: {
+      file: {
+        type: "file",
+        path: "logs/{source}.log",
+        format: "json",
+        fsync: "batch",
+        queue_bytes: "8MiB",
+        rotate_size: "100MiB",
+        rotate_every: "24h",
+        compress: true,
+        keep: 7,
+        max_age: "30d",
+        max_open_files: 64,
+      },
+      live: { type: "live", max_subscribers: 5, tail_rate: 0 },
+    },
+  });
+  assert.deepEqual(same.problems.list, []);
+  assert.deepEqual(set, same.config);
+  const off = serverConfigFromFlags(parseServeArgs(["-http", "off"]).config);
+  assert.equal(off.sinks.live, undefined);
+});
+
+Deno.test("-config stands alone: another flag is refused, naming its key in the file", () => {
+  const { configFile } = parseServeArgs(["-config", "logboom.yaml"]);
+  assert.equal(configFile, "logboom.yaml");
+  assert.throws(() => parseServeArgs(["-config", "x.yaml", "-port", "9000"]), {
+    name: "FlagError",
+    message: 'Flag "-port" cannot be used with -config: the file holds the whole configuration ' +
+      "(in the file: inputs.<name>.address (type tcp))",
+  });
+  assert.throws(
+    () => parseServeArgs(["-logLevel=debug", "-config=x.yaml"]),
+    /-logLevel.*log_level/,
+  );
+  assert.throws(() => parseServeArgs(["-config", "x.yaml", "stray"]), /Unexpected argument/);
+  assert.throws(() => parseServeArgs(["-config", ""]), /-config" needs a file/);
 });

@@ -1,5 +1,6 @@
 /**
- * `serve -watch PATH...`: the flag, and the permission it needs.
+ * `serve -watch PATH...`: the flag (the permission it needs is the `watch` component's, in
+ * `config/inputs/watch.ts`).
  *
  * `-watch` takes a path or glob; more paths may follow the flags, so a shell-expanded glob works:
  * `logboom serve -port 9000 -watch /var/log/app/*.log`.
@@ -7,7 +8,6 @@
  * @module
  */
 
-import { WatchInput } from "../ingest/watch.ts";
 import { FlagError, type FlagSpecs } from "./flags.ts";
 
 /** The `-watch` flag of `serve`. */
@@ -41,13 +41,4 @@ export function parseWatchPaths(
   const paths = [first, ...positionals];
   if (paths.some((p) => p.trim() === "")) throw new FlagError(`Flag "-watch" needs a path`);
   return paths;
-}
-
-/** Why `serve` cannot watch `paths` (a missing read permission), or `undefined`. */
-export function checkWatchPermissions(paths: readonly string[] | undefined): string | undefined {
-  if (paths === undefined || paths.length === 0) return undefined;
-  const unreadable = WatchInput.unreadable(paths);
-  if (unreadable.length === 0) return undefined;
-  return `Watching files needs read permission on ${unreadable.map((p) => `"${p}"`).join(", ")}: ` +
-    `run with --allow-read=${unreadable.join(",")}`;
 }

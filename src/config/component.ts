@@ -1,0 +1,165 @@
+/**
+ * What a component is: a key table (its typed config, see `keys.ts`) and a `build()` that turns
+ * checked values into a running input or sink, as Vector's `SourceConfig::build` does. The
+ * registry (`registry.ts`) names them; the pipeline (`pipeline.ts`) builds them from one
+ * {@linkcode ServerConfig}.
+ *
+ * @module
+ */
+
+import type { SinkMetrics } from "../api/metrics.ts";
+import type { SourceStats } from "../api/source_stats.ts";
+import type { LiveHub } from "../live/hub.ts";
+import type { ConnectionGate } from "../net/accept.ts";
+import type { Input } from "../pipeline/input.ts";
+import type { Sink } from "../pipeline/sink.ts";
+import type { StreamMarks } from "../store/stream_marks.ts";
+import type { HostPort } from "../units.ts";
+import type { KeyTable, Problems, Values } from "./keys.ts";
+
+/** The settings every connection-taking input shares (the `net` section). */
+export interface NetLimits {
+  /** Most connections open at once, over every listener. */
+  max_connections: number;
+  /** How long a connection may send nothing, in ms. */
+  idle_timeout: number;
+}
+
+/** What an input's `build()` is given besides its own values. */
+export interface InputContext {
+  /** Where the input writes its batches: the router over every sink. */
+  router: Sink;
+  /** The connection cap every listener shares. */
+  gate: ConnectionGate;
+  /** The `net` section. */
+  net: NetLimits;
+  /**
+   * How a key is named in a message: the flag (`-port`) when the config came from flags, the key
+   * path (`inputs.tcp.address`) when it came from a file.
+   */
+  say(path: string, flag: string): string;
+  /** What the sinks write (paths and templates), which watched files must never include. */
+  outputs: readonly string[];
+  /** logboom's state folder, whose files are never watched either. */
+  stateDir: string;
+  /** The live hub and its tail rate; `undefined` without the HTTP API. */
+  live?: LiveSink;
+  /** Per-source counters (a sink in the router). */
+  sources: SourceStats;
+  /** Stream marks for idempotent HTTP ingest; `undefined` without the HTTP API. */
+  marks?: StreamMarks;
+  /** Each sink's counters, read at request time. */
+  sinkMetrics(): SinkMetrics[];
+  /** The largest queue bound among the sinks, in bytes. */
+  queueBytes: number;
+}
+
+/** What a sink's `build()` is given besides its own values. */
+export interface SinkContext {
+  /** Stream marks the sink journals before writing marked batches, when it stores them. */
+  marks?: StreamMarks;
+}
+
+/** The live hub as a built sink, with what the HTTP API's tail route needs. */
+export interface LiveSink {
+  /** The hub: a sink in the router, and what live tails subscribe to. */
+  hub: LiveHub;
+  /** Lines per second for all tails together; `Infinity` for no bound. */
+  tailRate: number;
+}
+
+/** A sink once built. */
+export interface BuiltSink {
+  /** The sink the router writes to. */
+  sink: Sink;
+  /** Its counters for `/metrics` (labelled with the component's name). */
+  metrics(): SinkMetrics;
+  /** Bound of its queue, in bytes, when it has one. */
+  queueBytes?: number;
+  /** The paths or templates it writes. */
+  outputs?: readonly string[];
+  /** Reopens its files (SIGHUP, after logrotate moved them). */
+  reopen?(): void;
+  /** Set on the live sink. */
+  live?: LiveSink;
+}
+
+/**
+ * A startup failure to log as one line: a constant LogTape message with `{placeholders}` and the
+ * values apart, so logs stay structured.
+ */
+export class BuildError extends Error {
+  /** The message with placeholders. */
+  readonly template: string;
+  /** The placeholders' values. */
+  readonly properties: Record<string, unknown>;
+
+  /**
+   * @param template a constant message with `{placeholders}`.
+   * @param properties their values.
+   */
+  constructor(template: string, properties: Record<string, unknown>, options?: ErrorOptions) {
+    super(template.replace(/\{(\w+)\}/g, (_, name) => String(properties[name] ?? "")), options);
+    this.name = "BuildError";
+    this.template = template;
+    this.properties = properties;
+  }
+}
+
+interface ComponentBase<T extends KeyTable> {
+  /** The name a config's `type` gives, e.g. `tcp`. */
+  type: string;
+  /** One line on what it does, for the reference page. */
+  doc: string;
+  /** Its keys. */
+  keys: T;
+  /**
+   * Checks that need more than one key, after each key passed its own: problems are added at
+   * their key path under `at`.
+   */
+  check?(values: Values<T>, at: string, problems: Problems): void;
+  /** The sockets it binds, so a config that binds one twice is refused before it runs. */
+  listens?(values: Values<T>): Listener[];
+}
+
+/** A socket a component binds. */
+export interface Listener {
+  /** `tcp` or `udp`: the same port may be bound once for each. */
+  transport: "tcp" | "udp";
+  /** The address. */
+  address: HostPort;
+}
+
+/** An input component. */
+export interface InputComponent<T extends KeyTable = KeyTable> extends ComponentBase<T> {
+  /**
+   * Set when the component is configured in a top-level section of that name (the HTTP API),
+   * not under `inputs`; there is then exactly one.
+   */
+  section?: string;
+  /**
+   * Why the process cannot run it as configured (a missing permission, a token required), one
+   * line saying how to fix it; checked for every component before anything is opened.
+   */
+  refuse?(values: Values<T>, context: Pick<InputContext, "say">): string | undefined;
+  /** Starts it. Throws {@linkcode BuildError} (or any error) when it cannot. */
+  build(name: string, values: Values<T>, context: InputContext): Promise<Input>;
+}
+
+/** A sink component. */
+export interface SinkComponent<T extends KeyTable = KeyTable> extends ComponentBase<T> {
+  /** Why the process cannot run it as configured, as {@linkcode InputComponent.refuse}. */
+  refuse?(values: Values<T>): string | undefined;
+  /** Opens it. Throws {@linkcode BuildError} (or any error) when it cannot. */
+  build(name: string, values: Values<T>, context: SinkContext): Promise<BuiltSink>;
+}
+
+/** Declares an input component with its values typed by its table. */
+export function defineInput<T extends KeyTable>(component: InputComponent<T>): InputComponent {
+  return component as unknown as InputComponent;
+}
+
+/** Declares a sink component with its values typed by its table. */
+export function defineSink<T extends KeyTable>(component: SinkComponent<T>): SinkComponent {
+  return component as unknown as SinkComponent;
+}

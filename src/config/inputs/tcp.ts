@@ -1,0 +1,87 @@
+/**
+ * The `tcp` input: newline-delimited lines over TCP (`ingest/tcp.ts`), as `-port` and `-host`
+ * configure it.
+ *
+ * @module
+ */
+
+import { describe } from "../../_util.ts";
+import { TcpInput } from "../../ingest/tcp.ts";
+import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
+import { untilAborted } from "../../pipeline/input.ts";
+import { formatHostPort, type HostPort } from "../../units.ts";
+import { BuildError, defineInput, type InputContext } from "../component.ts";
+import type { KeyTable } from "../keys.ts";
+
+/** The keys of a `tcp` input. */
+export const TCP_KEYS = {
+  address: {
+    type: "address",
+    default: "0.0.0.0:8080",
+    flag: ["host", "port"],
+    doc: "Where to listen for newline-delimited lines (the flags -host and -port)",
+  },
+  max_line: {
+    type: "size",
+    default: "1MiB",
+    flag: "maxLine",
+    doc: "Longer lines are split into pieces of this size, never dropped",
+  },
+} as const satisfies KeyTable;
+
+/** The `tcp` input component. */
+export const tcpInput = defineInput({
+  type: "tcp",
+  doc: "Newline-delimited lines over TCP, one batch per read; a full queue pushes back on senders",
+  keys: TCP_KEYS,
+  listens: (values) => [{ transport: "tcp", address: values.address }],
+  build(name, values, context) {
+    const address = values.address;
+    try {
+      const input = TcpInput.listen({
+        hostname: address.hostname,
+        port: address.port,
+        maxLine: values.max_line,
+        gate: context.gate,
+        idleTimeoutMs: context.net.idle_timeout,
+      }, context.router);
+      return Promise.resolve(new TcpComponent(name, input));
+    } catch (err) {
+      return Promise.reject(listenError(err, address, name, context));
+    }
+  },
+});
+
+function listenError(err: unknown, address: HostPort, name: string, context: InputContext) {
+  const where = context.say(`inputs.${name}.address`, "port N");
+  return new BuildError("Cannot listen on {host}:{port}: {error}{hint}", {
+    host: address.hostname,
+    port: address.port,
+    error: describe(err),
+    hint: err instanceof Deno.errors.AddrInUse
+      ? `; another program has this port: choose another with ${where}`
+      : "",
+  }, { cause: err });
+}
+
+/** A {@linkcode TcpInput} as an {@linkcode Input}. */
+class TcpComponent implements Input {
+  readonly type = "tcp";
+  readonly name: string;
+  readonly address: string;
+  readonly #input: TcpInput;
+
+  constructor(name: string, input: TcpInput) {
+    this.name = name;
+    this.#input = input;
+    this.address = `tcp://${formatHostPort(input.addr)}`;
+  }
+
+  stats(): Record<string, number> {
+    return { connections: this.#input.connections };
+  }
+
+  close(options: InputCloseOptions = {}): Promise<void> {
+    return untilAborted(this.#input.close(), options.signal);
+  }
+}
