@@ -24,8 +24,9 @@
  *   stored whole, so neither it nor the good frames after it are lost.
  * - A message longer than `maxMessage` is stored as pieces of `maxMessage` received bytes
  *   (counted once per message in {@linkcode SyslogFramer.split}); it is streamed out as it
- *   arrives, never buffered whole, so the memory of a connection is bounded by `maxMessage` plus
- *   the read buffer whatever LEN announces.
+ *   arrives, never buffered whole, whatever LEN announces. A framer holds a read region of at
+ *   most `maxMessage + bufferSize` (+ 12) bytes and an output region about as large, which grows
+ *   only for escapes (at most four bytes per byte read) and shrinks back when traffic calms.
  * - A message that is empty or only whitespace is skipped (an LF after an octet-counted frame,
  *   say): batches hold no blank lines.
  * - {@linkcode SyslogFramer.end} stores the unterminated last line; an octet-counted frame cut
