@@ -15,6 +15,7 @@ import { formatUsage } from "./src/cli/flags.ts";
 import { runSend } from "./src/cli/send.ts";
 import { runServe, SERVE_FLAGS, SERVE_SYNOPSIS } from "./src/cli/serve.ts";
 import { runTail } from "./src/cli/tail.ts";
+import { runValidate } from "./src/cli/validate.ts";
 import { VERSION } from "./src/cli/version.ts";
 
 /** A subcommand: what runs it, and one line on what it does. */
@@ -37,6 +38,10 @@ const COMMANDS: Record<string, Command> = {
   agent: {
     run: runAgent,
     summary: "Follow log files and ship their lines to servers, through rotations and restarts",
+  },
+  validate: {
+    run: runValidate,
+    summary: "Check a serve config file (-config FILE): every problem with its key path",
   },
 };
 

@@ -1,0 +1,140 @@
+/**
+ * `serve -config FILE` and `validate -config FILE` with the real program: the reference page's
+ * example runs as written (ports swapped for free ones) and every component in it works; bad
+ * files are refused with every problem at its key path.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { freePort, send } from "./_server.ts";
+import { ingest, runCli, SseTail, until } from "./_http.ts";
+
+const EXAMPLE = new URL("../src/config/example.yaml", import.meta.url);
+/** The permissions the reference page gives for the example. */
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-write",
+  "--allow-read=.",
+  "--allow-env=LOGBOOM_TOKEN,LOG_TOKENS,LOG_STREAM",
+];
+
+async function inTempDir(run: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-config-" });
+  try {
+    await run(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("the reference's example config runs, and every component in it works", async () => {
+  await inTempDir(async (dir) => {
+    const tcpPort = freePort();
+    const httpPort = freePort();
+    const example = (await Deno.readTextFile(EXAMPLE))
+      .replace('"0.0.0.0:8080"', `"0.0.0.0:${tcpPort}"`)
+      .replace('"127.0.0.1:8081"', `"127.0.0.1:${httpPort}"`);
+    assert.notEqual(example, await Deno.readTextFile(EXAMPLE), "the example's ports changed");
+    await Deno.writeTextFile(join(dir, "logboom.yaml"), example);
+    await Deno.mkdir(join(dir, "app"));
+    await using server = runCli(PERMISSIONS, ["serve", "-config", "logboom.yaml"], { cwd: dir });
+    await until(() => /Listening on/.test(server.stderr()), server.stderr);
+    assert.match(
+      server.stderr(),
+      new RegExp(`Listening on tcp://0\\.0\\.0\\.0:${tcpPort}, appending to "logs/\\{source\\}`),
+    );
+    const url = `http://127.0.0.1:${httpPort}`;
+    const tail = await SseTail.open(url, "");
+    try {
+      await send(tcpPort, "over tcp\n");
+      const answer = await ingest(url, "over http\n", { query: "?source=web" });
+      assert.equal(answer.status, 200);
+      await until(() => /Watching/.test(server.stderr()), server.stderr);
+      await Deno.writeTextFile(join(dir, "app/svc.log"), "from a watched file\n");
+      await tail.wait((t) => t.lines.length >= 3);
+      assert.deepEqual(tail.lines.map((l) => l.line).sort(), [
+        "from a watched file",
+        "over http",
+        "over tcp",
+      ]);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /logboom_sink_lines_written_total\{sink="file"\} 3/);
+      assert.match(metrics, /\{sink="live"\}/);
+    } finally {
+      await tail.close();
+    }
+    server.child.kill("SIGTERM");
+    assert.equal((await server.status()).code, 0, server.stderr());
+    const date = new Date().toISOString().slice(0, 10);
+    const stored = async (source: string) =>
+      await Deno.readTextFile(join(dir, "logs", source, `${date}.log`));
+    assert.equal(await stored("tcp"), "over tcp\n");
+    assert.equal(await stored("web"), "over http\n");
+    assert.equal(await stored("svc"), "from a watched file\n");
+    assert.ok((await Deno.stat(join(dir, ".logboom"))).isDirectory, "the state folder");
+  });
+});
+
+Deno.test("validate says OK for the example and exits 0", async () => {
+  await using cli = runCli(["--allow-read", "--allow-env=LOG_TOKENS,LOG_STREAM"], [
+    "validate",
+    "-config",
+    EXAMPLE.pathname,
+  ]);
+  const status = await cli.status();
+  assert.equal(status.code, 0, cli.stderr());
+  assert.match(cli.stdout(), /example\.yaml: OK \(inputs: http, tcp, app; sinks: file, live\)/);
+});
+
+Deno.test("validate prints every problem with its key path and exits 2; so does serve", async () => {
+  await inTempDir(async (dir) => {
+    await Deno.writeTextFile(
+      join(dir, "bad.json"),
+      JSON.stringify({
+        inputs: { tcp: { type: "tcp", adress: ":9000" }, syslog: { type: "syslogd" } },
+        sinks: { file: { type: "file", rotate_every: "daily" } },
+      }),
+    );
+    const expected = [
+      "bad.json: 3 problems:",
+      '  inputs.tcp.adress: unknown key; did you mean "address"?',
+      '  inputs.syslog.type: must be one of tcp, watch, got "syslogd"',
+      '  sinks.file.rotate_every: must be a duration above zero such as "30s", "15m" or "7d", ' +
+      'got "daily"',
+      "",
+    ].join("\n");
+    await using validate = runCli(["--allow-read"], ["validate", "-config", "bad.json"], {
+      cwd: dir,
+    });
+    assert.equal((await validate.status()).code, 2);
+    assert.equal(validate.stderr(), expected);
+    // serve refuses the same file the same way, before it opens anything.
+    await using serve = runCli(["--allow-net", "--allow-write", "--allow-read"], [
+      "-config",
+      "bad.json",
+    ], { cwd: dir });
+    assert.equal((await serve.status()).code, 2);
+    assert.equal(serve.stderr(), expected);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["bad.json"]);
+  });
+});
+
+Deno.test("a YAML config without env permission for the yaml package says what to add", async () => {
+  await using cli = runCli(["--allow-read"], ["validate", "-config", EXAMPLE.pathname]);
+  assert.equal((await cli.status()).code, 2);
+  assert.match(cli.stderr(), /reading YAML needs --allow-env=LOG_TOKENS,LOG_STREAM/);
+});
+
+Deno.test("serve refuses -config beside another flag, naming the key to set instead", async () => {
+  await using cli = runCli(["--allow-net", "--allow-write"], [
+    "-port",
+    "9000",
+    "-config",
+    "logboom.yaml",
+  ]);
+  assert.equal((await cli.status()).code, 2);
+  assert.match(
+    cli.stderr(),
+    /^Flag "-port" cannot be used with -config: .*inputs\.<name>\.address \(type tcp\)/,
+  );
+});
