@@ -5,7 +5,15 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { clientLines, holdLock, send, startServer, verifyLines, waitForBytes } from "./_server.ts";
+import {
+  clientLines,
+  holdLock,
+  MAIN,
+  send,
+  startServer,
+  verifyLines,
+  waitForBytes,
+} from "./_server.ts";
 import { until } from "./_http.ts";
 
 function storm(child: Deno.ChildProcess, count: number): void {
@@ -49,4 +57,22 @@ Deno.test("a storm of SIGHUPs at startup and during the shutdown drain never end
   assert.equal(status.code, 0, server.stderr());
   const verdict = verifyLines(await Deno.readTextFile(path), 2, 1000);
   assert.deepEqual(verdict, { lines: 2000, missing: 0, duplicated: 0, torn: 0 });
+});
+
+Deno.test("main.ts catches SIGHUP before it loads the rest of logboom", async () => {
+  // Loading the commands' modules takes 0.1-0.15 s, during which a SIGHUP (logrotate's
+  // postrotate, a closed terminal) ended the process: main.ts imports them only dynamically,
+  // after its first line installed the handler.
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", MAIN],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.ok(success, "deno info failed");
+  const graph = JSON.parse(new TextDecoder().decode(stdout));
+  const entry = graph.modules.find((m: { local?: string }) => m.local === MAIN);
+  const loadedFirst = (entry.dependencies ?? [])
+    .filter((d: { isDynamic?: boolean }) => !d.isDynamic)
+    .map((d: { specifier: string }) => d.specifier);
+  assert.deepEqual(loadedFirst, []);
 });

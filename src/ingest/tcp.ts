@@ -13,7 +13,7 @@ import { Deadlines } from "../net/deadlines.ts";
 import { logAcceptError } from "../net/log.ts";
 import type { BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
-import { LineFramer } from "./framing.ts";
+import { LineFramer } from "../text/framing.ts";
 
 /** Configuration of the TCP input. */
 export interface TcpInputConfig {

@@ -20,10 +20,10 @@
 import { basename, dirname, join, normalize, resolve, sep } from "node:path";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
-import { CheckpointStore } from "../agent/checkpoint.ts";
-import { FileInput } from "../agent/file_input.ts";
-import { compileGlob } from "../agent/glob.ts";
-import type { PreparedBatch, StreamTarget } from "../agent/tailer.ts";
+import { CheckpointStore } from "../files/checkpoint.ts";
+import { FileInput } from "../files/file_input.ts";
+import { compileGlob } from "../files/glob.ts";
+import type { PreparedBatch, StreamTarget } from "../files/tailer.ts";
 import { canRead } from "../_util.ts";
 
 /**

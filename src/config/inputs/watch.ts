@@ -6,8 +6,8 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { hostName } from "../../agent/host_name.ts";
-import { compileGlob } from "../../agent/glob.ts";
+import { hostName } from "../../host_name.ts";
+import { compileGlob } from "../../files/glob.ts";
 import { describe } from "../../_util.ts";
 import { WatchInput } from "../../ingest/watch.ts";
 import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
