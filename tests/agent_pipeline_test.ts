@@ -11,8 +11,8 @@ import { HttpIngest } from "../src/ingest/http_ingest.ts";
 import type { RetryConfig } from "../src/agent/config.ts";
 import { type ShipBatch, Shipper } from "../src/agent/shipper.ts";
 import { lowPort, until } from "../src/agent/_test_target.ts";
-import { CheckpointStore, type StreamRecord } from "../src/agent/checkpoint.ts";
-import { type DeliveredBatch, type StreamTarget, Tailer } from "../src/agent/tailer.ts";
+import { CheckpointStore, type StreamRecord } from "../src/files/checkpoint.ts";
+import { type DeliveredBatch, type StreamTarget, Tailer } from "../src/files/tailer.ts";
 import { ByteBudget } from "../src/pipeline/byte_budget.ts";
 
 const decoder = new TextDecoder();

@@ -1,13 +1,13 @@
 /**
- * Test helpers for the agent: an in-memory target with the server's idempotency rule, and a
- * writer of unique lines.
+ * Test helpers for the agent: fast retries, free low ports and a proxy that can freeze; the
+ * tailer's helpers (an in-memory target, unique lines, a bounded poll) are re-exported.
  *
  * @module
  */
 
-import assert from "node:assert/strict";
 import type { RetryConfig } from "./config.ts";
-import type { DeliveredBatch, StreamTarget } from "./tailer.ts";
+
+export { lines, MemoryTarget, tally, until } from "../files/_test_target.ts";
 
 /** Retries fast enough for unit tests: 5 ms doubling to 50 ms, a 2 s answer deadline. */
 export const FAST_RETRY: RetryConfig = {
@@ -18,104 +18,6 @@ export const FAST_RETRY: RetryConfig = {
   failbackMs: 300,
   resendWindowMs: 60_000,
 };
-
-const decoder = new TextDecoder();
-
-/** A target that stores lines in memory and refuses replays as the server does. */
-export class MemoryTarget implements StreamTarget {
-  /** Lines stored, in order. */
-  readonly lines: string[] = [];
-  /** High-water mark per stream. */
-  readonly marks = new Map<string, number>();
-  /** Batches delivered (duplicates included). */
-  readonly batches: DeliveredBatch[] = [];
-  #paused: { promise: Promise<void>; resolve: () => void } | undefined;
-
-  /** Holds deliveries until {@linkcode resume}, as a server that does not answer. */
-  pause(): void {
-    this.#paused ??= Promise.withResolvers<void>();
-  }
-
-  /** Lets deliveries through again. */
-  resume(): void {
-    this.#paused?.resolve();
-    this.#paused = undefined;
-  }
-
-  /** Copies the batch: the data is borrowed. */
-  prepare(data: Uint8Array): Promise<unknown> {
-    return Promise.resolve(data.slice());
-  }
-
-  /** Stores the batch unless its stream's mark is already at or past its offset. */
-  async deliver(payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void> {
-    while (this.#paused !== undefined) {
-      const { promise } = this.#paused;
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-        promise.then(() => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        });
-      });
-    }
-    signal.throwIfAborted();
-    this.batches.push(batch);
-    const mark = this.marks.get(batch.stream);
-    if (mark !== undefined && batch.offset <= mark) return;
-    this.marks.set(batch.stream, batch.offset);
-    const text = decoder.decode(payload as Uint8Array);
-    for (const line of text.split("\n")) if (line !== "") this.lines.push(line);
-  }
-}
-
-/** Polls `condition` every 10 ms until it holds; fails with `message()` after `timeoutMs`. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  message: () => string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`Timed out after ${timeoutMs} ms: ${message()}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Lines `from` to `to - 1` of writer `id`: `w<id> <n> <filler>`. */
-export function lines(id: number, from: number, to: number): string {
-  let text = "";
-  for (let i = from; i < to; i++) text += `w${id} ${i} ${"x".repeat(20 + (i % 7))}\n`;
-  return text;
-}
-
-/** Counts each expected line of writer `id` (0 to `count`) in `seen`: missing and duplicated. */
-export function tally(
-  seen: readonly string[],
-  id: number,
-  count: number,
-): { missing: number[]; duplicated: number[]; other: number } {
-  const counts = new Map<number, number>();
-  let other = 0;
-  for (const line of seen) {
-    const match = /^w(\d+) (\d+) x+$/.exec(line);
-    if (!match || Number(match[1]) !== id) {
-      other++;
-      continue;
-    }
-    const n = Number(match[2]);
-    counts.set(n, (counts.get(n) ?? 0) + 1);
-  }
-  const missing: number[] = [];
-  const duplicated: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const c = counts.get(i) ?? 0;
-    if (c === 0) missing.push(i);
-    if (c > 1) duplicated.push(i);
-  }
-  return { missing, duplicated, other };
-}
 
 /**
  * Listens on a free loopback port below 32768 (out of the kernel's ephemeral range, so no

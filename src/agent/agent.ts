@@ -10,9 +10,9 @@ import { GAUGE_STATS } from "./report_stats.ts";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import { describe, sleep } from "../_util.ts";
-import { CheckpointStore } from "./checkpoint.ts";
+import { CheckpointStore } from "../files/checkpoint.ts";
 import { type AgentConfig, ConfigError, diffInputs, type InputConfig } from "./config.ts";
-import { FileInput, type FileReport } from "./file_input.ts";
+import { FileInput, type FileReport } from "../files/file_input.ts";
 import { HttpTarget } from "./http_target.ts";
 import { Shipper } from "./shipper.ts";
 

@@ -18,12 +18,13 @@
  * @module
  */
 
-import { compileLinearRegex, type LinearRegex } from "../live/linear_regex.ts";
+import { compileLinearRegex, type LinearRegex } from "../text/linear_regex.ts";
+import type { MultilineConfig } from "../files/multiline.ts";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { describe } from "../_util.ts";
 import { parseDuration } from "../units.ts";
-import { compileExclude, compileGlob } from "./glob.ts";
+import { compileExclude, compileGlob } from "../files/glob.ts";
 
 /** A configuration that cannot be used: {@linkcode ConfigError.key} names what is wrong. */
 export class ConfigError extends Error {
@@ -39,23 +40,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
     this.key = key;
   }
-}
-
-/** How continuation lines join the line that starts an event. */
-export interface MultilineConfig {
-  /**
-   * A line matching this starts an event; any other line joins the event before it. A config's
-   * pattern runs on the linear-time engine, like every regex logboom is given.
-   */
-  start: LinearRegex;
-  /** Put between joined lines, so an event stays one stored line. Default `\n` as two characters. */
-  join: string;
-  /** An event is cut after this many lines. Default 500. */
-  maxLines: number;
-  /** An event is cut at this many bytes. Default 1 MiB (the line limit). */
-  maxBytes: number;
-  /** A pending event is sent once no line came for this long, in ms. Default 1000. */
-  timeoutMs: number;
 }
 
 /** One input: a set of files shipped under one source. */

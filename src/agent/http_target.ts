@@ -17,7 +17,7 @@
 
 import { gzip } from "node:zlib";
 import type { Shipper } from "./shipper.ts";
-import type { DeliveredBatch, PreparedBatch, StreamTarget } from "./tailer.ts";
+import type { DeliveredBatch, PreparedBatch, StreamTarget } from "../files/tailer.ts";
 
 /** Gzips at once, over every input: about the cores there are to run them. */
 const MAX_GZIPS = 2;

@@ -13,7 +13,7 @@
 
 import { describe, sleep } from "../_util.ts";
 import { missingTokenHint, tokenFromEnv } from "../api/auth.ts";
-import { compileLinearRegex } from "../live/linear_regex.ts";
+import { compileLinearRegex } from "../text/linear_regex.ts";
 import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
 import { FlagError, type FlagSpecs, parseCommand, parseFlags } from "./flags.ts";
 import { colourLevel, droppedMarker, escapeControl, safeJson } from "./terminal_text.ts";

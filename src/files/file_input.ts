@@ -38,7 +38,7 @@ import { basename, dirname, join } from "node:path";
 import { describe } from "../_util.ts";
 import { ByteBudget } from "../pipeline/byte_budget.ts";
 import type { CheckpointStore, InputState, StreamRecord } from "./checkpoint.ts";
-import type { MultilineConfig } from "./config.ts";
+import type { MultilineConfig } from "./multiline.ts";
 import { hashBytes, HEAD_BYTES, readAt, tailHash } from "./fingerprint.ts";
 import { compileExclude, compileGlob, expandGlob, type Glob, isExcluded } from "./glob.ts";
 import { type StreamTarget, Tailer, type TailerEnd } from "./tailer.ts";

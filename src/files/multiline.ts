@@ -11,9 +11,25 @@
  * @module
  */
 
-import type { LinearRegex } from "../live/linear_regex.ts";
-import type { FramedLines } from "../ingest/framing.ts";
-import type { MultilineConfig } from "./config.ts";
+import type { LinearRegex } from "../text/linear_regex.ts";
+import type { FramedLines } from "../text/framing.ts";
+
+/** How continuation lines join the line that starts an event. */
+export interface MultilineConfig {
+  /**
+   * A line matching this starts an event; any other line joins the event before it. A config's
+   * pattern runs on the linear-time engine, like every regex logboom is given.
+   */
+  start: LinearRegex;
+  /** Put between joined lines, so an event stays one stored line. Default `\n` as two characters. */
+  join: string;
+  /** An event is cut after this many lines. Default 500. */
+  maxLines: number;
+  /** An event is cut at this many bytes. Default 1 MiB (the line limit). */
+  maxBytes: number;
+  /** A pending event is sent once no line came for this long, in ms. Default 1000. */
+  timeoutMs: number;
+}
 
 const LF = 10;
 const CR = 13;

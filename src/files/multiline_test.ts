@@ -1,6 +1,6 @@
-import { compileLinearRegex } from "../live/linear_regex.ts";
+import { compileLinearRegex } from "../text/linear_regex.ts";
 import assert from "node:assert/strict";
-import type { MultilineConfig } from "./config.ts";
+import type { MultilineConfig } from "./multiline.ts";
 import { MultilineFramer } from "./multiline.ts";
 
 const encoder = new TextEncoder();

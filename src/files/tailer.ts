@@ -23,10 +23,10 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
-import { type FramedLines, LineFramer } from "../ingest/framing.ts";
+import { type FramedLines, LineFramer } from "../text/framing.ts";
 import type { ByteBudget } from "../pipeline/byte_budget.ts";
 import type { CheckpointStore, PlannedBatch, StreamRecord } from "./checkpoint.ts";
-import type { MultilineConfig } from "./config.ts";
+import type { MultilineConfig } from "./multiline.ts";
 import { hashBytes, HEAD_BYTES, readAt, TAIL_BYTES, tailHash } from "./fingerprint.ts";
 import { MultilineFramer } from "./multiline.ts";
 

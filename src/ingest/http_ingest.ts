@@ -12,7 +12,7 @@ import { describe } from "../_util.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import type { StreamMarks } from "../store/stream_marks.ts";
-import { type FramedLines, LineFramer } from "./framing.ts";
+import { type FramedLines, LineFramer } from "../text/framing.ts";
 import {
   type JsonField,
   type JsonRecord,

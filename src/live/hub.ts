@@ -12,7 +12,7 @@ import { BatchLines } from "./batch_lines.ts";
 import { newEpoch, parseCursor } from "./cursor.ts";
 import { FilterBudget, type FilterShare } from "./filter_budget.ts";
 import { LineRing } from "./line_ring.ts";
-import { compileLinearRegex, DEFAULT_MAX_CHARS, type LinearRegex } from "./linear_regex.ts";
+import { compileLinearRegex, DEFAULT_MAX_CHARS, type LinearRegex } from "../text/linear_regex.ts";
 
 /** One line as subscribers see it. */
 export interface LiveLine {

@@ -1,7 +1,7 @@
 /**
  * Frames syslog messages out of a TCP byte stream (RFC 6587) or UDP datagrams, without decoding
  * them: each message becomes one newline-terminated line, and the lines of a read are returned
- * together in one batch, as {@linkcode ../ingest/framing.ts} does for raw lines.
+ * together in one batch, as {@linkcode ../text/framing.ts} does for raw lines.
  *
  * TCP framing is decided per frame, as rsyslog and Vector do:
  *
