@@ -8,6 +8,7 @@
 
 import { bodyReaderOf, HttpError } from "../net/http1.ts";
 import { getLogger } from "@logtape/logtape";
+import { createGunzip } from "node:zlib";
 import { describe } from "../_util.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
@@ -70,19 +71,12 @@ export interface IngestPeer {
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 /**
- * Compressed input is fed to gunzip in slices of at most this: deflate expands at most about
- * 1,032 times, so one slice becomes at most about 16 MiB before the size check sees it (smaller
- * slices cost throughput: 8 KiB halved it).
+ * gunzip's output comes in pieces of at most this, each one uninterruptible step (0.1-0.6 ms),
+ * made only when the one before was read: a gzip bomb expands by one piece per step, at the
+ * reader's pace. Web `DecompressionStream` expands a whole input chunk per step, 16 MiB (40-55
+ * ms) for 16 KiB of a bomb, and ran 4x slower on log lines (2026-11-30).
  */
-const GZIP_SLICE_BYTES = 16 * 1024;
-/**
- * Slices are sized so that one expands to about this at the ratio seen so far, and no smaller
- * than {@linkcode GZIP_MIN_SLICE_BYTES}: gunzip runs a slice in one uninterruptible step, and a
- * 16 KiB slice of a gzip bomb took 40-55 ms to become 16 MiB (2026-11-30).
- */
-const GZIP_STEP_BYTES = 512 * 1024;
-/** The first slices, and those of a body that expands about 1,000 times (its step: 1.5 ms). */
-const GZIP_MIN_SLICE_BYTES = 512;
+const GUNZIP_PIECE_BYTES = 256 * 1024;
 /** Longest `source`, `host` or stream id accepted, in UTF-16 code units. */
 const MAX_NAME_LENGTH = 256;
 const STREAM_ID = /^[\x21-\x7e]{1,256}$/;
@@ -1022,7 +1016,7 @@ function bodyTooLarge(maxBody: number): Refusal {
 
 /**
  * The body's bytes, decompressed when `gzip`, with both sizes bounded by `maxBody` (413 past it,
- * so a gzip bomb expands by at most one slice before it is refused). Exported for tests.
+ * so a gzip bomb expands by at most one piece before it is refused). Exported for tests.
  */
 export async function* readBody(
   req: Request,
@@ -1030,51 +1024,18 @@ export async function* readBody(
 ): AsyncGenerator<Uint8Array> {
   const { maxBody, gzip } = options;
   if (req.body === null) return;
-  const tooLarge = () => bodyTooLarge(maxBody);
-  let stream: ReadableStream<Uint8Array> = req.body;
-  let compressedTooLarge = false;
-  /** Decompressed bytes read, and compressed bytes fed to gunzip. */
-  let size = 0;
-  let fed = 0;
-  let lastSlice = 0;
   if (gzip) {
-    const slice = () => {
-      // gunzip takes the next slice only once the one before it was read out of it, so what
-      // came out so far came of what was fed before the last slice.
-      const known = fed - lastSlice;
-      lastSlice = known === 0 ? GZIP_MIN_SLICE_BYTES : Math.min(
-        GZIP_SLICE_BYTES,
-        Math.max(GZIP_MIN_SLICE_BYTES, Math.floor(GZIP_STEP_BYTES * known / Math.max(size, 1))),
-      );
-      return lastSlice;
-    };
-    const raw = slices(req.body, slice, (n) => {
-      fed += n;
-    }, (total) => {
-      if (total <= maxBody) return;
-      compressedTooLarge = true;
-      throw tooLarge();
-    });
-    const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >;
-    stream = raw.pipeThrough(gunzip);
+    yield* gunzipped(req.body, maxBody);
+    return;
   }
-  const reader = stream.getReader();
+  const reader = req.body.getReader();
   try {
+    let size = 0;
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (err) {
-        if (compressedTooLarge) throw tooLarge();
-        if (gzip) throw new Refusal(400, `Body is not valid gzip: ${describe(err)}`);
-        throw err;
-      }
+      const result = await reader.read();
       if (result.done) return;
       size += result.value.length;
-      if (size > maxBody) throw tooLarge();
+      if (size > maxBody) throw bodyTooLarge(maxBody);
       yield result.value;
     }
   } finally {
@@ -1083,42 +1044,62 @@ export async function* readBody(
 }
 
 /**
- * `body` in slices of `size()` bytes, made only when read (so each size can depend on what the
- * slices before it gave); `fed` hears of each slice, `received` of the bytes read so far and may
- * throw to end the stream with an error.
+ * `body` gunzipped (gzip members one after another, as `gzip -c a b` makes), in pieces of at most
+ * {@linkcode GUNZIP_PIECE_BYTES}: node:zlib's stream expands only as its output is read.
  */
-function slices(
+async function* gunzipped(
   body: ReadableStream<Uint8Array>,
-  size: () => number,
-  fed: (n: number) => void,
-  received: (total: number) => void,
-): ReadableStream<Uint8Array> {
+  maxBody: number,
+): AsyncGenerator<Uint8Array> {
+  const gunzip = createGunzip({ chunkSize: GUNZIP_PIECE_BYTES });
   const reader = body.getReader();
-  let chunk: Uint8Array = new Uint8Array(0);
-  let at = 0;
-  let total = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      while (at >= chunk.length) {
+  // Why feeding stopped early: the compressed body is too large, or reading it failed.
+  let failure: unknown;
+  const roomOrClosed = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        gunzip.off("drain", done);
+        gunzip.off("close", done);
+        resolve();
+      };
+      gunzip.on("drain", done);
+      gunzip.on("close", done);
+    });
+  const feeding = (async () => {
+    let fed = 0;
+    try {
+      for (;;) {
         const result = await reader.read();
-        if (result.done) {
-          controller.close();
-          return;
-        }
-        total += result.value.length;
-        received(total);
-        chunk = result.value;
-        at = 0;
+        if (result.done) break;
+        fed += result.value.length;
+        if (fed > maxBody) throw bodyTooLarge(maxBody);
+        if (gunzip.destroyed) return;
+        if (!gunzip.write(result.value)) await roomOrClosed();
       }
-      const piece = chunk.subarray(at, at + size());
-      at += piece.length;
-      fed(piece.length);
-      controller.enqueue(piece);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+      if (!gunzip.destroyed) gunzip.end();
+    } catch (err) {
+      failure = err;
+      gunzip.destroy();
+    }
+  })();
+  let size = 0;
+  try {
+    for await (const piece of gunzip as AsyncIterable<Uint8Array>) {
+      size += piece.length;
+      if (size > maxBody) throw bodyTooLarge(maxBody);
+      yield piece;
+    }
+    // A body cut short (a gzip stream without its end) ends the iteration without an error.
+    if (failure !== undefined) throw failure;
+  } catch (err) {
+    if (failure !== undefined) throw failure;
+    if (err instanceof Refusal) throw err;
+    throw new Refusal(400, `Body is not valid gzip: ${describe(err)}`);
+  } finally {
+    gunzip.destroy();
+    await reader.cancel().catch(() => {});
+    await feeding;
+  }
 }
 
 /**
