@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freePort, send } from "./_server.ts";
+import { freePort, send, writeAll } from "./_server.ts";
 import { ingest, runCli, SseTail, until } from "./_http.ts";
 
 const EXAMPLE = new URL("../src/config/example.yaml", import.meta.url);
@@ -137,4 +137,123 @@ Deno.test("serve refuses -config beside another flag, naming the key to set inst
     cli.stderr(),
     /^Flag "-port" cannot be used with -config: .*inputs\.<name>\.address \(type tcp\)/,
   );
+});
+
+/** A line no other sender sends: `<sender> <seq> <filler>`. */
+function line(sender: string, seq: number): string {
+  return `${sender} ${seq} ${"x".repeat(40)}\n`;
+}
+
+/** Writes a config as editors do: a new file renamed over the old one. */
+async function rewrite(path: string, config: unknown): Promise<void> {
+  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(config, null, 2));
+  await Deno.rename(`${path}.tmp`, path);
+}
+
+Deno.test("a reload under load adds, changes and removes inputs: every line stored once", async () => {
+  await inTempDir(async (dir) => {
+    const [portA, portB, portOld, portNew] = [freePort(), freePort(), freePort(), freePort()];
+    await Deno.mkdir(join(dir, "in"));
+    await Deno.mkdir(join(dir, "more"));
+    const file = join(dir, "logboom.json");
+    const v1 = {
+      http: { address: "off" },
+      inputs: {
+        a: { type: "tcp", address: `127.0.0.1:${portA}` },
+        b: { type: "tcp", address: `127.0.0.1:${portB}` },
+        old: { type: "tcp", address: `127.0.0.1:${portOld}` },
+        files: { type: "watch", paths: ["in/*.log"] },
+      },
+      sinks: { file: { type: "file", path: "out.log" } },
+    };
+    await rewrite(file, v1);
+    await using server = runCli(PERMISSIONS, ["serve", "-config", "logboom.json"], { cwd: dir });
+    await until(() => /Listening on/.test(server.stderr()), server.stderr);
+    await until(() => /Watching/.test(server.stderr()), server.stderr);
+    const sent = new Set<string>();
+    let reloaded = false;
+    // Senders on a (unchanged) and b (changed in place: the same connection goes on), and a file
+    // the watch input follows (rebuilt: it hands its positions over): each keeps writing until
+    // the reload is done, then writes once more.
+    const tcpSender = async (port: number, name: string) => {
+      using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      let seq = 0;
+      const chunk = async () => {
+        let text = "";
+        for (let i = 0; i < 50; i++) text += line(name, seq++);
+        for (const l of text.split("\n").slice(0, -1)) sent.add(l);
+        await writeAll(conn, new TextEncoder().encode(text));
+        await new Promise((resolve) => setTimeout(resolve, 1)); // a steady load, not a flood
+      };
+      do await chunk(); while (!reloaded);
+      await chunk();
+    };
+    const fileSender = async () => {
+      let seq = 0;
+      const chunk = async () => {
+        let text = "";
+        for (let i = 0; i < 20; i++) text += line("file", seq++);
+        for (const l of text.split("\n").slice(0, -1)) sent.add(l);
+        await Deno.writeTextFile(join(dir, "in/app.log"), text, { append: true });
+        await new Promise((resolve) => setTimeout(resolve, 5)); // a growing file, not one write
+      };
+      do await chunk(); while (!reloaded);
+      await chunk();
+    };
+    const senders = Promise.all([
+      tcpSender(portA, "a1"),
+      tcpSender(portA, "a2"),
+      tcpSender(portB, "b1"),
+      tcpSender(portB, "b2"),
+      fileSender(),
+    ]);
+    senders.catch(() => {}); // awaited below; a sender cut off by the reload fails the test there
+    await rewrite(file, {
+      ...v1,
+      inputs: {
+        a: v1.inputs.a,
+        b: { ...v1.inputs.b, max_line: "64KiB" },
+        new: { type: "tcp", address: `127.0.0.1:${portNew}` },
+        files: { type: "watch", paths: ["in/*.log", "more/*.log"] },
+      },
+    });
+    await until(() => /Config reloaded/.test(server.stderr()), server.stderr);
+    reloaded = true;
+    await senders;
+    assert.match(
+      server.stderr(),
+      /Config reloaded \(file\): inputs added new; removed old; updated in place b; rebuilt files/,
+    );
+    // The removed input's port is closed; the added one takes lines.
+    await assert.rejects(() => send(portOld, "never\n"), Deno.errors.ConnectionRefused);
+    await send(portNew, line("new", 0));
+    sent.add(line("new", 0).trimEnd());
+    await Deno.writeTextFile(join(dir, "more/other.log"), line("more", 0));
+    sent.add(line("more", 0).trimEnd());
+    // An invalid config is refused with the reason; the running one goes on.
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ ...v1, inputs: { a: { type: "tcp", adres: 1 } } }),
+    );
+    await until(() => /refused, the running config stays/.test(server.stderr()), server.stderr);
+    assert.match(server.stderr(), /inputs\.a\.adres: unknown key; did you mean "address"\?/);
+    await send(portNew, line("new", 1));
+    sent.add(line("new", 1).trimEnd());
+    const stored = async () =>
+      (await Deno.readTextFile(join(dir, "out.log")).catch(() => "")).split("\n").filter((l) =>
+        l !== ""
+      );
+    // Every line arrives, or the count below names what is missing.
+    await until(async () => (await stored()).length >= sent.size, () => "", 10_000).catch(() => {});
+    server.child.kill("SIGTERM");
+    assert.equal((await server.status()).code, 0, server.stderr());
+    const lines = await stored();
+    const counts = new Map<string, number>();
+    for (const l of lines) counts.set(l, (counts.get(l) ?? 0) + 1);
+    const missing = [...sent].filter((l) => !counts.has(l));
+    const doubled = [...counts].filter(([, n]) => n > 1).map(([l]) => l);
+    const unknown = [...counts.keys()].filter((l) => !sent.has(l));
+    assert.deepEqual({ missing, doubled, unknown }, { missing: [], doubled: [], unknown: [] });
+    assert.ok(sent.size > 400, `a load, not a trickle: ${sent.size} lines`);
+  });
 });

@@ -4,7 +4,8 @@
  *
  * The flags, or a config file (`-config logboom.yaml`), make one {@linkcode ServerConfig}; the
  * pipeline of `config/` builds the components from it. `-config` and other flags do not mix: the
- * file is the whole configuration, so what runs is what the file says.
+ * file is the whole configuration, so what runs is what the file says. A config file is watched
+ * and read again on SIGHUP: what changed is applied while running (`Pipeline.reload`).
  *
  * @module
  */
@@ -32,7 +33,8 @@ import { HANGUP, hangupEvents, untilStopped } from "./_stop.ts";
 import { VERSION } from "./version.ts";
 import { BuildError } from "../config/component.ts";
 import { ConfigError, loadServerConfig } from "../config/load.ts";
-import { Pipeline } from "../config/pipeline.ts";
+import { Pipeline, ReloadRefused } from "../config/pipeline.ts";
+import { watchConfig } from "../agent/config_watch.ts";
 import { flagKeys, type ServerConfig } from "../config/server_config.ts";
 
 const DEFAULT_PORT = 8080;
@@ -327,6 +329,11 @@ export interface ServeOptions {
   hangups?: EventTarget;
   /** Whether `config` came from flags, so messages name flags rather than keys. Default false. */
   fromFlags?: boolean;
+  /**
+   * The config file `config` was read from: it is watched, and read again on each change and
+   * on SIGHUP, and what changed is applied while running (see {@linkcode Pipeline.reload}).
+   */
+  configFile?: string;
 }
 
 /**
@@ -349,9 +356,18 @@ export async function serve(
   // logrotate's postrotate sends SIGHUP: every file is reopened before its next write, also
   // during the drain at shutdown.
   options.hangups?.addEventListener(HANGUP, () => pipeline.reopen());
+  const stopWatching = new AbortController();
+  const { configFile } = options;
+  const watching = configFile === undefined
+    ? undefined
+    : watchConfig(configFile, (why) => void reloadFrom(configFile, pipeline, why), {
+      signal: stopWatching.signal,
+    });
   if (!signal.aborted) {
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
+  stopWatching.abort();
+  await watching;
   log.info("Stopping: storing what was received");
   const deadline = AbortSignal.timeout(SHUTDOWN_DEADLINE_MS);
   const stopped = pipeline.close({ signal: deadline });
@@ -368,6 +384,50 @@ export async function serve(
   } catch (err) {
     log.error("Stopped before storing everything: {error}", { error: describe(err) });
     return 1;
+  }
+}
+
+/**
+ * Reads the config file again and applies it: what changed is rebuilt, the rest keeps running;
+ * a config that is invalid or cannot be applied while running is refused with the reason, and
+ * the running one stays. Never throws.
+ */
+async function reloadFrom(file: string, pipeline: Pipeline, why: string): Promise<void> {
+  let next: ServerConfig;
+  try {
+    next = await loadServerConfig(file);
+  } catch (err) {
+    log.error("Config reload ({why}) refused, the running config stays: {reason}", {
+      why,
+      reason: describe(err),
+    });
+    return;
+  }
+  if (next.http.token === "") next.http.token = tokenFromEnv();
+  try {
+    const done = await pipeline.reload(next);
+    if (done.logLevel) setupLogging(next.log_level);
+    const names = (list: string[]) => list.join(", ") || "none";
+    log.info(
+      "Config reloaded ({why}): inputs added {added}; removed {removed}; updated in place " +
+        "{updated}; rebuilt {rebuilt}",
+      {
+        why,
+        added: names(done.added),
+        removed: names(done.removed),
+        updated: names(done.updated),
+        rebuilt: names(done.rebuilt),
+      },
+    );
+  } catch (err) {
+    if (!(err instanceof ReloadRefused)) {
+      log.error("Config reload ({why}) failed: {error}", { why, error: describe(err) });
+      return;
+    }
+    log.error("Config reload ({why}) refused, the running config stays: {reason}", {
+      why,
+      reason: err.message,
+    });
   }
 }
 
@@ -397,6 +457,6 @@ export async function runServe(args: readonly string[]): Promise<number> {
   return await untilStopped((signal) => {
     // From here on SIGHUP is handled: it never ends the process.
     log.debug("Starting logboom {version}, pid {pid}", { version: VERSION, pid: Deno.pid });
-    return serve(config, signal, { hangups, fromFlags });
+    return serve(config, signal, { hangups, fromFlags, configFile: parsed.configFile });
   }, options);
 }

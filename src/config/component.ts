@@ -142,8 +142,18 @@ export interface InputComponent<T extends KeyTable = KeyTable> extends Component
    * line saying how to fix it; checked for every component before anything is opened.
    */
   refuse?(values: Values<T>, context: Pick<InputContext, "say">): string | undefined;
-  /** Starts it. Throws {@linkcode BuildError} (or any error) when it cannot. */
-  build(name: string, values: Values<T>, context: InputContext): Promise<Input>;
+  /**
+   * Starts it. Throws {@linkcode BuildError} (or any error) when it cannot. On a reload that
+   * rebuilds it, `previous` is the input it replaces, already closed (watched files take over its
+   * positions from it).
+   */
+  build(name: string, values: Values<T>, context: InputContext, previous?: Input): Promise<Input>;
+  /**
+   * How to apply changed values to the running `input` in place, on a reload (a listener then
+   * keeps its socket and its connections); `undefined` when the input must be rebuilt. The reload
+   * calls it once every other input of the reload has started.
+   */
+  update?(input: Input, values: Values<T>): (() => void) | undefined;
 }
 
 /** A sink component. */

@@ -16,16 +16,10 @@ import type { Input } from "../pipeline/input.ts";
 import { Router } from "../pipeline/router.ts";
 import { defaultStateDir, stateDirConflict } from "../store/state_dir.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
-import {
-  BuildError,
-  type BuiltSink,
-  type InputComponent,
-  type InputContext,
-  type LiveSink,
-} from "./component.ts";
+import { BuildError, type BuiltSink, type InputContext, type LiveSink } from "./component.ts";
 import { INPUTS, SINKS } from "./registry.ts";
-import type { ComponentConfig, ServerConfig } from "./server_config.ts";
-import type { Values } from "./keys.ts";
+import { planReload } from "./reload.ts";
+import { sameSocket, type ServerConfig } from "./server_config.ts";
 
 /** Options of {@linkcode Pipeline.start}. */
 export interface PipelineOptions {
@@ -43,25 +37,75 @@ interface NamedSink extends BuiltSink {
   name: string;
 }
 
+/** What a reload did, input names by what happened to them. */
+export interface ReloadResult {
+  /** Inputs started. */
+  added: string[];
+  /** Inputs stopped. */
+  removed: string[];
+  /** Inputs updated in place (a listener kept its socket). */
+  updated: string[];
+  /** Inputs stopped and started again with their new values. */
+  rebuilt: string[];
+  /** Whether `log_level` changed (the caller applies it). */
+  logLevel: boolean;
+}
+
+/** A reload that cannot be applied: the running config stays. */
+export class ReloadRefused extends Error {
+  /**
+   * @param reason why, in one line.
+   */
+  constructor(reason: string, options?: ErrorOptions) {
+    super(reason, options);
+    this.name = "ReloadRefused";
+  }
+}
+
 /** The server's components, running. */
 export class Pipeline {
-  /** The inputs, the HTTP API's among them, in the order they were started. */
-  readonly inputs: readonly Input[];
+  /** The inputs from the config's `inputs`, by name. */
+  readonly #inputs: Map<string, Input>;
+  /** The HTTP API, when on. */
+  readonly #api: Input | undefined;
   /** The sinks' built forms, in the config's order. */
   readonly #sinks: readonly NamedSink[];
   readonly #router: Router;
   readonly #marks: StreamMarks | undefined;
+  readonly #context: InputContext;
+  /** The config running now. */
+  #config: ServerConfig;
+  /** Reloads and the close, one after another. */
+  #work: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    inputs: readonly Input[],
-    sinks: readonly NamedSink[],
-    router: Router,
-    marks: StreamMarks | undefined,
+    parts: {
+      inputs: Map<string, Input>;
+      api: Input | undefined;
+      sinks: readonly NamedSink[];
+      router: Router;
+      marks: StreamMarks | undefined;
+      context: InputContext;
+    },
+    config: ServerConfig,
   ) {
-    this.inputs = inputs;
-    this.#sinks = sinks;
-    this.#router = router;
-    this.#marks = marks;
+    this.#inputs = parts.inputs;
+    this.#api = parts.api;
+    this.#sinks = parts.sinks;
+    this.#router = parts.router;
+    this.#marks = parts.marks;
+    this.#context = parts.context;
+    this.#config = config;
+  }
+
+  /** The inputs running now, the HTTP API's among them. */
+  get inputs(): Input[] {
+    return [...this.#inputs.values(), ...(this.#api ? [this.#api] : [])];
+  }
+
+  /** The config running now. */
+  get config(): ServerConfig {
+    return this.#config;
   }
 
   /**
@@ -82,8 +126,10 @@ export class Pipeline {
       ? undefined
       : await openMarks(mainPath, stateDir, fileSinks[0]?.fsync === "batch");
     const sinks: NamedSink[] = [];
-    const inputs: Input[] = [];
+    const inputs = new Map<string, Input>();
+    let api: Input | undefined;
     let router: Router | undefined;
+    let context: InputContext;
     try {
       for (const [name, sinkConfig] of Object.entries(config.sinks)) {
         const built = await SINKS[sinkConfig.type].build(name, sinkConfig, { marks });
@@ -91,7 +137,7 @@ export class Pipeline {
       }
       const sources = new SourceStats();
       router = new Router([...sinks.map((s) => s.sink), sources]);
-      const context: InputContext = {
+      context = {
         router,
         // One cap over every listener: together they must stay under the descriptor limit.
         gate: new ConnectionGate(config.net.max_connections),
@@ -105,22 +151,133 @@ export class Pipeline {
         sinkMetrics: () => sinks.map((s): SinkMetrics => s.metrics()),
         queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
       };
-      for (const [name, component, values] of startOrder(config)) {
-        inputs.push(await component.build(name, values, context));
+      const listed = Object.keys(config.inputs);
+      const withApi = config.http.address === undefined ? listed : [...listed, API];
+      for (const name of startOrder(config, withApi)) {
+        if (name === API) api = await INPUTS.http.build("http", config.http, context);
+        else {inputs.set(
+            name,
+            await INPUTS[config.inputs[name].type].build(name, config.inputs[name], context),
+          );}
       }
     } catch (err) {
-      await Promise.allSettled(inputs.map((input) => input.close()));
+      await Promise.allSettled([...inputs.values(), ...(api ? [api] : [])].map((i) => i.close()));
       const opened = router === undefined ? sinks.map((s) => s.sink) : [router];
       await Promise.allSettled(opened.map((sink) => sink.close()));
       await marks?.close();
-      throw err instanceof BuildError
-        ? err
-        : new BuildError("Cannot start: {error}", { error: describe(err) }, { cause: err });
+      throw asBuildError(err);
     }
     if (marks) reportMarks(marks, stateDir);
-    const pipeline = new Pipeline(inputs, sinks, router, marks);
+    const pipeline = new Pipeline({ inputs, api, sinks, router, marks, context }, config);
     pipeline.#ready();
     return pipeline;
+  }
+
+  /**
+   * Applies `next` while running: inputs added, removed or changed are started, stopped, updated
+   * in place or rebuilt, the others keep running. Lines an input took before it stops are in the
+   * router when it is gone; a listener that keeps its address keeps its socket.
+   *
+   * @throws {ReloadRefused} when `next` changes what cannot change while running, or an input
+   * cannot start (its port is taken): the running config stays, inputs stopped for the reload are
+   * started again.
+   */
+  reload(next: ServerConfig): Promise<ReloadResult> {
+    const work = this.#work.then(() => this.#reload(next));
+    this.#work = work.catch(() => {});
+    return work;
+  }
+
+  async #reload(next: ServerConfig): Promise<ReloadResult> {
+    const plan = planReload(this.#config, next);
+    if (plan.refused !== undefined) throw new ReloadRefused(plan.refused);
+    const result: ReloadResult = {
+      added: plan.added,
+      removed: plan.removed,
+      updated: [],
+      rebuilt: [],
+      logLevel: plan.logLevel,
+    };
+    const updates: (() => void)[] = [];
+    for (const name of plan.changed) {
+      const after = next.inputs[name];
+      const update = this.#config.inputs[name].type === after.type
+        ? INPUTS[after.type].update?.(this.#inputs.get(name)!, after)
+        : undefined;
+      if (update !== undefined) updates.push(update);
+      (update !== undefined ? result.updated : result.rebuilt).push(name);
+    }
+    const going = [...plan.removed, ...result.rebuilt];
+    const first = this.#stopFirst(next, plan.added, result.rebuilt, going);
+    const previous = new Map<string, Input>();
+    await Promise.all(first.map(async (name) => {
+      previous.set(name, this.#inputs.get(name)!);
+      await this.#inputs.get(name)!.close();
+      this.#inputs.delete(name);
+    }));
+    const built = new Map<string, Input>();
+    try {
+      for (const name of startOrder(next, [...plan.added, ...result.rebuilt])) {
+        const input = next.inputs[name];
+        built.set(
+          name,
+          await INPUTS[input.type].build(name, input, this.#context, previous.get(name)),
+        );
+      }
+    } catch (err) {
+      await Promise.allSettled([...built.values()].map((input) => input.close()));
+      await this.#restart(first, previous);
+      throw new ReloadRefused(asBuildError(err).message, { cause: err });
+    }
+    await Promise.all(
+      going.filter((name) => !first.includes(name)).map(async (name) => {
+        await this.#inputs.get(name)!.close();
+        this.#inputs.delete(name);
+      }),
+    );
+    for (const update of updates) update();
+    for (const [name, input] of built) this.#inputs.set(name, input);
+    this.#config = next;
+    return result;
+  }
+
+  /**
+   * The inputs to stop before the new ones start: rebuilt inputs that do not listen (watched
+   * files hand their positions over, and must not be read by two inputs at once), and those
+   * holding a socket a new listener needs.
+   */
+  #stopFirst(next: ServerConfig, added: string[], rebuilt: string[], going: string[]): string[] {
+    const wanted = [...added, ...rebuilt].flatMap((name) =>
+      INPUTS[next.inputs[name].type].listens?.(next.inputs[name]) ?? []
+    );
+    return going.filter((name) => {
+      const running = this.#config.inputs[name];
+      const listens = INPUTS[running.type].listens;
+      if (listens === undefined) return rebuilt.includes(name);
+      return listens(running).some((held) =>
+        wanted.some((want) =>
+          want.transport === held.transport && sameSocket(want.address, held.address)
+        )
+      );
+    });
+  }
+
+  /** Starts again, from the running config, the inputs a failed reload had stopped. */
+  async #restart(names: readonly string[], previous: Map<string, Input>): Promise<void> {
+    for (const name of names) {
+      const input = this.#config.inputs[name];
+      try {
+        this.#inputs.set(
+          name,
+          await INPUTS[input.type].build(name, input, this.#context, previous.get(name)),
+        );
+      } catch (err) {
+        log.error("Input {name} stopped for a reload could not start again: {error}", {
+          name,
+          error: asBuildError(err).message,
+        });
+      }
+    }
   }
 
   /** Reopens every sink's files before their next write (logrotate's SIGHUP). */
@@ -135,6 +292,8 @@ export class Pipeline {
    */
   async close(options: { signal?: AbortSignal } = {}): Promise<void> {
     const { signal } = options;
+    // A reload under way finishes first, so every input it started is stopped here.
+    await this.#work;
     // Stop taking lines everywhere first, so everything taken is in the router when it closes.
     await Promise.all(this.inputs.map((input) => input.close({ signal })));
     await this.#router.close({ signal });
@@ -155,24 +314,29 @@ export class Pipeline {
   }
 }
 
+/** Stands for the HTTP API among the inputs to start. */
+const API = "\0http";
+
 /**
- * The inputs to start, in order: the listeners first, then the HTTP API, then the rest (watched
- * files), so a port that is taken stops startup before any file is read.
+ * `names` (of `config.inputs`, and {@linkcode API}) in the order to start them: the listeners
+ * first, then the HTTP API, then the rest (watched files), so a port that is taken stops startup
+ * before any file is read.
  */
-function startOrder(
-  config: ServerConfig,
-): [string, InputComponent, Values<InputComponent["keys"]>][] {
-  const listed = Object.entries(config.inputs).map(([name, input]) =>
-    [name, INPUTS[input.type], input] as [string, InputComponent, ComponentConfig]
-  );
-  const http: typeof listed = config.http.address === undefined
-    ? []
-    : [["http", INPUTS.http, config.http as unknown as ComponentConfig]];
+function startOrder(config: ServerConfig, names: readonly string[]): string[] {
+  const listens = (name: string) =>
+    name !== API && INPUTS[config.inputs[name].type].listens !== undefined;
   return [
-    ...listed.filter(([, c]) => c.listens !== undefined),
-    ...http,
-    ...listed.filter(([, c]) => c.listens === undefined),
+    ...names.filter(listens),
+    ...names.filter((name) => name === API),
+    ...names.filter((name) => name !== API && !listens(name)),
   ];
+}
+
+/** `err` as a {@linkcode BuildError}, to log as one line. */
+function asBuildError(err: unknown): BuildError {
+  return err instanceof BuildError
+    ? err
+    : new BuildError("Cannot start: {error}", { error: describe(err) }, { cause: err });
 }
 
 /** Throws the first reason a component cannot run as configured, before anything is opened. */

@@ -59,6 +59,24 @@ export function renderReference(example: string): string {
     "port; a `live` sink only with the HTTP API, which adds one named `live` with the defaults " +
     "when the file names none; a file path that could write into the state folder is refused.",
     "",
+    "## Reload",
+    "",
+    "`serve -config FILE` watches the file (an editor's rename over it included) and reads it " +
+    "again on `SIGHUP` too, which also reopens the log files. What changed is applied while it " +
+    "runs; the rest keeps running:",
+    "",
+    "- inputs added are started, removed ones stopped, changed ones updated in place or rebuilt. " +
+    "Lines an input took are stored before it is gone: none is lost or stored twice.",
+    "- a `tcp` input that keeps its address keeps its socket and its connections; a new " +
+    "`max_line` applies to connections accepted after the reload. A new address is bound before " +
+    "the old one is closed.",
+    "- a `watch` input that changed hands its positions to the one that replaces it: files it " +
+    "followed go on where it stopped, files it did not are read from their start.",
+    "- `log_level` applies at once.",
+    "- a file that does not check, that changes `http`, `sinks`, `net` or `storage` (applied at " +
+    "a restart only), or whose new input cannot start (a port taken) is refused as a whole with " +
+    "the reason in the log; the running config stays, and inputs stopped for it start again.",
+    "",
     "## Top level",
     "",
     "| key | what |",

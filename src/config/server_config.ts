@@ -327,7 +327,8 @@ function checkAddresses(config: ServerConfig, problems: Problems): void {
 
 const ANY = new Set(["0.0.0.0", "::"]);
 
-function sameSocket(a: HostPort, b: HostPort): boolean {
+/** Whether two listeners of one transport at `a` and `b` would bind the same socket. */
+export function sameSocket(a: HostPort, b: HostPort): boolean {
   return a.port === b.port && (a.hostname === b.hostname || ANY.has(a.hostname) ||
     ANY.has(b.hostname));
 }

@@ -60,7 +60,7 @@ export class TcpInput {
   readonly addr: Deno.NetAddr;
   readonly #listener: Deno.Listener;
   readonly #sink: Sink;
-  readonly #maxLine: number | undefined;
+  #maxLine: number | undefined;
   readonly #bufferSize: number | undefined;
   readonly #gate: ConnectionGate;
   readonly #idleMs: number;
@@ -98,6 +98,14 @@ export class TcpInput {
     const { hostname = "0.0.0.0", port } = config;
     const listener = Deno.listen({ hostname, port, transport: "tcp" });
     return new TcpInput(listener, sink, config);
+  }
+
+  /**
+   * The line limit of connections accepted from now on (a config reload changes it without
+   * closing the listener); connections already open keep theirs.
+   */
+  set maxLine(bytes: number | undefined) {
+    this.#maxLine = bytes;
   }
 
   /** Open connections. */

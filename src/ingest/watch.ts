@@ -149,6 +149,12 @@ export interface WatchInputOptions {
   host?: string;
   /** Longer lines are split. Default 1 MiB. */
   maxLine?: number;
+  /**
+   * Positions to resume from: a config reload hands the store of the input it replaces (stopped
+   * first) to the new one, so no line is read twice or skipped. Default: a new one, and files
+   * present at the first scan are followed from their end.
+   */
+  store?: CheckpointStore;
 }
 
 /**
@@ -163,26 +169,30 @@ export interface WatchInputOptions {
  */
 export class WatchInput {
   readonly #input: FileInput;
+  /** The positions it reads from, in memory. */
+  readonly store: CheckpointStore;
 
-  private constructor(input: FileInput) {
+  private constructor(input: FileInput, store: CheckpointStore) {
     this.#input = input;
+    this.store = store;
   }
 
   /** Starts following `options.paths` into `router`. */
   static start(router: Sink, options: WatchInputOptions): WatchInput {
     const { paths, host = "localhost", maxLine, outputs = [], stateDirs = [] } = options;
     if (paths.length === 0) throw new TypeError("Watch needs at least one path");
+    const store = options.store ?? CheckpointStore.memory();
     const input = FileInput.start({
       name: "watch",
       paths,
       ownFiles: ownFiles(outputs, stateDirs),
       startAt: "end",
       target: new RouterTarget(router, host),
-      store: CheckpointStore.memory(),
+      store,
       maxLine,
       batchWaitMs: 20,
     });
-    return new WatchInput(input);
+    return new WatchInput(input, store);
   }
 
   /**

@@ -35,6 +35,14 @@ export const tcpInput = defineInput({
   doc: "Newline-delimited lines over TCP, one batch per read; a full queue pushes back on senders",
   keys: TCP_KEYS,
   listens: (values) => [{ transport: "tcp", address: values.address }],
+  update(input, values) {
+    // The line limit applies to connections accepted from now on; another address needs
+    // another socket.
+    if (!(input instanceof TcpComponent) || input.bound !== formatHostPort(values.address)) {
+      return undefined;
+    }
+    return () => input.maxLine = values.max_line;
+  },
   build(name, values, context) {
     const address = values.address;
     try {
@@ -45,7 +53,7 @@ export const tcpInput = defineInput({
         gate: context.gate,
         idleTimeoutMs: context.net.idle_timeout,
       }, context.router);
-      return Promise.resolve(new TcpComponent(name, input));
+      return Promise.resolve(new TcpComponent(name, input, address));
     } catch (err) {
       return Promise.reject(listenError(err, address, name, context));
     }
@@ -69,12 +77,20 @@ class TcpComponent implements Input {
   readonly type = "tcp";
   readonly name: string;
   readonly address: string;
+  /** The address as configured (port 0 stays 0), to tell whether a reload keeps it. */
+  readonly bound: string;
   readonly #input: TcpInput;
 
-  constructor(name: string, input: TcpInput) {
+  constructor(name: string, input: TcpInput, configured: HostPort) {
     this.name = name;
     this.#input = input;
     this.address = `tcp://${formatHostPort(input.addr)}`;
+    this.bound = formatHostPort(configured);
+  }
+
+  /** The line limit of connections accepted from now on. */
+  set maxLine(bytes: number) {
+    this.#input.maxLine = bytes;
   }
 
   stats(): Record<string, number> {

@@ -7,6 +7,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { hostName } from "../../host_name.ts";
+import type { CheckpointStore } from "../../files/checkpoint.ts";
 import { compileGlob } from "../../files/glob.ts";
 import { describe } from "../../_util.ts";
 import { WatchInput } from "../../ingest/watch.ts";
@@ -56,8 +57,11 @@ export const watchInput = defineInput({
       unreadable.map((p) => `"${p}"`).join(", ")
     }: run with --allow-read=${unreadable.join(",")}`;
   },
-  build(name, values, context) {
+  build(name, values, context, previous) {
     const watch = WatchInput.start(context.router, {
+      // Rebuilt on a reload: where the input it replaces stopped, so no line is read twice or
+      // skipped (files it did not follow are read from their start, as files that appear are).
+      store: previous instanceof WatchComponent ? previous.store : undefined,
       paths: values.paths,
       host: hostName(),
       maxLine: values.max_line,
@@ -79,6 +83,11 @@ class WatchComponent implements Input {
   constructor(name: string, watch: WatchInput) {
     this.name = name;
     this.#watch = watch;
+  }
+
+  /** The positions it read up to. */
+  get store(): CheckpointStore {
+    return this.#watch.store;
   }
 
   stats(): Record<string, number> {
