@@ -15,9 +15,9 @@ import {
   HubClosedError,
   type LiveHub,
   type SubscribeOptions,
-  type Subscription,
   TooManySubscribersError,
 } from "../live/hub.ts";
+import type { Subscription } from "../live/subscription.ts";
 import { DeliveryBudget } from "../live/delivery_budget.ts";
 import { formatCursor } from "../live/cursor.ts";
 import { encodeSseMessage, SSE_CONTENT_TYPE } from "../live/sse.ts";

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import type { Batch } from "../pipeline/batch.ts";
-import {
-  HubClosedError,
-  type LiveEvent,
-  LiveHub,
-  type LiveLine,
-  type Subscription,
-  TooManySubscribersError,
-} from "./hub.ts";
+import { HubClosedError, LiveHub, TooManySubscribersError } from "./hub.ts";
+import type { LiveEvent, LiveLine, Subscription } from "./subscription.ts";
 
 const encoder = new TextEncoder();
 
@@ -299,52 +293,6 @@ Deno.test("at the cap, stalled subscribers are closed to make room", async () =>
   await hub.close();
 });
 
-Deno.test("an aborted signal ends a pending read, a for-await loop and the stream", async () => {
-  const hub = new LiveHub();
-  const controller = new AbortController();
-  const sub = hub.subscribe({ signal: controller.signal });
-  const seen: string[] = [];
-  const loop = (async () => {
-    for await (const event of sub) {
-      if (event.type === "lines") seen.push(...event.lines.map((l) => l.line));
-      if (seen.length === 2) controller.abort();
-    }
-  })();
-  hub.write(batch(["one", "two"]));
-  await loop;
-  assert.deepEqual(seen, ["one", "two"]);
-  assert.equal(sub.closeReason, "aborted");
-  assert.equal(hub.stats.subscribers, 0);
-
-  const streamed = hub.subscribe();
-  const reader = streamed.readable.getReader();
-  const read = reader.read();
-  hub.write(batch(["three"]));
-  assert.equal((await read).value?.type, "lines");
-  await reader.cancel();
-  assert.equal(streamed.closeReason, "closed");
-
-  const cancelledWhileWaiting = hub.subscribe().readable.getReader();
-  const never = cancelledWhileWaiting.read();
-  await cancelledWhileWaiting.cancel();
-  assert.equal((await never).done, true);
-
-  const aborted = AbortSignal.abort(new Error("gone"));
-  assert.throws(() => hub.subscribe({ signal: aborted }), { message: "gone" });
-  assert.equal(hub.stats.subscribers, 0);
-  await hub.close();
-});
-
-Deno.test("leaving a for-await loop early closes the subscription", async () => {
-  const hub = new LiveHub();
-  const sub = hub.subscribe({ backfill: 5 });
-  hub.write(batch(["a"]));
-  for await (const _ of sub) break;
-  assert.equal(sub.closed, true);
-  assert.equal(hub.stats.subscribers, 0);
-  await hub.close();
-});
-
 Deno.test("closing the hub lets readers drain what is queued, then ends them", async () => {
   const hub = new LiveHub();
   const sub = hub.subscribe();
@@ -360,16 +308,6 @@ Deno.test("closing the hub lets readers drain what is queued, then ends them", a
   assert.equal(await sub.read(), undefined);
   assert.equal(sub.closeReason, "hub closed");
   assert.equal(hub.stats.subscribers, 0);
-});
-
-Deno.test("a second concurrent reader is refused", async () => {
-  const hub = new LiveHub();
-  const sub = hub.subscribe();
-  const first = sub.read();
-  await assert.rejects(sub.read(), TypeError);
-  sub.close();
-  assert.equal(await first, undefined);
-  await hub.close();
 });
 
 Deno.test("writes with no subscribers touch only the ring", async () => {
@@ -413,29 +351,6 @@ Deno.test("LiveHub counts exactly what a full subscriber misses, per filter, wit
   await hub.close();
 });
 
-Deno.test("poll takes at most maxLines, leaving the rest queued in order; ready takes nothing", async () => {
-  const hub = new LiveHub();
-  const sub = hub.subscribe({ grep: "keep" });
-  const ready = sub.ready();
-  hub.write(batch(["keep 1", "skip", "keep 2", "keep 3"]));
-  hub.write(batch(["keep 4", "keep 5"]));
-  assert.equal(await ready, true);
-  assert.equal(sub.queuedBytes, 5 * (6 + 64), "5 matching lines of 6 bytes queued");
-  const sizes: number[] = [];
-  const seen: number[] = [];
-  for (let event = sub.poll({ maxLines: 2 }); event; event = sub.poll({ maxLines: 2 })) {
-    sizes.push(ids([event]).length);
-    seen.push(...ids([event]));
-  }
-  assert.deepEqual(seen, [1, 3, 4, 5, 6]);
-  assert.deepEqual(sizes, [2, 2, 1]);
-  assert.equal(sub.queuedBytes, 0);
-  assert.throws(() => sub.poll({ maxLines: 0.5 }), RangeError);
-  sub.close();
-  assert.equal(await sub.ready(), false, "ended with nothing queued");
-  await hub.close();
-});
-
 Deno.test("a full subscriber with no filter misses exactly what passes while it waits, counted at once", async () => {
   const hub = new LiveHub();
   const sub = hub.subscribe({ queueBytes: 71 }); // room for one line of 7 characters
@@ -451,38 +366,6 @@ Deno.test("a full subscriber with no filter misses exactly what passes while it 
   assert.deepEqual(transcript(other), ["line 01", "line 02", "line 03"]);
   sub.close();
   other.close();
-  await hub.close();
-});
-
-Deno.test("keepLines drops the oldest live lines, never backlog, and counts them where the gap is", async () => {
-  const hub = new LiveHub({ noticeMs: 0 });
-  hub.write(batch(["old 1", "old 2"]));
-  const sub = hub.subscribe({ backfill: 2 });
-  hub.write(batch(["a", "b", "c"]));
-  hub.write(batch(["d", "e"]));
-  const seen: string[] = [];
-  for (let e = sub.poll({ keepLines: 2 }); e; e = sub.poll({ keepLines: 2 })) {
-    seen.push(...(e.type === "dropped" ? [`dropped ${e.count}`] : e.lines.map((l) => l.line)));
-  }
-  assert.deepEqual(seen, ["old 1", "old 2", "dropped 3", "d", "e"]);
-  assert.equal(sub.droppedLines, 3);
-  assert.equal(sub.queuedBytes, 0);
-
-  // Full and parked: the gap it left when full joins the one keepLines makes only if adjacent.
-  const full = hub.subscribe({ queueBytes: 3 * 65 }); // three one-character lines
-  hub.write(batch(["a", "b", "c", "d"]));
-  hub.write(batch(["e"]));
-  const events: LiveEvent[] = [];
-  for (let e = full.poll({ keepLines: 1 }); e; e = full.poll({ keepLines: 1 })) events.push(e);
-  assert.deepEqual(
-    events.map((e) => e.type === "dropped" ? `dropped ${e.count}` : e.lines.map((l) => l.line)),
-    ["dropped 2", ["c"], "dropped 2"],
-  );
-  assert.equal(full.droppedLines, 4);
-  assert.equal(hub.stats.linesDropped, 3 + 4);
-  assert.throws(() => full.poll({ keepLines: -1 }), RangeError);
-  sub.close();
-  full.close();
   await hub.close();
 });
 
@@ -603,29 +486,39 @@ Deno.test("the ring copies within its rate; a resume counts what it skipped wher
   await hub.close();
 });
 
-Deno.test("pollRaw hands lines as bytes, a batch's run at a time, and notices where they are", async () => {
-  const hub = new LiveHub({ queueBytes: 64 * 3 + 30, noticeMs: 0 });
-  const sub = hub.subscribe();
-  hub.write(batch(["a1", "a2"], "web"));
-  hub.write(batch(["b1", "b2", "b3"], "db"));
-  const decoder = new TextDecoder();
-  const first = sub.pollRaw({ maxLines: 1 });
-  assert.ok(first?.type === "raw");
-  assert.deepEqual([decoder.decode(first.data), first.firstId, first.count, first.source], [
-    "a1\n",
-    1,
-    1,
-    "web",
-  ]);
-  const second = sub.pollRaw();
-  assert.ok(second?.type === "raw");
-  assert.deepEqual([decoder.decode(second.data), second.firstId], ["a2\n", 2]);
-  const third = sub.pollRaw();
-  assert.ok(third?.type === "raw");
-  assert.deepEqual([decoder.decode(third.data), third.firstId, third.source], ["b1\n", 3, "db"]);
-  assert.deepEqual(sub.pollRaw(), { type: "dropped", count: 2 });
-  assert.equal(sub.pollRaw(), undefined);
-  assert.equal(hub.stats.linesDelivered, 3);
-  sub.close();
+Deno.test("a subscription that ends leaves the hub; an already aborted signal is refused", async () => {
+  const hub = new LiveHub();
+  const controller = new AbortController();
+  const aborted = hub.subscribe({ signal: controller.signal });
+  const pending = aborted.read();
+  controller.abort();
+  assert.equal(await pending, undefined);
+  const left = hub.subscribe({ backfill: 5 });
+  hub.write(batch(["a"]));
+  for await (const _ of left) break;
+  assert.equal(left.closed, true);
+  assert.equal(hub.stats.subscribers, 0);
+  assert.throws(
+    () => hub.subscribe({ signal: AbortSignal.abort(new Error("gone")) }),
+    { message: "gone" },
+  );
+  assert.equal(hub.stats.subscribers, 0);
+  await hub.close();
+});
+
+Deno.test("keepLines on a parked subscriber: the gap it left when full joins the one keepLines makes only if adjacent", async () => {
+  const hub = new LiveHub({ noticeMs: 0 });
+  const full = hub.subscribe({ queueBytes: 3 * 65 }); // three one-character lines
+  hub.write(batch(["a", "b", "c", "d"]));
+  hub.write(batch(["e"]));
+  const events: LiveEvent[] = [];
+  for (let e = full.poll({ keepLines: 1 }); e; e = full.poll({ keepLines: 1 })) events.push(e);
+  assert.deepEqual(
+    events.map((e) => e.type === "dropped" ? `dropped ${e.count}` : e.lines.map((l) => l.line)),
+    ["dropped 2", ["c"], "dropped 2"],
+  );
+  assert.equal(full.droppedLines, 4);
+  assert.equal(hub.stats.linesDropped, 4);
+  full.close();
   await hub.close();
 });

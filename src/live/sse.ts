@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { LiveEvent, LiveLine, RawLinesEvent } from "./hub.ts";
+import type { LiveEvent, LiveLine, RawLinesEvent } from "./subscription.ts";
 
 /** The `Content-Type` of an SSE response. */
 export const SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8";

@@ -8,7 +8,7 @@
 
 import { concatBytes } from "../_util.ts";
 import type { DeliveryShare } from "./delivery_budget.ts";
-import type { Subscription } from "./hub.ts";
+import type { Subscription } from "./subscription.ts";
 import { encodeSseComment, encodeSseDropped, encodeSseRaw } from "./sse.ts";
 
 /** Options of {@linkcode sseBody}. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { LiveLine } from "./hub.ts";
+import type { LiveLine } from "./subscription.ts";
 import { encodeSseDropped, encodeSseLines, encodeSseMessage } from "./sse.ts";
 import { SseDecoderStream, type SseEvent } from "./sse_decoder.ts";
 

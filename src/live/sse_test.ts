@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { LiveEvent, LiveLine } from "./hub.ts";
+import type { LiveEvent, LiveLine } from "./subscription.ts";
 import {
   encodeSseComment,
   encodeSseDropped,

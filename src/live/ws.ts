@@ -15,7 +15,7 @@
  */
 
 import type { DeliveryShare } from "./delivery_budget.ts";
-import type { LiveEvent, Subscription } from "./hub.ts";
+import type { LiveEvent, Subscription } from "./subscription.ts";
 
 /** Options of {@linkcode pumpWebSocket}. */
 export interface PumpWebSocketOptions {
