@@ -77,6 +77,7 @@ export class Pipeline {
   #config: ServerConfig;
   /** Reloads and the close, one after another. */
   #work: Promise<unknown> = Promise.resolve();
+  #closing = false;
 
   private constructor(
     parts: {
@@ -183,6 +184,7 @@ export class Pipeline {
    * started again.
    */
   reload(next: ServerConfig): Promise<ReloadResult> {
+    if (this.#closing) return Promise.reject(new ReloadRefused("the server is stopping"));
     const work = this.#work.then(() => this.#reload(next));
     this.#work = work.catch(() => {});
     return work;
@@ -292,7 +294,9 @@ export class Pipeline {
    */
   async close(options: { signal?: AbortSignal } = {}): Promise<void> {
     const { signal } = options;
-    // A reload under way finishes first, so every input it started is stopped here.
+    // A reload under way finishes first, so every input it started is stopped here; none starts
+    // after.
+    this.#closing = true;
     await this.#work;
     // Stop taking lines everywhere first, so everything taken is in the router when it closes.
     await Promise.all(this.inputs.map((input) => input.close({ signal })));
