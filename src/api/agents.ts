@@ -10,6 +10,7 @@
  */
 
 import { GAUGE_STATS } from "../agent/report_stats.ts";
+import { HttpError } from "../net/http_error.ts";
 
 /** One agent's latest report, as listed. */
 export interface AgentEntry {
@@ -33,22 +34,6 @@ export interface AgentEntry {
   lag: number;
   /** Its counters. */
   stats: Record<string, number>;
-}
-
-/** A report the server cannot take: answered 400 or 413. */
-export class ReportError extends Error {
-  /** The HTTP status to answer. */
-  readonly status: number;
-
-  /**
-   * @param status 400 or 413.
-   * @param message what is wrong.
-   */
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "ReportError";
-    this.status = status;
-  }
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -80,23 +65,23 @@ export class AgentRegistry {
   /**
    * Reads a report from `req` and keeps it as its agent's latest.
    *
-   * @throws {ReportError} for a body that is too large or not a report.
+   * @throws {HttpError} for a body that is too large or not a report.
    */
   async accept(req: Request, address: string): Promise<AgentEntry> {
     const length = Number(req.headers.get("content-length") ?? 0);
     if (length > MAX_BODY) {
       await req.body?.cancel();
-      throw new ReportError(413, `Report is over ${MAX_BODY} bytes`);
+      throw new HttpError(413, `Report is over ${MAX_BODY} bytes`);
     }
     const text = await readLimited(req, MAX_BODY);
     let doc: Record<string, unknown>;
     try {
       doc = JSON.parse(text);
     } catch {
-      throw new ReportError(400, "Report is not JSON");
+      throw new HttpError(400, "Report is not JSON");
     }
     if (typeof doc !== "object" || doc === null || typeof doc.id !== "string" || doc.id === "") {
-      throw new ReportError(400, 'Report needs an "id" string');
+      throw new HttpError(400, 'Report needs an "id" string');
     }
     const files = Array.isArray(doc.files) ? doc.files.slice(0, MAX_FILES) : [];
     let lag = 0;
@@ -179,7 +164,7 @@ async function readLimited(req: Request, limit: number): Promise<string> {
       const { done, value } = await reader.read();
       if (done) break;
       size += value.length;
-      if (size > limit) throw new ReportError(413, `Report is over ${limit} bytes`);
+      if (size > limit) throw new HttpError(413, `Report is over ${limit} bytes`);
       chunks.push(value);
     }
   } finally {

@@ -21,7 +21,7 @@ import { HttpIngest } from "../ingest/http_ingest.ts";
 import type { LiveHub } from "../live/hub.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
-import { AgentRegistry, ReportError } from "./agents.ts";
+import { AgentRegistry } from "./agents.ts";
 import { isAuthorized, isLoopback } from "./auth.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics, type SinkMetrics } from "./metrics.ts";
 import { checkOrigin } from "./origin.ts";
@@ -30,6 +30,7 @@ import { TailRoute } from "./tail.ts";
 import { ConnectionGate, type NetStats } from "../net/accept.ts";
 import { logAcceptError } from "../net/log.ts";
 import { HttpServer, type HttpTimeouts } from "../net/http_server.ts";
+import { HttpError } from "../net/http_error.ts";
 
 /** Settings of the API. */
 export interface ApiConfig {
@@ -138,7 +139,7 @@ export class Api {
         path,
         error: describe(err),
       });
-      res = json(500, { error: describe(err) });
+      res = new HttpError(500, describe(err)).response();
     }
     let codes = this.#requests.get(route);
     if (codes === undefined) this.#requests.set(route, codes = new Map());
@@ -162,19 +163,19 @@ export class Api {
     });
     if (refused !== undefined) {
       await req.body?.cancel();
-      return json(403, { error: refused });
+      return new HttpError(403, refused).response();
     }
     if (!isAuthorized(req, token)) {
       await req.body?.cancel();
-      return json(401, { error: "Missing or wrong bearer token" }, {
-        "www-authenticate": 'Bearer realm="logboom"',
-      });
+      return new HttpError(401, "Missing or wrong bearer token", {
+        headers: { "www-authenticate": 'Bearer realm="logboom"' },
+      }).response();
     }
     switch (route) {
       case "/api/v1/ingest":
         return await this.#ingest.handle(req, peer);
       case "/api/v1/tail":
-        if (this.#closing) return json(503, { error: "The server is shutting down" });
+        if (this.#closing) return new HttpError(503, "The server is shutting down").response();
         return methodIs(req, "GET") ?? this.#tail.handle(req);
       case "/api/v1/agents":
         return methodIs(req, "GET") ?? json(200, { agents: this.#agents.list() });
@@ -185,7 +186,7 @@ export class Api {
           const entry = await this.#agents.accept(req, peer.hostname);
           return json(200, { accepted: true, id: entry.id });
         } catch (err) {
-          if (err instanceof ReportError) return json(err.status, { error: err.message });
+          if (err instanceof HttpError) return err.response();
           throw err;
         }
       }
@@ -201,7 +202,7 @@ export class Api {
       }
       default:
         await req.body?.cancel();
-        return json(404, { error: `No route "${new URL(req.url).pathname}"` });
+        return new HttpError(404, `No route "${new URL(req.url).pathname}"`).response();
     }
   }
 
@@ -332,7 +333,8 @@ export class ApiServer {
 
 function methodIs(req: Request, method: string): Response | undefined {
   if (req.method === method || (method === "GET" && req.method === "HEAD")) return undefined;
-  return json(405, { error: `Use ${method}` }, { allow: method === "GET" ? "GET, HEAD" : method });
+  const allow = method === "GET" ? "GET, HEAD" : method;
+  return new HttpError(405, `Use ${method}`, { headers: { allow } }).response();
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

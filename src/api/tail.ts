@@ -11,6 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { HttpError } from "../net/http_error.ts";
 import {
   HubClosedError,
   type LiveHub,
@@ -44,21 +45,6 @@ export interface TailRouteOptions {
 const log = getLogger(["logboom", "api", "tail"]);
 const MIN_QUEUE_BYTES = 64 * 1024;
 const MAX_QUEUE_BYTES = 1024 * 1024;
-
-/** A tail request this route answers with a 4xx or 5xx status. */
-export class TailRequestError extends Error {
-  /** The HTTP status. */
-  readonly status: number;
-  /**
-   * @param status the HTTP status to answer.
-   * @param message why, in one sentence.
-   */
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "TailRequestError";
-    this.status = status;
-  }
-}
 
 /**
  * Serves live tails from one hub, and ends them all on {@linkcode TailRoute.close}.
@@ -119,7 +105,7 @@ export class TailRoute {
         upgraded = upgradeWebSocket(req);
       } catch (err) {
         sub.close();
-        return errorResponse(new TailRequestError(400, `Bad WebSocket upgrade: ${describe(err)}`));
+        return errorResponse(new HttpError(400, `Bad WebSocket upgrade: ${describe(err)}`));
       }
       const share = this.#budget.join();
       const pump = pumpWebSocket(upgraded.socket, sub, { lastId: after, epoch, restarted, share })
@@ -165,7 +151,7 @@ export class TailRoute {
     if (n !== null && n !== "") {
       options.backfill = integer("n", n);
       if (options.backfill > this.#maxBackfill) {
-        throw new TailRequestError(400, `Query "n" is at most ${this.#maxBackfill}, got "${n}"`);
+        throw new HttpError(400, `Query "n" is at most ${this.#maxBackfill}, got "${n}"`);
       }
     }
     // Parsed by the hub, which knows its epoch: a malformed cursor is a RangeError, so a 400.
@@ -178,20 +164,21 @@ export class TailRoute {
 function integer(what: string, value: string): number {
   const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n)) {
-    throw new TailRequestError(400, `${what} must be a non-negative integer, got "${value}"`);
+    throw new HttpError(400, `${what} must be a non-negative integer, got "${value}"`);
   }
   return n;
 }
 
+/** The answer to a tail that cannot start: bad options 400, the hub full or closed 503, else 500. */
 function errorResponse(err: unknown): Response {
-  let status = 500;
-  const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8" };
-  if (err instanceof TailRequestError) status = err.status;
-  else if (err instanceof SyntaxError || err instanceof TypeError || err instanceof RangeError) {
-    status = 400;
-  } else if (err instanceof TooManySubscribersError || err instanceof HubClosedError) {
-    status = 503;
-    headers["retry-after"] = "5";
-  } else log.error("Tail failed: {error}", { error: describe(err) });
-  return new Response(JSON.stringify({ error: describe(err) }) + "\n", { status, headers });
+  if (err instanceof HttpError) return err.response();
+  const message = describe(err);
+  if (err instanceof SyntaxError || err instanceof TypeError || err instanceof RangeError) {
+    return new HttpError(400, message).response();
+  }
+  if (err instanceof TooManySubscribersError || err instanceof HubClosedError) {
+    return new HttpError(503, message, { headers: { "retry-after": "5" } }).response();
+  }
+  log.error("Tail failed: {error}", { error: message });
+  return new HttpError(500, message).response();
 }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { bodyReaderOf, HttpError } from "../net/http1.ts";
+import { bodyReaderOf } from "../net/http1.ts";
+import { HttpError } from "../net/http_error.ts";
 import { getLogger } from "@logtape/logtape";
 import { createGunzip } from "node:zlib";
 import { describe } from "../_util.ts";
@@ -134,18 +135,6 @@ const LINE_SLICE_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 const log = getLogger(["logboom", "ingest", "http"]);
 
-/** A request this input answers with a 4xx or 5xx status, and why. */
-class Refusal extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.name = "Refusal";
-    this.status = status;
-    this.headers = headers;
-  }
-}
-
 /**
  * Handles ingest requests for one router.
  *
@@ -217,16 +206,15 @@ export class HttpIngest {
       return await this.#handle(req, peer);
     } catch (err) {
       await req.body?.cancel().catch(() => {});
-      if (err instanceof Refusal) {
-        this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
-        return json(err.status, { error: err.message }, err.headers);
-      }
-      // The transport gave up on the body (it stopped arriving, or broke its framing): the
-      // client's doing, answered with its status and not logged as logboom's error.
+      // A refusal, or the transport giving up on the body (it stopped arriving, or broke its
+      // framing): the client's doing, answered with its status and not logged as logboom's error.
       if (err instanceof HttpError) {
-        log.debug("Ingest body not read whole: {error}", { error: err.message });
+        log.debug("Ingest request refused with {status}: {error}", {
+          status: err.status,
+          error: err.message,
+        });
         this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
-        return json(err.status, { error: err.message });
+        return err.response();
       }
       log.error("Ingest request failed: {error}", { error: describe(err) });
       this.#stats.refused[500] = (this.#stats.refused[500] ?? 0) + 1;
@@ -235,7 +223,7 @@ export class HttpIngest {
   }
 
   async #handle(req: Request, peer: IngestPeer): Promise<Response> {
-    if (req.method !== "POST") throw new Refusal(405, "Use POST", { allow: "POST" });
+    if (req.method !== "POST") throw new HttpError(405, "Use POST", { headers: { allow: "POST" } });
     const url = new URL(req.url);
     const source = url.searchParams.get("source") ?? "http";
     checkName("source", source);
@@ -243,11 +231,11 @@ export class HttpIngest {
     const gzip = isGzip(req.headers.get("content-encoding"));
     const stream = streamHeaders(req.headers);
     if (stream !== undefined && this.#marks === undefined) {
-      throw new Refusal(400, "Stream headers are not supported here");
+      throw new HttpError(400, "Stream headers are not supported here");
     }
     const length = req.headers.get("content-length");
     if (length !== null && Number(length) > this.#maxBody) {
-      throw new Refusal(413, `Body of ${length} bytes is over the limit of ${this.#maxBody}`);
+      throw new HttpError(413, `Body of ${length} bytes is over the limit of ${this.#maxBody}`);
     }
     this.#checkRoom();
     const parsed = { source, host: peer.hostname, format, gzip, stream };
@@ -360,10 +348,10 @@ export class HttpIngest {
     const now = Date.now();
     for (const { meta } of body.groups.values()) {
       if (this.#sink.blocked?.({ meta, receivedAt: now })) {
-        throw new Refusal(
+        throw new HttpError(
           503,
           `Lines of source "${meta.source}" cannot be stored now: their output keeps failing`,
-          { "retry-after": this.#retryAfter },
+          { headers: { "retry-after": this.#retryAfter } },
         );
       }
     }
@@ -384,10 +372,14 @@ export class HttpIngest {
 
   #checkRoom(): void {
     if (this.#closed) {
-      throw new Refusal(503, "The server is shutting down", { "retry-after": this.#retryAfter });
+      throw new HttpError(503, "The server is shutting down", {
+        headers: { "retry-after": this.#retryAfter },
+      });
     }
     if (this.#sink.full || this.#buffered >= this.#maxBuffered) {
-      throw new Refusal(503, "The ingest queue is full", { "retry-after": this.#retryAfter });
+      throw new HttpError(503, "The ingest queue is full", {
+        headers: { "retry-after": this.#retryAfter },
+      });
     }
   }
 
@@ -541,7 +533,9 @@ export class HttpIngest {
       reservation.bytes += n;
       this.#buffered += n;
       if (this.#buffered > this.#maxBuffered) {
-        throw new Refusal(503, "The ingest queue is full", { "retry-after": this.#retryAfter });
+        throw new HttpError(503, "The ingest queue is full", {
+          headers: { "retry-after": this.#retryAfter },
+        });
       }
     };
     const readInto = request.format === "text" && !request.gzip ? bodyReaderOf(req) : undefined;
@@ -588,7 +582,7 @@ export class HttpIngest {
     // is only taken as it fills), so that it is never copied to grow.
     const partial = new ByteBuilder(0, this.#maxBody);
     let number = 0;
-    const invalid = () => new Refusal(400, `Record ${number} of the body is not valid UTF-8`);
+    const invalid = () => new HttpError(400, `Record ${number} of the body is not valid UTF-8`);
     const record = (bytes: Uint8Array) => {
       number++;
       let text: string;
@@ -881,7 +875,7 @@ function positive(what: string, value: number): number {
 
 function checkName(what: string, value: string): void {
   if (value.length > MAX_NAME_LENGTH) {
-    throw new Refusal(400, `The ${what} is longer than ${MAX_NAME_LENGTH} characters`);
+    throw new HttpError(400, `The ${what} is longer than ${MAX_NAME_LENGTH} characters`);
   }
 }
 
@@ -890,14 +884,14 @@ function bodyFormat(contentType: string | null): "text" | "ndjson" {
   if (NDJSON_TYPES.has(type)) return "ndjson";
   // `curl --data-binary` labels bodies as a form unless told otherwise: they are lines all the same.
   if (TEXT_TYPES.has(type) || type.startsWith("text/")) return "text";
-  throw new Refusal(415, `Content-Type "${type}" is not text lines or NDJSON`);
+  throw new HttpError(415, `Content-Type "${type}" is not text lines or NDJSON`);
 }
 
 function isGzip(contentEncoding: string | null): boolean {
   const encoding = (contentEncoding ?? "").trim().toLowerCase();
   if (encoding === "gzip" || encoding === "x-gzip") return true;
   if (encoding === "" || encoding === "identity") return false;
-  throw new Refusal(415, `Content-Encoding "${encoding}" is not supported; use gzip`);
+  throw new HttpError(415, `Content-Encoding "${encoding}" is not supported; use gzip`);
 }
 
 function streamHeaders(headers: Headers): StreamHeaders | undefined {
@@ -905,20 +899,20 @@ function streamHeaders(headers: Headers): StreamHeaders | undefined {
   const rawOffset = headers.get("x-stream-offset");
   if (id === null && rawOffset === null) return undefined;
   if (id === null || rawOffset === null) {
-    throw new Refusal(400, "X-Stream-Id and X-Stream-Offset go together");
+    throw new HttpError(400, "X-Stream-Id and X-Stream-Offset go together");
   }
   if (!STREAM_ID.test(id)) {
-    throw new Refusal(400, "X-Stream-Id must be 1 to 256 visible ASCII characters");
+    throw new HttpError(400, "X-Stream-Id must be 1 to 256 visible ASCII characters");
   }
   const offset = /^\d{1,16}$/.test(rawOffset) ? Number(rawOffset) : NaN;
   if (!Number.isSafeInteger(offset)) {
-    throw new Refusal(400, `X-Stream-Offset must be a byte offset, got "${rawOffset}"`);
+    throw new HttpError(400, `X-Stream-Offset must be a byte offset, got "${rawOffset}"`);
   }
   const rawStart = headers.get("x-stream-start");
   if (rawStart === null) return { id, offset };
   const start = /^\d{1,16}$/.test(rawStart) ? Number(rawStart) : NaN;
   if (!Number.isSafeInteger(start) || start > offset) {
-    throw new Refusal(
+    throw new HttpError(
       400,
       `X-Stream-Start must be a byte offset at most X-Stream-Offset, got "${rawStart}"`,
     );
@@ -941,8 +935,8 @@ function parseRecord(
   return checkRecord(value, number, request);
 }
 
-function notJson(number: number, err: unknown): Refusal {
-  return new Refusal(400, `Record ${number} of the body is not JSON: ${describe(err)}`);
+function notJson(number: number, err: unknown): HttpError {
+  return new HttpError(400, `Record ${number} of the body is not JSON: ${describe(err)}`);
 }
 
 /** The checks of a record's value, whichever parser read it, in one order with one wording. */
@@ -952,23 +946,23 @@ function checkRecord(
   request: ParsedRequest,
 ): { line: string; source: string; host: string } {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new Refusal(400, `Record ${number} of the body is not a JSON object`);
+    throw new HttpError(400, `Record ${number} of the body is not a JSON object`);
   }
   const { line, source = request.source, host = request.host, ts } = value as Record<
     string,
     unknown
   >;
   if (typeof line !== "string") {
-    throw new Refusal(400, `Record ${number} of the body has no "line" string`);
+    throw new HttpError(400, `Record ${number} of the body has no "line" string`);
   }
   if (typeof source !== "string" || typeof host !== "string") {
-    throw new Refusal(
+    throw new HttpError(
       400,
       `Record ${number} of the body has a "source" or "host" that is not a string`,
     );
   }
   if (ts !== undefined && typeof ts !== "string" && typeof ts !== "number") {
-    throw new Refusal(
+    throw new HttpError(
       400,
       `Record ${number} of the body has a "ts" that is not a string or number`,
     );
@@ -1010,8 +1004,8 @@ function standIn(field: JsonField): unknown {
   }
 }
 
-function bodyTooLarge(maxBody: number): Refusal {
-  return new Refusal(413, `Body is over the limit of ${maxBody} bytes`);
+function bodyTooLarge(maxBody: number): HttpError {
+  return new HttpError(413, `Body is over the limit of ${maxBody} bytes`);
 }
 
 /**
@@ -1093,8 +1087,8 @@ async function* gunzipped(
     if (failure !== undefined) throw failure;
   } catch (err) {
     if (failure !== undefined) throw failure;
-    if (err instanceof Refusal) throw err;
-    throw new Refusal(400, `Body is not valid gzip: ${describe(err)}`);
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(400, `Body is not valid gzip: ${describe(err)}`);
   } finally {
     gunzip.destroy();
     await reader.cancel().catch(() => {});

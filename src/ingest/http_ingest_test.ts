@@ -7,7 +7,7 @@ import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import { ConnectionGate } from "../net/accept.ts";
 import { Deadlines } from "../net/deadlines.ts";
-import { HttpError } from "../net/http1.ts";
+import { HttpError } from "../net/http_error.ts";
 import { HttpServer } from "../net/http_server.ts";
 import { until } from "../../tests/_http.ts";
 import { HttpIngest, readBody } from "./http_ingest.ts";

@@ -9,20 +9,7 @@
  * @module
  */
 
-/** A request the server answers itself, with a status and a one-sentence reason. */
-export class HttpError extends Error {
-  /** The HTTP status to answer. */
-  readonly status: number;
-  /**
-   * @param status e.g. 400, 431, 501.
-   * @param message why, shown to the client.
-   */
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "HttpError";
-    this.status = status;
-  }
-}
+import { HttpError } from "./http_error.ts";
 
 /**
  * The key of a method the HTTP server puts on each `Request` with a body: `(buf) =>

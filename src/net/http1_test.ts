@@ -6,9 +6,9 @@ import {
   ConnReader,
   encodeChunk,
   headEnd,
-  HttpError,
   parseHead,
 } from "./http1.ts";
+import { HttpError } from "./http_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

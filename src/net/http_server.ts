@@ -30,7 +30,6 @@ import {
   ConnReader,
   encodeChunk,
   headEnd,
-  HttpError,
   LAST_CHUNK,
   parseHead,
   READ_BODY_INTO,
@@ -39,6 +38,7 @@ import {
   type ResponseFraming,
   responseHead,
 } from "./http1.ts";
+import { HttpError } from "./http_error.ts";
 import { takeUpgrade, UPGRADES, type WebSocketConn } from "./websocket.ts";
 
 /** The peer of a request. */
@@ -331,7 +331,7 @@ class Connection {
       if (!(res instanceof Response)) throw new TypeError("The handler did not return a Response");
     } catch (err) {
       this.#o.onError(err);
-      res = errorResponse(500, "Internal error");
+      res = new HttpError(500, "Internal error").response();
     } finally {
       if (upgrade) UPGRADES.delete(request);
     }
@@ -593,7 +593,7 @@ class Connection {
 
   /** Answers a request the server refuses itself, then the connection closes. */
   async #fail(err: HttpError): Promise<void> {
-    const res = errorResponse(err.status, err.message);
+    const res = err.response();
     const body = new Uint8Array(await res.arrayBuffer());
     const headBytes = responseHead(res.status, res.headers, {
       type: "length",
@@ -639,13 +639,6 @@ function requestPath(target: string): string {
     }
   }
   throw new HttpError(400, "Malformed request target");
-}
-
-function errorResponse(status: number, message: string): Response {
-  return new Response(JSON.stringify({ error: message }) + "\n", {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8" },
-  });
 }
 
 const REFUSAL_BODY = '{"error":"Too many connections: the server is at its limit"}\n';

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { ConnectionGate } from "./accept.ts";
 import { Deadlines } from "./deadlines.ts";
 import { type HttpHandler, HttpServer, type HttpServerOptions } from "./http_server.ts";
-import { bodyReaderOf, HttpError } from "./http1.ts";
+import { bodyReaderOf } from "./http1.ts";
+import { HttpError } from "./http_error.ts";
 import { upgradeWebSocket } from "./websocket.ts";
 
 const encoder = new TextEncoder();
