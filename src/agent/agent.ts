@@ -6,10 +6,11 @@
  * @module
  */
 
-import { GAUGE_STATS } from "./report_stats.ts";
+import { statMetric } from "./report_stats.ts";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import { describe, sleep } from "../_util.ts";
+import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from "../prometheus.ts";
 import { CheckpointStore } from "../files/checkpoint.ts";
 import { type AgentConfig, ConfigError, diffInputs, type InputConfig } from "./config.ts";
 import { FileInput, type FileReport } from "../files/file_input.ts";
@@ -251,14 +252,13 @@ export class Agent {
 
   /** The counters in Prometheus' text format. */
   metricsText(): string {
-    const id = this.id.replace(/["\\\n]/g, "_");
-    let out = "";
-    for (const [name, value] of Object.entries(this.stats())) {
-      const gauge = GAUGE_STATS.has(name);
-      const metric = `logboom_agent_${name}${gauge ? "" : "_total"}`;
-      out += `# TYPE ${metric} ${gauge ? "gauge" : "counter"}\n${metric}{agent="${id}"} ${value}\n`;
+    const out = new PrometheusWriter();
+    for (const [stat, value] of Object.entries(this.stats())) {
+      const { name, type } = statMetric(stat);
+      out.family(name, type);
+      out.sample({ agent: this.id }, value);
     }
-    return out;
+    return out.text();
   }
 
   /**
@@ -390,7 +390,7 @@ export class Agent {
         const path = new URL(req.url).pathname;
         if (path === "/metrics") {
           return new Response(this.metricsText(), {
-            headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+            headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
           });
         }
         if (path === "/healthz") return new Response("ok\n");

@@ -9,8 +9,9 @@
  * @module
  */
 
-import { GAUGE_STATS } from "../agent/report_stats.ts";
+import { statMetric } from "../agent/report_stats.ts";
 import { HttpError } from "../net/http_error.ts";
+import { type MetricType, PrometheusWriter } from "../prometheus.ts";
 
 /** One agent's latest report, as listed. */
 export interface AgentEntry {
@@ -127,26 +128,33 @@ export class AgentRegistry {
   /** The agents' counters and lag in Prometheus' text format. */
   metrics(): string {
     if (this.#agents.size === 0) return "";
-    const families = new Map<string, string[]>();
-    const add = (name: string, id: string, value: number) => {
-      let rows = families.get(name);
-      if (rows === undefined) families.set(name, rows = []);
-      rows.push(`${name}{agent="${id.replace(/["\\\n]/g, "_")}"} ${value}`);
+    // The samples of a family go together: gathered by family first, over every agent.
+    const families = new Map<string, { type: MetricType; rows: [string, number][] }>();
+    const add = (name: string, type: MetricType, agent: string, value: number) => {
+      let family = families.get(name);
+      if (family === undefined) families.set(name, family = { type, rows: [] });
+      family.rows.push([agent, value]);
     };
     for (const agent of this.#agents.values()) {
-      add("logboom_agent_lag_bytes", agent.id, agent.lag);
-      add("logboom_agent_last_report_seconds", agent.id, Date.parse(agent.lastSeen) / 1000);
-      for (const [name, value] of Object.entries(agent.stats)) {
-        if (name === "lag_bytes") continue;
-        add(`logboom_agent_${name}${GAUGE_STATS.has(name) ? "" : "_total"}`, agent.id, value);
+      add("logboom_agent_lag_bytes", "gauge", agent.id, agent.lag);
+      add(
+        "logboom_agent_last_report_seconds",
+        "gauge",
+        agent.id,
+        Date.parse(agent.lastSeen) / 1000,
+      );
+      for (const [stat, value] of Object.entries(agent.stats)) {
+        if (stat === "lag_bytes") continue;
+        const { name, type } = statMetric(stat);
+        add(name, type, agent.id, value);
       }
     }
-    let out = "";
-    for (const [name, rows] of families) {
-      const gauge = !name.endsWith("_total");
-      out += `# TYPE ${name} ${gauge ? "gauge" : "counter"}\n${rows.join("\n")}\n`;
+    const out = new PrometheusWriter();
+    for (const [name, { type, rows }] of families) {
+      out.family(name, type);
+      for (const [agent, value] of rows) out.sample({ agent }, value);
     }
-    return out;
+    return out.text();
   }
 }
 

@@ -28,3 +28,19 @@ Deno.test("AgentRegistry metrics: levels are gauges without _total, counts are c
   }
   assert.doesNotMatch(text, /lag_bytes_total/);
 });
+
+Deno.test("AgentRegistry metrics: ids are escaped label values; a family's samples go together", async () => {
+  const agents = new AgentRegistry();
+  for (const id of ['db "primary"', "web\\2\n"]) {
+    await agents.accept(report({ id, stats: { lines: 1, files_open: 2 } }), "10.0.0.7");
+  }
+  const lines = agents.metrics().trim().split("\n");
+  const lag = lines.indexOf("# TYPE logboom_agent_lag_bytes gauge");
+  assert.deepEqual(lines.slice(lag, lag + 3), [
+    "# TYPE logboom_agent_lag_bytes gauge",
+    'logboom_agent_lag_bytes{agent="db \\"primary\\""} 0',
+    'logboom_agent_lag_bytes{agent="web\\\\2\\n"} 0',
+  ]);
+  const declared = lines.filter((line) => line.startsWith("# TYPE"));
+  assert.equal(new Set(declared).size, declared.length, "each family declared once");
+});

@@ -9,9 +9,7 @@ import type { HttpIngestStats } from "../ingest/http_ingest.ts";
 import type { LiveHubStats } from "../live/hub.ts";
 import type { SourceCounters } from "./source_stats.ts";
 import type { NetStats } from "../net/accept.ts";
-
-/** The `Content-Type` of the metrics page. */
-export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+import { PrometheusWriter } from "../prometheus.ts";
 
 /** What one sink reports; fields it does not have are left out of the page. */
 export interface SinkMetrics {
@@ -53,11 +51,9 @@ export interface MetricsSnapshot {
   readonly net?: NetStats;
 }
 
-type Labels = Record<string, string | number>;
-
 /** Renders the snapshot as a Prometheus text page. */
 export function renderMetrics(snapshot: MetricsSnapshot): string {
-  const out = new MetricsWriter();
+  const out = new PrometheusWriter();
   const { sources, sinks, live, ingest, requests } = snapshot;
 
   out.family("logboom_received_lines_total", "counter", "Lines received, by input and source.");
@@ -141,7 +137,7 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   return out.text();
 }
 
-function renderNet(out: MetricsWriter, net: NetStats): void {
+function renderNet(out: PrometheusWriter, net: NetStats): void {
   out.family("logboom_connections_open", "gauge", "Connections open, by transport.");
   for (const [transport, n] of Object.entries(net.open)) out.sample({ transport }, n);
   out.family(
@@ -168,50 +164,4 @@ function renderNet(out: MetricsWriter, net: NetStats): void {
     "Failed accepts, by error: EMFILE (out of file descriptors), ECONNABORTED (reset first), ...",
   );
   for (const [error, n] of Object.entries(net.acceptErrors)) out.sample({ error }, n);
-}
-
-/** Escapes a label value as the text format asks: backslash, double quote and newline. */
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-class MetricsWriter {
-  #text = "";
-  #name = "";
-
-  family(name: string, type: string, help: string): void {
-    this.#name = name;
-    this.#text += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
-  }
-
-  sample(labels: Labels, value: number, suffix = ""): void {
-    this.#text += `${this.#name}${suffix}${formatLabels(labels)} ${formatValue(value)}\n`;
-  }
-
-  histogram(labels: Labels, histogram: Histogram): void {
-    const cumulative = histogram.cumulative();
-    histogram.bounds.forEach((bound, i) => {
-      this.sample({ ...labels, le: String(bound) }, cumulative[i], "_bucket");
-    });
-    this.sample({ ...labels, le: "+Inf" }, histogram.count, "_bucket");
-    this.sample(labels, histogram.sum, "_sum");
-    this.sample(labels, histogram.count, "_count");
-  }
-
-  text(): string {
-    return this.#text;
-  }
-}
-
-function formatLabels(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return "";
-  return `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(String(v))}"`).join(",")}}`;
-}
-
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  return String(value);
 }

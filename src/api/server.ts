@@ -23,7 +23,7 @@ import type { Sink } from "../pipeline/sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import { AgentRegistry } from "./agents.ts";
 import { isAuthorized, isLoopback } from "./auth.ts";
-import { METRICS_CONTENT_TYPE, renderMetrics, type SinkMetrics } from "./metrics.ts";
+import { renderMetrics, type SinkMetrics } from "./metrics.ts";
 import { checkOrigin } from "./origin.ts";
 import type { SourceStats } from "./source_stats.ts";
 import { TailRoute } from "./tail.ts";
@@ -31,6 +31,7 @@ import { ConnectionGate, type NetStats } from "../net/accept.ts";
 import { logAcceptError } from "../net/log.ts";
 import { HttpServer, type HttpTimeouts } from "../net/http_server.ts";
 import { HttpError } from "../net/http_error.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../prometheus.ts";
 
 /** Settings of the API. */
 export interface ApiConfig {
@@ -194,7 +195,7 @@ export class Api {
         return methodIs(req, "GET") ?? json(200, { sources: this.#sources() });
       case "/metrics":
         return methodIs(req, "GET") ??
-          text(200, this.#metrics() + this.#agents.metrics(), METRICS_CONTENT_TYPE);
+          text(200, this.#metrics() + this.#agents.metrics(), PROMETHEUS_CONTENT_TYPE);
       case "/readyz": {
         const reasons = this.#notReady();
         return methodIs(req, "GET") ??
