@@ -49,7 +49,88 @@ export interface MetricsSnapshot {
   readonly streams: number;
   /** Connection counters of the listeners. Default: not shown. */
   readonly net?: NetStats;
+  /** Each input's own counters (`Input.stats()`). Default: not shown. */
+  readonly inputs?: readonly InputMetrics[];
 }
+
+/**
+ * What one input reports: its counters by name (see {@linkcode INPUT_FAMILIES}). A name may start
+ * with a transport and a dot (`udp.messages`) for inputs with several listeners (syslog), which
+ * becomes the `transport` label.
+ */
+export interface InputMetrics {
+  /** The input's name in the config, e.g. `syslog`. */
+  readonly name: string;
+  /** Its component, e.g. `syslog`. */
+  readonly type: string;
+  /** Its counters of the moment. */
+  readonly stats: Readonly<Record<string, number>>;
+}
+
+/**
+ * The family of each input counter: name, type, help. A counter of another name is shown as a
+ * gauge `logboom_input_<name>`.
+ */
+export const INPUT_FAMILIES: Readonly<
+  Record<string, readonly [name: string, type: "counter" | "gauge", help: string]>
+> = {
+  connections: ["logboom_input_connections", "gauge", "Connections open, by input."],
+  messages: [
+    "logboom_input_messages_total",
+    "counter",
+    "Syslog messages stored, by input and transport (a message split in pieces counts each).",
+  ],
+  lines: ["logboom_input_lines_total", "counter", "Lines stored, by input."],
+  bytes: [
+    "logboom_input_bytes_total",
+    "counter",
+    "Bytes received, framing included, by input and transport.",
+  ],
+  datagrams: ["logboom_input_datagrams_total", "counter", "UDP datagrams received, by input."],
+  empty_datagrams: [
+    "logboom_input_empty_datagrams_total",
+    "counter",
+    "UDP datagrams that held no line (empty or blank), by input.",
+  ],
+  parse_failures: [
+    "logboom_input_parse_failures_total",
+    "counter",
+    "Syslog messages that did not parse, stored whole with the receive time (counted when " +
+    "an output asks for parsed parts).",
+  ],
+  framing_errors: [
+    "logboom_input_framing_errors_total",
+    "counter",
+    "Octet-counted frames with a bad length or cut short by the connection's end, kept as lines.",
+  ],
+  split: [
+    "logboom_input_split_total",
+    "counter",
+    "Messages or lines longer than the input's maximum, stored in pieces.",
+  ],
+  receive_errors: [
+    "logboom_input_receive_errors_total",
+    "counter",
+    "Failed receives on a UDP socket.",
+  ],
+  kernel_drops: [
+    "logboom_input_udp_dropped_total",
+    "counter",
+    "Datagrams the kernel dropped because the socket's receive buffer was full, since it was " +
+    "opened (read with ss or from /proc/net/udp; absent when neither can be read).",
+  ],
+  queued_bytes: [
+    "logboom_input_udp_queued_bytes",
+    "gauge",
+    "Bytes waiting in the UDP socket's receive buffer.",
+  ],
+  buffer_bytes: [
+    "logboom_input_udp_buffer_bytes",
+    "gauge",
+    "Size of the UDP socket's receive buffer (net.core.rmem_default).",
+  ],
+  open_files: ["logboom_input_open_files", "gauge", "Files followed, by input."],
+};
 
 /** Renders the snapshot as a Prometheus text page. */
 export function renderMetrics(snapshot: MetricsSnapshot): string {
@@ -134,7 +215,32 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     for (const [code, n] of codes) out.sample({ route, code }, n);
   }
   if (snapshot.net !== undefined) renderNet(out, snapshot.net);
+  if (snapshot.inputs !== undefined) renderInputs(out, snapshot.inputs);
   return out.text();
+}
+
+function renderInputs(out: PrometheusWriter, inputs: readonly InputMetrics[]): void {
+  // Samples of a family are grouped: by counter name first, then input.
+  const byName = new Map<string, { labels: Record<string, string>; value: number }[]>();
+  for (const input of inputs) {
+    for (const [key, value] of Object.entries(input.stats)) {
+      if (!Number.isFinite(value)) continue;
+      const dot = key.indexOf(".");
+      const name = dot === -1 ? key : key.slice(dot + 1);
+      const labels: Record<string, string> = { input: input.name, type: input.type };
+      if (dot !== -1) labels.transport = key.slice(0, dot);
+      let samples = byName.get(name);
+      if (samples === undefined) byName.set(name, samples = []);
+      samples.push({ labels, value });
+    }
+  }
+  for (const [name, samples] of byName) {
+    const known = INPUT_FAMILIES[name];
+    const [family, type, help] = known ??
+      [`logboom_input_${name.replace(/[^a-zA-Z0-9_]/g, "_")}`, "gauge", `An input's ${name}.`];
+    out.family(family, type, help);
+    for (const { labels, value } of samples) out.sample(labels, value);
+  }
 }
 
 function renderNet(out: PrometheusWriter, net: NetStats): void {

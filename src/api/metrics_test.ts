@@ -46,3 +46,54 @@ Deno.test("renderMetrics writes valid families with escaped labels and cumulativ
     else if (!line.startsWith("#")) assert.ok(line.startsWith(family), line);
   }
 });
+
+Deno.test("renderMetrics shows each input's counters, by input, type and transport", () => {
+  const text = renderMetrics({
+    sources: [],
+    sinks: [],
+    live: {
+      subscribers: 0,
+      linesDelivered: 0,
+      linesDropped: 0,
+      subscribersStalled: 0,
+      ringLines: 0,
+      ringBytes: 0,
+      lastId: 0,
+    },
+    ingest: { batches: 0, lines: 0, duplicates: 0, refused: {} },
+    requests: new Map(),
+    streams: 0,
+    inputs: [
+      { name: "udp", type: "udp", stats: { datagrams: 10, kernel_drops: 3, lines: 12 } },
+      {
+        name: "syslog",
+        type: "syslog",
+        stats: {
+          "tcp.messages": 5,
+          "udp.messages": 7,
+          "tcp.connections": 2,
+          "udp.kernel_drops": 1,
+        },
+      },
+      { name: "odd", type: "x", stats: { "some-thing": 4, missing: NaN } },
+    ],
+  });
+  const lines = text.trim().split("\n");
+  for (
+    const want of [
+      'logboom_input_udp_dropped_total{input="udp",type="udp"} 3',
+      'logboom_input_udp_dropped_total{input="syslog",type="syslog",transport="udp"} 1',
+      'logboom_input_messages_total{input="syslog",type="syslog",transport="tcp"} 5',
+      'logboom_input_messages_total{input="syslog",type="syslog",transport="udp"} 7',
+      'logboom_input_connections{input="syslog",type="syslog",transport="tcp"} 2',
+      'logboom_input_datagrams_total{input="udp",type="udp"} 10',
+      'logboom_input_some_thing{input="odd",type="x"} 4',
+      "# TYPE logboom_input_udp_dropped_total counter",
+      "# TYPE logboom_input_connections gauge",
+    ]
+  ) assert.ok(lines.includes(want), want);
+  // One family declaration each, its samples together.
+  const types = lines.filter((l) => l.startsWith("# TYPE logboom_input_"));
+  assert.equal(types.length, new Set(types).size);
+  assert.ok(!text.includes("missing"));
+});
