@@ -30,6 +30,7 @@ import { BatchGroups } from "./batch_groups.ts";
 import {
   type DatagramHandler,
   MetaCache,
+  receiverCounters,
   UdpReceiver,
   type UdpReceiverOptions,
   type UdpReceiverStats,
@@ -427,6 +428,22 @@ export class SyslogInput {
     if (this.tcpAddr) out.tcp = { ...this.#counters.tcp, connections: open.tcp };
     if (this.tlsAddr) out.tls = { ...this.#counters.tls, connections: open.tls };
     if (this.#udp) out.udp = { ...this.#counters.udp, udp: this.#udp.stats };
+    return out;
+  }
+
+  /** The counters under the names `/metrics` knows, each after its transport (`tcp.messages`). */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [transport, stats] of Object.entries(this.stats)) {
+      const at = `${transport}.`;
+      out[`${at}messages`] = stats.messages;
+      out[`${at}bytes`] = stats.bytes;
+      out[`${at}framing_errors`] = stats.framingErrors;
+      out[`${at}split`] = stats.split;
+      if (this.parses) out[`${at}parse_failures`] = stats.parseFailures;
+      if (stats.connections !== undefined) out[`${at}connections`] = stats.connections;
+      if (stats.udp !== undefined) Object.assign(out, receiverCounters(stats.udp, at));
+    }
     return out;
   }
 

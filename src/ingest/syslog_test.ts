@@ -174,6 +174,11 @@ Deno.test("syslog over UDP: one message per datagram, labelled, framing errors a
     // The two-line datagram and the three pieces of the long one do not parse.
     assert.equal(udp.parseFailures, 4);
     assert.equal(udp.udp!.datagrams, 5);
+    const counters = input.counters();
+    assert.equal(counters["udp.messages"], 6);
+    assert.equal(counters["udp.parse_failures"], 4);
+    assert.equal(counters["tcp.connections"], 0);
+    assert.equal(counters["udp.datagrams"], 5);
   } finally {
     client.close();
     await input.close({ quietMs: 0 });

@@ -89,6 +89,21 @@ export interface UdpCloseOptions {
   drainMs?: number;
 }
 
+/**
+ * A receiver's counters under the names `/metrics` knows (`api/metrics.ts`), each after `prefix`;
+ * the kernel's are left out when they cannot be read.
+ */
+export function receiverCounters(stats: UdpReceiverStats, prefix = ""): Record<string, number> {
+  const out: Record<string, number> = {
+    [`${prefix}datagrams`]: stats.datagrams,
+    [`${prefix}receive_errors`]: stats.receiveErrors,
+  };
+  if (stats.kernelDrops !== undefined) out[`${prefix}kernel_drops`] = stats.kernelDrops;
+  if (stats.queuedBytes !== undefined) out[`${prefix}queued_bytes`] = stats.queuedBytes;
+  if (stats.bufferBytes !== undefined) out[`${prefix}buffer_bytes`] = stats.bufferBytes;
+  return out;
+}
+
 /** Room for the largest UDP payload (65,507 bytes over IPv4, 65,527 over IPv6): none is cut. */
 const RECEIVE_BUFFER = 64 * 1024;
 const log = getLogger(["logboom", "ingest", "udp"]);
@@ -416,6 +431,18 @@ export class UdpInput {
       lines: this.#lines.lines,
       split: this.#lines.split,
       empty: this.#lines.empty,
+    };
+  }
+
+  /** The counters under the names `/metrics` knows. */
+  counters(): Record<string, number> {
+    const stats = this.stats;
+    return {
+      ...receiverCounters(stats),
+      bytes: stats.bytes,
+      lines: stats.lines,
+      split: stats.split,
+      empty_datagrams: stats.empty,
     };
   }
 

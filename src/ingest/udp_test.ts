@@ -68,6 +68,11 @@ Deno.test("UDP input: one or more lines per datagram, framed like TCP lines, wit
     assert.equal(stats.lines, 6);
     assert.equal(stats.empty, 2);
     assert.equal(stats.bytes, 8 + 5 + 5 + 6 + 0 + 9);
+    // Under the names /metrics knows.
+    const counters = input.counters();
+    assert.equal(counters.datagrams, 6);
+    assert.equal(counters.lines, 6);
+    assert.equal(counters.empty_datagrams, 2);
   } finally {
     client.close();
     await input.close({ quietMs: 0 });
@@ -141,6 +146,7 @@ Deno.test("UDP input: a full sink stops the reading, the kernel's drops are coun
     await input.refreshDrops();
     assert.equal(input.stats.kernelDrops, held.kernelDrops);
     assert.equal(input.stats.queuedBytes, 0);
+    assert.equal(input.counters().kernel_drops, held.kernelDrops);
   } finally {
     sink.release();
     client.close();
