@@ -113,7 +113,7 @@ interface JournalLine {
 const JOURNALS = ["plans-0.jsonl", "plans-1.jsonl"];
 
 const encoder = new TextEncoder();
-const log = getLogger(["logboom", "agent", "checkpoints"]);
+const log = getLogger(["logboom", "files", "checkpoints"]);
 /** First and longest wait before a failed snapshot is tried again, in ms. */
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;

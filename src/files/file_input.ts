@@ -34,14 +34,31 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { basename, dirname, join } from "node:path";
 import { describe } from "../_util.ts";
+import { type Clock, pause, SYSTEM_CLOCK } from "../clock.ts";
 import { ByteBudget } from "../pipeline/byte_budget.ts";
 import type { CheckpointStore, InputState, StreamRecord } from "./checkpoint.ts";
+import { hashBytes, HEAD_BYTES, readAt } from "./fingerprint.ts";
+import { FolderWatch, type WatchFs } from "./folder_watch.ts";
+import { compileExclude, compileGlob, type Glob } from "./glob.ts";
+import {
+  fileHolds,
+  type Found,
+  holds,
+  keyOf,
+  lineStartBefore,
+  readHead,
+  sameBytes,
+  statFile,
+  tailAt,
+} from "./identity.ts";
+import { listMatches, type Matches } from "./matches.ts";
 import type { MultilineConfig } from "./multiline.ts";
-import { hashBytes, HEAD_BYTES, readAt, tailHash } from "./fingerprint.ts";
-import { compileExclude, compileGlob, expandGlob, type Glob, isExcluded } from "./glob.ts";
-import { type StreamTarget, Tailer, type TailerEnd } from "./tailer.ts";
+import { Problems } from "./problems.ts";
+import { FolderListings } from "./rotated_names.ts";
+import { type StreamTarget, Tailer, type TailerContext, type TailerEnd } from "./tailer.ts";
+
+export type { WatchFs } from "./folder_watch.ts";
 
 /** Settings of a {@linkcode FileInput}. */
 export interface FileInputOptions {
@@ -85,10 +102,9 @@ export interface FileInputOptions {
   ownFiles?: (path: string) => boolean;
   /** Makes a file watcher (a seam for tests). Default `Deno.watchFs`. */
   watchFs?: WatchFs;
+  /** Time and timers of the input and its tasks (a seam for tests). Default the wall clock. */
+  clock?: Clock;
 }
-
-/** Makes a watcher of folders, as `Deno.watchFs` does. */
-export type WatchFs = (paths: string[], options: { recursive: boolean }) => Deno.FsWatcher;
 
 /** What the input reports of one file. */
 export interface FileReport {
@@ -128,31 +144,18 @@ export interface FileInputStats {
   skipped: number;
 }
 
-interface Found {
-  path: string;
-  info: Deno.FileInfo;
-}
+/** What a file's content became when the input looked for a copy of it. */
+type CopyOutcome = "none" | "waits" | "shipped" | "resumed" | "refused";
 
-/** What a scan found at the globs' paths. */
-interface Matches {
-  /** Regular files by path. */
-  files: Map<string, Deno.FileInfo>;
-  /** The first matched path of each `dev:ino`. */
-  byKey: Map<string, string>;
-}
-
-/** Why a match is not followed, said once per path. */
-type Problem = "unreadable" | "special" | "unlisted" | "own";
-
-const log = getLogger(["logboom", "agent", "input"]);
+const log = getLogger(["logboom", "files", "input"]);
 /** A new file that starts like a followed one waits at most this long for it to be truncated. */
 const SUSPECT_GRACE_MIN_MS = 2000;
 /** Scans that file events ask for are at least this far apart, in ms. */
 const MIN_SCAN_GAP_MS = 100;
 /** Scans asked for by an untracked file's growth are at least this far apart, in ms. */
 const SLOW_SCAN_GAP_MS = 1000;
-/** After file events were unavailable, they are tried again this much later, in ms. */
-const WATCH_RETRY_MS = 60_000;
+/** A file that could not be opened, or whose task failed, is tried again this much later, in ms. */
+const RETRY_MS = 5000;
 
 /**
  * Follows the files of one input until {@linkcode FileInput.stop}.
@@ -184,17 +187,16 @@ export class FileInput {
   readonly #excludes: Glob[];
   readonly #state: InputState;
   readonly #store: CheckpointStore;
-  readonly #ctx: ConstructorParameters<typeof Tailer>[2];
+  readonly #ctx: TailerContext;
+  readonly #clock: Clock;
   readonly #scanIntervalMs: number;
   readonly #maxRotatedOpen: number;
   readonly #forgetAfterMs: number;
-  readonly #useWatch: boolean;
-  readonly #watchFs: WatchFs;
   readonly #ownFiles: ((path: string) => boolean) | undefined;
-  /** Problems said, by path: each is said again only after it went away. */
-  readonly #problems = new Map<string, Problem>();
-  /** Paths whose problem was seen by the scan under way. */
-  #problemsSeen = new Set<string>();
+  /** Matches that cannot be followed, said once each. */
+  readonly #problems: Problems;
+  /** File events, when used. */
+  readonly #events: FolderWatch | undefined;
   readonly #tailers = new Map<string, Tailer>();
   readonly #tasks = new Set<Promise<void>>();
   /** Records that failed, by stream id: not retried before this time. */
@@ -209,17 +211,13 @@ export class FileInput {
   /** Tasks by the path of their file, for file events; rebuilt at each scan. */
   #byPath = new Map<string, Tailer>();
   #stopped = false;
+  /** Aborted by {@linkcode stop}: ends the wait between scans. */
+  readonly #stopping = new AbortController();
   #nudge: (() => void) | undefined;
   #nudged = false;
   #nudgeSlow = false;
   /** Matched files that were empty at the last scan: their first write calls a scan at once. */
   #empty = new Set<string>();
-  #watcher: Deno.FsWatcher | undefined;
-  /** Whether file events cover every glob's folder (then full scans are rarer). */
-  #watchesAll = false;
-  #watched = "";
-  #watchRetryAt = 0;
-  #watching: Promise<unknown> | undefined;
   readonly #loop: Promise<void>;
   /** Scans completed, for tests. */
   scans = 0;
@@ -246,6 +244,7 @@ export class FileInput {
       releaseIdleMs,
       ownFiles,
       watchFs = Deno.watchFs,
+      clock = SYSTEM_CLOCK,
     } = options;
     if (paths.length === 0) throw new TypeError("A file input needs at least one path");
     this.name = name;
@@ -254,6 +253,7 @@ export class FileInput {
     this.#store = store;
     this.#state = store.input(name);
     this.#startAtEnd = startAt === "end" && !this.#state.known;
+    this.#clock = clock;
     this.#ctx = {
       input: name,
       target,
@@ -267,13 +267,23 @@ export class FileInput {
       closeIdleMs,
       releaseIdleMs,
       onDetach: () => this.#detached(),
+      clock,
     };
     this.#ownFiles = ownFiles;
-    this.#watchFs = watchFs;
+    this.#problems = new Problems(name);
+    this.#events = watch
+      ? new FolderWatch({
+        globs: this.#globs,
+        watchFs,
+        clock,
+        scanIntervalMs,
+        onEvent: (event) => this.#onFileEvent(event),
+        onEnded: () => this.nudge(),
+      })
+      : undefined;
     this.#scanIntervalMs = scanIntervalMs;
     this.#maxRotatedOpen = maxRotatedOpen;
     this.#forgetAfterMs = forgetAfterMs;
-    this.#useWatch = watch;
     this.#loop = this.#run();
   }
 
@@ -322,17 +332,18 @@ export class FileInput {
    */
   async stop(graceMs = 5000): Promise<void> {
     this.#stopped = true;
+    this.#stopping.abort();
     this.#nudge?.();
-    this.#closeWatcher();
+    this.#events?.close();
     await this.#loop;
     await Promise.all([...this.#tailers.values()].map((t) => t.stop(graceMs)));
     await Promise.all(this.#tasks);
-    await this.#watching;
+    await this.#events?.done;
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      const started = Date.now();
+      const started = this.#clock.now();
       try {
         await this.#scan();
       } catch (err) {
@@ -343,49 +354,78 @@ export class FileInput {
       }
       this.scans++;
       if (this.#stopped) break;
-      // With file events, a full scan is only the safety net: new files and rotations come as
-      // events and trigger a scan at once.
-      const period = this.#watchesAll ? this.#scanIntervalMs * 10 : this.#scanIntervalMs;
-      await new Promise<void>((resolve) => {
-        if (this.#stopped) return resolve();
-        if (this.#nudged || this.#nudgeSlow) {
-          // Bursts of file events share one scan.
-          const gap = this.#nudged ? MIN_SCAN_GAP_MS : SLOW_SCAN_GAP_MS;
-          this.#nudged = false;
-          this.#nudgeSlow = false;
-          setTimeout(resolve, Math.max(0, started + gap - Date.now()));
-          return;
-        }
-        const done = () => {
-          clearTimeout(timer);
-          this.#nudge = undefined;
-          const gap = this.#stopped
-            ? 0
-            : this.#nudged
-            ? MIN_SCAN_GAP_MS
-            : this.#nudgeSlow
-            ? SLOW_SCAN_GAP_MS
-            : 0;
-          this.#nudged = false;
-          this.#nudgeSlow = false;
-          if (gap === 0) resolve();
-          else setTimeout(resolve, Math.max(0, started + gap - Date.now()));
-        };
-        const timer = setTimeout(done, period);
-        this.#nudge = done;
-      });
+      await this.#nextScan(started);
     }
   }
 
+  /**
+   * Waits for the next scan: its period, or less when a scan is asked for (bursts of file events
+   * share one scan, at least a gap after the last one began). With file events covering every
+   * folder, a full scan is only the safety net and comes ten times less often.
+   */
+  #nextScan(started: number): Promise<void> {
+    const period = this.#events?.coversAll ? this.#scanIntervalMs * 10 : this.#scanIntervalMs;
+    const stopping = this.#stopping.signal;
+    const afterGap = (gap: number) =>
+      pause(this.#clock, Math.max(0, started + gap - this.#clock.now()), stopping);
+    if (this.#stopped) return Promise.resolve();
+    const asked = this.#askedGap();
+    if (asked > 0) return afterGap(asked);
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        cancel();
+        this.#nudge = undefined;
+        const gap = this.#askedGap();
+        if (this.#stopped || gap === 0) resolve();
+        else afterGap(gap).then(resolve);
+      };
+      const cancel = this.#clock.timer(period, done);
+      this.#nudge = done;
+    });
+  }
+
+  /** The gap after a scan that the nudges since ask for (0: none), and forgets them. */
+  #askedGap(): number {
+    const gap = this.#nudged ? MIN_SCAN_GAP_MS : this.#nudgeSlow ? SLOW_SCAN_GAP_MS : 0;
+    this.#nudged = false;
+    this.#nudgeSlow = false;
+    return gap;
+  }
+
+  /** Growth wakes the file's task; a new, renamed or removed file calls for a scan. */
+  #onFileEvent(event: Deno.FsEvent): void {
+    if (event.kind !== "modify" && event.kind !== "access") {
+      this.nudge();
+      return;
+    }
+    for (const path of event.paths) {
+      const tailer = this.#byPath.get(path);
+      // An untracked file that grows (one that was empty, say) is looked at within a second; a
+      // busy untracked file costs at most a scan a second.
+      if (tailer !== undefined) tailer.wake();
+      else if (this.#empty.has(path)) this.nudge();
+      else if (event.kind === "modify") this.#nudgeSlow = true;
+    }
+    if (this.#nudgeSlow) this.#nudge?.();
+  }
+
+  /**
+   * One scan, in phases: the followed files, the known files no task follows, the copies of
+   * replaced content, the new files; then what is forgotten, and the cap on rotated files.
+   */
   async #scan(): Promise<void> {
-    const now = Date.now();
+    const now = this.#clock.now();
     // Watching starts before the listing, so a file created while the scan runs is not missed.
-    if (this.#useWatch) this.#watch();
-    this.#problemsSeen = new Set();
-    const matches = await this.#match();
+    this.#events?.refresh();
+    this.#problems.beginScan();
+    const matches = await listMatches({
+      globs: this.#globs,
+      excludes: this.#excludes,
+      ownFiles: this.#ownFiles,
+      problems: this.#problems,
+    });
     const claimed = new Set<string>();
-    /** Folder listings, made at most once per scan. */
-    const folders = new Map<string, Found[]>();
+    const folders = new FolderListings(matches.files);
     let changed = await this.#checkFollowed(matches, claimed, folders, now);
     if (await this.#resumeKnown(matches, claimed, folders, now)) changed = true;
     if (await this.#findCopies(matches, claimed, folders)) changed = true;
@@ -396,14 +436,8 @@ export class FileInput {
     this.#startAtEnd = false;
     this.#firstScan = false;
     this.#lastScan = now;
-    for (const [id, record] of this.#state.records) {
-      if (!this.#tailers.has(id) && now - record.seen > this.#forgetAfterMs) {
-        this.#state.records.delete(id);
-        this.#parked.delete(id);
-        changed = true;
-      }
-    }
-    this.#forgetProblems();
+    if (this.#forgetGone(now)) changed = true;
+    Object.assign(this.stats, this.#problems.endScan());
     await this.#capRotated();
     this.#byPath = new Map(
       [...this.#tailers.values()].filter((t) => !t.detached).map((t) => [t.record.path, t]),
@@ -411,124 +445,17 @@ export class FileInput {
     if (changed) this.#store.schedule();
   }
 
-  /** Lists the globs' regular files; says once what matches and cannot be followed. */
-  async #match(): Promise<Matches> {
-    const files = new Map<string, Deno.FileInfo>();
-    const others: string[] = [];
-    const report = {
-      onOther: (path: string) => others.push(path),
-      onError: (folder: string, err: unknown) =>
-        this.#problem(
-          folder,
-          "unlisted",
-          () =>
-            log.warn("Cannot list {folder}, a folder of input {input}'s globs: {error}", {
-              folder,
-              input: this.name,
-              error: describe(err),
-            }),
-        ),
-    };
-    for (const glob of this.#globs) {
-      for (const path of await expandGlob(glob, report)) {
-        if (files.has(path) || isExcluded(path, this.#excludes) || this.#isOwn(path)) continue;
-        const info = await this.#stat(path);
-        if (info === undefined) continue;
-        if (info.isFile && info.ino !== null) files.set(path, info);
-        else if (!info.isFile) this.#special(path, info);
+  /** Forgets the records of files no task follows and gone for `forgetAfterMs`. */
+  #forgetGone(now: number): boolean {
+    let changed = false;
+    for (const [id, record] of this.#state.records) {
+      if (!this.#tailers.has(id) && now - record.seen > this.#forgetAfterMs) {
+        this.#state.records.delete(id);
+        this.#parked.delete(id);
+        changed = true;
       }
     }
-    for (const path of others) {
-      if (isExcluded(path, this.#excludes) || this.#isOwn(path)) continue;
-      const info = await this.#stat(path);
-      if (info !== undefined && !info.isFile) this.#special(path, info);
-    }
-    const byKey = new Map<string, string>();
-    for (const [path, info] of files) {
-      const key = keyOf(info);
-      if (!byKey.has(key)) byKey.set(key, path);
-    }
-    return { files, byKey };
-  }
-
-  /** `path`'s information (symlinks followed); `undefined` when it is gone or cannot be read. */
-  async #stat(path: string): Promise<Deno.FileInfo | undefined> {
-    try {
-      return await Deno.stat(path);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) this.#unreadable(path, err);
-      return undefined;
-    }
-  }
-
-  /** Whether `path` is one of the process's own files (said once). */
-  #isOwn(path: string): boolean {
-    if (this.#ownFiles === undefined || !this.#ownFiles(path)) return false;
-    this.#problem(
-      path,
-      "own",
-      () => log.info("Not following {path}: logboom writes it itself", { path }),
-    );
-    return true;
-  }
-
-  #special(path: string, info: Deno.FileInfo): void {
-    const kind = info.isDirectory
-      ? "a folder"
-      : info.isFifo
-      ? "a FIFO"
-      : info.isSocket
-      ? "a socket"
-      : info.isCharDevice || info.isBlockDevice
-      ? "a device"
-      : "not a regular file";
-    this.#problem(
-      path,
-      "special",
-      () =>
-        log.warn(
-          "Skipping {path} ({kind}), matched by input {input}: only regular files are read",
-          {
-            path,
-            kind,
-            input: this.name,
-          },
-        ),
-    );
-  }
-
-  /** Notes `problem` of `path` for this scan; says it (`say`) only when it is new. */
-  #problem(path: string, problem: Problem, say: () => void): void {
-    this.#problemsSeen.add(path);
-    if (this.#problems.get(path) === problem) return;
-    this.#problems.set(path, problem);
-    say();
-  }
-
-  /** Forgets problems not seen by this scan, so they are said again if they come back. */
-  #forgetProblems(): void {
-    let unreadable = 0;
-    let skipped = 0;
-    for (const [path, problem] of this.#problems) {
-      if (!this.#problemsSeen.has(path)) this.#problems.delete(path);
-      else if (problem === "unreadable") unreadable++;
-      else if (problem === "special") skipped++;
-    }
-    this.stats.unreadable = unreadable;
-    this.stats.skipped = skipped;
-  }
-
-  #unreadable(path: string, err: unknown): void {
-    this.#problem(
-      path,
-      "unreadable",
-      () =>
-        log.warn("Cannot read {path}, matched by input {input}: {error}", {
-          path,
-          input: this.name,
-          error: describe(err),
-        }),
-    );
+    return changed;
   }
 
   /**
@@ -538,7 +465,7 @@ export class FileInput {
   async #checkFollowed(
     matches: Matches,
     claimed: Set<string>,
-    folders: Map<string, Found[]>,
+    folders: FolderListings,
     now: number,
   ): Promise<boolean> {
     let changed = false;
@@ -546,19 +473,7 @@ export class FileInput {
       if (tailer.detached) continue;
       const path = matches.byKey.get(tailer.key);
       if (path === undefined) {
-        // Away from the glob (rotated): its descriptor tells its size, its folder its new name.
-        await tailer.refreshSize();
-        const at = await statFile(tailer.record.path);
-        if (at === undefined || keyOf(at) !== tailer.key) {
-          const where = await this.#rotatedNames(tailer.record.path, folders, matches.files, {
-            anyName: true,
-          });
-          const moved = where.find((f) => keyOf(f.info) === tailer.key)?.path;
-          if (moved !== undefined) {
-            tailer.record.path = moved;
-            changed = true;
-          }
-        }
+        if (await this.#findMoved(tailer, folders)) changed = true;
       } else {
         const info = matches.files.get(path)!;
         if (await this.#replacedUnder(tailer, path, info)) {
@@ -568,26 +483,50 @@ export class FileInput {
           tailer.detach();
           continue;
         }
-        tailer.size = info.size;
-        // A quiet task sleeps long: the scan wakes it when its file changed.
-        if (info.size !== tailer.readOffset) tailer.wake();
-        if (tailer.record.path !== path) {
-          tailer.record.path = path;
-          changed = true;
-        }
-        tailer.record.seen = now;
+        if (this.#seenAt(tailer, path, info, now)) changed = true;
       }
       claimed.add(tailer.key);
-      const birth = matches.files.get(tailer.birthPath);
-      const home = birth !== undefined && keyOf(birth) === tailer.key;
-      if (!home && !tailer.rotated) {
-        tailer.markRotated();
-        this.stats.rotations++;
-        log.debug("{path} was rotated; reading it to its end", { path: tailer.birthPath });
-      }
-      if (home && birth.size < tailer.readOffset) tailer.wake();
+      this.#noticeRotation(tailer, matches.files);
     }
     return changed;
+  }
+
+  /**
+   * A followed file away from the glob (rotated): its descriptor tells its size, its folder its
+   * new name. Returns whether its record changed.
+   */
+  async #findMoved(tailer: Tailer, folders: FolderListings): Promise<boolean> {
+    await tailer.refreshSize();
+    const at = await statFile(tailer.record.path);
+    if (at !== undefined && keyOf(at) === tailer.key) return false;
+    const where = await folders.rotatedNames(tailer.record.path, { anyName: true });
+    const moved = where.find((f) => keyOf(f.info) === tailer.key)?.path;
+    if (moved === undefined) return false;
+    tailer.record.path = moved;
+    return true;
+  }
+
+  /** A followed file matched at `path`: its size and path now. Returns whether its path changed. */
+  #seenAt(tailer: Tailer, path: string, info: Deno.FileInfo, now: number): boolean {
+    tailer.size = info.size;
+    // A quiet task sleeps long: the scan wakes it when its file changed.
+    if (info.size !== tailer.readOffset) tailer.wake();
+    tailer.record.seen = now;
+    if (tailer.record.path === path) return false;
+    tailer.record.path = path;
+    return true;
+  }
+
+  /** Marks a followed file rotated once its birth path holds another file (or none). */
+  #noticeRotation(tailer: Tailer, files: Map<string, Deno.FileInfo>): void {
+    const birth = files.get(tailer.birthPath);
+    const home = birth !== undefined && keyOf(birth) === tailer.key;
+    if (!home && !tailer.rotated) {
+      tailer.markRotated();
+      this.stats.rotations++;
+      log.debug("{path} was rotated; reading it to its end", { path: tailer.birthPath });
+    }
+    if (home && birth.size < tailer.readOffset) tailer.wake();
   }
 
   /**
@@ -626,7 +565,7 @@ export class FileInput {
   async #resumeKnown(
     matches: Matches,
     claimed: Set<string>,
-    folders: Map<string, Found[]>,
+    folders: FolderListings,
     now: number,
   ): Promise<boolean> {
     let changed = false;
@@ -639,50 +578,77 @@ export class FileInput {
         changed = true;
         continue;
       }
-      let found: Found | undefined;
-      const path = matches.byKey.get(key);
-      if (path !== undefined) found = { path, info: matches.files.get(path)! };
       const unfinished = owes(record);
-      // Where it was moved to is looked up when that may have happened since it was last read:
-      // at the first scan (rotated while stopped), right after it left the glob, or while
-      // bytes of it are owed.
-      const look = this.#firstScan || record.seen >= this.#lastScan || unfinished ||
-        this.#parked.has(record.stream);
-      if (found === undefined && look) {
-        // By identity, so any name in the folder will do.
-        found = (await this.#rotatedNames(record.path, folders, matches.files, { anyName: true }))
-          .find((f) => keyOf(f.info) === key);
-      }
+      const found = await this.#findKnown(record, key, unfinished, matches, folders);
       if (found === undefined) {
-        const parked = this.#parked.get(record.stream);
-        this.#parked.delete(record.stream);
-        if (parked !== undefined || unfinished) {
-          this.#lost(record, parked, "gone");
-          changed = true;
-        }
+        if (this.#missing(record, unfinished)) changed = true;
         continue;
       }
       claimed.add(key);
-      const mtime = found.info.mtime?.getTime() ?? 0;
-      const same = found.info.size === record.offset && mtime === record.mtime && !unfinished;
-      // Under a name the glob does not match, an unchanged file is not looked for again.
-      if (!same || matches.files.has(found.path)) record.seen = now;
-      if (same) continue;
-      if ((this.#retryAt.get(record.stream) ?? 0) > now) {
-        // A problem said when it failed stays said until the retry.
-        this.#problemsSeen.add(found.path);
-        continue;
-      }
-      const rotated = !matches.files.has(found.path);
-      if (rotated && unfinished && this.#rotatedOpen() >= this.#maxRotatedOpen) continue;
-      const started = await this.#resume(record, found, rotated);
-      if (!started) {
-        record.orphan = true;
-        claimed.delete(key);
-      }
-      changed = true;
+      if (await this.#resumeFound(record, found, unfinished, matches, now, claimed)) changed = true;
     }
     return changed;
+  }
+
+  /**
+   * Where a known file is now: the match with its identity, or, when it may have moved since it
+   * was last read (at the first scan, right after it left the glob, or while bytes of it are
+   * owed), any file in its folder with its identity.
+   */
+  async #findKnown(
+    record: StreamRecord,
+    key: string,
+    unfinished: boolean,
+    matches: Matches,
+    folders: FolderListings,
+  ): Promise<Found | undefined> {
+    const path = matches.byKey.get(key);
+    if (path !== undefined) return { path, info: matches.files.get(path)! };
+    const look = this.#firstScan || record.seen >= this.#lastScan || unfinished ||
+      this.#parked.has(record.stream);
+    if (!look) return undefined;
+    return (await folders.rotatedNames(record.path, { anyName: true }))
+      .find((f) => keyOf(f.info) === key);
+  }
+
+  /** A known file not found: what was owed of it is lost. Returns whether its record changed. */
+  #missing(record: StreamRecord, unfinished: boolean): boolean {
+    const parked = this.#parked.get(record.stream);
+    this.#parked.delete(record.stream);
+    if (parked === undefined && !unfinished) return false;
+    this.#lost(record, parked, "gone");
+    return true;
+  }
+
+  /**
+   * A known file found again: followed when it changed or bytes of it are owed (not before its
+   * retry, nor over the cap of rotated files). Returns whether records changed.
+   */
+  async #resumeFound(
+    record: StreamRecord,
+    found: Found,
+    unfinished: boolean,
+    matches: Matches,
+    now: number,
+    claimed: Set<string>,
+  ): Promise<boolean> {
+    const mtime = found.info.mtime?.getTime() ?? 0;
+    const same = found.info.size === record.offset && mtime === record.mtime && !unfinished;
+    // Under a name the glob does not match, an unchanged file is not looked for again.
+    if (!same || matches.files.has(found.path)) record.seen = now;
+    if (same) return false;
+    if ((this.#retryAt.get(record.stream) ?? 0) > now) {
+      // A problem said when it failed stays said until the retry.
+      this.#problems.keep(found.path);
+      return false;
+    }
+    const rotated = !matches.files.has(found.path);
+    if (rotated && unfinished && this.#rotatedOpen() >= this.#maxRotatedOpen) return false;
+    if (!(await this.#resume(record, found, rotated))) {
+      record.orphan = true;
+      claimed.delete(keyOf(found.info));
+    }
+    return true;
   }
 
   /**
@@ -693,7 +659,7 @@ export class FileInput {
   async #findCopies(
     matches: Matches,
     claimed: Set<string>,
-    folders: Map<string, Found[]>,
+    folders: FolderListings,
   ): Promise<boolean> {
     let changed = false;
     for (const record of this.#state.records.values()) {
@@ -701,57 +667,75 @@ export class FileInput {
       const owed = owes(record);
       const candidates = [
         ...[...matches.files].map(([path, info]) => ({ path, info })),
-        ...await this.#rotatedNames(record.path, folders, matches.files, { anyName: owed }),
+        ...await folders.rotatedNames(record.path, { anyName: owed }),
       ];
-      let outcome: "none" | "shipped" | "waits" | "resumed" = "none";
-      for (const candidate of candidates) {
-        const key = keyOf(candidate.info);
-        if (claimed.has(key) || candidate.info.size === 0) continue;
-        const verdict = await holds(candidate.path, record, key);
-        if (verdict === "no" || verdict === "unknown") continue;
-        const rotated = !matches.files.has(candidate.path);
-        if (verdict === "yes" && rotated && this.#rotatedOpen() >= this.#maxRotatedOpen) {
-          // Over the cap of rotated files held open: the copy is opened once there is room.
-          outcome = "waits";
-          break;
-        }
-        claimed.add(key);
-        changed = true;
-        if (verdict === "shorter") {
-          // A copy of bytes already shipped: remembered as read, so it is never read again.
-          const head = await readHead(candidate.path, candidate.info).catch(() => undefined);
-          if (head !== undefined) {
-            const tail = await tailAt(candidate.path, candidate.info.size);
-            this.#newRecord(candidate, candidate.info.size, head, tail);
-          }
-          log.debug("{path} is a copy of what was already shipped", { path: candidate.path });
-          outcome = "shipped";
-          break;
-        }
-        this.stats.copiesFollowed++;
-        log.info("{copy} is a copy of {path}: shipping it from byte {offset}", {
-          copy: candidate.path,
-          path: record.path,
-          offset: record.offset,
-        });
-        const from = record.path;
-        record.orphan = false;
-        record.dev = candidate.info.dev;
-        record.ino = candidate.info.ino!;
-        record.path = candidate.path;
-        if (await this.#resume(record, candidate, rotated)) outcome = "resumed";
-        else {
-          record.orphan = true;
-          record.path = from;
-        }
-        break;
-      }
-      if (owed && (outcome === "none" || outcome === "shipped")) {
+      const outcome = await this.#shipFromCopy(record, candidates, matches, claimed);
+      if (outcome === "shipped" || outcome === "resumed" || outcome === "refused") changed = true;
+      if (owed && (outcome === "none" || outcome === "shipped" || outcome === "refused")) {
         this.#lost(record, undefined, "truncated");
         changed = true;
       }
     }
     return changed;
+  }
+
+  /**
+   * Looks among `candidates` for a copy of `record`'s content: one that holds it all (followed
+   * from the record's offset), or only what was shipped of it (remembered as read).
+   */
+  async #shipFromCopy(
+    record: StreamRecord,
+    candidates: Found[],
+    matches: Matches,
+    claimed: Set<string>,
+  ): Promise<CopyOutcome> {
+    for (const candidate of candidates) {
+      const key = keyOf(candidate.info);
+      if (claimed.has(key) || candidate.info.size === 0) continue;
+      const verdict = await holds(candidate.path, record, key);
+      if (verdict === "no" || verdict === "unknown") continue;
+      const rotated = !matches.files.has(candidate.path);
+      if (verdict === "yes" && rotated && this.#rotatedOpen() >= this.#maxRotatedOpen) {
+        // Over the cap of rotated files held open: the copy is opened once there is room.
+        return "waits";
+      }
+      claimed.add(key);
+      if (verdict === "shorter") {
+        await this.#rememberShipped(candidate);
+        return "shipped";
+      }
+      return await this.#followCopy(record, candidate, rotated) ? "resumed" : "refused";
+    }
+    return "none";
+  }
+
+  /** A copy of bytes already shipped: remembered as read, so it is never read again. */
+  async #rememberShipped(copy: Found): Promise<void> {
+    const head = await readHead(copy.path, copy.info).catch(() => undefined);
+    if (head !== undefined) {
+      const tail = await tailAt(copy.path, copy.info.size);
+      this.#newRecord(copy, copy.info.size, head, tail);
+    }
+    log.debug("{path} is a copy of what was already shipped", { path: copy.path });
+  }
+
+  /** Follows `record`'s content in its copy from the record's offset; whether it started. */
+  async #followCopy(record: StreamRecord, copy: Found, rotated: boolean): Promise<boolean> {
+    this.stats.copiesFollowed++;
+    log.info("{copy} is a copy of {path}: shipping it from byte {offset}", {
+      copy: copy.path,
+      path: record.path,
+      offset: record.offset,
+    });
+    const from = record.path;
+    record.orphan = false;
+    record.dev = copy.info.dev;
+    record.ino = copy.info.ino!;
+    record.path = copy.path;
+    if (await this.#resume(record, copy, rotated)) return true;
+    record.orphan = true;
+    record.path = from;
+    return false;
   }
 
   /** New files: read from their start (or end, at a first scan with `startAt: end`). */
@@ -769,7 +753,7 @@ export class FileInput {
       try {
         head = await readHead(path, info);
       } catch (err) {
-        if (!(err instanceof Deno.errors.NotFound)) this.#unreadable(path, err);
+        if (!(err instanceof Deno.errors.NotFound)) this.#problems.unreadable(path, err);
         continue;
       }
       if (this.#isSuspectCopy(key, head, info, matches.files, now)) continue;
@@ -812,70 +796,56 @@ export class FileInput {
   }
 
   /**
-   * Files next to `path` whose names start with its name (`app.log.1`, `app-2024.log`): where
-   * rotation moves a file. `anyName`: every file in the folder.
+   * Opens `found` for `record`, checks it holds the record's content, and starts its task.
+   * Returns `false` when the file holds other content (the record's is not there), `true`
+   * otherwise (started, or to be tried again).
    */
-  async #rotatedNames(
-    path: string,
-    cache: Map<string, Found[]>,
-    matched: Map<string, Deno.FileInfo>,
-    options: { anyName?: boolean } = {},
-  ): Promise<Found[]> {
-    const dir = dirname(path);
-    const name = basename(path);
-    let all = cache.get(dir);
-    if (all === undefined) {
-      all = [];
-      try {
-        for await (const entry of Deno.readDir(dir)) {
-          if (!entry.isFile && !entry.isSymlink) continue;
-          const full = join(dir, entry.name);
-          // Compressed rotations cannot be read as lines.
-          if (/\.(gz|bz2|xz|zst|zip|lz4)$/i.test(entry.name)) continue;
-          const info = matched.get(full) ?? await statFile(full);
-          if (info !== undefined) all.push({ path: full, info });
-        }
-      } catch {
-        // The folder is gone or unreadable: nothing to find there.
-      }
-      cache.set(dir, all);
-    }
-    if (options.anyName) return all;
-    const stem = name.replace(/\.[^.]*$/, "");
-    return all.filter((f) => {
-      const other = basename(f.path);
-      return other !== name && (other.startsWith(name) || (stem !== "" && other.startsWith(stem)));
-    });
-  }
-
-  /** Opens `found` for `record`, checks it holds the record's content, and starts its task. */
   async #resume(
     record: StreamRecord,
     found: Found,
     rotated: boolean,
     options: { head?: Uint8Array; fresh?: boolean } = {},
   ): Promise<boolean> {
-    let head = options.head;
+    const opened = await this.#openAs(record, found, options);
+    if (opened === "later") return true;
+    if (opened === "other") return false;
+    record.path = found.path;
+    record.size = found.info.size;
+    this.#unpark(record, found.path);
+    const tailer = new Tailer(record, opened.file, this.#ctx, { head: opened.head, rotated });
+    this.#tailers.set(record.stream, tailer);
+    const task = tailer.done.then((end) => this.#ended(tailer, end));
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+    return true;
+  }
+
+  /**
+   * Opens `found` and checks it is the file listed and holds `record`'s content (`fresh`: a new
+   * record, nothing to check). `"later"`: cannot be read now, or replaced since it was listed;
+   * `"other"`: it holds other content.
+   */
+  async #openAs(
+    record: StreamRecord,
+    found: Found,
+    options: { head?: Uint8Array; fresh?: boolean },
+  ): Promise<{ file: Deno.FsFile; head: Uint8Array } | "later" | "other"> {
     let file: Deno.FsFile;
     try {
       file = await Deno.open(found.path, { read: true });
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) this.#unreadable(found.path, err);
-      this.#retryAt.set(record.stream, Date.now() + 5000);
-      return true;
+      if (!(err instanceof Deno.errors.NotFound)) this.#problems.unreadable(found.path, err);
+      this.#retryAt.set(record.stream, this.#clock.now() + RETRY_MS);
+      return "later";
     }
     try {
       const info = await file.stat();
       if (keyOf(info) !== keyOf(found.info)) {
         // Replaced between the scan and the open: the next scan sorts it out.
         file.close();
-        return true;
+        return "later";
       }
-      const matches = options.fresh === true || info.size >= record.offset &&
-          (record.headLen === 0 ||
-            hashBytes(await readAt(file, 0, record.headLen)) === record.head) &&
-          (record.offset === 0 || (await tailHash(file, record.offset)) === record.tail);
-      if (!matches) {
+      if (options.fresh !== true && !(await fileHolds(file, info.size, record))) {
         file.close();
         if (record.offset > 0) {
           log.info(
@@ -885,29 +855,26 @@ export class FileInput {
           );
           this.stats.truncations++;
         }
-        return false;
+        return "other";
       }
-      head ??= await readAt(file, 0, Math.min(HEAD_BYTES, Math.max(record.headLen, info.size)));
+      const head = options.head ??
+        await readAt(file, 0, Math.min(HEAD_BYTES, Math.max(record.headLen, info.size)));
+      return { file, head };
     } catch (err) {
       file.close();
-      this.#unreadable(found.path, err);
-      this.#retryAt.set(record.stream, Date.now() + 5000);
-      return true;
+      this.#problems.unreadable(found.path, err);
+      this.#retryAt.set(record.stream, this.#clock.now() + RETRY_MS);
+      return "later";
     }
-    record.path = found.path;
-    record.size = found.info.size;
+  }
+
+  /** A file given up over the cap is followed again: its bytes are not given up any more. */
+  #unpark(record: StreamRecord, path: string): void {
     const parked = this.#parked.get(record.stream);
-    if (parked !== undefined) {
-      this.#parked.delete(record.stream);
-      this.stats.bytesGivenUp = Math.max(0, this.stats.bytesGivenUp - parked);
-      log.info("Shipping {path} again, given up before: nothing lost", { path: found.path });
-    }
-    const tailer = new Tailer(record, file, this.#ctx, { head, rotated });
-    this.#tailers.set(record.stream, tailer);
-    const task = tailer.done.then((end) => this.#ended(tailer, end));
-    this.#tasks.add(task);
-    task.finally(() => this.#tasks.delete(task));
-    return true;
+    if (parked === undefined) return;
+    this.#parked.delete(record.stream);
+    this.stats.bytesGivenUp = Math.max(0, this.stats.bytesGivenUp - parked);
+    log.info("Shipping {path} again, given up before: nothing lost", { path });
   }
 
   /** A task found its file's content replaced: counted, and the file is looked at again now. */
@@ -925,7 +892,7 @@ export class FileInput {
       record.size = tailer.contentSize;
       this.nudge();
     } else if (end === "error") {
-      this.#retryAt.set(record.stream, Date.now() + 5000);
+      this.#retryAt.set(record.stream, this.#clock.now() + RETRY_MS);
     } else if (end === "rotated") {
       record.size = record.offset;
     } else if (end === "given-up") {
@@ -1017,175 +984,14 @@ export class FileInput {
       size: info.size,
       mtime: info.mtime?.getTime() ?? 0,
       planned: [],
-      seen: Date.now(),
+      seen: this.#clock.now(),
     };
     this.#state.records.set(stream, record);
     return record;
-  }
-
-  /**
-   * Watches the globs' folders, so new files and growth are seen at once. The watcher is made
-   * again when a folder is replaced (a new inode: the old watch sees nothing of it), when it ends
-   * by itself, and a minute after file events were unavailable.
-   */
-  #watch(): void {
-    const roots = [...new Set(this.#globs.map((g) => g.root))].sort();
-    const recursive = this.#globs.some((g) => g.segments.length > 1);
-    const existing: string[] = [];
-    let wanted = "";
-    for (const root of roots) {
-      try {
-        const info = Deno.statSync(root);
-        if (!info.isDirectory) continue;
-        existing.push(root);
-        wanted += `${root}\0${info.dev}:${info.ino}\n`;
-      } catch {
-        // Not there (yet): scans look for it.
-      }
-    }
-    if (this.#watcher === undefined && Date.now() >= this.#watchRetryAt) this.#watched = "";
-    this.#watchesAll = this.#watcher !== undefined && existing.length === roots.length;
-    if (wanted === this.#watched || this.#stopped) return;
-    this.#closeWatcher();
-    this.#watched = wanted;
-    if (existing.length === 0) return;
-    let watcher: Deno.FsWatcher;
-    try {
-      watcher = this.#watchFs(existing, { recursive });
-    } catch (err) {
-      this.#watchRetryAt = Date.now() + WATCH_RETRY_MS;
-      log.info("File events unavailable ({error}): scanning every {interval} ms", {
-        error: describe(err),
-        interval: this.#scanIntervalMs,
-      });
-      return;
-    }
-    this.#watcher = watcher;
-    this.#watchesAll = existing.length === roots.length;
-    const previous = this.#watching;
-    const watching = this.#follow(watcher);
-    this.#watching = previous === undefined ? watching : Promise.all([previous, watching]);
-  }
-
-  /** Turns file events into wake-ups and scans, until the watcher ends. */
-  async #follow(watcher: Deno.FsWatcher): Promise<void> {
-    try {
-      for await (const event of watcher) {
-        // Growth wakes the file's task; a new, renamed or removed file calls for a scan.
-        if (event.kind === "modify" || event.kind === "access") {
-          for (const path of event.paths) {
-            const tailer = this.#byPath.get(path);
-            // An untracked file that grows (one that was empty, say) is looked at within a
-            // second; a busy untracked file costs at most a scan a second.
-            if (tailer !== undefined) tailer.wake();
-            else if (this.#empty.has(path)) this.nudge();
-            else if (event.kind === "modify") this.#nudgeSlow = true;
-          }
-          if (this.#nudgeSlow) this.#nudge?.();
-        } else this.nudge();
-      }
-    } catch (err) {
-      if (this.#watcher === watcher) {
-        log.debug("File events stopped ({error}): watching again", { error: describe(err) });
-      }
-    }
-    if (this.#watcher === watcher) {
-      // Ended by itself, not closed here: the next scan watches again, and comes soon.
-      this.#watcher = undefined;
-      this.#watched = "";
-      this.#watchesAll = false;
-      this.nudge();
-    }
-  }
-
-  #closeWatcher(): void {
-    const watcher = this.#watcher;
-    this.#watcher = undefined;
-    this.#watched = "";
-    this.#watchesAll = false;
-    try {
-      watcher?.close();
-    } catch {
-      // Already closed.
-    }
   }
 }
 
 /** Whether bytes of `record`'s content are read or planned and not yet acknowledged. */
 function owes(record: StreamRecord): boolean {
   return record.planned.length > 0 || record.offset < record.size;
-}
-
-function keyOf(info: Deno.FileInfo): string {
-  return `${info.dev}:${info.ino}`;
-}
-
-async function statFile(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    const info = await Deno.stat(path);
-    return info.isFile && info.ino !== null ? info : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readHead(path: string, info: Deno.FileInfo): Promise<Uint8Array> {
-  using file = await Deno.open(path, { read: true });
-  if (keyOf(await file.stat()) !== keyOf(info)) throw new Error("replaced while opening");
-  return await readAt(file, 0, HEAD_BYTES);
-}
-
-/**
- * Whether the file at `path` holds `record`'s content: `"yes"` when it starts with the record's
- * head and has the record's tail at its offset (so reading on from there continues the stream),
- * `"shorter"` when it starts the same but ends before the offset (every byte of it was shipped),
- * `"no"` otherwise, and `"unknown"` when it cannot be read, or is not the file `key` names
- * (`dev:ino`, when given: replaced since it was listed).
- */
-async function holds(
-  path: string,
-  record: StreamRecord,
-  key?: string,
-): Promise<"yes" | "shorter" | "no" | "unknown"> {
-  try {
-    using file = await Deno.open(path, { read: true });
-    const info = await file.stat();
-    if (key !== undefined && keyOf(info) !== key) return "unknown";
-    if (record.headLen === 0 || info.size < record.headLen) return "no";
-    if (hashBytes(await readAt(file, 0, record.headLen)) !== record.head) return "no";
-    if (info.size < record.offset) return "shorter";
-    if (record.offset > 0 && (await tailHash(file, record.offset)) !== record.tail) return "no";
-    return "yes";
-  } catch {
-    return "unknown";
-  }
-}
-
-/** The tail fingerprint of the file at `path` at `offset`. */
-async function tailAt(path: string, offset: number): Promise<string> {
-  try {
-    using file = await Deno.open(path, { read: true });
-    return await tailHash(file, offset);
-  } catch {
-    return "";
-  }
-}
-
-/** The offset just after the last newline before `size` (within 64 KiB), or `size`. */
-async function lineStartBefore(path: string, size: number): Promise<number> {
-  if (size === 0) return 0;
-  try {
-    using file = await Deno.open(path, { read: true });
-    const from = Math.max(0, size - 64 * 1024);
-    const bytes = await readAt(file, from, size - from);
-    const nl = bytes.lastIndexOf(10);
-    return nl === -1 ? size : from + nl + 1;
-  } catch {
-    return size;
-  }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array, length: number): boolean {
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

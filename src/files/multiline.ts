@@ -72,6 +72,7 @@ export class MultilineFramer {
   #eventRaw = 0;
   /** When the pending event last got a line, in ms. */
   #touched = 0;
+  readonly #now: () => number;
   /** Events completed by the current call (reused). */
   #out = new Uint8Array(0);
   #outLen = 0;
@@ -79,10 +80,14 @@ export class MultilineFramer {
 
   /**
    * @param config the start pattern, join string and limits.
-   * @param options `maxLine`: longer raw lines are split (default 1 MiB).
+   * @param options `maxLine`: longer raw lines are split (default 1 MiB); `now`: the clock, in
+   * ms (default `Date.now`).
    */
-  constructor(config: MultilineConfig, options: { maxLine?: number } = {}) {
-    const { maxLine = 1024 * 1024 } = options;
+  constructor(
+    config: MultilineConfig,
+    options: { maxLine?: number; now?: () => number } = {},
+  ) {
+    const { maxLine = 1024 * 1024, now = Date.now } = options;
     if (!Number.isSafeInteger(maxLine) || maxLine < 1) {
       throw new RangeError(`Max line must be a positive integer, got "${maxLine}"`);
     }
@@ -91,6 +96,7 @@ export class MultilineFramer {
     this.#maxLines = config.maxLines;
     this.#maxBytes = Math.max(1, config.maxBytes);
     this.#maxLine = maxLine;
+    this.#now = now;
   }
 
   /** The free part of the read buffer. */
@@ -186,7 +192,7 @@ export class MultilineFramer {
       if (this.#eventLines > 0) this.#eventRaw += raw;
       return;
     }
-    this.#touched = Date.now();
+    this.#touched = this.#now();
     const starts = this.#eventLines === 0 || this.#isStart(line) ||
       this.#eventLines >= this.#maxLines ||
       this.#eventLen + this.#join.length + line.length > this.#maxBytes;

@@ -23,6 +23,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { type Clock, SYSTEM_CLOCK } from "../clock.ts";
 import { type FramedLines, LineFramer } from "../text/framing.ts";
 import type { ByteBudget } from "../pipeline/byte_budget.ts";
 import type { CheckpointStore, PlannedBatch, StreamRecord } from "./checkpoint.ts";
@@ -106,6 +107,8 @@ export interface TailerContext {
   releaseIdleMs?: number;
   /** Told when a task finds its file's content replaced, so the input looks again at once. */
   onDetach?: () => void;
+  /** Time and timers (a seam for tests). Default the wall clock. */
+  clock?: Clock;
 }
 
 /** Why a tailer ended. */
@@ -125,7 +128,35 @@ export interface TailerStats {
   bytes: number;
 }
 
-const log = getLogger(["logboom", "agent", "tailer"]);
+/** How a batch is sealed: at a restored plan's boundary, as a rotated file's last, or truncated. */
+interface SealOptions {
+  /** The restored plan it resends. */
+  plan?: PlannedBatch;
+  /** The last batch of a rotated file let go. */
+  final?: boolean;
+  /** The file no longer holds these bytes. */
+  truncated?: boolean;
+}
+
+/** A batch taken from the builder, planned, and not yet sent. */
+interface Sealed {
+  /** Stream offset at its end. */
+  end: number;
+  /** Tail fingerprint at its end. */
+  tail: string;
+  bytes: number;
+  lines: number;
+  /** What the target prepared. */
+  payload: unknown;
+  /** Its plan in the checkpoint record. */
+  plan: PlannedBatch;
+  /** The server a restored plan was last tried on, or -1. */
+  server: number;
+  /** Resolves once the plan is journaled. */
+  persisted: Promise<void>;
+}
+
+const log = getLogger(["logboom", "files", "tailer"]);
 /** Reads are up to this large: few system calls, and a buffer small enough to keep per file. */
 const READ_BUFFER = 256 * 1024;
 const MIN_POLL_MS = 20;
@@ -196,11 +227,20 @@ export class Tailer {
   #sealedEnd: number;
   /** Waits under way (for an answer, for budget). */
   #stalls = 0;
-  /** After a wait the file is checked before it is read on. */
-  #recheck = false;
+  /** After a wait (and before the first read) the file is checked before it is read on. */
+  #recheck = true;
   #detached = false;
   /** The task's wait for budget, shared by its pauses. */
-  #room: Promise<void> | undefined;
+  #budgetWait: Promise<void> | undefined;
+  readonly #clock: Clock;
+  /** Frames what is read; only while the file is busy (see {@linkcode Tailer.#newFramer}). */
+  #framer: LineFramer | MultilineFramer | undefined;
+  /** Restored plans not yet resent, oldest first. */
+  #replay: PlannedBatch[] = [];
+  /** The wait at the end of the file, doubling while nothing comes. */
+  #pollMs = MIN_POLL_MS;
+  /** When the file last grew (or the task started), in ms. */
+  #lastGrowth = 0;
   #givenUp = false;
   #builder: Uint8Array = new Uint8Array(0);
   #builderLen = 0;
@@ -230,8 +270,9 @@ export class Tailer {
     this.birthPath = record.path;
     this.key = `${record.dev}:${record.ino}`;
     this.head = options.head ?? new Uint8Array(0);
+    this.#clock = ctx.clock ?? SYSTEM_CLOCK;
     this.rotated = options.rotated ?? false;
-    this.rotatedAt = this.rotated ? Date.now() : 0;
+    this.rotatedAt = this.rotated ? this.#clock.now() : 0;
     this.readOffset = record.offset;
     this.#sealedEnd = record.offset;
     this.size = record.size;
@@ -300,7 +341,7 @@ export class Tailer {
   markRotated(): void {
     if (this.rotated) return;
     this.rotated = true;
-    this.rotatedAt = Date.now();
+    this.rotatedAt = this.#clock.now();
     this.wake();
   }
 
@@ -311,11 +352,11 @@ export class Tailer {
   async stop(graceMs = 5000): Promise<TailerEnd> {
     this.#stopReading.abort();
     this.#wake?.();
-    const timer = setTimeout(() => this.#abort.abort(), graceMs);
+    const cancel = this.#clock.timer(graceMs, () => this.#abort.abort());
     try {
       return await this.done;
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
 
@@ -362,188 +403,270 @@ export class Tailer {
     this.#ctx.onDetach?.();
   }
 
+  /**
+   * Reads the file to its end and on as it grows, one step at a time: wait for budget, check the
+   * file after a wait, resend a restored plan at its boundary, seal a full batch, read, and at
+   * the end of the file look at it and wait.
+   */
   async #follow(): Promise<TailerEnd> {
-    const ctx = this.#ctx;
-    const record = this.record;
-    const stop = this.#stopReading.signal;
-    const newFramer = () =>
-      ctx.multiline
-        ? new MultilineFramer(ctx.multiline, { maxLine: ctx.maxLine })
-        : new LineFramer({ maxLine: ctx.maxLine, bufferSize: READ_BUFFER });
-    // Buffers exist only while the file is busy: a quiet file holds none, so thousands of
-    // followed files cost a file descriptor each.
-    // Made once there is something to read.
-    let framer: LineFramer | MultilineFramer | undefined;
-    const pending = () => framer?.pending ?? 0;
-    await this.#file.seek(record.offset, Deno.SeekMode.Start);
-    let readPos = record.offset;
+    await this.#file.seek(this.record.offset, Deno.SeekMode.Start);
     // Plans restored from the checkpoint: resent with exactly their boundaries.
-    const replay = [...record.planned];
-    record.planned.length = 0;
-    let pollMs = MIN_POLL_MS;
-    let lastGrowth = Date.now();
-    let verify = true;
+    this.#replay = [...this.record.planned];
+    this.record.planned.length = 0;
+    this.#lastGrowth = this.#clock.now();
     if (!(await this.#verifyHead())) {
       this.#replaced();
       return "truncated";
     }
+    const stop = this.#stopReading.signal;
     while (!stop.aborted) {
-      if (ctx.budget.full) {
-        // Paused while the servers catch up; a wake-up (the input saw the file shrink) checks
-        // the file meanwhile.
-        this.#stalls++;
-        try {
-          // One wait for room per task, however long the servers stay away.
-          this.#room ??= ctx.budget.available().then(() => {
-            this.#room = undefined;
-            this.wake();
-          });
-          await this.#sleep(MAX_POLL_MS * 4);
-        } finally {
-          this.#stalls--;
-        }
-        // The file keeps growing meanwhile: its size is the lag reported, and what it held is
-        // owed (a truncation meanwhile loses it, and says so).
-        this.size = Math.max(this.size, (await this.#file.stat()).size);
-        this.contentSize = Math.max(this.contentSize, this.size);
-        verify = true;
+      if (this.#ctx.budget.full) {
+        await this.#waitForBudget();
         continue;
       }
-      if (verify || this.#recheck) {
-        // After any wait, the file may have been truncated and written past our offset again.
-        verify = false;
-        this.#recheck = false;
-        // Smaller than it was seen to be while we waited: truncated, even before we read any.
-        const shrunk = (await this.#file.stat()).size < this.contentSize;
-        if (shrunk || !(await this.#stillSame(readPos))) {
-          // What was read before is the old content, whole lines of it: shipped.
-          this.#replaced();
-          await this.#seal(readPos - pending(), { truncated: true });
-          return "truncated";
-        }
-      }
-      const cut = replay[0];
-      if (cut !== undefined && readPos >= cut.end) {
-        if (readPos === cut.end) {
-          this.#append(framer?.end());
-          replay.shift();
-          await this.#seal(cut.end, { plan: cut });
-          continue;
-        }
-        // Read past a planned boundary (the file changed under it): the plan no longer applies.
-        replay.length = 0;
-      }
-      // A batch stays within `batch.max_bytes` (whole lines permitting): one over it costs the
-      // server a second locked write, and a copy into a fresh page.
-      const room = ctx.batchBytes - this.#builderLen - pending();
-      if (room < MIN_READ && this.#builderLen > 0 && replay.length === 0) {
-        await this.#seal(readPos - pending());
-        continue;
-      }
-      const limit = cut === undefined ? Infinity : cut.end - readPos;
-      const free = framer?.buffer;
-      const n = free === undefined ? 0 : await this.#file.read(
-        free.subarray(0, Math.min(free.length, Math.max(MIN_READ, room), limit)),
-      );
-      if (framer !== undefined && free !== undefined && n !== null && n > 0) {
-        this.#remember(free.subarray(0, n));
-        readPos += n;
-        this.readOffset = readPos;
-        if (readPos > this.size) this.size = readPos;
-        if (readPos > this.contentSize) this.contentSize = readPos;
-        lastGrowth = Date.now();
-        pollMs = MIN_POLL_MS;
-        this.#append(framer.commit(n));
-        // While replaying, only the planned boundary may end a batch.
-        if (this.#builderLen >= ctx.batchBytes && replay.length === 0) {
-          await this.#seal(readPos - pending());
-        }
-        continue;
-      }
-      // At the end of the file.
-      const now = Date.now();
-      if (
-        framer instanceof MultilineFramer && framer.hasEvent &&
-        now - framer.touched >= ctx.multiline!.timeoutMs
-      ) {
-        this.#append(framer.flushEvent());
-      }
-      if (this.#builderLen > 0 && (now - this.#builderSince >= ctx.batchWaitMs || this.rotated)) {
-        await this.#seal(readPos - pending());
-      }
-      const info = await this.#file.stat();
-      this.size = info.size;
-      if (info.size < readPos) {
-        // Truncated: lines completed before the cut are shipped; the rest is in a copy, if any.
-        log.info("{path} was truncated at {size} bytes (read to {offset})", {
-          path: record.path,
-          size: info.size,
-          offset: readPos,
-        });
-        this.#replaced();
-        await this.#seal(readPos - pending(), { truncated: true });
-        return "truncated";
-      }
-      record.size = info.size;
-      record.mtime = info.mtime?.getTime() ?? 0;
-      if (info.size > readPos) {
-        framer ??= newFramer();
-        verify = true;
-        continue;
-      }
-      if (cut !== undefined) {
-        // The planned data is not all there any more: send what there is, as the file ends.
-        replay.length = 0;
-        continue;
-      }
-      if (this.rotated && now - Math.max(lastGrowth, this.rotatedAt) >= ctx.rotateWaitMs) {
-        // Let go: the unterminated last line is shipped now, as nothing will complete it.
-        this.#append(framer?.end());
-        if (this.#builderLen > 0) await this.#seal(readPos, { final: true });
-        await this.#drain();
-        return "rotated";
-      }
-      if (
-        !this.rotated && this.settled && pending() === 0 &&
-        now - lastGrowth >= ctx.closeIdleMs
-      ) {
-        return "idle";
-      }
-      if (
-        framer !== undefined && pending() === 0 && this.#builderLen === 0 &&
-        now - lastGrowth >= (ctx.releaseIdleMs ?? RELEASE_IDLE_MS)
-      ) {
-        framer = undefined;
-        this.#builder = new Uint8Array(0);
-        this.#recent = new Uint8Array(0);
-        this.#recentLen = 0;
-      }
-      let waitMs = pollMs;
-      if (this.#builderLen > 0) {
-        waitMs = Math.min(waitMs, Math.max(1, this.#builderSince + ctx.batchWaitMs - now));
-      }
-      if (framer instanceof MultilineFramer && framer.hasEvent) {
-        waitMs = Math.min(
-          waitMs,
-          Math.max(1, framer.touched + ctx.multiline!.timeoutMs - now),
-        );
-      }
-      // A quiet file (buffers given back) waits longer: the input's scan wakes it when it grows.
-      if (framer === undefined) waitMs = QUIET_POLL_MS;
-      if (this.rotated) {
-        const letGo = Math.max(lastGrowth, this.rotatedAt) + ctx.rotateWaitMs - now;
-        waitMs = Math.min(waitMs, Math.max(1, letGo));
-      }
-      await this.#sleep(waitMs);
-      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
+      if (this.#recheck && await this.#changedUnder()) return await this.#endTruncated();
+      if (await this.#sealAtPlannedEnd()) continue;
+      if (await this.#sealIfFull()) continue;
+      if (await this.#readMore()) continue;
+      const end = await this.#atEnd();
+      if (end !== undefined) return end;
     }
     return "stopped";
+  }
+
+  /** Raw bytes read into the framer and not yet in a batch (a partial line, an open event). */
+  #pending(): number {
+    return this.#framer?.pending ?? 0;
+  }
+
+  /**
+   * A framer, made once there is something to read: a quiet file holds no buffers, so thousands
+   * of followed files cost a file descriptor each.
+   */
+  #newFramer(): LineFramer | MultilineFramer {
+    const { multiline, maxLine } = this.#ctx;
+    return multiline
+      ? new MultilineFramer(multiline, { maxLine, now: () => this.#clock.now() })
+      : new LineFramer({ maxLine, bufferSize: READ_BUFFER });
+  }
+
+  /**
+   * Paused while the servers catch up: one wait for room per task, however long they stay away;
+   * a wake-up (the input saw the file shrink) checks the file meanwhile.
+   */
+  async #waitForBudget(): Promise<void> {
+    this.#stalls++;
+    try {
+      this.#budgetWait ??= this.#ctx.budget.available().then(() => {
+        this.#budgetWait = undefined;
+        this.wake();
+      });
+      await this.#sleep(MAX_POLL_MS * 4);
+    } finally {
+      this.#stalls--;
+    }
+    // The file keeps growing meanwhile: its size is the lag reported, and what it held is owed
+    // (a truncation meanwhile loses it, and says so).
+    this.size = Math.max(this.size, (await this.#file.stat()).size);
+    this.contentSize = Math.max(this.contentSize, this.size);
+    this.#recheck = true;
+  }
+
+  /**
+   * After a wait: whether the file was truncated (and maybe written past our offset again) or
+   * replaced meanwhile.
+   */
+  async #changedUnder(): Promise<boolean> {
+    this.#recheck = false;
+    // Smaller than it was seen to be while we waited: truncated, even before we read any.
+    const shrunk = (await this.#file.stat()).size < this.contentSize;
+    return shrunk || !(await this.#stillSame(this.readOffset));
+  }
+
+  /**
+   * The file holds other content now: what was read before is the old content, whole lines of
+   * it, and is shipped; the task ends.
+   */
+  async #endTruncated(): Promise<TailerEnd> {
+    this.#replaced();
+    await this.#seal(this.readOffset - this.#pending(), { truncated: true });
+    return "truncated";
+  }
+
+  /** Resends a restored plan once read to its end, with exactly its boundary. */
+  async #sealAtPlannedEnd(): Promise<boolean> {
+    const cut = this.#replay[0];
+    if (cut === undefined || this.readOffset < cut.end) return false;
+    if (this.readOffset > cut.end) {
+      // Read past a planned boundary (the file changed under it): the plan no longer applies.
+      this.#replay.length = 0;
+      return false;
+    }
+    this.#append(this.#framer?.end());
+    this.#replay.shift();
+    await this.#seal(cut.end, { plan: cut });
+    return true;
+  }
+
+  /** Room left in the batch being filled, counting the raw bytes the framer holds. */
+  #batchRoom(): number {
+    return this.#ctx.batchBytes - this.#builderLen - this.#pending();
+  }
+
+  /**
+   * Seals the batch when too little room is left for a read: a batch stays within
+   * `batch.max_bytes` (whole lines permitting), as one over it costs the server a second locked
+   * write, and a copy into a fresh page. While replaying, only the planned boundary may end one.
+   */
+  async #sealIfFull(): Promise<boolean> {
+    if (this.#batchRoom() >= MIN_READ || this.#builderLen === 0 || this.#replay.length > 0) {
+      return false;
+    }
+    await this.#seal(this.readOffset - this.#pending());
+    return true;
+  }
+
+  /** Reads the next chunk (not past a planned boundary) and frames it; whether bytes came. */
+  async #readMore(): Promise<boolean> {
+    const framer = this.#framer;
+    if (framer === undefined) return false;
+    const free = framer.buffer;
+    const cut = this.#replay[0];
+    const limit = cut === undefined ? Infinity : cut.end - this.readOffset;
+    const n = await this.#file.read(
+      free.subarray(0, Math.min(free.length, Math.max(MIN_READ, this.#batchRoom()), limit)),
+    );
+    if (n === null || n === 0) return false;
+    this.#remember(free.subarray(0, n));
+    this.readOffset += n;
+    if (this.readOffset > this.size) this.size = this.readOffset;
+    if (this.readOffset > this.contentSize) this.contentSize = this.readOffset;
+    this.#lastGrowth = this.#clock.now();
+    this.#pollMs = MIN_POLL_MS;
+    this.#append(framer.commit(n));
+    const ctx = this.#ctx;
+    if (this.#builderLen >= ctx.batchBytes && this.#replay.length === 0) {
+      await this.#seal(this.readOffset - this.#pending());
+    }
+    return true;
+  }
+
+  /**
+   * At the end of the file: sends what waited long enough, looks at the file (truncated, grown),
+   * lets a quiet rotated or idle file go, and otherwise waits. `undefined`: read on.
+   */
+  async #atEnd(): Promise<TailerEnd | undefined> {
+    const now = this.#clock.now();
+    await this.#sealDue(now);
+    const info = await this.#file.stat();
+    this.size = info.size;
+    if (info.size < this.readOffset) {
+      // Truncated: lines completed before the cut are shipped; the rest is in a copy, if any.
+      log.info("{path} was truncated at {size} bytes (read to {offset})", {
+        path: this.record.path,
+        size: info.size,
+        offset: this.readOffset,
+      });
+      return await this.#endTruncated();
+    }
+    this.record.size = info.size;
+    this.record.mtime = info.mtime?.getTime() ?? 0;
+    if (info.size > this.readOffset) {
+      this.#framer ??= this.#newFramer();
+      this.#recheck = true;
+      return undefined;
+    }
+    if (this.#replay.length > 0) {
+      // The planned data is not all there any more: send what there is, as the file ends.
+      this.#replay.length = 0;
+      return undefined;
+    }
+    const end = await this.#endIfQuiet(now);
+    if (end !== undefined) return end;
+    this.#releaseIfQuiet(now);
+    await this.#sleep(this.#nextWaitMs(now));
+    this.#pollMs = Math.min(this.#pollMs * 2, MAX_POLL_MS);
+    return undefined;
+  }
+
+  /** Sends a multi-line event and a batch that waited long enough (a rotated file's at once). */
+  async #sealDue(now: number): Promise<void> {
+    const framer = this.#framer;
+    if (
+      framer instanceof MultilineFramer && framer.hasEvent &&
+      now - framer.touched >= this.#ctx.multiline!.timeoutMs
+    ) {
+      this.#append(framer.flushEvent());
+    }
+    if (
+      this.#builderLen > 0 && (now - this.#builderSince >= this.#ctx.batchWaitMs || this.rotated)
+    ) {
+      await this.#seal(this.readOffset - this.#pending());
+    }
+  }
+
+  /**
+   * Ends the task for a file that stayed quiet: rotated, after `rotateWaitMs` (its unterminated
+   * last line is shipped then, as nothing will complete it); at its path, after `closeIdleMs`
+   * with everything acknowledged (the input's scan follows it again when it grows).
+   */
+  async #endIfQuiet(now: number): Promise<TailerEnd | undefined> {
+    const ctx = this.#ctx;
+    if (this.rotated && now - Math.max(this.#lastGrowth, this.rotatedAt) >= ctx.rotateWaitMs) {
+      this.#append(this.#framer?.end());
+      if (this.#builderLen > 0) await this.#seal(this.readOffset, { final: true });
+      await this.#drain();
+      return "rotated";
+    }
+    if (
+      !this.rotated && this.settled && this.#pending() === 0 &&
+      now - this.#lastGrowth >= ctx.closeIdleMs
+    ) {
+      return "idle";
+    }
+    return undefined;
+  }
+
+  /** A file quiet for `releaseIdleMs` with nothing held gives its buffers back until it grows. */
+  #releaseIfQuiet(now: number): void {
+    if (
+      this.#framer !== undefined && this.#pending() === 0 && this.#builderLen === 0 &&
+      now - this.#lastGrowth >= (this.#ctx.releaseIdleMs ?? RELEASE_IDLE_MS)
+    ) {
+      this.#framer = undefined;
+      this.#builder = new Uint8Array(0);
+      this.#recent = new Uint8Array(0);
+      this.#recentLen = 0;
+    }
+  }
+
+  /**
+   * How long to wait at the end of the file: the poll period (doubling while nothing comes), cut
+   * short by a batch's or an event's wait and by a rotated file's let-go; a quiet file (buffers
+   * given back) waits longer, as the input's scan wakes it when it grows.
+   */
+  #nextWaitMs(now: number): number {
+    const ctx = this.#ctx;
+    const framer = this.#framer;
+    let waitMs = this.#pollMs;
+    if (this.#builderLen > 0) {
+      waitMs = Math.min(waitMs, Math.max(1, this.#builderSince + ctx.batchWaitMs - now));
+    }
+    if (framer instanceof MultilineFramer && framer.hasEvent) {
+      waitMs = Math.min(waitMs, Math.max(1, framer.touched + ctx.multiline!.timeoutMs - now));
+    }
+    if (framer === undefined) waitMs = QUIET_POLL_MS;
+    if (this.rotated) {
+      const letGo = Math.max(this.#lastGrowth, this.rotatedAt) + ctx.rotateWaitMs - now;
+      waitMs = Math.min(waitMs, Math.max(1, letGo));
+    }
+    return waitMs;
   }
 
   /** Whether the file still starts with the head we know (re-reading it, grown to 1 KiB). */
   async #verifyHead(): Promise<boolean> {
     const record = this.record;
-    this.verifiedAt = Date.now();
+    this.verifiedAt = this.#clock.now();
     if (record.headLen === 0) return true;
     const bytes = await readAt(this.#file, 0, record.headLen);
     if (bytes.length < record.headLen || hashBytes(bytes) !== record.head) {
@@ -584,20 +707,29 @@ export class Tailer {
       this.#builder = grown;
     }
     this.#builder.set(framed.data, this.#builderLen);
-    if (this.#builderLen === 0) this.#builderSince = Date.now();
+    if (this.#builderLen === 0) this.#builderSince = this.#clock.now();
     this.#builderLen = need;
     this.#builderLines += framed.lines;
   }
 
-  /** Seals the batch being filled, ending at stream offset `end`, and queues it for delivery. */
-  async #seal(
-    end: number,
-    options: { plan?: PlannedBatch; final?: boolean; truncated?: boolean } = {},
-  ): Promise<void> {
+  /**
+   * Seals the batch being filled, ending at stream offset `end`, and queues it for delivery once
+   * fewer than `target.inFlight` batches of the stream are unanswered.
+   */
+  async #seal(end: number, options: SealOptions = {}): Promise<void> {
+    if (this.#builderLen === 0) return;
+    const sealed = await this.#takeBatch(end, options);
+    await this.#waitForSlot(sealed.bytes);
+    this.#send(sealed);
+  }
+
+  /**
+   * Turns the batch being filled into a {@linkcode Sealed} one: fingerprinted, prepared by the
+   * target, counted against the budget, and planned in the journal before it can be sent.
+   */
+  async #takeBatch(end: number, options: SealOptions): Promise<Sealed> {
     const ctx = this.#ctx;
     const record = this.record;
-    const signal = this.#abort.signal;
-    if (this.#builderLen === 0) return;
     const bytes = this.#builderLen;
     const lines = this.#builderLines;
     // A truncated file no longer holds these bytes: only the copy in memory can fingerprint them.
@@ -611,7 +743,7 @@ export class Tailer {
     const payload = await ctx.target.prepare(this.#builder.subarray(0, bytes), {
       lines,
       path: record.path,
-      signal,
+      signal: this.#abort.signal,
     });
     this.#builderLen = 0;
     this.#builderLines = 0;
@@ -623,9 +755,16 @@ export class Tailer {
     record.planned.push(plan);
     // Written down before the batch can reach a server: a restart resends with these boundaries.
     const persisted = ctx.store.journal(ctx.input, record);
-    // At most `inFlight` batches per stream: the server refuses a batch at or below the stream's
-    // mark, so the target keeps them in order, and the file is not read far ahead of the answers.
-    const depth = Math.max(1, ctx.target.inFlight ?? 1);
+    return { end, tail, bytes, lines, payload, plan, server: restored?.server ?? -1, persisted };
+  }
+
+  /**
+   * Waits until fewer than `target.inFlight` batches (default 1) are unanswered: the server
+   * refuses a batch at or below the stream's mark, so the target keeps them in order, and the
+   * file is not read far ahead of the answers. Settled flights are let go.
+   */
+  async #waitForSlot(bytes: number): Promise<void> {
+    const depth = Math.max(1, this.#ctx.target.inFlight ?? 1);
     const waits = this.#unanswered >= depth;
     if (waits) this.#stalls++;
     try {
@@ -634,7 +773,7 @@ export class Tailer {
         this.#flights.shift();
       }
     } catch (err) {
-      ctx.budget.release(bytes);
+      this.#ctx.budget.release(bytes);
       throw err;
     } finally {
       if (waits) {
@@ -643,28 +782,39 @@ export class Tailer {
         this.#recheck = true;
       }
     }
-    // Settled flights are let go: `previous` is the one before this batch, if not answered yet.
+    // `previous` of the next batch is the one before it, if not answered yet.
     while (this.#flights.length > 0 && this.#unanswered < this.#flights.length) {
       await this.#flights[0];
       this.#flights.shift();
     }
+  }
+
+  /**
+   * Delivers a sealed batch in the background; once it is acknowledged, and the one before it
+   * too, the checkpoint advances to its end.
+   */
+  #send(sealed: Sealed): void {
+    const ctx = this.#ctx;
+    const record = this.record;
+    const signal = this.#abort.signal;
+    const { end, tail, bytes, lines, plan } = sealed;
     const previous = this.#flights.at(-1);
     const start = this.#sealedEnd;
     this.#sealedEnd = end;
     this.#unanswered++;
     const flight = (async () => {
       try {
-        await persisted;
+        await sealed.persisted;
         // Nothing is sent past a checkpoint that cannot be written: the store retries meanwhile.
         await ctx.store.writable(signal);
-        await ctx.target.deliver(payload, {
+        await ctx.target.deliver(sealed.payload, {
           stream: record.stream,
           offset: end,
           start,
           previous,
           lines,
           bytes,
-          server: restored?.server ?? -1,
+          server: sealed.server,
           onTry: (server) => plan.server = server,
         }, signal);
         // Checkpoints advance in order: the batch before this one is acknowledged first.
@@ -738,13 +888,13 @@ export class Tailer {
       const done = () => {
         if (!pending) return;
         pending = false;
-        clearTimeout(timer);
+        cancel();
         stop.removeEventListener("abort", done);
         if (this.#wake === done) this.#wake = undefined;
         this.#woken = false;
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const cancel = this.#clock.timer(ms, done);
       stop.addEventListener("abort", done, { once: true });
       this.#wake = done;
     });
