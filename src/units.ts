@@ -125,3 +125,15 @@ export function formatHostPort(address: HostPort): string {
   const { hostname, port } = address;
   return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
+
+/**
+ * Whether `hostname` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`), which only
+ * processes of this machine can reach. Brackets around an IPv6 address are allowed.
+ */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  if (host === "localhost" || host.endsWith(".localhost")) return true;
+  if (host === "::1" || host === "0:0:0:0:0:0:0:1") return true;
+  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host.replace(/^::ffff:/, ""));
+  return v4 !== null && v4.slice(1).every((part) => Number(part) <= 255);
+}

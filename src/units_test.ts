@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatHostPort, parseDuration, parseHostPort, parseSize } from "./units.ts";
+import { formatHostPort, isLoopback, parseDuration, parseHostPort, parseSize } from "./units.ts";
 
 Deno.test("parseDuration reads each unit and compound durations", () => {
   assert.equal(parseDuration("200ms"), 200);
@@ -50,4 +50,17 @@ Deno.test("parseHostPort reads host:port, [v6]:port and :port", () => {
   }
   assert.equal(formatHostPort({ hostname: "::1", port: 1 }), "[::1]:1");
   assert.equal(formatHostPort({ hostname: "a", port: 1 }), "a:1");
+});
+
+Deno.test("isLoopback knows loopback names and addresses, and nothing else", () => {
+  for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "app.localhost", "::1"]) {
+    assert.equal(isLoopback(host), true, host);
+  }
+  assert.equal(isLoopback("[::1]"), true);
+  assert.equal(isLoopback("::ffff:127.0.0.1"), true);
+  for (
+    const host of ["0.0.0.0", "10.0.0.1", "::", "example.com", "127.0.0.256", "localhost.evil"]
+  ) {
+    assert.equal(isLoopback(host), false, host);
+  }
 });

@@ -33,8 +33,9 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe, sleep } from "../_util.ts";
-import { isLoopback } from "../api/auth.ts";
-import { retryAfterMs, unauthorizedHint } from "../client_policy.ts";
+import { retryAfterMs, RetryPolicy } from "../retry.ts";
+import { unauthorizedHint } from "../token.ts";
+import { isLoopback } from "../units.ts";
 import type { RetryConfig } from "./config.ts";
 import { type Connector, HttpClient, HttpRequestError } from "./http_client.ts";
 
@@ -167,6 +168,7 @@ export class Shipper {
   #clients: HttpClient[] = [];
   #token = "";
   #retry!: RetryConfig;
+  #policy!: RetryPolicy;
   readonly #maxConcurrent: number;
   readonly #warnEveryMs: number;
   readonly #now: () => number;
@@ -232,6 +234,11 @@ export class Shipper {
     }
     this.#token = options.token;
     this.#retry = options.retry;
+    // Exponential backoff with equal jitter: half the delay fixed, half random.
+    this.#policy = new RetryPolicy({
+      initialMs: options.retry.initialMs,
+      maxMs: options.retry.maxMs,
+    });
   }
 
   /** Closes the kept-alive connections (requests under way finish first). */
@@ -298,7 +305,7 @@ export class Shipper {
       }
       this.#stats.retries++;
       this.#troubled(index, outcome);
-      let delay = this.#backoff(attempt++);
+      let delay = this.#policy.delayMs(attempt++);
       if (outcome.kind === "unanswered") {
         sticky ??= { server: index, since: this.#now() };
         if (
@@ -452,13 +459,6 @@ export class Shipper {
     });
   }
 
-  /** Exponential backoff with "equal jitter": half the delay fixed, half random. */
-  #backoff(attempt: number): number {
-    const { initialMs, maxMs } = this.#retry;
-    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-    return ceiling / 2 + Math.random() * ceiling / 2;
-  }
-
   async #limited<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.#maxConcurrent) {
       await new Promise<void>((resolve) => this.#queue.push(resolve));
@@ -527,7 +527,9 @@ export class Shipper {
     if (status === 503 || status === 429 || status === 502 || status === 504) {
       return {
         kind: "refused",
-        retryAfterMs: retryAfterMs(answer.headers.get("retry-after")),
+        retryAfterMs: retryAfterMs(answer.headers.get("retry-after"), {
+          capMs: this.#policy.retryAfterCapMs,
+        }),
         why,
       };
     }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isLoopback } from "./auth.ts";
+import { isLoopback } from "../units.ts";
 
 /** Options of {@linkcode checkOrigin}. */
 export interface OriginPolicy {

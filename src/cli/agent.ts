@@ -22,7 +22,7 @@ import { type AgentConfig, ConfigError, loadAgentConfig } from "../agent/config.
 import { watchConfig } from "../agent/config_watch.ts";
 import { compileGlob } from "../files/glob.ts";
 import { hostName } from "../host_name.ts";
-import { tokenFromEnv } from "../api/auth.ts";
+import { tokenFromEnv } from "../token.ts";
 import { LOG_LEVELS, setupLogging } from "../logging.ts";
 import { FlagError, type FlagSpecs, parseChoice, parseCommand, parseFlags } from "./flags.ts";
 

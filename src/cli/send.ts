@@ -15,8 +15,8 @@
 import { basename } from "node:path";
 import { describe, sleep } from "../_util.ts";
 import { HttpClient } from "../agent/http_client.ts";
-import { tokenFromEnv } from "../api/auth.ts";
-import { retryAfterMs, unauthorizedHint } from "../client_policy.ts";
+import { RetryPolicy } from "../retry.ts";
+import { tokenFromEnv, unauthorizedHint } from "../token.ts";
 import { parseDuration } from "../units.ts";
 import { FlagError, type FlagSpecs, parseBytes, parseCommand, parseFlags } from "./flags.ts";
 import { type HostPort, parseHostPort } from "../units.ts";
@@ -102,7 +102,7 @@ export interface SendIo {
   notice(text: string): void;
   /** Stops sending (what is not acknowledged then counts as undelivered). */
   signal: AbortSignal;
-  /** First retry delay, in ms; doubles up to 5 s. Default 250. */
+  /** First retry delay, in ms; doubles up to 5 s, with equal jitter (half of it random). Default 250. */
   retryMs?: number;
   /** Waits between tries (tests). Default: a timer, ended by `signal`. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -287,10 +287,10 @@ async function deliver(
   if (config.token !== "") headers.authorization = `Bearer ${config.token}`;
   const started = Date.now();
   const pause = io.sleep ?? sleep;
-  let delay = io.retryMs ?? 250;
+  const policy = new RetryPolicy({ initialMs: io.retryMs ?? 250, maxMs: 5000 });
   for (let attempt = 1;; attempt++) {
     let problem: string;
-    let wait = delay;
+    let retryAfter: string | null | undefined;
     try {
       const res = await delivery.client.request({
         method: "POST",
@@ -317,7 +317,7 @@ async function deliver(
         );
         return false;
       }
-      wait = Math.max(delay, retryAfterMs(res.headers.get("retry-after")));
+      retryAfter = res.headers.get("retry-after");
       problem = `${res.status} ${reason}`;
     } catch (err) {
       if (io.signal.aborted) return false;
@@ -330,6 +330,7 @@ async function deliver(
       }
       problem = describe(err);
     }
+    const wait = policy.delayMs(attempt - 1, retryAfter);
     if (config.retryForMs > 0 && Date.now() + wait - started > config.retryForMs) {
       io.notice(
         `logboom send: giving up on a batch of "${delivery.path}" after ${attempt} attempts: ${problem}`,
@@ -341,7 +342,6 @@ async function deliver(
     }
     await pause(wait, io.signal).catch(() => {});
     if (io.signal.aborted) return false;
-    delay = Math.min(delay * 2, 5000);
   }
 }
 

@@ -14,7 +14,7 @@ import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { NET_FLAGS, type NetSettings, parseNetFlags } from "./net_flags.ts";
 import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
-import { tokenFromEnv } from "../api/auth.ts";
+import { tokenFromEnv } from "../token.ts";
 import { HTTP_FLAGS, type HttpSettings, parseHttpFlags } from "./http_flags.ts";
 import { parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
 import type { FileFormat } from "../store/file_sink.ts";

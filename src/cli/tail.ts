@@ -12,7 +12,8 @@
  */
 
 import { describe, sleep } from "../_util.ts";
-import { missingTokenHint, tokenFromEnv } from "../api/auth.ts";
+import { RetryPolicy } from "../retry.ts";
+import { tokenFromEnv, unauthorizedHint } from "../token.ts";
 import { compileLinearRegex } from "../text/linear_regex.ts";
 import { type SseEvent, SseParser } from "../live/sse_decoder.ts";
 import { FlagError, type FlagSpecs, parseCommand, parseFlags } from "./flags.ts";
@@ -74,9 +75,12 @@ export interface TailIo {
   colour: boolean;
   /** Ends the tail. */
   signal: AbortSignal;
-  /** First reconnection delay, in ms; doubles up to `maxRetryMs`. Default 500. */
+  /**
+   * First reconnection delay, in ms; doubles up to `maxRetryMs`, with equal jitter (half of it
+   * random). Default 500.
+   */
   retryMs?: number;
-  /** Longest reconnection delay, in ms. Default 10,000. */
+  /** Longest reconnection delay, and longest wait a `Retry-After` gets, in ms. Default 10,000. */
   maxRetryMs?: number;
 }
 
@@ -133,8 +137,13 @@ class FatalAnswer extends Error {
  */
 export async function tail(config: TailConfig, io: TailIo): Promise<number> {
   const { signal, retryMs = 500, maxRetryMs = 10_000 } = io;
+  const policy = new RetryPolicy({
+    initialMs: retryMs,
+    maxMs: maxRetryMs,
+    retryAfterCapMs: maxRetryMs,
+  });
   let cursor: string | undefined;
-  let delay = retryMs;
+  let attempt = 0;
   let connectedOnce = false;
   while (!signal.aborted) {
     const url = new URL("/api/v1/tail", config.server);
@@ -147,16 +156,18 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
     if (config.token !== "") headers.authorization = `Bearer ${config.token}`;
     if (cursor !== undefined) headers["last-event-id"] = cursor;
     let problem: string;
+    let retryAfter: string | null = null;
     try {
       const res = await fetch(url, { headers, signal });
       if (!res.ok) {
         const reason = await errorOf(res);
         if (res.status === 503 || res.status === 429 || res.status >= 500) {
-          const after = Number(res.headers.get("retry-after"));
-          if (after > 0) delay = Math.max(delay, Math.min(after * 1000, maxRetryMs));
+          retryAfter = res.headers.get("retry-after");
           throw new Error(`server answered ${res.status}: ${reason}`);
         }
-        const hint = res.status === 401 ? missingTokenHint(config.token) : "";
+        const hint = res.status === 401
+          ? ` (${unauthorizedHint(config.token !== "", "-token")})`
+          : "";
         throw new FatalAnswer(`Server answered ${res.status}: ${reason}${hint}`);
       }
       if (connectedOnce) io.notice(`logboom tail: reconnected to ${config.server.origin}`);
@@ -167,7 +178,7 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
         const events = parser.push(decoder.decode(chunk, { stream: true }));
         if (events.length === 0) continue;
         // Something arrived: the connection works, so the next loss starts the backoff afresh.
-        delay = retryMs;
+        attempt = 0;
         if (events.some(restarted)) {
           io.notice(
             "logboom tail: the server restarted; resuming from the oldest line it holds " +
@@ -194,11 +205,11 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
       problem = describe(err);
     }
     if (signal.aborted) break;
+    const delay = policy.delayMs(attempt++, retryAfter);
     io.notice(
       `logboom tail: connection lost (${problem}); reconnecting in ${(delay / 1000).toFixed(1)} s`,
     );
     await sleep(delay, signal).catch(() => {});
-    delay = Math.min(delay * 2, maxRetryMs);
   }
   return 0;
 }

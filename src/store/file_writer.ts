@@ -9,6 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import { describe, sleep } from "../_util.ts";
 import type { BatchMark } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
+import { RetryPolicy } from "../retry.ts";
 import type { MarkIntent, MarkJournal } from "./stream_marks.ts";
 import { nextRotationTime, rotatedName } from "./rotation.ts";
 
@@ -193,7 +194,8 @@ export class FileWriter {
   readonly #fsync: FsyncMode;
   readonly #fsyncIntervalMs: number;
   readonly #pageBytes: number;
-  readonly #retryDelayMs: number;
+  /** Backoff after a failed write: no jitter, a local disk has no crowd of clients to spread. */
+  readonly #retry: RetryPolicy;
   readonly #onWritten: (bytes: number) => void;
   readonly #onIdle: () => void;
   readonly #clock: () => number;
@@ -255,7 +257,11 @@ export class FileWriter {
     this.#fsyncIntervalMs = fsyncIntervalMs;
     this.#pageBytes = pageBytes;
     this.#nextPageBytes = Math.min(FIRST_PAGE_BYTES, pageBytes);
-    this.#retryDelayMs = retryDelayMs;
+    this.#retry = new RetryPolicy({
+      initialMs: retryDelayMs,
+      maxMs: MAX_RETRY_DELAY_MS,
+      jitter: "none",
+    });
     this.#onWritten = onWritten;
     this.#onIdle = onIdle;
     this.#clock = clock;
@@ -589,7 +595,7 @@ export class FileWriter {
       since: this.#failure?.since ?? now,
       failures: (this.#failure?.failures ?? 0) + 1,
     };
-    const delayMs = this.#backoff(failures);
+    const delayMs = this.#retry.delayMs(failures - 1);
     const properties = {
       path: this.path,
       error,
@@ -697,10 +703,6 @@ export class FileWriter {
       // Already closed by the failure that brought us here.
     }
     this.#file = undefined;
-  }
-
-  #backoff(failures: number): number {
-    return Math.min(MAX_RETRY_DELAY_MS, this.#retryDelayMs * 2 ** (failures - 1));
   }
 }
 

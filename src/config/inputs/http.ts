@@ -8,11 +8,11 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../../_util.ts";
-import { canReadTokenEnv, isLoopback, TOKEN_ENV_NOT_READ } from "../../api/auth.ts";
+import { canReadTokenEnv, TOKEN_ENV_NOT_READ } from "../../token.ts";
 import { ApiServer } from "../../api/server.ts";
 import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
 import { untilAborted } from "../../pipeline/input.ts";
-import { formatHostPort } from "../../units.ts";
+import { formatHostPort, isLoopback } from "../../units.ts";
 import { BuildError, defineInput } from "../component.ts";
 import type { KeyTable, Values } from "../keys.ts";
 
