@@ -17,6 +17,10 @@ interface Tool {
   usedFor: string;
   /** Needed only when this holds (e.g. only as root); always by default. */
   needed?: () => boolean;
+  /** Where it is when unpacked rather than installed (not on the PATH), from the repository. */
+  unpacked?: string;
+  /** How to get it, when that is not `apt-get install` of its package. */
+  install?: string;
 }
 
 const asRoot = () => Deno.uid() === 0;
@@ -34,22 +38,62 @@ export const TOOLS: Record<string, Tool> = {
   gzip: { package: "gzip", usedFor: "checking compressed rotations" },
   mount: { package: "mount", usedFor: "the disk-full test on a small tmpfs", needed: asRoot },
   git: { package: "git", usedFor: "checking that state files are not committed" },
+  logger: { package: "bsdutils", usedFor: "util-linux's logger as a syslog sender" },
+  "syslog-ng": { package: "syslog-ng-core", usedFor: "syslog-ng as a syslog sender" },
+  rsyslogd: {
+    package: "rsyslog",
+    usedFor: "rsyslog as a syslog sender",
+    unpacked: ".tools/rsyslog/usr/sbin/rsyslogd",
+    // rsyslog and syslog-ng conflict as packages: rsyslog is unpacked beside the repository.
+    install: "apt-get install libestr0 libfastjson4 && apt-get download rsyslog && " +
+      "dpkg -x rsyslog_*.deb .tools/rsyslog",
+  },
+  openssl: { package: "openssl", usedFor: "a self-signed certificate for syslog over TLS" },
+  ss: { package: "iproute2", usedFor: "reading the kernel's UDP drop counters" },
 };
+
+const ROOT = new URL("../", import.meta.url);
 
 const found = new Map<string, Promise<boolean>>();
 
-/** Whether `name` is on the PATH (asked once per process). */
+/**
+ * Whether `name` is on the PATH, or unpacked where {@linkcode TOOLS} says (asked once per
+ * process).
+ */
 export function hasTool(name: string): Promise<boolean> {
   let known = found.get(name);
   if (known === undefined) {
+    const unpacked = TOOLS[name]?.unpacked;
     known = new Deno.Command("sh", {
-      args: ["-c", 'command -v "$1"', "sh", name],
+      args: [
+        "-c",
+        'command -v "$1" || { [ -n "$2" ] && [ -x "$2" ]; }',
+        "sh",
+        name,
+        unpacked === undefined ? "" : decodeURIComponent(new URL(unpacked, ROOT).pathname),
+      ],
       stdout: "null",
       stderr: "null",
     }).output().then((out) => out.success);
     found.set(name, known);
   }
   return known;
+}
+
+/**
+ * The command that runs tool `name`: its name when it is on the PATH, else its unpacked path.
+ * Throws what to install when it is neither.
+ */
+export async function toolPath(name: string): Promise<string> {
+  await needTool(name);
+  const onPath = await new Deno.Command("sh", {
+    args: ["-c", 'command -v "$1"', "sh", name],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  const unpacked = TOOLS[name]?.unpacked;
+  if (onPath.success || unpacked === undefined) return name;
+  return decodeURIComponent(new URL(unpacked, ROOT).pathname);
 }
 
 /** The tools of {@linkcode TOOLS} this machine needs and lacks. */
@@ -63,10 +107,16 @@ export async function missingTools(): Promise<string[]> {
 
 /** One sentence that says what to install for `missing`, and why. */
 export function installAdvice(missing: readonly string[]): string {
-  const packages = [...new Set(missing.map((name) => TOOLS[name]?.package ?? name))];
+  const plain = missing.filter((name) => TOOLS[name]?.install === undefined);
+  const packages = [...new Set(plain.map((name) => TOOLS[name]?.package ?? name))];
+  const special = missing.flatMap((name) => TOOLS[name]?.install ?? []);
   const uses = missing.map((name) => `${name}: ${TOOLS[name]?.usedFor ?? "a test"}`);
+  const steps = [
+    ...(packages.length > 0 ? [`apt-get install ${packages.join(" ")}`] : []),
+    ...special,
+  ];
   return `The tests need ${missing.join(", ")} (${uses.join("; ")}). Install first: ` +
-    `apt-get install ${packages.join(" ")} (Debian/Ubuntu; the same names elsewhere)`;
+    `${steps.join("; then ")} (Debian/Ubuntu; the same names elsewhere)`;
 }
 
 /** Throws an error saying what to install when `name` is not on the PATH. */
