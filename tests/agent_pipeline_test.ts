@@ -367,7 +367,8 @@ Deno.test("with two batches in flight, the checkpoint advances only in order", a
         first.offset,
         target.answered[0],
       ]);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Waiting for the first batch's answer (two in flight): nothing more is sent meanwhile.
+      await until(() => tailer.stalled, () => "the tailer read on past two batches in flight");
       assert.equal(target.answered.length, 1);
       assert.equal(record.offset, 0);
       target.held[0].release();

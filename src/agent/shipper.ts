@@ -91,6 +91,8 @@ export interface ShipperOptions {
   warnEveryMs?: number;
   /** The clock, in ms (tests). Default `Date.now`. */
   now?: () => number;
+  /** Waits between tries (tests). Default a timer that rejects when `signal` aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Opens connections (tests). */
   connect?: Connector;
 }
@@ -171,6 +173,7 @@ export class Shipper {
   #policy!: RetryPolicy;
   readonly #maxConcurrent: number;
   readonly #warnEveryMs: number;
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly #now: () => number;
   readonly #connect: Connector | undefined;
   #down: number[] = [];
@@ -192,6 +195,7 @@ export class Shipper {
     }
     this.#warnEveryMs = options.warnEveryMs ?? 5000;
     this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? sleep;
     this.#connect = options.connect;
     this.update(options);
   }
@@ -334,7 +338,7 @@ export class Shipper {
         this.#failed(index, outcome.why);
         delay = this.#retry.maxMs;
       }
-      if (delay > 0) await sleep(delay, signal);
+      if (delay > 0) await this.#sleep(delay, signal);
     }
   }
 

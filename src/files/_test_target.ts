@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { FakeClock } from "../_fake_clock.ts";
 import type { DeliveredBatch, StreamTarget } from "./tailer.ts";
 
 const decoder = new TextDecoder();
@@ -104,4 +105,31 @@ export function tally(
     if (c > 1) duplicated.push(i);
   }
   return { missing, duplicated, other };
+}
+
+/**
+ * Polls `condition` as {@linkcode until} does, moving `clock` `stepMs` forward before each look:
+ * time passes for the code under test only while the test looks, never during its own steps.
+ */
+export async function drive(
+  clock: FakeClock,
+  condition: () => boolean | Promise<boolean>,
+  message: () => string,
+  stepMs = 100,
+): Promise<void> {
+  await until(async () => {
+    if (await condition()) return true;
+    clock.advance(stepMs);
+    return false;
+  }, message);
+}
+
+/**
+ * Moves `clock` `ms` forward at once, then waits until `tasks()` timers wait again: every task the
+ * jump woke looked at the new time and went back to sleep (or ended, when `tasks` counts only the
+ * tasks still running).
+ */
+export async function jump(clock: FakeClock, ms: number, tasks: () => number): Promise<void> {
+  clock.advance(ms);
+  await until(() => clock.waiting >= tasks(), () => `${clock.waiting} of ${tasks()} tasks wait`);
 }

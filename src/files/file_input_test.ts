@@ -2,9 +2,18 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, CheckpointStore } from "./checkpoint.ts";
 import { FileInput, type FileInputOptions } from "./file_input.ts";
-import { lines, MemoryTarget, tally, until } from "./_test_target.ts";
+import { FakeClock } from "../_fake_clock.ts";
+import { drive, jump, lines, MemoryTarget, tally } from "./_test_target.ts";
 
-const FAST = { scanIntervalMs: 50, rotateWaitMs: 200, batchWaitMs: 20, watch: false };
+/**
+ * Time is a {@linkcode FakeClock} that moves only while a test looks ({@linkcode drive}) or jumps
+ * ({@linkcode jump}), so waits keep their real defaults (rotate_wait 5 s, batch wait 200 ms,
+ * close_idle 5 min); scans come every quarter second of it, and from file events only where a
+ * test asks for them.
+ */
+const FAST = { scanIntervalMs: 250, watch: false };
+/** Timers a quiet input waits on: its next scan, and the poll of each file it follows. */
+const timersOf = (input: FileInput) => () => 1 + input.openFiles;
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "logboom-input-" });
@@ -19,7 +28,7 @@ function start(
   dir: string,
   target: MemoryTarget,
   store: CheckpointStore,
-  options: Partial<FileInputOptions> = {},
+  options: Partial<FileInputOptions> & { clock: FakeClock },
 ): FileInput {
   return FileInput.start({
     name: "app",
@@ -35,14 +44,19 @@ function start(
  * Waits until the input owes nothing (and follows `open` files when given, rotated ones let go),
  * then for two more scans: a file read twice would be read by one of them.
  */
-async function settled(input: FileInput, { open }: { open?: number } = {}): Promise<void> {
-  await until(
+async function settled(
+  input: FileInput,
+  clock: FakeClock,
+  { open }: { open?: number } = {},
+): Promise<void> {
+  await drive(
+    clock,
     () =>
       (open === undefined || input.openFiles === open) && input.files().every((f) => f.lag === 0),
     () => JSON.stringify(input.files()),
   );
   const scans = input.scans;
-  await until(() => input.scans >= scans + 2, () => "no scans");
+  await drive(clock, () => input.scans >= scans + 2, () => "no scans");
 }
 
 function expectExactly(target: MemoryTarget, id: number, count: number): void {
@@ -57,17 +71,18 @@ function expectExactly(target: MemoryTarget, id: number, count: number): void {
 Deno.test("file input follows rename + create rotation; the .1 name is not read twice", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
-    const input = start(dir, target, store);
+    const input = start(dir, target, store, { clock });
     const path = join(dir, "app.log");
     await Deno.writeTextFile(path, lines(0, 0, 500));
-    await until(() => target.lines.length >= 500, () => `${target.lines.length} lines`);
+    await drive(clock, () => target.lines.length >= 500, () => `${target.lines.length} lines`);
     await Deno.writeTextFile(path, lines(0, 500, 700), { append: true });
     await Deno.rename(path, `${path}.1`);
     await Deno.writeTextFile(`${path}.1`, lines(0, 700, 750), { append: true });
     await Deno.writeTextFile(path, lines(0, 750, 1000));
-    await until(() => target.lines.length >= 1000, () => `${target.lines.length} lines`);
-    await settled(input, { open: 1 });
+    await drive(clock, () => target.lines.length >= 1000, () => `${target.lines.length} lines`);
+    await settled(input, clock, { open: 1 });
     await input.stop();
     expectExactly(target, 0, 1000);
   });
@@ -76,11 +91,12 @@ Deno.test("file input follows rename + create rotation; the .1 name is not read 
 Deno.test("file input ships a copytruncate copy's unread tail and the truncated file anew", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     const path = join(dir, "app.log");
     await Deno.writeTextFile(path, lines(1, 0, 300));
-    const input = start(dir, target, store);
-    await until(() => target.lines.length >= 300, () => `${target.lines.length} lines`);
+    const input = start(dir, target, store, { clock });
+    await drive(clock, () => target.lines.length >= 300, () => `${target.lines.length} lines`);
     // The server stalls, so lines 300-600 are written but not all shipped when the copy is made.
     target.pause();
     await Deno.writeTextFile(path, lines(1, 300, 600), { append: true });
@@ -88,8 +104,8 @@ Deno.test("file input ships a copytruncate copy's unread tail and the truncated 
     await Deno.truncate(path, 0);
     await Deno.writeTextFile(path, lines(1, 600, 800), { append: true });
     target.resume();
-    await until(() => target.lines.length >= 800, () => `${target.lines.length} lines`);
-    await settled(input);
+    await drive(clock, () => target.lines.length >= 800, () => `${target.lines.length} lines`);
+    await settled(input, clock);
     await input.stop();
     expectExactly(target, 1, 800);
   });
@@ -98,13 +114,14 @@ Deno.test("file input ships a copytruncate copy's unread tail and the truncated 
 Deno.test("file input resumes after a restart, finds a file rotated while stopped", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const stateDir = join(dir, "state");
     const path = join(dir, "logs", "app.log");
     await Deno.mkdir(join(dir, "logs"));
     await Deno.writeTextFile(path, lines(2, 0, 400));
     let store = await CheckpointStore.open(stateDir);
-    let input = start(join(dir, "logs"), target, store, { paths: [path] });
-    await until(() => target.lines.length >= 400, () => `${target.lines.length} lines`);
+    let input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
+    await drive(clock, () => target.lines.length >= 400, () => `${target.lines.length} lines`);
     await input.stop();
     await store.close();
     // While stopped: more lines, then rename + create (the rotated name is not matched).
@@ -112,9 +129,9 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
     await Deno.rename(path, `${path}.1`);
     await Deno.writeTextFile(path, lines(2, 600, 700));
     store = await CheckpointStore.open(stateDir);
-    input = start(join(dir, "logs"), target, store, { paths: [path] });
-    await until(() => target.lines.length >= 700, () => `${target.lines.length} lines`);
-    await settled(input, { open: 1 });
+    input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
+    await drive(clock, () => target.lines.length >= 700, () => `${target.lines.length} lines`);
+    await settled(input, clock, { open: 1 });
     await input.stop();
     await store.close();
     expectExactly(target, 2, 700);
@@ -124,13 +141,14 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
 Deno.test("file input reads a new file in a reused inode as new", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const stateDir = join(dir, "state");
     const path = join(dir, "logs", "app.log");
     await Deno.mkdir(join(dir, "logs"));
     await Deno.writeTextFile(path, lines(3, 0, 100));
     let store = await CheckpointStore.open(stateDir);
-    let input = start(join(dir, "logs"), target, store, { paths: [path] });
-    await until(() => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    let input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
+    await drive(clock, () => target.lines.length >= 100, () => `${target.lines.length} lines`);
     await input.stop();
     await store.close();
     const before = (await Deno.stat(path)).ino;
@@ -138,8 +156,8 @@ Deno.test("file input reads a new file in a reused inode as new", async () => {
     await Deno.writeTextFile(path, lines(3, 100, 400));
     assert.equal((await Deno.stat(path)).ino, before);
     store = await CheckpointStore.open(stateDir);
-    input = start(join(dir, "logs"), target, store, { paths: [path] });
-    await until(() => target.lines.length >= 400, () => `${target.lines.length} lines`);
+    input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
+    await drive(clock, () => target.lines.length >= 400, () => `${target.lines.length} lines`);
     await input.stop();
     await store.close();
     expectExactly(target, 3, 400);
@@ -149,36 +167,84 @@ Deno.test("file input reads a new file in a reused inode as new", async () => {
 Deno.test("file input keeps a partial last line until its newline comes", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     const path = join(dir, "app.log");
     await Deno.writeTextFile(path, "first line\nsecond ha");
-    const input = start(dir, target, store);
-    await until(() => target.lines.length >= 1, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // time passing is the subject
+    const input = start(dir, target, store, { clock });
+    await drive(clock, () => target.lines.length >= 1, () => `${target.lines.length} lines`);
+    // An hour passes: the partial line still waits for its newline.
+    await jump(clock, 3600_000, timersOf(input));
     assert.deepEqual(target.lines, ["first line"]);
     await Deno.writeTextFile(path, "lf\n", { append: true });
-    await until(() => target.lines.length >= 2, () => `${target.lines.length} lines`);
+    await drive(clock, () => target.lines.length >= 2, () => `${target.lines.length} lines`);
     assert.deepEqual(target.lines, ["first line", "second half"]);
     // Rotated away with an unterminated line: shipped once the file is let go.
     await Deno.writeTextFile(path, "third, unterminated", { append: true });
     await Deno.rename(path, join(dir, "old.txt"));
-    await until(() => target.lines.length >= 3, () => `${target.lines.length} lines`);
+    await drive(clock, () => target.lines.length >= 3, () => `${target.lines.length} lines`);
     await input.stop();
     assert.deepEqual(target.lines, ["first line", "second half", "third, unterminated"]);
+  });
+});
+
+Deno.test("file input reads a rotated file until it stays quiet for rotate_wait, then lets it go", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const clock = new FakeClock();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, lines(8, 0, 100));
+    const input = start(dir, target, store, { clock }); // rotate_wait: 5 s
+    await drive(clock, () => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    // Renamed out of the glob: followed under its new name while writers still hold it open.
+    await Deno.rename(path, join(dir, "old.txt"));
+    await drive(clock, () => input.stats.rotations === 1, () => JSON.stringify(input.stats));
+    await jump(clock, 4000, timersOf(input));
+    assert.equal(input.openFiles, 1, "let go before rotate_wait");
+    await Deno.writeTextFile(join(dir, "old.txt"), lines(8, 100, 150), { append: true });
+    await drive(clock, () => target.lines.length >= 150, () => `${target.lines.length} lines`);
+    // Quiet 4 s since it last grew: still held.
+    await jump(clock, 4000, timersOf(input));
+    assert.equal(input.openFiles, 1, "let go before rotate_wait after its last write");
+    await drive(clock, () => input.openFiles === 0, () => "never let go");
+    await input.stop();
+    expectExactly(target, 8, 150);
+  });
+});
+
+Deno.test("file input closes a file quiet for close_idle and follows it again when it grows", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const clock = new FakeClock();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "app.log");
+    await Deno.writeTextFile(path, lines(9, 0, 100));
+    const input = start(dir, target, store, { clock }); // close_idle: 5 min
+    await drive(clock, () => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    await jump(clock, 290_000, timersOf(input));
+    assert.equal(input.openFiles, 1, "closed before close_idle");
+    await drive(clock, () => input.openFiles === 0, () => "never closed");
+    await Deno.writeTextFile(path, lines(9, 100, 200), { append: true });
+    await drive(clock, () => target.lines.length >= 200, () => `${target.lines.length} lines`);
+    assert.equal(input.openFiles, 1);
+    await input.stop();
+    expectExactly(target, 9, 200);
   });
 });
 
 Deno.test("file input starts at the end of files found at its first scan when asked", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     const path = join(dir, "app.log");
     await Deno.writeTextFile(path, "old 1\nold 2\n");
-    const input = start(dir, target, store, { startAt: "end" });
-    await until(() => input.scans >= 1, () => "no scan");
+    const input = start(dir, target, store, { clock, startAt: "end" });
+    await drive(clock, () => input.scans >= 1, () => "no scan");
     await Deno.writeTextFile(path, "new 1\n", { append: true });
     await Deno.writeTextFile(join(dir, "b.log"), "b 1\n");
-    await until(() => target.lines.length >= 2, () => `${target.lines.length} lines`);
+    await drive(clock, () => target.lines.length >= 2, () => `${target.lines.length} lines`);
     await input.stop();
     assert.deepEqual(target.lines.sort(), ["b 1", "new 1"]);
   });
@@ -187,10 +253,12 @@ Deno.test("file input starts at the end of files found at its first scan when as
 Deno.test("file input holds rotated files open up to its cap, then gives the oldest up", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     const path = join(dir, "app.log");
     // Rotated names leave the glob, so a file given up can only be found by its identity.
     const input = start(dir, target, store, {
+      clock,
       paths: [path],
       maxRotatedOpen: 1,
       maxBytes: 2048,
@@ -198,25 +266,26 @@ Deno.test("file input holds rotated files open up to its cap, then gives the old
     });
     target.pause(); // no server answers
     await Deno.writeTextFile(path, lines(4, 0, 100));
-    await until(() => input.openFiles === 1, () => "not followed");
+    await drive(clock, () => input.openFiles === 1, () => "not followed");
     for (let r = 1; r <= 3; r++) {
       await Deno.rename(path, join(dir, `old${r}.txt`));
       await Deno.writeTextFile(path, lines(4, r * 100, r * 100 + 100));
-      await until(() => input.scans > 0 && input.openFiles >= 1, () => "not followed");
+      await drive(clock, () => input.scans > 0 && input.openFiles >= 1, () => "not followed");
       // The rotation seen, and the new file followed (empty when first listed, it may take two).
-      await until(
+      await drive(
+        clock,
         () => input.stats.rotations >= r && input.stats.filesFound >= r + 1,
         () => JSON.stringify(input.stats),
       );
     }
-    await until(() => input.stats.filesGivenUp >= 1, () => JSON.stringify(input.stats));
+    await drive(clock, () => input.stats.filesGivenUp >= 1, () => JSON.stringify(input.stats));
     assert.ok(input.stats.bytesGivenUp > 0);
     // One given-up file is deleted before shipping resumes: its lines are lost, and said so.
     await Deno.remove(join(dir, "old1.txt"));
-    await until(() => input.stats.bytesLost > 0, () => JSON.stringify(input.stats));
+    await drive(clock, () => input.stats.bytesLost > 0, () => JSON.stringify(input.stats));
     target.resume();
-    await until(() => target.lines.length >= 300, () => `${target.lines.length} lines`);
-    await settled(input);
+    await drive(clock, () => target.lines.length >= 300, () => `${target.lines.length} lines`);
+    await settled(input, clock);
     await input.stop();
     const { missing, duplicated } = tally(target.lines, 4, 400);
     assert.deepEqual(duplicated, []);
@@ -228,17 +297,20 @@ Deno.test("file input holds rotated files open up to its cap, then gives the old
 Deno.test("file input gives a quiet file's buffers back and reads on when it grows", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     const path = join(dir, "app.log");
-    const input = start(dir, target, store, { releaseIdleMs: 30 });
+    const input = start(dir, target, store, { clock }); // buffers given back after 10 s quiet
     await Deno.writeTextFile(path, lines(5, 0, 100) + "partial ");
-    await until(() => target.lines.length >= 100, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // quiet long enough: time is the subject
+    await drive(clock, () => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    // Quiet a minute, a partial line held: it is kept.
+    await jump(clock, 60_000, timersOf(input));
     await Deno.writeTextFile(path, "line\n" + lines(5, 100, 200), { append: true });
-    await until(() => target.lines.length >= 201, () => `${target.lines.length} lines`);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // quiet again, without a partial line
+    await drive(clock, () => target.lines.length >= 201, () => `${target.lines.length} lines`);
+    // Quiet a minute again, nothing held: the buffers go, and come back when the file grows.
+    await jump(clock, 60_000, timersOf(input));
     await Deno.writeTextFile(path, lines(5, 200, 300), { append: true });
-    await until(() => target.lines.length >= 301, () => `${target.lines.length} lines`);
+    await drive(clock, () => target.lines.length >= 301, () => `${target.lines.length} lines`);
     await input.stop();
     assert.deepEqual(target.lines.filter((l) => !l.startsWith("w5 ")), ["partial line"]);
     const { missing, duplicated } = tally(target.lines, 5, 300);
@@ -249,6 +321,7 @@ Deno.test("file input gives a quiet file's buffers back and reads on when it gro
 Deno.test("file input ships nothing past a checkpoint it cannot write, then resumes by itself", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const stateDir = join(dir, "state");
     const store = await CheckpointStore.open(stateDir, { snapshotEveryMs: 0 });
     const path = join(dir, "logs", "app.log");
@@ -257,14 +330,18 @@ Deno.test("file input ships nothing past a checkpoint it cannot write, then resu
     // Snapshots fail: their temporary name is taken by a folder.
     const obstacle = join(stateDir, `${CHECKPOINT_FILE}.tmp`);
     await Deno.mkdir(obstacle);
-    const input = start(join(dir, "logs"), target, store, { paths: [path], batchBytes: 1024 });
+    const input = start(join(dir, "logs"), target, store, {
+      clock,
+      paths: [path],
+      batchBytes: 1024,
+    });
     try {
-      await until(() => store.failures >= 3, () => `${store.failures} failures`);
+      await drive(clock, () => store.failures >= 3, () => `${store.failures} failures`);
       // A batch or two went before the first failure was known; the rest waits.
       assert.ok(target.lines.length < 10_000, `${target.lines.length} lines shipped`);
       // The store retries on its own: no acknowledgement comes to ask it to.
       await Deno.remove(obstacle);
-      await until(() => target.lines.length >= 10_000, () => `${target.lines.length} lines`);
+      await drive(clock, () => target.lines.length >= 10_000, () => `${target.lines.length} lines`);
       expectExactly(target, 6, 10_000);
     } finally {
       await Deno.remove(obstacle).catch(() => {});
@@ -296,25 +373,32 @@ class FailingWatcher implements Deno.FsWatcher {
 Deno.test("file input watches again when its watcher fails", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     const failing = new FailingWatcher();
     const made: string[][] = [];
-    // Scans come from file events only (the safety-net scan is minutes away).
+    // Scans come from file events only (the safety-net scan is an hour away: a test that drives
+    // the clock for its 10 s reaches 100 s at most).
     const input = start(dir, target, store, {
+      clock,
       paths: [join(dir, "*.log")],
       watch: true,
-      scanIntervalMs: 60_000,
+      scanIntervalMs: 3600_000,
       watchFs: (paths, options) => {
         made.push(paths);
         return made.length === 1 ? failing : Deno.watchFs(paths, options);
       },
     });
     try {
-      await until(() => input.scans >= 1 && made.length === 1, () => "no first scan");
+      await drive(clock, () => input.scans >= 1 && made.length === 1, () => "no first scan");
       failing.fail();
       // Only a new watcher can tell of this file before the next full scan, minutes away.
       await Deno.writeTextFile(join(dir, "a.log"), "a 1\n");
-      await until(() => target.lines.length >= 1, () => `not shipped; ${made.length} watchers`);
+      await drive(
+        clock,
+        () => target.lines.length >= 1,
+        () => `not shipped; ${made.length} watchers`,
+      );
       assert.deepEqual(target.lines, ["a 1"]);
       assert.equal(made.length, 2);
     } finally {
@@ -326,21 +410,22 @@ Deno.test("file input watches again when its watcher fails", async () => {
 Deno.test("file input: a file truncated and written again before any of it was read says what was lost", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
-    const input = start(dir, target, store, { maxBytes: 2048, batchBytes: 1024 });
+    const input = start(dir, target, store, { clock, maxBytes: 2048, batchBytes: 1024 });
     target.pause(); // no server answers: a.log fills the budget, b.log waits unread
     await Deno.writeTextFile(join(dir, "a.log"), lines(5, 0, 200));
-    await until(() => input.openFiles === 1, () => "a.log not followed");
+    await drive(clock, () => input.openFiles === 1, () => "a.log not followed");
     const old = lines(6, 0, 100);
     await Deno.writeTextFile(join(dir, "b.log"), old);
-    await until(() => input.openFiles === 2, () => "b.log not followed");
+    await drive(clock, () => input.openFiles === 2, () => "b.log not followed");
     const scans = input.scans;
-    await until(() => input.scans >= scans + 2, () => "no scans");
+    await drive(clock, () => input.scans >= scans + 2, () => "no scans");
     // Truncated and written again, shorter, while nothing of it was read.
     await Deno.writeTextFile(join(dir, "b.log"), lines(6, 100, 110));
     target.resume();
-    await until(() => input.stats.truncations >= 1, () => JSON.stringify(input.stats));
-    await settled(input);
+    await drive(clock, () => input.stats.truncations >= 1, () => JSON.stringify(input.stats));
+    await settled(input, clock);
     await input.stop();
     const a = tally(target.lines, 5, 200);
     assert.deepEqual({ missing: a.missing, duplicated: a.duplicated }, {
@@ -358,14 +443,15 @@ Deno.test("file input: a file truncated and written again before any of it was r
 Deno.test("file input keeps each batch within batch.max_bytes", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
+    const clock = new FakeClock();
     const store = CheckpointStore.memory();
     // Lines of 30-36 bytes do not fill 8 KiB exactly: a batch must end at the last whole line
     // that fits, not one line (or one read) past the limit, which costs the server a second
     // locked write.
-    const input = start(dir, target, store, { batchBytes: 8192 });
+    const input = start(dir, target, store, { clock, batchBytes: 8192 });
     const text = lines(5, 0, 2000);
     await Deno.writeTextFile(join(dir, "app.log"), text);
-    await until(() => target.lines.length >= 2000, () => `${target.lines.length} lines`);
+    await drive(clock, () => target.lines.length >= 2000, () => `${target.lines.length} lines`);
     await input.stop();
     expectExactly(target, 5, 2000);
     const over = target.batches.filter((b) => b.bytes > 8192).map((b) => b.bytes);
