@@ -31,6 +31,7 @@
 import { getLogger } from "@logtape/logtape";
 import { join } from "node:path";
 import { describe } from "../_util.ts";
+import { type Clock, pause, SYSTEM_CLOCK } from "../clock.ts";
 
 /** A batch sent (or about to be) past the checkpoint, not yet acknowledged. */
 export interface PlannedBatch {
@@ -154,6 +155,7 @@ export class CheckpointStore {
   #durableSeq = 0;
   #lastSnapshot = 0;
   readonly #snapshotEveryMs: number;
+  readonly #clock: Clock;
   #waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** A snapshot was asked for with {@linkcode schedule} and not written yet. */
   #dirty = false;
@@ -175,12 +177,13 @@ export class CheckpointStore {
     agentId: string,
     lock: Deno.FsFile | undefined,
     saved: StateFile | undefined,
-    options: { journals?: JournalLine[][]; snapshotEveryMs?: number } = {},
+    options: { journals?: JournalLine[][]; snapshotEveryMs?: number; clock?: Clock } = {},
   ) {
     this.dir = dir;
     this.agentId = agentId;
     this.#lock = lock;
     this.#snapshotEveryMs = options.snapshotEveryMs ?? 200;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
     if (saved !== undefined) {
       this.server = Number.isSafeInteger(saved.server) ? saved.server : 0;
       this.#seq = Number.isSafeInteger(saved.seq) ? saved.seq! : 0;
@@ -230,13 +233,13 @@ export class CheckpointStore {
   /**
    * Opens the state folder (creating it), locks it against a second agent, and loads the
    * checkpoints. `agentId` is used when given; otherwise the saved one, or a new one made from
-   * `host` and random letters.
+   * `host` and random letters. `clock`: time for the snapshots' spacing and retries (tests).
    *
    * @throws {StateLockedError} when another agent holds the folder.
    */
   static async open(
     dir: string,
-    options: { agentId?: string; host?: string; snapshotEveryMs?: number } = {},
+    options: { agentId?: string; host?: string; snapshotEveryMs?: number; clock?: Clock } = {},
   ): Promise<CheckpointStore> {
     await Deno.mkdir(dir, { recursive: true });
     const lock = await Deno.open(join(dir, "lock"), { read: true, write: true, create: true });
@@ -274,6 +277,7 @@ export class CheckpointStore {
       const store = new CheckpointStore(dir, agentId, lock, saved, {
         journals,
         snapshotEveryMs: options.snapshotEveryMs,
+        clock: options.clock,
       });
       // What the journals hold is in memory now: a first snapshot covers it, then both start empty.
       try {
@@ -415,7 +419,7 @@ export class CheckpointStore {
     // A write already under way may have serialized the state before the caller's change, so
     // waiters that came during it wait for the next write.
     while ((this.#waiters.length > 0 || this.#dirty) && !this.#closing.signal.aborted) {
-      const gap = this.#lastSnapshot + this.#snapshotEveryMs - Date.now();
+      const gap = this.#lastSnapshot + this.#snapshotEveryMs - this.#clock.now();
       if (gap > 0 && !(await this.#pause(gap))) break;
       const waiters = this.#waiters;
       this.#waiters = [];
@@ -446,7 +450,7 @@ export class CheckpointStore {
   #failed(err: unknown): void {
     this.failures++;
     this.#failing++;
-    const now = Date.now();
+    const now = this.#clock.now();
     if (this.#failing === 1 || now - this.#lastReport >= REPORT_EVERY_MS) {
       this.#lastReport = now;
       log.error(
@@ -461,15 +465,7 @@ export class CheckpointStore {
   async #pause(ms: number): Promise<boolean> {
     const signal = this.#closing.signal;
     if (signal.aborted) return false;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
+    await pause(this.#clock, ms, signal);
     return !signal.aborted;
   }
 
@@ -479,7 +475,7 @@ export class CheckpointStore {
 
   async #write(): Promise<void> {
     const dir = this.dir!;
-    this.#lastSnapshot = Date.now();
+    this.#lastSnapshot = this.#clock.now();
     let bytes = new Uint8Array(0);
     // In the journal's queue, so no append runs meanwhile: lines up to the sequence serialized
     // here are in the old journal, later ones go to the other, emptied first (the previous

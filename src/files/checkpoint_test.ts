@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, CheckpointStore, StateLockedError } from "./checkpoint.ts";
+import { FakeClock } from "../_fake_clock.ts";
 
 Deno.test("checkpoints persist atomically, reload, and lock their folder", async () => {
   const dir = await Deno.makeTempDir({ prefix: "logboom-state-" });
@@ -132,7 +133,8 @@ async function reopenCopy(dir: string, copy: string): Promise<CheckpointStore> {
 Deno.test("checkpoints: a failed snapshot leaves its plans in the journal until one succeeds", async () => {
   const dir = await Deno.makeTempDir({ prefix: "logboom-state-" });
   const copy = await Deno.makeTempDir({ prefix: "logboom-state-copy-" });
-  const store = await CheckpointStore.open(dir, { snapshotEveryMs: 0 });
+  const clock = new FakeClock();
+  const store = await CheckpointStore.open(dir, { snapshotEveryMs: 0, clock });
   try {
     const { records } = store.input("app");
     const first = record("s1");
@@ -144,10 +146,14 @@ Deno.test("checkpoints: a failed snapshot leaves its plans in the journal until 
     // The snapshot cannot be written (its temporary name is taken by a folder), twice.
     await Deno.mkdir(join(dir, `${CHECKPOINT_FILE}.tmp`));
     store.schedule();
-    await until(() => store.failures >= 1);
+    await until(() => store.failures >= 1 && clock.waiting === 1);
     second.planned.push({ end: 200, tail: "b", server: 0 });
     await store.journal("app", second);
-    await until(() => store.failures >= 2);
+    // Retried 100 ms later (then 200, 400, ... up to 5 s), not before.
+    clock.advance(99);
+    assert.equal(store.failures, 1);
+    clock.advance(1);
+    await until(() => store.failures >= 2 && clock.waiting === 1);
     assert.equal(store.failing, true);
     // Killed now: both plans must be found, though no snapshot holds them.
     const after = await reopenCopy(dir, copy);
@@ -157,6 +163,7 @@ Deno.test("checkpoints: a failed snapshot leaves its plans in the journal until 
     await after.close();
     // The obstacle goes: the store's own retry writes the snapshot, nothing else asked for it.
     await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`));
+    clock.advance(200);
     await until(() => !store.failing);
     await store.writable();
     const saved = JSON.parse(await Deno.readTextFile(join(dir, CHECKPOINT_FILE)));
@@ -174,7 +181,8 @@ Deno.test("checkpoints: a failed snapshot leaves its plans in the journal until 
 
 Deno.test("checkpoints: writable() holds shippers back while snapshots fail", async () => {
   const dir = await Deno.makeTempDir({ prefix: "logboom-state-" });
-  const store = await CheckpointStore.open(dir, { snapshotEveryMs: 0 });
+  const clock = new FakeClock();
+  const store = await CheckpointStore.open(dir, { snapshotEveryMs: 0, clock });
   try {
     await store.writable(); // resolves at once while writes succeed
     await Deno.mkdir(join(dir, `${CHECKPOINT_FILE}.tmp`));
@@ -186,9 +194,14 @@ Deno.test("checkpoints: writable() holds shippers back while snapshots fail", as
     const aborted = store.writable(stop.signal);
     stop.abort(new Error("stopped"));
     await assert.rejects(aborted, /stopped/);
-    await until(() => store.failures >= 3);
+    await until(() => clock.waiting === 1);
+    clock.advance(100);
+    await until(() => store.failures >= 2 && clock.waiting === 1);
+    clock.advance(200);
+    await until(() => store.failures >= 3 && clock.waiting === 1);
     assert.equal(passed, false);
     await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`));
+    clock.advance(400);
     await waiting;
   } finally {
     await Deno.remove(join(dir, `${CHECKPOINT_FILE}.tmp`)).catch(() => {});

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { CHECKPOINT_FILE, CheckpointStore } from "./checkpoint.ts";
 import { FileInput, type FileInputOptions } from "./file_input.ts";
 import { FakeClock } from "../_fake_clock.ts";
+import { compileLinearRegex } from "../text/linear_regex.ts";
 import { drive, jump, lines, MemoryTarget, tally } from "./_test_target.ts";
 
 /**
@@ -233,6 +234,32 @@ Deno.test("file input closes a file quiet for close_idle and follows it again wh
   });
 });
 
+Deno.test("file input sends a multi-line event once no line came for multiline.timeout", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const clock = new FakeClock();
+    const store = CheckpointStore.memory();
+    await Deno.writeTextFile(join(dir, "app.log"), "2025-01-01 boom\n  at a\n  at b\n");
+    const multiline = {
+      start: compileLinearRegex("^\\d{4}-"),
+      join: "\\n",
+      maxLines: 500,
+      maxBytes: 1 << 20,
+      timeoutMs: 1000,
+    };
+    // Batches go as soon as the event is framed: what is timed here is the event alone.
+    const input = start(dir, target, store, { clock, multiline, batchWaitMs: 0 });
+    // The first scan and the first read need no time: the event is read when both tasks wait.
+    await jump(clock, 0, timersOf(input));
+    // No start line follows, so the event may go on: it waits its timeout, not a moment less.
+    await jump(clock, 999, timersOf(input));
+    assert.deepEqual(target.lines, []);
+    await drive(clock, () => target.lines.length >= 1, () => "the event was never sent");
+    assert.deepEqual(target.lines, ["2025-01-01 boom\\n  at a\\n  at b"]);
+    await input.stop();
+  });
+});
+
 Deno.test("file input starts at the end of files found at its first scan when asked", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
@@ -323,7 +350,7 @@ Deno.test("file input ships nothing past a checkpoint it cannot write, then resu
     const target = new MemoryTarget();
     const clock = new FakeClock();
     const stateDir = join(dir, "state");
-    const store = await CheckpointStore.open(stateDir, { snapshotEveryMs: 0 });
+    const store = await CheckpointStore.open(stateDir, { snapshotEveryMs: 0, clock });
     const path = join(dir, "logs", "app.log");
     await Deno.mkdir(join(dir, "logs"));
     await Deno.writeTextFile(path, lines(6, 0, 10_000));
