@@ -31,9 +31,13 @@ Deno.test("the reference's example config runs, and every component in it works"
   await inTempDir(async (dir) => {
     const tcpPort = freePort();
     const httpPort = freePort();
+    const syslogPort = freePort();
+    const udpPort = freePort();
     const example = (await Deno.readTextFile(EXAMPLE))
       .replace('"0.0.0.0:8080"', `"0.0.0.0:${tcpPort}"`)
-      .replace('"127.0.0.1:8081"', `"127.0.0.1:${httpPort}"`);
+      .replace('"127.0.0.1:8081"', `"127.0.0.1:${httpPort}"`)
+      .replaceAll('"0.0.0.0:5514"', `"0.0.0.0:${syslogPort}"`)
+      .replace('"0.0.0.0:5140"', `"0.0.0.0:${udpPort}"`);
     assert.notEqual(example, await Deno.readTextFile(EXAMPLE), "the example's ports changed");
     await Deno.writeTextFile(join(dir, "logboom.yaml"), example);
     await Deno.mkdir(join(dir, "app"));
@@ -41,29 +45,46 @@ Deno.test("the reference's example config runs, and every component in it works"
     await until(() => /Listening on/.test(server.stderr()), server.stderr);
     assert.match(
       server.stderr(),
-      new RegExp(`Listening on tcp://0\\.0\\.0\\.0:${tcpPort}, appending to "logs/\\{source\\}`),
+      new RegExp(
+        `Listening on tcp://0\\.0\\.0\\.0:${tcpPort}, syslog\\+tcp://0\\.0\\.0\\.0:${syslogPort}, ` +
+          `syslog\\+udp://0\\.0\\.0\\.0:${syslogPort}, udp://0\\.0\\.0\\.0:${udpPort}, ` +
+          `appending to "logs/\\{source\\}`,
+      ),
     );
     const url = `http://127.0.0.1:${httpPort}`;
     const tail = await SseTail.open(url, "");
     try {
       await send(tcpPort, "over tcp\n");
+      await send(syslogPort, "22 <13>1 - h app - - - hi"); // octet-counted
+      const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+      await udp.send(new TextEncoder().encode("over udp\n"), {
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: udpPort,
+      });
+      udp.close();
       const answer = await ingest(url, "over http\n", { query: "?source=web" });
       assert.equal(answer.status, 200);
       await until(() => /Watching/.test(server.stderr()), server.stderr);
       await Deno.writeTextFile(join(dir, "app/svc.log"), "from a watched file\n");
-      await tail.wait((t) => t.lines.length >= 3);
-      assert.deepEqual(tail.lines.map((l) => l.line).sort(), [
-        "from a watched file",
-        "over http",
-        "over tcp",
-      ]);
+      await tail.wait((t) => t.lines.length >= 5);
+      assert.deepEqual(
+        tail.lines.map((l) => l.line).sort(),
+        [
+          "<13>1 - h app - - - hi",
+          "from a watched file",
+          "over http",
+          "over tcp",
+          "over udp",
+        ].sort(),
+      );
       // The file sink writes behind the live hub: its count gets there.
       const metrics = () => fetch(`${url}/metrics`).then((res) => res.text());
       await until(
-        async () => /logboom_sink_lines_written_total\{sink="file"\} 3\n/.test(await metrics()),
-        () => "the file sink's count never reached 3",
+        async () => /logboom_sink_lines_written_total\{sink="file"\} 5\n/.test(await metrics()),
+        () => "the file sink's count never reached 5",
       );
-      assert.match(await metrics(), /logboom_sink_lines_written_total\{sink="live"\} 3\n/);
+      assert.match(await metrics(), /logboom_sink_lines_written_total\{sink="live"\} 5\n/);
     } finally {
       await tail.close();
     }
@@ -75,6 +96,8 @@ Deno.test("the reference's example config runs, and every component in it works"
     assert.equal(await stored("tcp"), "over tcp\n");
     assert.equal(await stored("web"), "over http\n");
     assert.equal(await stored("svc"), "from a watched file\n");
+    assert.equal(await stored("syslog"), "<13>1 - h app - - - hi\n");
+    assert.equal(await stored("udp"), "over udp\n");
     assert.ok((await Deno.stat(join(dir, ".logboom"))).isDirectory, "the state folder");
   });
 });
@@ -87,7 +110,10 @@ Deno.test("validate says OK for the example and exits 0", async () => {
   ]);
   const status = await cli.status();
   assert.equal(status.code, 0, cli.stderr());
-  assert.match(cli.stdout(), /example\.yaml: OK \(inputs: http, tcp, app; sinks: file, live\)/);
+  assert.match(
+    cli.stdout(),
+    /example\.yaml: OK \(inputs: http, tcp, app, syslog, lines; sinks: file, live\)/,
+  );
 });
 
 Deno.test("validate prints every problem with its key path and exits 2; so does serve", async () => {
@@ -102,7 +128,7 @@ Deno.test("validate prints every problem with its key path and exits 2; so does 
     const expected = [
       "bad.json: 3 problems:",
       '  inputs.tcp.adress: unknown key; did you mean "address"?',
-      '  inputs.syslog.type: must be one of tcp, watch, got "syslogd"',
+      '  inputs.syslog.type: must be one of tcp, watch, syslog, udp, got "syslogd"',
       '  sinks.file.rotate_every: must be a duration above zero such as "30s", "15m" or "7d", ' +
       'got "daily"',
       "",

@@ -18,7 +18,7 @@ import { tokenFromEnv } from "../token.ts";
 import { HTTP_FLAGS, type HttpSettings, parseHttpFlags } from "./http_flags.ts";
 import { parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
 import type { FileFormat } from "../store/file_sink.ts";
-import { parseDuration } from "../units.ts";
+import { type HostPort, parseDuration, parseHostPort } from "../units.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
 import {
   FlagError,
@@ -122,6 +122,17 @@ export const SERVE_FLAGS: FlagSpecs = {
     default: "info",
     help: "Level of logboom's own logs on stderr: debug, info, warn or error",
   },
+  syslog: {
+    type: "string",
+    value: "ADDR:PORT",
+    help: "Listen for syslog over TCP (octet counting or LF, per frame) and UDP at this address, " +
+      "e.g. 0.0.0.0:514; TLS is set in a config file",
+  },
+  udp: {
+    type: "string",
+    value: "ADDR:PORT",
+    help: "Listen for raw lines over UDP, one or more per datagram, e.g. 0.0.0.0:5140",
+  },
   ...HTTP_FLAGS,
   ...NET_FLAGS,
   ...WATCH_FLAGS,
@@ -174,6 +185,10 @@ export interface ServeConfig {
   net: NetSettings;
   /** Local files followed as an input (`-watch`). Default none. */
   watch?: string[];
+  /** Syslog over TCP and UDP at this address (`-syslog`). Default none. */
+  syslog?: HostPort;
+  /** Raw lines over UDP at this address (`-udp`). Default none. */
+  udp?: HostPort;
 }
 
 /** What {@linkcode parseServeArgs} makes of a command line. */
@@ -227,12 +242,22 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     http: parseHttpFlags(values),
     net: parseNetFlags(values),
     watch,
+    syslog: optional(values.syslog, (v) => parseAddressFlag("syslog", v)),
+    udp: optional(values.udp, (v) => parseAddressFlag("udp", v)),
   };
   return { config, warnings, help };
 }
 
 function optional<T>(value: string | boolean | undefined, parse: (v: string) => T): T | undefined {
   return typeof value === "string" ? parse(value) : undefined;
+}
+
+function parseAddressFlag(flag: string, value: string): HostPort {
+  try {
+    return parseHostPort(value);
+  } catch (err) {
+    throw new FlagError(`Flag "-${flag}" takes ADDR:PORT such as 0.0.0.0:514: ${describe(err)}`);
+  }
 }
 
 function parseDurationFlag(flag: string, value: string): number {
@@ -307,6 +332,19 @@ export function serverConfigFromFlags(flags: ServeConfig): ServerConfig {
   };
   if (flags.watch?.length) {
     config.inputs.watch = { type: "watch", paths: flags.watch, max_line: flags.maxLine };
+  }
+  if (flags.syslog !== undefined) {
+    config.inputs.syslog = {
+      type: "syslog",
+      tcp: flags.syslog,
+      udp: flags.syslog,
+      max_message: 64 * 1024,
+      parse: "auto",
+      time_zone: "UTC",
+    };
+  }
+  if (flags.udp !== undefined) {
+    config.inputs.udp = { type: "udp", address: flags.udp, max_line: 64 * 1024 };
   }
   if (flags.http.address !== undefined) {
     config.sinks.live = {

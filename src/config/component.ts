@@ -52,6 +52,20 @@ export interface InputContext {
   sinkMetrics(): SinkMetrics[];
   /** The largest queue bound among the sinks, in bytes. */
   queueBytes: number;
+  /** What the sinks read of a batch besides its bytes: inputs parse only that (syslog). */
+  reads: BatchReads;
+}
+
+/**
+ * What outputs read of a batch besides its bytes: the labels their path templates name (`host`
+ * among them when a template has `{host}`), and whether they store each line's own time (the
+ * JSON format, which stores every label too).
+ */
+export interface BatchReads {
+  /** Label names read, `host` included when read. */
+  labels: ReadonlySet<string>;
+  /** Whether each line's own time is read. */
+  times: boolean;
 }
 
 /** What a sink's `build()` is given besides its own values. */
@@ -76,6 +90,8 @@ export interface BuiltSink {
   metrics(): SinkMetrics;
   /** Bound of its queue, in bytes, when it has one. */
   queueBytes?: number;
+  /** What it reads of a batch besides its bytes. Default: nothing. */
+  reads?: BatchReads;
   /** The paths or templates it writes. */
   outputs?: readonly string[];
   /** Reopens its files (SIGHUP, after logrotate moved them). */

@@ -151,6 +151,10 @@ export class Pipeline {
         marks,
         sinkMetrics: () => sinks.map((s): SinkMetrics => s.metrics()),
         queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
+        reads: {
+          labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
+          times: sinks.some((s) => s.reads?.times ?? false),
+        },
       };
       const listed = Object.keys(config.inputs);
       const withApi = config.http.address === undefined ? listed : [...listed, API];

@@ -8,7 +8,9 @@
 
 import type { InputComponent, SinkComponent } from "./component.ts";
 import { httpInput } from "./inputs/http.ts";
+import { syslogInput } from "./inputs/syslog.ts";
 import { tcpInput } from "./inputs/tcp.ts";
+import { udpInput } from "./inputs/udp.ts";
 import { watchInput } from "./inputs/watch.ts";
 import { fileSink } from "./sinks/file.ts";
 import { liveSink } from "./sinks/live.ts";
@@ -21,6 +23,8 @@ export const INPUTS: Readonly<Record<string, InputComponent>> = {
   tcp: tcpInput,
   http: httpInput,
   watch: watchInput,
+  syslog: syslogInput,
+  udp: udpInput,
 };
 
 /** Sink components by type. */

@@ -65,8 +65,8 @@ Deno.test("every problem of a config is reported, each with its key path", () =>
       'inputs.tcp.max_line: must be a size above zero such as 1048576 or "1MiB", got "big"',
       "inputs.bad name: a name is 1 to 64 letters, digits, _ or -",
       "inputs.api.type: http is configured in the top-level http section, not under inputs",
-      'inputs.odd.type: must be one of tcp, watch, got "smoke"',
-      "inputs.untyped.type: is required: one of tcp, watch",
+      'inputs.odd.type: must be one of tcp, watch, syslog, udp, got "smoke"',
+      "inputs.untyped.type: is required: one of tcp, watch, syslog, udp",
       "inputs.files.paths: is required",
       'sinks.file.fsync: must be one of never, interval, batch, got "sometimes"',
       "sinks.other: one file sink for now; sinks.file is one (exactly-once HTTP ingest journals " +

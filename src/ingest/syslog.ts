@@ -272,7 +272,7 @@ class Counters {
 
 /** Syslog datagrams: one message each, grouped across a burst. */
 class SyslogDatagrams implements DatagramHandler {
-  readonly #framer: DatagramFramer;
+  #framer: DatagramFramer;
   readonly #batcher: SyslogBatcher;
   readonly #groups: BatchGroups;
   readonly #counters: Counters;
@@ -286,6 +286,10 @@ class SyslogDatagrams implements DatagramHandler {
 
   get held(): number {
     return this.#groups.bytes;
+  }
+
+  set maxMessage(bytes: number) {
+    this.#framer = new DatagramFramer({ maxMessage: bytes });
   }
 
   add(datagram: Uint8Array, hostname: string, write: Write): void {
@@ -343,6 +347,8 @@ export class SyslogInput {
   readonly #listeners: Deno.Listener[] = [];
   readonly #accepting: Promise<void>[] = [];
   readonly #udp: UdpReceiver | undefined;
+  readonly #datagrams: SyslogDatagrams | undefined;
+  #maxMessage: number | undefined;
   readonly #counters = { tcp: new Counters(), tls: new Counters(), udp: new Counters() };
   readonly #conns = new Map<Deno.Conn, "tcp" | "tls">();
   readonly #handlers = new Set<Promise<void>>();
@@ -353,6 +359,7 @@ export class SyslogInput {
     this.name = config.name ?? "syslog";
     this.#sink = sink;
     this.#config = config;
+    this.#maxMessage = config.maxMessage;
     this.#batcher = new SyslogBatcher(config);
     this.#groups = new BatchGroups({ maxGroups: config.maxGroups, times: config.times });
     this.#gate = config.gate ?? new ConnectionGate(2048);
@@ -364,31 +371,36 @@ export class SyslogInput {
     try {
       if (config.tcp !== undefined) {
         const { hostname = "0.0.0.0", port } = config.tcp;
-        const listener = Deno.listen({ hostname, port, transport: "tcp" });
+        const listener = bind(
+          "tcp",
+          { hostname, port },
+          () => Deno.listen({ hostname, port, transport: "tcp" }),
+        );
         opened.push(listener);
         this.tcpAddr = listener.addr as Deno.NetAddr;
         this.#serveListener(listener, "tcp");
       }
       if (config.tls !== undefined) {
         const { hostname = "0.0.0.0", port, certFile, keyFile } = config.tls;
-        const cert = readPem(certFile, "certificate");
-        const key = readPem(keyFile, "private key");
-        const listener = Deno.listenTls({ hostname, port, cert, key, transport: "tcp" });
+        const listener = bind("tls", { hostname, port }, () => {
+          const cert = readPem(certFile, "certificate");
+          const key = readPem(keyFile, "private key");
+          return Deno.listenTls({ hostname, port, cert, key, transport: "tcp" });
+        });
         opened.push(listener);
         this.tlsAddr = listener.addr as Deno.NetAddr;
         this.#serveListener(listener, "tls");
       }
       if (config.udp !== undefined) {
         const handler = new SyslogDatagrams(config, this.#batcher, this.#counters.udp);
-        this.#udp = UdpReceiver.listen(
-          {
-            ...config.udpOptions,
-            hostname: config.udp.hostname,
-            port: config.udp.port,
-            name: this.name,
-          },
-          sink,
-          handler,
+        this.#datagrams = handler;
+        const { udpOptions } = config;
+        const { hostname, port } = config.udp;
+        const name = this.name;
+        this.#udp = bind(
+          "udp",
+          config.udp,
+          () => UdpReceiver.listen({ ...udpOptions, hostname, port, name }, sink, handler),
         );
       }
     } catch (err) {
@@ -400,8 +412,9 @@ export class SyslogInput {
   }
 
   /**
-   * Binds every listener configured (throws at once when one cannot be, e.g.
-   * `Deno.errors.AddrInUse` or an unreadable certificate, and closes the others) and starts.
+   * Binds every listener configured and starts. Throws a {@linkcode SyslogListenError} at once
+   * when one cannot be bound (its `cause`: `Deno.errors.AddrInUse`, an unreadable certificate),
+   * after closing the others.
    */
   static listen(config: SyslogInputConfig, sink: Sink): SyslogInput {
     if (config.tcp === undefined && config.udp === undefined && config.tls === undefined) {
@@ -413,6 +426,12 @@ export class SyslogInput {
   /** The UDP listener's address, when it has one. */
   get udpAddr(): Deno.NetAddr | undefined {
     return this.#udp?.addr;
+  }
+
+  /** Longer messages are split: for connections accepted and datagrams received from now on. */
+  set maxMessage(bytes: number) {
+    this.#maxMessage = bytes;
+    if (this.#datagrams !== undefined) this.#datagrams.maxMessage = bytes;
   }
 
   /** Whether messages are parsed (labels or times asked for). */
@@ -500,7 +519,7 @@ export class SyslogInput {
     const peer = remote.hostname;
     const counters = this.#counters[transport];
     const framer = new SyslogFramer({
-      maxMessage: this.#config.maxMessage,
+      maxMessage: this.#maxMessage,
       bufferSize: this.#config.bufferSize,
     });
     const sink = this.#sink;
@@ -572,6 +591,39 @@ export class SyslogInput {
     }
     deadlines.unwatch(deadline);
     closeQuietly(conn);
+  }
+}
+
+/**
+ * A listener of a syslog input that could not be opened: which one, and why (`cause`: the error
+ * of `Deno.listen`, e.g. `Deno.errors.AddrInUse`, or of reading the certificate).
+ */
+export class SyslogListenError extends Error {
+  /** `tcp`, `udp` or `tls`. */
+  readonly transport: "tcp" | "udp" | "tls";
+  /** Where it was to listen. */
+  readonly address: { hostname: string; port: number };
+
+  constructor(transport: "tcp" | "udp" | "tls", address: SyslogAddress, cause: unknown) {
+    const hostname = address.hostname ?? "0.0.0.0";
+    super(
+      `Cannot listen for syslog over ${transport} on ${hostname}:${address.port}: ${
+        describe(cause)
+      }`,
+      { cause },
+    );
+    this.name = "SyslogListenError";
+    this.transport = transport;
+    this.address = { hostname, port: address.port };
+  }
+}
+
+/** Opens one listener; its error becomes a {@linkcode SyslogListenError} naming it. */
+function bind<T>(transport: "tcp" | "udp" | "tls", address: SyslogAddress, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    throw new SyslogListenError(transport, address, err);
   }
 }
 

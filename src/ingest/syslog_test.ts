@@ -5,7 +5,7 @@ import { bindFreePort } from "../../tests/_server.ts";
 import { hasTool } from "../../tests/_tools.ts";
 import type { Batch } from "../pipeline/batch.ts";
 import { TestSink } from "../pipeline/_test_sink.ts";
-import { SyslogInput, type SyslogInputConfig } from "./syslog.ts";
+import { SyslogInput, type SyslogInputConfig, SyslogListenError } from "./syslog.ts";
 
 interface Seen {
   line: string;
@@ -217,7 +217,9 @@ Deno.test("syslog input refuses a config without listeners, and frees every port
           udp: { hostname: "127.0.0.1", port: freePort },
           tcp: { hostname: "127.0.0.1", port: taken.addr.port },
         }, sink),
-      Deno.errors.AddrInUse,
+      (err: unknown) =>
+        err instanceof SyslogListenError && err.transport === "tcp" &&
+        err.cause instanceof Deno.errors.AddrInUse,
     );
     // The TCP port failed first; nothing else was left bound.
     Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: freePort }).close();
@@ -226,7 +228,7 @@ Deno.test("syslog input refuses a config without listeners, and frees every port
         SyslogInput.listen({
           tls: { hostname: "127.0.0.1", port: freePort, certFile: "/nonexistent", keyFile: "x" },
         }, sink),
-      /Cannot read the TLS certificate "\/nonexistent"/,
+      /over tls on 127\.0\.0\.1:\d+: Cannot read the TLS certificate "\/nonexistent"/,
     );
   } finally {
     taken.close();

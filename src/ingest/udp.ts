@@ -346,7 +346,8 @@ export class MetaCache {
 
 /** Raw lines per datagram, framed as the TCP input frames a stream, grouped by sender. */
 class LineDatagrams implements DatagramHandler {
-  readonly #framer: DatagramFramer;
+  #framer: DatagramFramer;
+  #split = 0;
   readonly #groups: BatchGroups;
   readonly #metas: MetaCache;
   lines = 0;
@@ -361,7 +362,13 @@ class LineDatagrams implements DatagramHandler {
   }
 
   get split(): number {
-    return this.#framer.split;
+    return this.#split + this.#framer.split;
+  }
+
+  /** Longer lines are split into pieces of this many bytes, from the next datagram on. */
+  set maxLine(bytes: number) {
+    this.#split += this.#framer.split;
+    this.#framer = new DatagramFramer({ maxMessage: bytes });
   }
 
   get held(): number {
@@ -422,6 +429,11 @@ export class UdpInput {
   /** The address actually bound. */
   get addr(): Deno.NetAddr {
     return this.#receiver.addr;
+  }
+
+  /** Longer lines are split into pieces of this many bytes, from the next datagram on. */
+  set maxLine(bytes: number) {
+    this.#lines.maxLine = bytes;
   }
 
   /** Counters of the moment. */

@@ -8,7 +8,8 @@
 import { dirname } from "node:path";
 import { canRead, describe } from "../../_util.ts";
 import { FileSink } from "../../store/file_sink.ts";
-import { BuildError, defineSink } from "../component.ts";
+import { DEFAULT_LABELS, PathTemplate } from "../../store/path_template.ts";
+import { type BatchReads, BuildError, defineSink } from "../component.ts";
 import type { KeyTable, Values } from "../keys.ts";
 
 /** The keys of a `file` sink. */
@@ -19,8 +20,8 @@ export const FILE_KEYS = {
     nonEmpty: true,
     path: true,
     flag: "logFile",
-    doc: "File the lines are appended to, or a template with {source}, {host}, {date} (one file " +
-      "per value); missing folders are created",
+    doc: "File the lines are appended to, or a template with {source}, {host}, {date} and " +
+      "syslog's {app}, {facility}, {severity} (one file per value); missing folders are created",
   },
   format: {
     type: "choice",
@@ -108,11 +109,26 @@ export const fileSink = defineSink({
       sink,
       metrics: () => ({ ...sink.stats, name }),
       queueBytes: values.queue_bytes,
+      reads: readsOf(values),
       outputs: [values.path],
       reopen: () => sink.reopen(),
     };
   },
 });
+
+/**
+ * What the sink reads of a batch: the labels its template names (and `host`), all of them and
+ * each line's time for the JSON format.
+ */
+function readsOf(values: FileValues): BatchReads {
+  if (values.format === "json") {
+    return { labels: new Set(["host", ...DEFAULT_LABELS]), times: true };
+  }
+  const template = new PathTemplate(values.path);
+  const labels = new Set(template.labels);
+  if (template.placeholders.has("host")) labels.add("host");
+  return { labels, times: false };
+}
 
 /**
  * Rotation renames files and retention lists their folder; Deno asks read permission for both.

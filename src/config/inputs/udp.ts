@@ -1,0 +1,121 @@
+/**
+ * The `udp` input: raw lines over UDP, one or more per datagram (`ingest/udp.ts`), as `-udp`
+ * configures it.
+ *
+ * @module
+ */
+
+import { describe } from "../../_util.ts";
+import { UdpInput } from "../../ingest/udp.ts";
+import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
+import { untilAborted } from "../../pipeline/input.ts";
+import { MAX_MAX_MESSAGE, MIN_MAX_MESSAGE } from "../../syslog/frame.ts";
+import { formatHostPort, type HostPort } from "../../units.ts";
+import { BuildError, defineInput } from "../component.ts";
+import type { KeyTable } from "../keys.ts";
+
+/** The keys of a `udp` input. */
+export const UDP_KEYS = {
+  address: {
+    type: "address",
+    required: true,
+    flag: "udp",
+    doc: "Where to listen for raw lines over UDP, one or more per datagram",
+  },
+  max_line: {
+    type: "size",
+    default: "64KiB",
+    min: MIN_MAX_MESSAGE,
+    max: MAX_MAX_MESSAGE,
+    doc: "Longer lines are split into pieces of this size (a datagram holds at most 64 KiB)",
+  },
+} as const satisfies KeyTable;
+
+/** The `udp` input component. */
+export const udpInput = defineInput({
+  type: "udp",
+  doc: "Raw lines over UDP, batched across datagrams; while the queue is full the socket is " +
+    "not read and the kernel drops (counted in /metrics)",
+  keys: UDP_KEYS,
+  refuse: () => unstableNetMissing(),
+  listens: (values) => [{ transport: "udp", address: values.address }],
+  update(input, values) {
+    // Another address needs another socket; the line limit applies to the next datagram.
+    if (!(input instanceof UdpComponent) || input.bound !== formatHostPort(values.address)) {
+      return undefined;
+    }
+    return () => input.maxLine = values.max_line;
+  },
+  build(name, values, context) {
+    const address = values.address;
+    try {
+      const input = UdpInput.listen({
+        name,
+        hostname: address.hostname,
+        port: address.port,
+        maxLine: values.max_line,
+      }, context.router);
+      return Promise.resolve(new UdpComponent(name, input, address));
+    } catch (err) {
+      const where = context.say(`inputs.${name}.address`, "udp ADDR:PORT");
+      return Promise.reject(listenError(err, "udp", address, where));
+    }
+  },
+});
+
+/** Why UDP cannot run in this process: Deno's `--unstable-net` is off. */
+export function unstableNetMissing(): string | undefined {
+  if (typeof Deno.listenDatagram === "function") return undefined;
+  return "UDP needs Deno's --unstable-net flag (deno.json sets it; add it when running a bundle)";
+}
+
+/**
+ * The startup error of a listener that cannot bind; `where` names the flag or key that chooses
+ * another address.
+ */
+export function listenError(
+  err: unknown,
+  transport: string,
+  address: HostPort,
+  where: string,
+): BuildError {
+  return new BuildError("Cannot listen on {transport} {host}:{port}: {error}{hint}", {
+    transport,
+    host: address.hostname,
+    port: address.port,
+    error: describe(err),
+    hint: err instanceof Deno.errors.AddrInUse
+      ? `; another program has this port: choose another with ${where}`
+      : "",
+  }, { cause: err });
+}
+
+/** A {@linkcode UdpInput} as an {@linkcode Input}. */
+class UdpComponent implements Input {
+  readonly type = "udp";
+  readonly name: string;
+  readonly address: string;
+  /** The address as configured (port 0 stays 0), to tell whether a reload keeps it. */
+  readonly bound: string;
+  readonly #input: UdpInput;
+
+  constructor(name: string, input: UdpInput, configured: HostPort) {
+    this.name = name;
+    this.#input = input;
+    this.address = `udp://${formatHostPort(input.addr)}`;
+    this.bound = formatHostPort(configured);
+  }
+
+  /** The line limit from the next datagram on. */
+  set maxLine(bytes: number) {
+    this.#input.maxLine = bytes;
+  }
+
+  stats(): Record<string, number> {
+    return this.#input.counters();
+  }
+
+  close(options: InputCloseOptions = {}): Promise<void> {
+    return untilAborted(this.#input.close(), options.signal);
+  }
+}
