@@ -24,7 +24,7 @@ import { StreamMarks } from "../store/stream_marks.ts";
 import { AgentRegistry } from "./agents.ts";
 import { isAuthorized } from "./auth.ts";
 import { isLoopback } from "../units.ts";
-import { renderMetrics, type SinkMetrics } from "./metrics.ts";
+import { type InputMetrics, renderMetrics, type SinkMetrics } from "./metrics.ts";
 import { checkOrigin } from "./origin.ts";
 import type { SourceStats } from "./source_stats.ts";
 import { TailRoute } from "./tail.ts";
@@ -69,6 +69,8 @@ export interface ApiParts {
   marks: StreamMarks;
   /** Each sink's counters, read at request time. */
   sinkMetrics: () => readonly SinkMetrics[];
+  /** Each input's own counters, read at request time. Default: none shown. */
+  inputMetrics?: () => readonly InputMetrics[];
   /** Connection counters of the TCP and HTTP listeners (a live object). Default: none shown. */
   net?: NetStats;
 }
@@ -250,6 +252,7 @@ export class Api {
     return renderMetrics({
       sources: this.#parts.sources.list(),
       sinks: this.#parts.sinkMetrics(),
+      inputs: this.#parts.inputMetrics?.(),
       live: this.#parts.hub.stats,
       ingest: this.#ingest.stats,
       requests: this.#requests,

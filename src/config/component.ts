@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { SinkMetrics } from "../api/metrics.ts";
+import type { InputMetrics, SinkMetrics } from "../api/metrics.ts";
 import type { SourceStats } from "../api/source_stats.ts";
 import type { LiveHub } from "../live/hub.ts";
 import type { ConnectionGate } from "../net/accept.ts";
@@ -50,6 +50,8 @@ export interface InputContext {
   marks?: StreamMarks;
   /** Each sink's counters, read at request time. */
   sinkMetrics(): SinkMetrics[];
+  /** Each running input's own counters (`Input.stats()`), read at request time. */
+  inputMetrics(): InputMetrics[];
   /** The largest queue bound among the sinks, in bytes. */
   queueBytes: number;
   /** What the sinks read of a batch besides its bytes: inputs parse only that (syslog). */

@@ -150,6 +150,13 @@ export class Pipeline {
         sources,
         marks,
         sinkMetrics: () => sinks.map((s): SinkMetrics => s.metrics()),
+        // The map a reload updates, and the HTTP API once it runs.
+        inputMetrics: () =>
+          [...inputs.values(), ...(api ? [api] : [])].map((input) => ({
+            name: input.name,
+            type: input.type,
+            stats: input.stats(),
+          })),
         queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
         reads: {
           labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),

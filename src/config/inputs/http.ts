@@ -120,6 +120,7 @@ export const httpInput = defineInput({
         hub: context.live.hub,
         sources: context.sources,
         sinkMetrics: context.sinkMetrics,
+        inputMetrics: context.inputMetrics,
       });
     } catch (err) {
       const hint = err instanceof Deno.errors.AddrInUse
