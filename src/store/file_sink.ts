@@ -68,6 +68,12 @@ export interface FileSinkConfig {
   clock?: () => number;
   /** Where batches with a stream mark are recorded before they are written. Default: nowhere. */
   marks?: MarkJournal;
+  /**
+   * The sink this one replaces (a config reload), closed once this one takes the batches: a file
+   * both write is written by this one only after that sink let it go, so its lines stay in the
+   * order they came and one writer at a time appends to it and rotates it. Default: none.
+   */
+  previous?: FileSink;
 }
 
 /** What a file sink did so far, for metrics. */
@@ -139,6 +145,9 @@ export class FileSink implements Sink {
   /** Set by `close`: held files get a writer that closes at once; errors are collected. */
   #closed: { signal?: AbortSignal; errors: unknown[] } | undefined;
   #closedAll: Promise<void> | undefined;
+  readonly #previous: FileSink | undefined;
+  /** Sinks waiting for this one to let a file go, by path (see `released`). */
+  readonly #releases = new Map<string, PromiseWithResolvers<void>>();
 
   private constructor(config: FileSinkConfig, template: PathTemplate) {
     const { queueBytes = 64 * 1024 * 1024, opener = denoFiles, rotateBytes, rotateEveryMs } =
@@ -152,6 +161,7 @@ export class FileSink implements Sink {
       throw new RangeError(`Open files must be a positive integer, got ${this.#maxOpenFiles}`);
     }
     this.#idleMs = config.idleMs ?? 60_000;
+    this.#previous = config.previous;
     this.#janitor = new Janitor({
       compress: config.compress,
       keep: config.keep,
@@ -344,15 +354,45 @@ export class FileSink implements Sink {
     for (const waiters of this.#roomWaiters.values()) for (const wake of waiters) wake();
     this.#roomWaiters.clear();
     for (const [path, writer] of this.#writers) this.#retire(path, writer);
+    // Files already let go (idle ones) are free for the sink that replaces this one.
+    for (const path of [...this.#releases.keys()]) this.#letGo(path);
     // Held files get a writer (closed at once) as places free up.
     while (this.#closing.size > 0) await Promise.allSettled(this.#closing.values());
     await this.#janitor.close();
     if (closed.errors.length > 0) throw closed.errors[0];
   }
 
+  /**
+   * Resolves once this sink is closed and holds `path` no more: its last bytes for the file are
+   * written and the file closed. What a sink that replaces this one waits for before it writes
+   * the same file.
+   */
+  released(path: string): Promise<void> {
+    if (this.#closed !== undefined && !this.#holds(path)) return Promise.resolve();
+    let release = this.#releases.get(path);
+    if (release === undefined) this.#releases.set(path, release = Promise.withResolvers());
+    return release.promise;
+  }
+
+  /** Whether a writer of this sink (open, closing or to come for held lines) has `path`. */
+  #holds(path: string): boolean {
+    if (this.#writers.has(path) || this.#held.has(path)) return true;
+    for (const writer of this.#closing.keys()) if (writer.path === path) return true;
+    return false;
+  }
+
+  /** Tells the sinks waiting for `path` that it is let go, once closed and it is. */
+  #letGo(path: string): void {
+    const release = this.#releases.get(path);
+    if (release === undefined || this.#closed === undefined || this.#holds(path)) return;
+    this.#releases.delete(path);
+    release.resolve();
+  }
+
   #optionsFor(path: string): FileWriterOptions {
     const options: FileWriterOptions = {
       ...this.#writerOptions,
+      after: this.#previous?.released(path),
       onWritten: (bytes) => {
         this.#budget.release(bytes);
         const writer = this.#writers.get(path);
@@ -431,6 +471,7 @@ export class FileSink implements Sink {
     }).finally(() => {
       this.#closing.delete(writer);
       this.#admit();
+      this.#letGo(path);
     });
     this.#closing.set(writer, closing);
   }

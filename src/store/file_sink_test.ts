@@ -227,3 +227,37 @@ Deno.test("retention deletes only the output's own rotations, not files named li
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a sink that replaces another writes a file they share only once the other let it go", async () => {
+  const opener = new FakeOpener();
+  // The old sink cannot open its file for now; the new one (same folder) could.
+  opener.refused.set("logs/a.log", new Error("No space left on device (os error 28)"));
+  const old = await FileSink.open({ path: "logs/{source}.log", opener });
+  old.write(batch("first, to the old sink\n", { source: "a" }));
+  const shared = new FakeOpener();
+  shared.disk = opener.disk;
+  const next = await FileSink.open({
+    path: "logs/{source}.log",
+    opener: shared,
+    rotateBytes: 1 << 20,
+    previous: old,
+  });
+  const closed = old.close();
+  const second = batch("second, to the new sink\n", { source: "a" });
+  next.write(second);
+  const other = batch("to a file the old sink never had\n", { source: "b" });
+  next.write(other);
+  await within(next.flush([other]), 5000, "a file the old sink does not hold waits for nothing");
+  const ack = next.flush([second]);
+  await until(() => old.problems().length === 1, "the old sink failed to write");
+  assert.equal(await settled(ack), false, "written before the old sink let the file go");
+  assert.equal(opener.disk.get("logs/a.log"), undefined);
+  opener.refused.clear();
+  await within(closed, 10_000, "the old sink's close");
+  await within(ack, 5000, "the new sink's acknowledgement once the file is let go");
+  assert.equal(
+    opener.disk.get("logs/a.log")?.text,
+    "first, to the old sink\nsecond, to the new sink\n",
+  );
+  await next.close();
+});

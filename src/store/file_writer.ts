@@ -101,6 +101,12 @@ export interface FileWriterOptions {
    * Default: marks are not recorded.
    */
   marks?: MarkJournal;
+  /**
+   * Nothing is written before this settles: the writer of the same file in a sink this one
+   * replaces (a config reload) is closed, so lines reach the file in the order they came and one
+   * writer at a time rotates it. Lines are queued meanwhile. Default: write at once.
+   */
+  after?: Promise<unknown>;
 }
 
 /** What a writer did so far, for metrics. */
@@ -201,6 +207,7 @@ export class FileWriter {
   readonly #clock: () => number;
   readonly #rotation: RotationPolicy | undefined;
   readonly #marks: MarkJournal | undefined;
+  readonly #after: Promise<unknown> | undefined;
   /**
    * Under time rotation, the boundary that ends the period of the open file's last lines:
    * unknown (taken from the file's mtime) until this writer wrote to the file it opened.
@@ -249,6 +256,7 @@ export class FileWriter {
       marks,
     } = options;
     this.#marks = marks;
+    this.#after = options.after;
     this.#stats = stats;
     this.path = path;
     this.#file = file;
@@ -429,6 +437,7 @@ export class FileWriter {
 
   async #run(): Promise<void> {
     try {
+      if (this.#after !== undefined) await this.#handedOver(this.#after);
       while (this.#queuedBytes > 0 || !this.#closing) {
         if (this.#queuedBytes === 0) {
           await this.#idle();
@@ -477,6 +486,30 @@ export class FileWriter {
       this.#file = undefined;
       for (const file of this.#unsynced) file.close();
       this.#unsynced = [];
+    }
+  }
+
+  /**
+   * Waits for `after` (however it settles); returns early when the writer is closed with nothing
+   * queued, and throws when a close gives up.
+   */
+  async #handedOver(after: Promise<unknown>): Promise<void> {
+    let handed = false;
+    after.catch(() => {}).then(() => {
+      handed = true;
+      this.#notify();
+    });
+    const signal = this.#abort.signal;
+    const onAbort = () => this.#notify();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!handed) {
+        signal.throwIfAborted();
+        if (this.#closing && this.#queuedBytes === 0) return;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 

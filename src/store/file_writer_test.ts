@@ -261,3 +261,27 @@ Deno.test("-rotateEvery after a restart rotates a file left from an earlier peri
   assert.equal(opener.disk.get(rotated[0])?.text, "from yesterday\n");
   assert.equal(opener.disk.get("app.log")?.text, "today\n");
 });
+
+Deno.test("a writer handed a file over writes only once `after` settles; a close gives up on it", async () => {
+  const opener = new FakeOpener();
+  const handover = Promise.withResolvers<void>();
+  const writer = await FileWriter.open("x.log", { opener, after: handover.promise });
+  writer.enqueue(encoder.encode("queued meanwhile\n"));
+  const flushed = writer.flush();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.deepEqual(opener.files[0].calls, [], "written before the handover");
+  handover.resolve();
+  await flushed;
+  assert.equal(opener.files[0].text, "queued meanwhile\n");
+  await writer.close();
+  // Closed with nothing queued, a writer never handed its file does not wait for it.
+  const idle = await FileWriter.open("y.log", { opener, after: new Promise(() => {}) });
+  await idle.close();
+  // With lines queued, a close that is told to give up says what it could not write.
+  const stuck = await FileWriter.open("z.log", { opener, after: new Promise(() => {}) });
+  stuck.enqueue(encoder.encode("never handed over\n"));
+  await assert.rejects(
+    () => stuck.close({ signal: AbortSignal.abort() }),
+    (err) => err instanceof UnwrittenDataError && err.bytes === 18,
+  );
+});

@@ -147,7 +147,7 @@ export class StreamMarks implements MarkJournal {
   readonly notReloaded: NotReloadedReason;
   /** What startup found of the batches under way at the last stop. */
   readonly recovery: Recovery = { stored: 0, dropped: 0, cut: 0, partial: 0 };
-  readonly #sync: boolean;
+  #sync: boolean;
   readonly #syncEveryMs: number;
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   #syncing: Promise<void> | undefined;
@@ -226,6 +226,14 @@ export class StreamMarks implements MarkJournal {
     self.#evict();
     await self.#rewrite();
     return self;
+  }
+
+  /**
+   * Whether a record counts as written only once fsynced (`-fsync batch`); a config reload that
+   * changes the file sink's fsync mode sets it for the records that follow.
+   */
+  set sync(sync: boolean) {
+    this.#sync = sync;
   }
 
   /** Whether marks and intents go to a journal on disk. */
