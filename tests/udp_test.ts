@@ -5,6 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Pipeline } from "../src/config/pipeline.ts";
+import { checkServerConfig } from "../src/config/server_config.ts";
 import { metric, until } from "./_http.ts";
 import { CARD_PERMISSIONS, freePort, send, startServer } from "./_server.ts";
 
@@ -120,4 +122,60 @@ Deno.test("serve -udp: datagrams the kernel dropped while logboom could not read
   }, () => `${dropped} dropped, ${stored} stored of ${sent}`);
   assert.ok(dropped < sent, "the buffer held some");
   assert.equal(await metric(server.url, `logboom_input_datagrams_total${at}`), sent - dropped);
+});
+
+Deno.test("a reload updates syslog in place (its sockets and connections stay) and rebinds a moved UDP input", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-udp-reload-" });
+  const [tcpPort, udpPort, linesPort, movedPort] = [freePort(), freePort(), freePort(), freePort()];
+  const config = (syslog: Record<string, unknown>, lines?: number) => {
+    const { config, problems } = checkServerConfig({
+      log_level: "error",
+      http: { address: "off" },
+      inputs: {
+        syslog: {
+          type: "syslog",
+          tcp: `127.0.0.1:${tcpPort}`,
+          udp: `127.0.0.1:${udpPort}`,
+          ...syslog,
+        },
+        ...(lines === undefined ? {} : { lines: { type: "udp", address: `127.0.0.1:${lines}` } }),
+      },
+      sinks: { file: { type: "file", path: join(dir, "out.log") } },
+    });
+    assert.deepEqual(problems.list, []);
+    return config;
+  };
+  const pipeline = await Pipeline.start(config({}, linesPort));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: tcpPort });
+  const file = join(dir, "out.log");
+  const stored = () => storedLines(file);
+  try {
+    await conn.write(enc("<13>before the reload\n"));
+    await until(async () => (await stored()).length === 1, () => "first line");
+    const updated = await pipeline.reload(config({ max_message: "4KiB" }, linesPort));
+    assert.deepEqual([updated.updated, updated.rebuilt], [["syslog"], []]);
+    // The same connection goes on; so does the syslog UDP socket.
+    await conn.write(enc("<13>after the reload\n"));
+    const client = udpTo(udpPort);
+    await client.send("<13>over udp");
+    client.close();
+    await until(async () => (await stored()).length === 3, () => "after the reload");
+    const moved = await pipeline.reload(config({ max_message: "4KiB" }, movedPort));
+    assert.deepEqual(moved.rebuilt, ["lines"]);
+    const lines = udpTo(movedPort);
+    await lines.send("a raw line\n");
+    lines.close();
+    await until(async () => (await stored()).length === 4, () => "the moved input's line");
+    // Each once (TCP and UDP lines may be stored in either order).
+    assert.deepEqual((await stored()).sort(), [
+      "<13>after the reload",
+      "<13>before the reload",
+      "<13>over udp",
+      "a raw line",
+    ]);
+  } finally {
+    conn.close();
+    await pipeline.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
