@@ -8,9 +8,18 @@ import { join } from "node:path";
 import { Pipeline } from "../src/config/pipeline.ts";
 import { checkServerConfig } from "../src/config/server_config.ts";
 import { metric, until } from "./_http.ts";
-import { CARD_PERMISSIONS, freePort, send, startServer } from "./_server.ts";
+import { bindFreePort, CARD_PERMISSIONS, send, startServer } from "./_server.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+
+/** A loopback port free right now for both TCP and UDP (syslog binds both). */
+function freePort(): number {
+  return bindFreePort((port) => {
+    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+    return port;
+  });
+}
 
 function udpTo(port: number): { send(text: string | Uint8Array): Promise<void>; close(): void } {
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
