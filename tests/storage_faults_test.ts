@@ -159,8 +159,7 @@ Deno.test("a failing output holds back only the input that feeds it: another fil
   // The watch input holds a file's batch in flight until it is stored, and one more batch
   // written: two batches of at most 1 MiB of "a" wait in the queue.
   await until(
-    async () =>
-      await metric(server.url, 'logboom_sink_queue_bytes{sink="file"}') >= 1024 * 1024,
+    async () => await metric(server.url, 'logboom_sink_queue_bytes{sink="file"}') >= 1024 * 1024,
     () => "a's lines never queued",
   );
   // "b" keeps flowing: each new line is read and stored, not held behind "a".
