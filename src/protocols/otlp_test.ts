@@ -19,6 +19,7 @@ import {
   otlpResponse,
 } from "./otlp.ts";
 import { ProtoReader } from "./protobuf.ts";
+import { ProtoWriter as W } from "./_proto_writer.ts";
 
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";
 const SPAN_ID = "b7ad6b7169203331";
@@ -147,41 +148,6 @@ Deno.test("OTLP JSON in the spec's mapping: int64 as strings, enum names, snake_
   assert.equal(b.message, "12345678901234567890", "exact, not rounded to a double");
   assert.equal(b.level, "info");
 });
-
-/** Minimal protobuf writer for hand-built samples. */
-class W {
-  bytes: number[] = [];
-  varint(n: number | bigint): this {
-    let v = BigInt.asUintN(64, BigInt(n));
-    while (v >= 0x80n) {
-      this.bytes.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    this.bytes.push(Number(v));
-    return this;
-  }
-  tag(field: number, wire: number): this {
-    return this.varint(field << 3 | wire);
-  }
-  len(field: number, body: W | Uint8Array | string): this {
-    const b = typeof body === "string"
-      ? [...new TextEncoder().encode(body)]
-      : body instanceof W
-      ? body.bytes
-      : [...body];
-    this.tag(field, 2).varint(b.length);
-    this.bytes.push(...b);
-    return this;
-  }
-  fixed64(field: number, n: bigint): this {
-    this.tag(field, 1);
-    for (let i = 0n; i < 8n; i++) this.bytes.push(Number((n >> (8n * i)) & 0xffn));
-    return this;
-  }
-  u8(): Uint8Array {
-    return Uint8Array.from(this.bytes);
-  }
-}
 
 function request(...records: W[]): Uint8Array {
   const scope = new W().len(1, new W().len(1, "scope"));
