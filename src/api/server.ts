@@ -103,10 +103,10 @@ const log = getLogger(["logboom", "api"]);
  * ```
  */
 export class Api {
-  readonly #config: ApiConfig;
-  readonly #parts: ApiParts;
+  #config: ApiConfig;
+  #parts: ApiParts;
   readonly #ingest: HttpIngest;
-  readonly #tail: TailRoute;
+  #tail: TailRoute;
   readonly #agents = new AgentRegistry();
   readonly #requests = new Map<string, Map<number, number>>();
   #closing = false;
@@ -128,6 +128,31 @@ export class Api {
       heartbeatMs: config.heartbeatMs,
       linesPerSecond: config.tailRate,
     });
+  }
+
+  /**
+   * New settings (a config reload) for the requests that start from now on: token, origins and
+   * ingest limits; requests under way keep theirs.
+   */
+  configure(changes: Partial<ApiConfig>): void {
+    this.#config = { ...this.#config, ...changes };
+    const { maxBody, maxLine, maxBufferedBytes } = this.#config;
+    this.#ingest.setLimits({ maxBody, maxLine, maxBufferedBytes });
+  }
+
+  /**
+   * Serves live tails from `hub` from now on (the live sink was rebuilt by a reload); the tails
+   * of the old hub end (SSE clients reconnect to the new one). Resolves once they have.
+   */
+  useHub(hub: LiveHub, tailRate: number | undefined): Promise<void> {
+    const old = this.#tail;
+    this.#config = { ...this.#config, tailRate };
+    this.#parts = { ...this.#parts, hub };
+    this.#tail = new TailRoute(hub, {
+      heartbeatMs: this.#config.heartbeatMs,
+      linesPerSecond: tailRate,
+    });
+    return old.close();
   }
 
   /** Answers one request; never throws (an unexpected error is a logged 500). */
@@ -290,15 +315,26 @@ const netLog = getLogger(["logboom", "net", "http"]);
  * ```
  */
 export class ApiServer {
-  /** The address actually bound. */
-  readonly addr: Deno.NetAddr;
   readonly #api: Api;
-  readonly #server: HttpServer;
+  readonly #gate: ConnectionGate;
+  #server: HttpServer;
+  /** Servers given up by `move`, finishing their requests. */
+  readonly #leaving = new Set<Promise<void>>();
 
-  private constructor(api: Api, server: HttpServer) {
+  private constructor(api: Api, gate: ConnectionGate, server: HttpServer) {
     this.#api = api;
+    this.#gate = gate;
     this.#server = server;
-    this.addr = server.addr;
+  }
+
+  /** The address actually bound. */
+  get addr(): Deno.NetAddr {
+    return this.#server.addr;
+  }
+
+  /** The API, to change its settings while it runs. */
+  get api(): Api {
+    return this.#api;
   }
 
   /** Binds the address (`Deno.errors.AddrInUse` and the like are thrown at once) and serves. */
@@ -308,21 +344,38 @@ export class ApiServer {
     const gate = config.gate ?? new ConnectionGate(4096);
     const api = new Api({ ...config, loopback }, { net: gate.stats, ...parts, marks });
     try {
-      const server = HttpServer.listen({
-        hostname: config.hostname,
-        port: config.port,
-        gate,
-        headerMs: config.headerMs,
-        bodyMs: config.bodyMs,
-        sendMs: config.sendMs,
-        idleMs: config.idleMs,
-        onAcceptError: (code, err) => logAcceptError(netLog, code, err),
-        onError: (err) => log.error("HTTP request failed: {error}", { error: describe(err) }),
-      }, (req, peer) => api.handle(req, peer));
-      return Promise.resolve(new ApiServer(api, server));
+      const server = listen(config, gate, api);
+      return Promise.resolve(new ApiServer(api, gate, server));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Binds another address (a config reload) beside the one served now, which is given up only on
+   * `commit`: its requests under way finish, its idle connections close. `rollback` closes the
+   * new one instead. Binding throws at once (`Deno.errors.AddrInUse`).
+   */
+  move(address: { hostname: string; port: number } & HttpTimeouts): {
+    commit(): void;
+    rollback(): Promise<void>;
+  } {
+    const next = listen(address, this.#gate, this.#api);
+    return {
+      commit: () => {
+        const old = this.#server;
+        this.#server = next;
+        this.#api.configure({ loopback: isLoopback(address.hostname) });
+        const done = old.shutdown().finally(() => this.#leaving.delete(done));
+        this.#leaving.add(done);
+      },
+      rollback: () => next.shutdown(),
+    };
+  }
+
+  /** New timeouts for the deadlines set from now on (see `HttpServer.setTimeouts`). */
+  setTimeouts(timeouts: HttpTimeouts): void {
+    this.#server.setTimeouts(timeouts);
   }
 
   /**
@@ -332,8 +385,27 @@ export class ApiServer {
    */
   async close(): Promise<void> {
     await this.#api.close();
-    await this.#server.shutdown();
+    await Promise.all([this.#server.shutdown(), ...this.#leaving]);
   }
+}
+
+/** Binds `config`'s address and serves `api` there, under the shared connection cap. */
+function listen(
+  config: { hostname: string; port: number } & HttpTimeouts,
+  gate: ConnectionGate,
+  api: Api,
+): HttpServer {
+  return HttpServer.listen({
+    hostname: config.hostname,
+    port: config.port,
+    gate,
+    headerMs: config.headerMs,
+    bodyMs: config.bodyMs,
+    sendMs: config.sendMs,
+    idleMs: config.idleMs,
+    onAcceptError: (code, err) => logAcceptError(netLog, code, err),
+    onError: (err) => log.error("HTTP request failed: {error}", { error: describe(err) }),
+  }, (req, peer) => api.handle(req, peer));
 }
 
 function methodIs(req: Request, method: string): Response | undefined {

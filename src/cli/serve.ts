@@ -312,6 +312,7 @@ export function serverConfigFromFlags(flags: ServeConfig): ServerConfig {
         type: "tcp",
         address: { hostname: flags.host, port: flags.port },
         max_line: flags.maxLine,
+        source: "tcp",
       },
     },
     sinks: {
@@ -448,13 +449,19 @@ async function reloadFrom(file: string, pipeline: Pipeline, why: string): Promis
     const names = (list: string[]) => list.join(", ") || "none";
     log.info(
       "Config reloaded ({why}): inputs added {added}; removed {removed}; updated in place " +
-        "{updated}; rebuilt {rebuilt}",
+        "{updated}; rebuilt {rebuilt}. Sinks added {sinksAdded}; removed {sinksRemoved}; " +
+        "rebuilt {sinksRebuilt}. Applied in place: http {http}; net {net}",
       {
         why,
         added: names(done.added),
         removed: names(done.removed),
         updated: names(done.updated),
         rebuilt: names(done.rebuilt),
+        sinksAdded: names(done.sinks.added),
+        sinksRemoved: names(done.sinks.removed),
+        sinksRebuilt: names(done.sinks.rebuilt),
+        http: names(done.http),
+        net: names(done.net),
       },
     );
   } catch (err) {

@@ -70,10 +70,23 @@ export interface BatchReads {
   times: boolean;
 }
 
+/**
+ * The parts of {@linkcode InputContext} a reload may change, which an input may read (see
+ * {@linkcode InputComponent.uses}): the sinks' `outputs`, what they `reads` of a batch, and
+ * `net.idle_timeout`.
+ */
+export type ContextPart = "outputs" | "reads" | "idle_timeout";
+
 /** What a sink's `build()` is given besides its own values. */
 export interface SinkContext {
   /** Stream marks the sink journals before writing marked batches, when it stores them. */
   marks?: StreamMarks;
+  /**
+   * On a reload that rebuilds the sink, the one it replaces: it takes batches until the new one
+   * is swapped in, then drains and closes. A file sink writes a file both name only once the
+   * old one let it go, and goes on with its counters.
+   */
+  previous?: BuiltSink;
 }
 
 /** The live hub as a built sink, with what the HTTP API's tail route needs. */
@@ -100,6 +113,8 @@ export interface BuiltSink {
   reopen?(): void;
   /** Set on the live sink. */
   live?: LiveSink;
+  /** Set on the file sink: the file sink's fsync mode, which the stream marks journal follows. */
+  fsync?: "never" | "interval" | "batch";
 }
 
 /**
@@ -172,6 +187,17 @@ export interface InputComponent<T extends KeyTable = KeyTable> extends Component
    * calls it once every other input of the reload has started.
    */
   update?(input: Input, values: Values<T>): (() => void) | undefined;
+  /**
+   * The parts of the context `build()` reads besides the input's values. A reload that changes
+   * one of them rebuilds the input, unless {@linkcode InputComponent.adapt} applies it in place.
+   * Default: none.
+   */
+  uses?: readonly ContextPart[];
+  /**
+   * How to apply a new context (see `uses`) to the running `input` in place, on a reload;
+   * `undefined` when the input must be rebuilt. Called as `update` is.
+   */
+  adapt?(input: Input, context: InputContext): (() => void) | undefined;
 }
 
 /** A sink component. */

@@ -24,6 +24,7 @@ Deno.test("a YAML config and the same in JSON give the same config", () => {
     type: "tcp",
     address: { hostname: "127.0.0.1", port: 9000 },
     max_line: 65536,
+    source: "tcp",
   });
   assert.equal(fromYaml.sinks.file.path, "conf/logs/{source}.log");
   assert.equal(fromYaml.sinks.file.rotate_every, 86_400_000);

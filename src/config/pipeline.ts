@@ -4,6 +4,10 @@
  * the HTTP API, and the inputs. A startup problem closes whatever was opened and is thrown as a
  * {@linkcode BuildError}, one line for the log.
  *
+ * A reload ({@linkcode Pipeline.reload}) rebuilds what changed while the rest runs: sinks are
+ * built beside the running ones and swapped into the router (the old ones drain), inputs are
+ * started, stopped, updated in place or rebuilt, and the HTTP API takes its new keys in place.
+ *
  * @module
  */
 
@@ -14,11 +18,18 @@ import { SourceStats } from "../api/source_stats.ts";
 import { ConnectionGate } from "../net/accept.ts";
 import type { Input } from "../pipeline/input.ts";
 import { Router } from "../pipeline/router.ts";
-import { defaultStateDir, stateDirConflict } from "../store/state_dir.ts";
+import { stateDirConflict } from "../store/state_dir.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
-import { BuildError, type BuiltSink, type InputContext, type LiveSink } from "./component.ts";
+import {
+  BuildError,
+  type BuiltSink,
+  type ContextPart,
+  type InputContext,
+  type LiveSink,
+} from "./component.ts";
+import { type ApiMove, moveApi, reconfigureApi } from "./inputs/http.ts";
 import { INPUTS, SINKS } from "./registry.ts";
-import { planReload } from "./reload.ts";
+import { planReload, stateDir } from "./reload.ts";
 import { sameSocket, type ServerConfig } from "./server_config.ts";
 
 /** Options of {@linkcode Pipeline.start}. */
@@ -32,12 +43,13 @@ export interface PipelineOptions {
 
 const log = getLogger(["logboom", "serve"]);
 
-/** A built sink with its name. */
+/** A built sink with its name and type. */
 interface NamedSink extends BuiltSink {
   name: string;
+  type: string;
 }
 
-/** What a reload did, input names by what happened to them. */
+/** What a reload did, component names by what happened to them. */
 export interface ReloadResult {
   /** Inputs started. */
   added: string[];
@@ -47,6 +59,12 @@ export interface ReloadResult {
   updated: string[];
   /** Inputs stopped and started again with their new values. */
   rebuilt: string[];
+  /** Sinks by what happened to them: rebuilt ones drain the old sink in the background. */
+  sinks: { added: string[]; removed: string[]; rebuilt: string[] };
+  /** Keys of `http` applied in place (`address`: the API was bound anew). */
+  http: string[];
+  /** Keys of `net` applied in place. */
+  net: string[];
   /** Whether `log_level` changed (the caller applies it). */
   logLevel: boolean;
 }
@@ -65,14 +83,18 @@ export class ReloadRefused extends Error {
 /** The server's components, running. */
 export class Pipeline {
   /** The inputs from the config's `inputs`, by name. */
-  readonly #inputs: Map<string, Input>;
+  readonly #inputs = new Map<string, Input>();
   /** The HTTP API, when on. */
-  readonly #api: Input | undefined;
+  #api: Input | undefined;
   /** The sinks' built forms, in the config's order. */
-  readonly #sinks: readonly NamedSink[];
-  readonly #router: Router;
+  #sinks: NamedSink[] = [];
+  #router: Router | undefined;
+  readonly #sources = new SourceStats();
+  readonly #gate: ConnectionGate;
   readonly #marks: StreamMarks | undefined;
-  readonly #context: InputContext;
+  readonly #stateDir: string;
+  readonly #say: InputContext["say"];
+  #context: InputContext | undefined;
   /** The config running now. */
   #config: ServerConfig;
   /** Reloads and the close, one after another. */
@@ -80,23 +102,15 @@ export class Pipeline {
   #closing = false;
 
   private constructor(
-    parts: {
-      inputs: Map<string, Input>;
-      api: Input | undefined;
-      sinks: readonly NamedSink[];
-      router: Router;
-      marks: StreamMarks | undefined;
-      context: InputContext;
-    },
     config: ServerConfig,
+    parts: { marks: StreamMarks | undefined; stateDir: string; say: InputContext["say"] },
   ) {
-    this.#inputs = parts.inputs;
-    this.#api = parts.api;
-    this.#sinks = parts.sinks;
-    this.#router = parts.router;
-    this.#marks = parts.marks;
-    this.#context = parts.context;
     this.#config = config;
+    this.#marks = parts.marks;
+    this.#stateDir = parts.stateDir;
+    this.#say = parts.say;
+    // One cap over every listener: together they must stay under the descriptor limit.
+    this.#gate = new ConnectionGate(config.net.max_connections);
   }
 
   /** The inputs running now, the HTTP API's among them. */
@@ -117,82 +131,91 @@ export class Pipeline {
    */
   static async start(config: ServerConfig, options: PipelineOptions = {}): Promise<Pipeline> {
     const say = (path: string, flag: string) => options.fromFlags ? `-${flag}` : path;
-    refuseEarly(config, say);
-    const fileSinks = Object.values(config.sinks).filter((sink) => sink.type === "file");
-    const mainPath = fileSinks[0]?.path as string | undefined;
-    const stateDir = config.storage.state_dir ??
-      defaultStateDir(mainPath ?? "aggregated_logs.txt");
+    const reason = whyNot(config, say);
+    if (reason !== undefined) throw new BuildError("{reason}", { reason });
+    const fileSink = Object.values(config.sinks).find((sink) => sink.type === "file");
+    const dir = stateDir(config);
     // Before any log file is opened: settling the batches of a crash may cut a torn one back.
     const marks = config.http.address === undefined
       ? undefined
-      : await openMarks(mainPath, stateDir, fileSinks[0]?.fsync === "batch");
-    const sinks: NamedSink[] = [];
-    const inputs = new Map<string, Input>();
-    let api: Input | undefined;
-    let router: Router | undefined;
-    let context: InputContext;
+      : await openMarks(fileSink?.path as string | undefined, dir, fileSink?.fsync === "batch");
+    const pipeline = new Pipeline(config, { marks, stateDir: dir, say });
     try {
-      for (const [name, sinkConfig] of Object.entries(config.sinks)) {
-        const built = await SINKS[sinkConfig.type].build(name, sinkConfig, { marks });
-        sinks.push({ ...built, name });
-      }
-      const sources = new SourceStats();
-      router = new Router([...sinks.map((s) => s.sink), sources]);
-      context = {
-        router,
-        // One cap over every listener: together they must stay under the descriptor limit.
-        gate: new ConnectionGate(config.net.max_connections),
-        net: config.net,
-        say,
-        outputs: sinks.flatMap((s) => s.outputs ?? []),
-        stateDir,
-        live: sinks.find((s) => s.live !== undefined)?.live as LiveSink | undefined,
-        sources,
-        marks,
-        sinkMetrics: () => sinks.map((s): SinkMetrics => s.metrics()),
-        // The map a reload updates, and the HTTP API once it runs.
-        inputMetrics: () =>
-          [...inputs.values(), ...(api ? [api] : [])].map((input) => ({
-            name: input.name,
-            type: input.type,
-            stats: input.stats(),
-          })),
-        queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
-        reads: {
-          labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
-          times: sinks.some((s) => s.reads?.times ?? false),
-        },
-      };
-      const listed = Object.keys(config.inputs);
-      const withApi = config.http.address === undefined ? listed : [...listed, API];
-      for (const name of startOrder(config, withApi)) {
-        if (name === API) api = await INPUTS.http.build("http", config.http, context);
-        else {inputs.set(
-            name,
-            await INPUTS[config.inputs[name].type].build(name, config.inputs[name], context),
-          );}
-      }
+      await pipeline.#build();
     } catch (err) {
-      await Promise.allSettled([...inputs.values(), ...(api ? [api] : [])].map((i) => i.close()));
-      const opened = router === undefined ? sinks.map((s) => s.sink) : [router];
+      await Promise.allSettled(pipeline.inputs.map((input) => input.close()));
+      const router = pipeline.#router;
+      const opened = router === undefined ? pipeline.#sinks.map((s) => s.sink) : [router];
       await Promise.allSettled(opened.map((sink) => sink.close()));
       await marks?.close();
       throw asBuildError(err);
     }
-    if (marks) reportMarks(marks, stateDir);
-    const pipeline = new Pipeline({ inputs, api, sinks, router, marks, context }, config);
+    if (marks) reportMarks(marks, dir);
     pipeline.#ready();
     return pipeline;
   }
 
+  async #build(): Promise<void> {
+    const config = this.#config;
+    for (const [name, sinkConfig] of Object.entries(config.sinks)) {
+      const built = await SINKS[sinkConfig.type].build(name, sinkConfig, { marks: this.#marks });
+      this.#sinks.push({ ...built, name, type: sinkConfig.type });
+    }
+    this.#router = new Router([...this.#sinks.map((s) => s.sink), this.#sources]);
+    const context = this.#contextFor(config, this.#sinks);
+    this.#context = context;
+    const listed = Object.keys(config.inputs);
+    const withApi = config.http.address === undefined ? listed : [...listed, API];
+    for (const name of startOrder(config, withApi)) {
+      if (name === API) this.#api = await INPUTS.http.build("http", config.http, context);
+      else {
+        const input = config.inputs[name];
+        this.#inputs.set(name, await INPUTS[input.type].build(name, input, context));
+      }
+    }
+  }
+
+  /** What inputs are built with, for `config` and its built `sinks`. */
+  #contextFor(config: ServerConfig, sinks: readonly NamedSink[]): InputContext {
+    return {
+      router: this.#router!,
+      gate: this.#gate,
+      net: config.net,
+      say: this.#say,
+      outputs: sinks.flatMap((s) => s.outputs ?? []),
+      // The folder the server started with: a reload never moves it (see `reload.ts`).
+      stateDir: this.#stateDir,
+      live: sinks.find((s) => s.live !== undefined)?.live as LiveSink | undefined,
+      sources: this.#sources,
+      marks: this.#marks,
+      // The sinks and inputs running when asked: a reload changes them.
+      sinkMetrics: () => this.#sinks.map((s): SinkMetrics => s.metrics()),
+      inputMetrics: () =>
+        this.inputs.map((input) => ({ name: input.name, type: input.type, stats: input.stats() })),
+      queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
+      reads: {
+        labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
+        times: sinks.some((s) => s.reads?.times ?? false),
+      },
+    };
+  }
+
   /**
-   * Applies `next` while running: inputs added, removed or changed are started, stopped, updated
-   * in place or rebuilt, the others keep running. Lines an input took before it stops are in the
-   * router when it is gone; a listener that keeps its address keeps its socket.
+   * Applies `next` while running; what did not change keeps running:
    *
-   * @throws {ReloadRefused} when `next` changes what cannot change while running, or an input
-   * cannot start (its port is taken): the running config stays, inputs stopped for the reload are
-   * started again.
+   * - sinks added or changed are built beside the running ones, then swapped into the router:
+   *   new batches go to them, a sink replaced or removed stores what it took and closes in the
+   *   background, and acknowledgements wait for it until it has (see {@linkcode Router.swap});
+   * - inputs added, removed or changed are started, stopped, updated in place or rebuilt, as are
+   *   those whose context changed (see `InputComponent.uses`); lines an input took before it
+   *   stops are in the router when it is gone; a listener that keeps its address keeps its
+   *   socket;
+   * - the HTTP API takes new keys in place, and a new address is bound before the old one is
+   *   given up; `net` applies in place.
+   *
+   * @throws {ReloadRefused} when `next` changes what cannot change while running, or a component
+   * cannot start (a port taken, a file that cannot be opened): the running config stays, inputs
+   * stopped for the reload are started again.
    */
   reload(next: ServerConfig): Promise<ReloadResult> {
     if (this.#closing) return Promise.reject(new ReloadRefused("the server is stopping"));
@@ -204,21 +227,82 @@ export class Pipeline {
   async #reload(next: ServerConfig): Promise<ReloadResult> {
     const plan = planReload(this.#config, next);
     if (plan.refused !== undefined) throw new ReloadRefused(plan.refused);
-    const result: ReloadResult = {
-      added: plan.added,
-      removed: plan.removed,
-      updated: [],
-      rebuilt: [],
-      logLevel: plan.logLevel,
-    };
+    const reason = whyNot(next, this.#say);
+    if (reason !== undefined) throw new ReloadRefused(reason);
+    const built = await this.#buildSinks(next, [...plan.sinks.added, ...plan.sinks.changed]);
+    const sinks = Object.keys(next.sinks).map((name) =>
+      built.get(name) ?? this.#sinks.find((s) => s.name === name)!
+    );
+    const context = this.#contextFor(next, sinks);
+    const moved = changedParts(this.#context!, context);
+    let move: ApiMove | undefined;
+    try {
+      if (this.#api !== undefined && plan.http.includes("address")) {
+        move = moveApi(this.#api, next.http, context);
+      }
+      const inputs = await this.#reloadInputs(next, plan, context, moved);
+      this.#commit(next, sinks, context, move);
+      return {
+        ...inputs,
+        sinks: {
+          added: plan.sinks.added,
+          removed: plan.sinks.removed,
+          rebuilt: plan.sinks.changed,
+        },
+        http: plan.http,
+        net: plan.net,
+        logLevel: plan.logLevel,
+      };
+    } catch (err) {
+      await move?.rollback();
+      await Promise.allSettled([...built.values()].map((s) => s.sink.close()));
+      throw err instanceof ReloadRefused
+        ? err
+        : new ReloadRefused(asBuildError(err).message, { cause: err });
+    }
+  }
+
+  /** Builds the sinks `names` of `next`, each given the one it replaces. */
+  async #buildSinks(next: ServerConfig, names: string[]): Promise<Map<string, NamedSink>> {
+    const built = new Map<string, NamedSink>();
+    try {
+      for (const name of names) {
+        const values = next.sinks[name];
+        const running = this.#sinks.find((s) => s.name === name && s.type === values.type);
+        const sink = await SINKS[values.type].build(name, values, {
+          marks: this.#marks,
+          previous: running,
+        });
+        built.set(name, { ...sink, name, type: values.type });
+      }
+    } catch (err) {
+      await Promise.allSettled([...built.values()].map((s) => s.sink.close()));
+      throw new ReloadRefused(asBuildError(err).message, { cause: err });
+    }
+    return built;
+  }
+
+  /**
+   * Stops, starts, updates and rebuilds inputs as the plan and the new context ask. Inputs
+   * updated in place change only once everything started; on a failure, what was started is
+   * stopped and what was stopped started again, and it throws {@linkcode ReloadRefused}.
+   */
+  async #reloadInputs(
+    next: ServerConfig,
+    plan: { added: string[]; removed: string[]; changed: string[]; unchanged: string[] },
+    context: InputContext,
+    moved: ReadonlySet<ContextPart>,
+  ): Promise<Pick<ReloadResult, "added" | "removed" | "updated" | "rebuilt">> {
+    const result = { added: plan.added, removed: plan.removed, updated: [], rebuilt: [] } as Pick<
+      ReloadResult,
+      "added" | "removed" | "updated" | "rebuilt"
+    >;
     const updates: (() => void)[] = [];
-    for (const name of plan.changed) {
-      const after = next.inputs[name];
-      const update = this.#config.inputs[name].type === after.type
-        ? INPUTS[after.type].update?.(this.#inputs.get(name)!, after)
-        : undefined;
-      if (update !== undefined) updates.push(update);
-      (update !== undefined ? result.updated : result.rebuilt).push(name);
+    for (const name of [...plan.changed, ...plan.unchanged]) {
+      const steps = this.#inPlace(name, next, plan.changed.includes(name), context, moved);
+      if (steps?.length === 0) continue;
+      if (steps !== undefined) updates.push(...steps);
+      (steps !== undefined ? result.updated : result.rebuilt).push(name);
     }
     const going = [...plan.removed, ...result.rebuilt];
     const first = this.#stopFirst(next, plan.added, result.rebuilt, going);
@@ -232,10 +316,7 @@ export class Pipeline {
     try {
       for (const name of startOrder(next, [...plan.added, ...result.rebuilt])) {
         const input = next.inputs[name];
-        built.set(
-          name,
-          await INPUTS[input.type].build(name, input, this.#context, previous.get(name)),
-        );
+        built.set(name, await INPUTS[input.type].build(name, input, context, previous.get(name)));
       }
     } catch (err) {
       await Promise.allSettled([...built.values()].map((input) => input.close()));
@@ -250,8 +331,72 @@ export class Pipeline {
     );
     for (const update of updates) update();
     for (const [name, input] of built) this.#inputs.set(name, input);
-    this.#config = next;
     return result;
+  }
+
+  /**
+   * How input `name` takes `next`: `[]` when nothing of it changed, the steps that update it in
+   * place, or `undefined` when it must be rebuilt.
+   */
+  #inPlace(
+    name: string,
+    next: ServerConfig,
+    changed: boolean,
+    context: InputContext,
+    moved: ReadonlySet<ContextPart>,
+  ): (() => void)[] | undefined {
+    const after = next.inputs[name];
+    const component = INPUTS[after.type];
+    const touched = (component.uses ?? []).some((part) => moved.has(part));
+    if (!changed && !touched) return [];
+    if (this.#config.inputs[name].type !== after.type) return undefined;
+    const input = this.#inputs.get(name)!;
+    const steps: (() => void)[] = [];
+    if (changed) {
+      const apply = component.update?.(input, after);
+      if (apply === undefined) return undefined;
+      steps.push(apply);
+    }
+    if (touched) {
+      const apply = component.adapt?.(input, context);
+      if (apply === undefined) return undefined;
+      steps.push(apply);
+    }
+    return steps;
+  }
+
+  /**
+   * What makes the reload real once every component of it started: the router's new sinks (the
+   * old ones drain), the HTTP API's new keys and address, the connection cap, the journal's
+   * fsync mode.
+   */
+  #commit(
+    next: ServerConfig,
+    sinks: NamedSink[],
+    context: InputContext,
+    move: ApiMove | undefined,
+  ): void {
+    if (this.#api !== undefined) {
+      move?.commit();
+      reconfigureApi(this.#api, next.http, context)?.catch((err) => {
+        log.warn("The live tails of the replaced live sink did not end cleanly: {error}", {
+          error: describe(err),
+        });
+      });
+    }
+    const leaving = this.#sinks.filter((s) => !sinks.includes(s)).map((s) => s.name);
+    this.#router!.swap([...sinks.map((s) => s.sink), this.#sources]).catch((err) => {
+      log.error("A sink the reload replaced ({names}) could not store everything: {error}", {
+        names: leaving.join(", "),
+        error: describe(err),
+      });
+    });
+    const file = sinks.find((s) => s.fsync !== undefined);
+    if (this.#marks !== undefined && file !== undefined) this.#marks.sync = file.fsync === "batch";
+    this.#gate.max = next.net.max_connections;
+    this.#sinks = sinks;
+    this.#context = context;
+    this.#config = next;
   }
 
   /**
@@ -282,7 +427,7 @@ export class Pipeline {
       try {
         this.#inputs.set(
           name,
-          await INPUTS[input.type].build(name, input, this.#context, previous.get(name)),
+          await INPUTS[input.type].build(name, input, this.#context!, previous.get(name)),
         );
       } catch (err) {
         log.error("Input {name} stopped for a reload could not start again: {error}", {
@@ -301,7 +446,8 @@ export class Pipeline {
 
   /**
    * Stops: every input stops taking lines and hands what it took to the router, then the sinks
-   * store what they hold and close. When `signal` aborts first, it stops waiting and rejects.
+   * (those a reload replaced included) store what they hold and close. When `signal` aborts
+   * first, it stops waiting and rejects.
    */
   async close(options: { signal?: AbortSignal } = {}): Promise<void> {
     const { signal } = options;
@@ -311,7 +457,7 @@ export class Pipeline {
     await this.#work;
     // Stop taking lines everywhere first, so everything taken is in the router when it closes.
     await Promise.all(this.inputs.map((input) => input.close({ signal })));
-    await this.#router.close({ signal });
+    await this.#router!.close({ signal });
     await this.#marks?.close();
   }
 
@@ -327,6 +473,16 @@ export class Pipeline {
       paths: paths.map((p) => `"${p}"`).join(", "),
     });
   }
+}
+
+/** The parts of the context that differ between `before` and `after`. */
+function changedParts(before: InputContext, after: InputContext): Set<ContextPart> {
+  const parts = new Set<ContextPart>();
+  if (JSON.stringify(before.outputs) !== JSON.stringify(after.outputs)) parts.add("outputs");
+  const reads = (c: InputContext) => JSON.stringify([[...c.reads.labels].sort(), c.reads.times]);
+  if (reads(before) !== reads(after)) parts.add("reads");
+  if (before.net.idle_timeout !== after.net.idle_timeout) parts.add("idle_timeout");
+  return parts;
 }
 
 /** Stands for the HTTP API among the inputs to start. */
@@ -354,15 +510,14 @@ function asBuildError(err: unknown): BuildError {
     : new BuildError("Cannot start: {error}", { error: describe(err) }, { cause: err });
 }
 
-/** Throws the first reason a component cannot run as configured, before anything is opened. */
-function refuseEarly(config: ServerConfig, say: InputContext["say"]): void {
+/** The first reason a component of `config` cannot run as configured, before anything is opened. */
+function whyNot(config: ServerConfig, say: InputContext["say"]): string | undefined {
   const reasons = [
     ...Object.values(config.sinks).map((sink) => SINKS[sink.type].refuse?.(sink)),
     INPUTS.http.refuse?.(config.http, { say }),
     ...Object.values(config.inputs).map((input) => INPUTS[input.type].refuse?.(input, { say })),
   ];
-  const reason = reasons.find((r) => r !== undefined);
-  if (reason !== undefined) throw new BuildError("{reason}", { reason });
+  return reasons.find((r) => r !== undefined);
 }
 
 /**

@@ -63,19 +63,41 @@ export function renderReference(example: string): string {
     "",
     "`serve -config FILE` watches the file (an editor's rename over it included) and reads it " +
     "again on `SIGHUP` too, which also reopens the log files. What changed is applied while it " +
-    "runs; the rest keeps running:",
+    "runs; the rest keeps running, and no line taken is lost or stored twice:",
     "",
     "- inputs added are started, removed ones stopped, changed ones updated in place or rebuilt. " +
-    "Lines an input took are stored before it is gone: none is lost or stored twice.",
-    "- a `tcp` input that keeps its address keeps its socket and its connections; a new " +
-    "`max_line` applies to connections accepted after the reload. A new address is bound before " +
-    "the old one is closed.",
-    "- a `watch` input that changed hands its positions to the one that replaces it: files it " +
-    "followed go on where it stopped, files it did not are read from their start.",
+    "Lines an input took are stored before it is gone.",
+    "- a `tcp` input that keeps its address and `source` keeps its socket and its connections; a " +
+    "new `max_line` applies to connections accepted after the reload. A new address is bound " +
+    "before the old one is closed.",
+    "- a `watch` input that changed, or whose sinks' paths changed (it never follows what logboom " +
+    "writes), hands its positions to the one that replaces it: files it followed go on where it " +
+    "stopped, files it did not are read from their start.",
+    "- a `syslog` input is rebuilt when what the sinks read of a message changes (a path that " +
+    "names `{app}`, the json format), as it parses only that.",
+    "- sinks added or changed are built beside the running ones, then take every new batch; a " +
+    "sink replaced or removed stores what it took and closes in the background. An " +
+    "acknowledgement (HTTP ingest's answer, a watched file's position) waits until the old sink " +
+    "stored its lines. A file both the old and the new file sink name is written by the new one " +
+    "only once the old one let it go, so its lines stay in order and one writer rotates it; the " +
+    "sink's counters in `/metrics` go on. The stream marks journal is the same for both.",
+    "- the `live` sink keeps its subscribers unless its own keys changed; then tails of the old " +
+    "hub end and reconnect to the new one.",
+    "- `http`: `token`, `allow_origin`, `max_body`, `max_line`, `header_timeout` and " +
+    "`body_timeout` apply to requests that start after the reload; a new `address` is bound " +
+    "beside the old one, which then stops taking connections (requests and tails under way there " +
+    "finish).",
+    "- `net`: `max_connections` applies to the next connection (a lower cap closes none); " +
+    "`idle_timeout` applies to open TCP connections at their next read and to HTTP's next idle " +
+    "wait, and rebuilds the inputs that cannot take it in place (syslog).",
     "- `log_level` applies at once.",
-    "- a file that does not check, that changes `http`, `sinks`, `net` or `storage` (applied at " +
-    "a restart only), or whose new input cannot start (a port taken) is refused as a whole with " +
-    "the reason in the log; the running config stays, and inputs stopped for it start again.",
+    "- needs a restart, and is refused with that reason: `storage.state_dir`, or a file sink " +
+    "path that moves the state folder when `storage.state_dir` is not set (the stream marks " +
+    "journal stays where the server started, as Vector's `data_dir` does); turning the HTTP API " +
+    "on or off (`http.address: off`).",
+    "- a file that does not check, needs a restart, or whose new component cannot start (a port " +
+    "taken, a file that cannot be opened) is refused as a whole with the reason in the log; the " +
+    "running config stays, and inputs stopped for it start again.",
     "",
     "## Top level",
     "",

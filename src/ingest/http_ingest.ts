@@ -147,14 +147,14 @@ const log = getLogger(["logboom", "ingest", "http"]);
 export class HttpIngest {
   readonly #sink: Sink;
   readonly #marks: StreamMarks | undefined;
-  readonly #maxBody: number;
-  readonly #maxLine: number | undefined;
-  readonly #maxBuffered: number;
+  #maxBody: number;
+  #maxLine: number | undefined;
+  #maxBuffered: number;
   readonly #retryAfter: string;
   readonly #turns: Turns | undefined;
   readonly #inOrderWaitMs: number;
   readonly #locks = new KeyedLock();
-  readonly #spares: Spares;
+  #spares: Spares;
   /** Requests waiting for their stream's mark to reach their start. */
   readonly #waiters = new Map<string, Set<() => void>>();
   #buffered = 0;
@@ -189,6 +189,21 @@ export class HttpIngest {
   /** Counters for metrics (a live object: read, do not keep). */
   get stats(): Readonly<HttpIngestStats> {
     return this.#stats;
+  }
+
+  /**
+   * New limits (a config reload) for the requests that start from now on; those under way keep
+   * theirs.
+   */
+  setLimits(limits: Pick<HttpIngestOptions, "maxBody" | "maxLine" | "maxBufferedBytes">): void {
+    const { maxBody = this.#maxBody, maxLine, maxBufferedBytes = this.#maxBuffered } = limits;
+    this.#maxBody = positive("Body limit", maxBody);
+    this.#maxBuffered = positive("Buffered byte limit", maxBufferedBytes);
+    if (maxLine !== this.#maxLine) {
+      this.#maxLine = maxLine;
+      // Spare framers have the old limit: requests under way give theirs back to the old spares.
+      this.#spares = new Spares(SPARE_BYTES, maxLine);
+    }
   }
 
   /** Refuses new requests from now on (503), for shutdown; requests under way complete. */
@@ -511,15 +526,17 @@ export class HttpIngest {
   ): Promise<Body> {
     const { due, pause } = turns;
     const groups = new Map<string, Group>();
+    // Those of the limits this request started under (a reload may change them meanwhile).
+    const spares = this.#spares;
     // One framer serves every group: NDJSON records reach it whole, so it never holds a partial.
-    const framer = this.#spares.framer();
+    const framer = spares.framer();
     // Every group's lines go to one arena, in arrival order: no buffer per source. A plain text
     // body of known length becomes at most one byte more per line piece, and one.
     const length = Number(req.headers.get("content-length") ?? 0);
     const expected = request.format === "text" && !request.gzip
       ? length + Math.ceil(length / framer.maxLine) + 1
       : 0;
-    const arena = new Arena(this.#spares, expected);
+    const arena = new Arena(spares, expected);
     const groupFor = (source: string, host: string): Group => {
       const key = `${source}\n${host}`;
       let group = groups.get(key);
@@ -554,7 +571,7 @@ export class HttpIngest {
         if (due()) await pause();
       }
       group.add(framer.end());
-      this.#spares.giveFramer(framer);
+      spares.giveFramer(framer);
       return { groups, arena };
     }
     const chunks = readBody(req, { maxBody: this.#maxBody, gzip: request.gzip });
@@ -574,7 +591,7 @@ export class HttpIngest {
         }
       }
       group.add(framer.end());
-      this.#spares.giveFramer(framer);
+      spares.giveFramer(framer);
       return { groups, arena };
     }
     const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

@@ -31,6 +31,10 @@ export interface TcpInputConfig {
   idleTimeoutMs?: number;
   /** The deadline sweeper; tests inject one with a fake clock. Default: a new one. */
   deadlines?: Deadlines;
+  /** The source its lines are filed under. Default `tcp`. */
+  source?: string;
+  /** The input's name, which labels its lines' counters. Default `tcp`. */
+  input?: string;
 }
 
 /** Options of {@linkcode TcpInput.close}. */
@@ -63,7 +67,9 @@ export class TcpInput {
   #maxLine: number | undefined;
   readonly #bufferSize: number | undefined;
   readonly #gate: ConnectionGate;
-  readonly #idleMs: number;
+  #idleMs: number;
+  readonly #source: string;
+  readonly #input: string;
   readonly #deadlines: Deadlines;
   readonly #ownDeadlines: boolean;
   readonly #conns = new Set<Deno.Conn>();
@@ -81,6 +87,8 @@ export class TcpInput {
     this.#bufferSize = config.bufferSize;
     this.#gate = config.gate ?? new ConnectionGate(2048);
     this.#idleMs = config.idleTimeoutMs ?? 60 * 60 * 1000;
+    this.#source = config.source ?? "tcp";
+    this.#input = config.input ?? "tcp";
     this.#ownDeadlines = config.deadlines === undefined;
     this.#deadlines = config.deadlines ??
       new Deadlines({ sweepMs: Math.max(20, Math.min(1000, Math.floor(this.#idleMs / 4))) });
@@ -106,6 +114,14 @@ export class TcpInput {
    */
   set maxLine(bytes: number | undefined) {
     this.#maxLine = bytes;
+  }
+
+  /**
+   * The idle timeout (a config reload changes it), in ms: open connections take it at their next
+   * read. The deadline sweeper keeps the period set from the first one.
+   */
+  set idleTimeoutMs(ms: number) {
+    this.#idleMs = ms;
   }
 
   /** Open connections. */
@@ -148,7 +164,7 @@ export class TcpInput {
 
   async #handle(conn: Deno.Conn): Promise<void> {
     const remote = conn.remoteAddr as Deno.NetAddr;
-    const meta: BatchMeta = { source: "tcp", host: remote.hostname, input: "tcp" };
+    const meta: BatchMeta = { source: this.#source, host: remote.hostname, input: this.#input };
     const framer = new LineFramer({ maxLine: this.#maxLine, bufferSize: this.#bufferSize });
     const sink = this.#sink;
     try {
@@ -157,20 +173,19 @@ export class TcpInput {
       // Reset already: the first read says so.
     }
     const deadlines = this.#deadlines;
-    const idleMs = this.#idleMs;
     let timedOut = false;
     const deadline = deadlines.watch(() => {
       timedOut = true;
       this.#gate.timedOut("idle");
       log.debug("Closing a TCP connection from {host}: idle for {seconds} s", {
         host: remote.hostname,
-        seconds: idleMs / 1000,
+        seconds: this.#idleMs / 1000,
       });
       closeQuietly(conn);
     });
     for (;;) {
       let n: number | null;
-      deadline.at = deadlines.now() + idleMs;
+      deadline.at = deadlines.now() + this.#idleMs;
       try {
         n = await conn.read(framer.buffer);
       } catch (err) {

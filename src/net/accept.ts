@@ -40,8 +40,11 @@ export interface NetStats {
  * ```
  */
 export class ConnectionGate {
-  /** Most connections open at once. */
-  readonly max: number;
+  /**
+   * Most connections open at once. A config reload may set it: a lower cap closes nothing, it
+   * refuses new connections until enough have closed.
+   */
+  max: number;
   /** Counters (a live object: read, do not keep). */
   readonly stats: NetStats = {
     open: {},

@@ -153,6 +153,16 @@ export class HttpServer {
     return new HttpServer(listener, handler, options);
   }
 
+  /**
+   * New timeouts (a config reload), for every deadline set from now on, on open connections too.
+   * The deadline sweeper keeps its period, set from the timeouts the server started with.
+   */
+  setTimeouts(timeouts: HttpTimeouts): void {
+    for (const [key, ms] of Object.entries(timeouts) as [keyof HttpTimeouts, number][]) {
+      if (ms !== undefined) this.#timeouts[key] = ms;
+    }
+  }
+
   /** Open connections of this server. */
   get connections(): number {
     return this.#conns.size;

@@ -134,18 +134,17 @@ export class FileSink implements Sink {
   readonly #failingShare: number;
   readonly #idleMs: number;
   readonly #janitor: Janitor;
-  readonly #stats: FileWriterStats = {
-    linesWritten: 0,
-    bytesWritten: 0,
-    errors: 0,
-    writeSeconds: new Histogram(),
-  };
+  /** Shared with the sink this one replaces, so counters go on across a reload. */
+  readonly #stats: FileWriterStats;
   readonly #sweeper: ReturnType<typeof setInterval>;
   #lastWrite = 0;
   /** Set by `close`: held files get a writer that closes at once; errors are collected. */
   #closed: { signal?: AbortSignal; errors: unknown[] } | undefined;
   #closedAll: Promise<void> | undefined;
-  readonly #previous: FileSink | undefined;
+  /** The sink this one replaces, until it has closed. */
+  #previous: FileSink | undefined;
+  /** Whether `close` is done: every file is let go. */
+  #done = false;
   /** Sinks waiting for this one to let a file go, by path (see `released`). */
   readonly #releases = new Map<string, PromiseWithResolvers<void>>();
 
@@ -162,6 +161,9 @@ export class FileSink implements Sink {
     }
     this.#idleMs = config.idleMs ?? 60_000;
     this.#previous = config.previous;
+    this.#stats = config.previous === undefined
+      ? { linesWritten: 0, bytesWritten: 0, errors: 0, writeSeconds: new Histogram() }
+      : config.previous.#stats;
     this.#janitor = new Janitor({
       compress: config.compress,
       keep: config.keep,
@@ -223,13 +225,21 @@ export class FileSink implements Sink {
 
   /** What was written so far, for metrics. */
   get stats(): Readonly<FileSinkStats> {
+    // Counters are shared with the sink this one replaces; its gauges count until it closed.
+    const previous = this.#replaced();
     return {
       ...this.#stats,
-      openFiles: this.#writers.size + this.#closing.size,
-      waitingFiles: this.#held.size,
-      failingFiles: this.problems().length,
-      queuedBytes: this.#budget.used,
+      openFiles: this.#writers.size + this.#closing.size + (previous?.stats.openFiles ?? 0),
+      waitingFiles: this.#held.size + (previous?.stats.waitingFiles ?? 0),
+      failingFiles: this.problems().length + (previous?.stats.failingFiles ?? 0),
+      queuedBytes: this.#budget.used + (previous?.stats.queuedBytes ?? 0),
     };
+  }
+
+  /** The sink this one replaces while it has not closed (forgotten once it has). */
+  #replaced(): FileSink | undefined {
+    if (this.#previous !== undefined && this.#previous.#done) this.#previous = undefined;
+    return this.#previous;
   }
 
   /** The files that cannot be written now, with the last error: what `/readyz` reports. */
@@ -359,6 +369,7 @@ export class FileSink implements Sink {
     // Held files get a writer (closed at once) as places free up.
     while (this.#closing.size > 0) await Promise.allSettled(this.#closing.values());
     await this.#janitor.close();
+    this.#done = true;
     if (closed.errors.length > 0) throw closed.errors[0];
   }
 
@@ -392,7 +403,7 @@ export class FileSink implements Sink {
   #optionsFor(path: string): FileWriterOptions {
     const options: FileWriterOptions = {
       ...this.#writerOptions,
-      after: this.#previous?.released(path),
+      after: this.#replaced()?.released(path),
       onWritten: (bytes) => {
         this.#budget.release(bytes);
         const writer = this.#writers.get(path);

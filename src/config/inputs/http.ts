@@ -12,8 +12,9 @@ import { canReadTokenEnv, TOKEN_ENV_NOT_READ } from "../../token.ts";
 import { ApiServer } from "../../api/server.ts";
 import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
 import { untilAborted } from "../../pipeline/input.ts";
-import { formatHostPort, isLoopback } from "../../units.ts";
-import { BuildError, defineInput } from "../component.ts";
+import type { LiveHub } from "../../live/hub.ts";
+import { formatHostPort, type HostPort, isLoopback } from "../../units.ts";
+import { BuildError, defineInput, type InputContext } from "../component.ts";
 import type { KeyTable, Values } from "../keys.ts";
 
 /** The keys of the `http` section. */
@@ -110,11 +111,7 @@ export const httpInput = defineInput({
         maxBufferedBytes: Math.max(context.queueBytes, 4 * values.max_body),
         marks: context.marks,
         gate: context.gate,
-        headerMs: values.header_timeout,
-        bodyMs: values.body_timeout,
-        // Clients keep idle connections for 90 s at most: closing first at 75 s avoids a
-        // request racing the close.
-        idleMs: Math.min(75_000, context.net.idle_timeout),
+        ...timeouts(values, context),
       }, {
         router: context.router,
         hub: context.live.hub,
@@ -123,27 +120,102 @@ export const httpInput = defineInput({
         inputMetrics: context.inputMetrics,
       });
     } catch (err) {
-      const hint = err instanceof Deno.errors.AddrInUse
-        ? `; another program has this port: choose another with ` +
-          `${context.say("http.address", "http")} ${address.hostname}:PORT, or run without the ` +
-          `HTTP API with ${context.say("http.address", "http")} off`
-        : "";
-      throw new BuildError("Cannot serve HTTP on {address}: {error}{hint}", {
-        address: formatHostPort(address),
-        error: describe(err),
-        hint,
-      }, { cause: err });
+      throw listenError(err, address, context);
     }
     const bound = { hostname: address.hostname, port: server.addr.port };
     log.info("HTTP API on http://{address} ({access})", {
       address: formatHostPort(bound),
       access: describeAccess(values.token),
     });
-    return new HttpComponent(name, server, `http://${formatHostPort(bound)}`, () => ({
+    return new HttpComponent(name, server, address.hostname, context.live.hub, () => ({
       connections: context.gate.stats.open.http ?? 0,
     }));
   },
 });
+
+/** The timeouts of `values`, with the idle one from `net`. */
+function timeouts(values: HttpValues, context: Pick<InputContext, "net">) {
+  return {
+    headerMs: values.header_timeout,
+    bodyMs: values.body_timeout,
+    // Clients keep idle connections for 90 s at most: closing first at 75 s avoids a request
+    // racing the close.
+    idleMs: Math.min(75_000, context.net.idle_timeout),
+  };
+}
+
+function listenError(err: unknown, address: HostPort, context: InputContext): BuildError {
+  const hint = err instanceof Deno.errors.AddrInUse
+    ? `; another program has this port: choose another with ` +
+      `${context.say("http.address", "http")} ${address.hostname}:PORT, or run without the ` +
+      `HTTP API with ${context.say("http.address", "http")} off`
+    : "";
+  return new BuildError("Cannot serve HTTP on {address}: {error}{hint}", {
+    address: formatHostPort(address),
+    error: describe(err),
+    hint,
+  }, { cause: err });
+}
+
+/** The HTTP API's new address, bound beside the one served: see {@linkcode moveApi}. */
+export interface ApiMove {
+  /** Serves at the new address only: requests under way at the old one finish there. */
+  commit(): void;
+  /** Closes the new address again; the old one goes on. */
+  rollback(): Promise<void>;
+}
+
+/**
+ * Binds the HTTP API's new `values.address` beside the one it serves (a reload), so a port that
+ * is taken refuses the reload while the old address goes on.
+ *
+ * @throws {BuildError} when the address cannot be bound.
+ */
+export function moveApi(api: Input, values: HttpValues, context: InputContext): ApiMove {
+  const address = values.address;
+  if (!(api instanceof HttpComponent) || address === undefined) {
+    throw new TypeError("Only a running HTTP API moves to another address");
+  }
+  let move: ReturnType<ApiServer["move"]>;
+  try {
+    move = api.server.move({ ...address, ...timeouts(values, context) });
+  } catch (err) {
+    throw listenError(err, address, context);
+  }
+  return {
+    commit: () => {
+      move.commit();
+      api.hostname = address.hostname;
+      log.info("HTTP API moved to {address}", { address: api.address });
+    },
+    rollback: () => move.rollback(),
+  };
+}
+
+/**
+ * Applies `values` and the context to the running HTTP API in place (a reload): token, origins,
+ * ingest limits and timeouts for the requests that start from now on, and the live hub when the
+ * live sink was rebuilt. Returns, in that case, the end of the old hub's tails.
+ */
+export function reconfigureApi(
+  api: Input,
+  values: HttpValues,
+  context: InputContext,
+): Promise<void> | undefined {
+  if (!(api instanceof HttpComponent)) throw new TypeError("Not the HTTP API");
+  api.server.api.configure({
+    token: values.token,
+    allowedOrigins: values.allow_origin,
+    maxBody: values.max_body,
+    maxLine: values.max_line,
+    maxBufferedBytes: Math.max(context.queueBytes, 4 * values.max_body),
+  });
+  api.server.setTimeouts(timeouts(values, context));
+  const live = context.live;
+  if (live === undefined || live.hub === api.hub) return undefined;
+  api.hub = live.hub;
+  return api.server.api.useHub(live.hub, live.tailRate);
+}
 
 /**
  * How the HTTP API is guarded, for the startup line: whether it requires a token, and when it
@@ -159,20 +231,30 @@ function describeAccess(token: string): string {
 class HttpComponent implements Input {
   readonly type = "http";
   readonly name: string;
-  readonly address: string;
-  readonly #server: ApiServer;
+  readonly server: ApiServer;
+  /** The live hub its tails read. */
+  hub: LiveHub;
+  /** The host it listens on, as configured. */
+  hostname: string;
   readonly #stats: () => Record<string, number>;
 
   constructor(
     name: string,
     server: ApiServer,
-    address: string,
+    hostname: string,
+    hub: LiveHub,
     stats: () => Record<string, number>,
   ) {
     this.name = name;
-    this.#server = server;
-    this.address = address;
+    this.server = server;
+    this.hostname = hostname;
+    this.hub = hub;
     this.#stats = stats;
+  }
+
+  /** Where it listens, with the port actually bound. */
+  get address(): string {
+    return `http://${formatHostPort({ hostname: this.hostname, port: this.server.addr.port })}`;
   }
 
   stats(): Record<string, number> {
@@ -180,6 +262,6 @@ class HttpComponent implements Input {
   }
 
   close(options: InputCloseOptions = {}): Promise<void> {
-    return untilAborted(this.#server.close(), options.signal);
+    return untilAborted(this.server.close(), options.signal);
   }
 }

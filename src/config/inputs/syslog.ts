@@ -14,7 +14,7 @@ import { MAX_MAX_MESSAGE, MIN_MAX_MESSAGE } from "../../syslog/frame.ts";
 import { formatHostPort, type HostPort } from "../../units.ts";
 import { type BatchReads, defineInput, type Listener } from "../component.ts";
 import { keyPath, type KeyTable, type Values } from "../keys.ts";
-import { listenError, unstableNetMissing } from "./udp.ts";
+import { listenError, receiveBufferKey, unstableNetMissing } from "./udp.ts";
 
 /** The keys of a `syslog` input. */
 export const SYSLOG_KEYS = {
@@ -28,6 +28,7 @@ export const SYSLOG_KEYS = {
     flag: "syslog",
     doc: "Where to listen for syslog over UDP, one message per datagram (RFC 5426)",
   },
+  udp_receive_buffer: receiveBufferKey("udpReceiveBuffer"),
   tls: {
     type: "address",
     doc: "Where to listen for syslog over TLS (RFC 5425), with tls_cert and tls_key",
@@ -81,6 +82,9 @@ export const syslogInput = defineInput({
     if (values.tcp === undefined && values.udp === undefined && values.tls === undefined) {
       problems.add(at, "needs at least one of tcp, udp and tls");
     }
+    if (values.udp_receive_buffer !== undefined && values.udp === undefined) {
+      problems.add(keyPath(at, "udp_receive_buffer"), "is for the UDP listener: set udp too");
+    }
     if (values.tls !== undefined) {
       for (const key of ["tls_cert", "tls_key"] as const) {
         if (values[key] === undefined) problems.add(keyPath(at, key), "is needed with tls");
@@ -99,11 +103,22 @@ export const syslogInput = defineInput({
     }
   },
   listens: (values) => listeners(values),
+  // Whether it parses depends on what the sinks read; connections take the idle timeout: a
+  // reload that changes either rebuilds it.
+  uses: ["reads", "idle_timeout"],
   update(input, values) {
     // Every listener keeps its address (and TLS its files): the message limit applies to what
-    // comes next. Anything else needs another input.
+    // comes next, a new UDP buffer size at once. Anything else (going back to the system's
+    // buffer too) needs another input.
     if (!(input instanceof SyslogComponent) || input.bound !== bound(values)) return undefined;
-    return () => input.maxMessage = values.max_message;
+    const buffer = values.udp_receive_buffer;
+    if (buffer === undefined && input.udpReceiveBuffer !== undefined) return undefined;
+    return () => {
+      input.maxMessage = values.max_message;
+      if (buffer !== undefined && buffer !== input.udpReceiveBuffer) {
+        input.udpReceiveBuffer = buffer;
+      }
+    };
   },
   build(name, values, context) {
     const parse = values.parse === "always" ||
@@ -122,8 +137,11 @@ export const syslogInput = defineInput({
         maxMessage: values.max_message,
         gate: context.gate,
         idleTimeoutMs: context.net.idle_timeout,
+        udpOptions: { receiveBuffer: values.udp_receive_buffer },
       }, context.router);
-      return Promise.resolve(new SyslogComponent(name, input, bound(values)));
+      return Promise.resolve(
+        new SyslogComponent(name, input, bound(values), values.udp_receive_buffer),
+      );
     } catch (err) {
       if (!(err instanceof SyslogListenError)) return Promise.reject(err);
       const { transport, address } = err;
@@ -181,10 +199,12 @@ class SyslogComponent implements Input {
   /** What the listeners were configured with, to tell whether a reload keeps them. */
   readonly bound: string;
   readonly #input: SyslogInput;
+  #udpReceiveBuffer: number | undefined;
 
-  constructor(name: string, input: SyslogInput, configured: string) {
+  constructor(name: string, input: SyslogInput, configured: string, udpReceiveBuffer?: number) {
     this.name = name;
     this.#input = input;
+    this.#udpReceiveBuffer = udpReceiveBuffer;
     const shown: string[] = [];
     if (input.tcpAddr) shown.push(`syslog+tcp://${formatHostPort(input.tcpAddr)}`);
     if (input.udpAddr) shown.push(`syslog+udp://${formatHostPort(input.udpAddr)}`);
@@ -196,6 +216,16 @@ class SyslogComponent implements Input {
   /** Longer messages are split, from the next connection and datagram on. */
   set maxMessage(bytes: number) {
     this.#input.maxMessage = bytes;
+  }
+
+  /** The UDP receive buffer asked (`undefined`: the system's); setting it applies it now. */
+  get udpReceiveBuffer(): number | undefined {
+    return this.#udpReceiveBuffer;
+  }
+
+  set udpReceiveBuffer(bytes: number) {
+    this.#udpReceiveBuffer = bytes;
+    this.#input.setUdpReceiveBuffer(bytes);
   }
 
   stats(): Record<string, number> {

@@ -27,6 +27,16 @@ export const TCP_KEYS = {
     flag: "maxLine",
     doc: "Longer lines are split into pieces of this size, never dropped",
   },
+  source: {
+    type: "string",
+    default: "tcp",
+    doc: "The source its lines are filed under ({source} in a path), so that several tcp inputs " +
+      "can file theirs apart",
+    check: (source) =>
+      /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(source)
+        ? undefined
+        : "must be 1 to 64 letters, digits, _, - or ., not starting with .",
+  },
 } as const satisfies KeyTable;
 
 /** The `tcp` input component. */
@@ -35,13 +45,21 @@ export const tcpInput = defineInput({
   doc: "Newline-delimited lines over TCP, one batch per read; a full queue pushes back on senders",
   keys: TCP_KEYS,
   listens: (values) => [{ transport: "tcp", address: values.address }],
+  uses: ["idle_timeout"],
   update(input, values) {
     // The line limit applies to connections accepted from now on; another address needs
-    // another socket.
-    if (!(input instanceof TcpComponent) || input.bound !== formatHostPort(values.address)) {
+    // another socket, another source another input (connections file their lines as they began).
+    if (
+      !(input instanceof TcpComponent) || input.bound !== formatHostPort(values.address) ||
+      input.source !== values.source
+    ) {
       return undefined;
     }
     return () => input.maxLine = values.max_line;
+  },
+  adapt(input, context) {
+    if (!(input instanceof TcpComponent)) return undefined;
+    return () => input.idleTimeoutMs = context.net.idle_timeout;
   },
   build(name, values, context) {
     const address = values.address;
@@ -52,8 +70,10 @@ export const tcpInput = defineInput({
         maxLine: values.max_line,
         gate: context.gate,
         idleTimeoutMs: context.net.idle_timeout,
+        source: values.source,
+        input: name,
       }, context.router);
-      return Promise.resolve(new TcpComponent(name, input, address));
+      return Promise.resolve(new TcpComponent(name, input, address, values.source));
     } catch (err) {
       return Promise.reject(listenError(err, address, name, context));
     }
@@ -79,18 +99,26 @@ class TcpComponent implements Input {
   readonly address: string;
   /** The address as configured (port 0 stays 0), to tell whether a reload keeps it. */
   readonly bound: string;
+  /** The source its lines are filed under. */
+  readonly source: string;
   readonly #input: TcpInput;
 
-  constructor(name: string, input: TcpInput, configured: HostPort) {
+  constructor(name: string, input: TcpInput, configured: HostPort, source: string) {
     this.name = name;
     this.#input = input;
     this.address = `tcp://${formatHostPort(input.addr)}`;
     this.bound = formatHostPort(configured);
+    this.source = source;
   }
 
   /** The line limit of connections accepted from now on. */
   set maxLine(bytes: number) {
     this.#input.maxLine = bytes;
+  }
+
+  /** The idle timeout, for open connections too. */
+  set idleTimeoutMs(ms: number) {
+    this.#input.idleTimeoutMs = ms;
   }
 
   stats(): Record<string, number> {

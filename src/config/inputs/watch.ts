@@ -50,6 +50,9 @@ export const watchInput = defineInput({
   type: "watch",
   doc: "Local files followed like tail -F, from their end, filed under the host's name",
   keys: WATCH_KEYS,
+  // New outputs must never be followed: a reload that changes them rebuilds the input, which
+  // takes over its predecessor's positions.
+  uses: ["outputs"],
   refuse(values) {
     const unreadable = WatchInput.unreadable(values.paths);
     if (unreadable.length === 0) return undefined;

@@ -98,6 +98,8 @@ export const fileSink = defineSink({
         keep: values.keep,
         maxAgeMs: values.max_age,
         maxOpenFiles: values.max_open_files,
+        // Rebuilt by a reload: a file both write is written once the old sink let it go.
+        previous: context.previous?.sink instanceof FileSink ? context.previous.sink : undefined,
       });
     } catch (err) {
       throw new BuildError('Cannot open log file "{path}": {error}', {
@@ -112,6 +114,7 @@ export const fileSink = defineSink({
       reads: readsOf(values),
       outputs: [values.path],
       reopen: () => sink.reopen(),
+      fsync: values.fsync,
     };
   },
 });
