@@ -34,7 +34,7 @@ import { VERSION } from "./version.ts";
 import { BuildError } from "../config/component.ts";
 import { ConfigError, loadServerConfig } from "../config/load.ts";
 import { Pipeline, ReloadRefused } from "../config/pipeline.ts";
-import { watchConfig } from "../agent/config_watch.ts";
+import { watchConfig } from "../config_watch.ts";
 import { flagKeys, type ServerConfig } from "../config/server_config.ts";
 
 const DEFAULT_PORT = 8080;

@@ -1,0 +1,549 @@
+/**
+ * Elasticsearch `_bulk` (`POST /_bulk`, `/<index>/_bulk`): decodes the NDJSON of action and
+ * document lines into neutral records, and builds the answers Elasticsearch clients accept: the
+ * bulk answer with one item per action, and the probes clients make before they send (`GET /`,
+ * `/_license`, index templates, ILM policies, `_refresh`).
+ *
+ * - Actions: `index` and `create` (with `_index`, an optional `_id`, and the `_type` that rsyslog's
+ *   omelasticsearch and Fluent Bit still send, ignored) each take the next line as their document.
+ *   `update` (its document line is consumed) and `delete` are refused per item with status 400,
+ *   as is a document that is not a JSON object, an action without an index, or an index name
+ *   Elasticsearch would refuse; the other items go on. A malformed action line refuses the whole
+ *   request (400), as Elasticsearch does.
+ * - Each document becomes a record: `index` (the action's `_index`, else the URL's), a time from
+ *   `@timestamp`, `timestamp` or `time` (ISO text or epoch numbers), a level from `level`,
+ *   `log.level`, `severity`, `lvl`, `loglevel` and their capitalized forms (names or pino's
+ *   numbers), the message from `message`, `msg` or `log` (the first that is a string; that key is
+ *   then left out of the fields), else the document line as it came; fields are the document
+ *   flattened to dotted keys (`flattenJson`).
+ * - Every answer carries `x-elastic-product: Elasticsearch`: the official clients (used by
+ *   pino-elasticsearch) refuse any 2xx response without it.
+ *
+ * @module
+ */
+
+import { HttpError } from "../net/http_error.ts";
+import {
+  DepthError,
+  type Fields,
+  flattenJson,
+  type Level,
+  normalizeLevel,
+  timeMsOf,
+} from "./fields.ts";
+
+/** One document, decoded. */
+export interface EsRecord {
+  /** The index it was sent to: logboom's source for it. */
+  index: string;
+  /** Milliseconds since the epoch, from `@timestamp`, `timestamp` or `time`. */
+  timeMs: number | undefined;
+  /** The normalized level, when a level field says one. */
+  level: Level | undefined;
+  /** `message`, `msg` or `log`, else the document's JSON line. */
+  message: string;
+  /** The document flattened, less the key the message came from. */
+  fields: Fields;
+}
+
+/** The bulk actions. */
+export type BulkAction = "index" | "create" | "update" | "delete";
+
+/** The outcome of one action, for the bulk answer. */
+export interface BulkItem {
+  action: BulkAction;
+  index: string;
+  id: string;
+  /** 201 when accepted, 400 when refused. */
+  status: number;
+  /** Why it was refused. */
+  error?: { type: string; reason: string };
+  /** Position of its record in `records`, when accepted. */
+  record?: number;
+}
+
+/** What a bulk request held. */
+export interface BulkDecoded {
+  records: EsRecord[];
+  /** One per action, in order. */
+  items: BulkItem[];
+}
+
+/** Options of {@linkcode decodeBulk}. */
+export interface BulkOptions {
+  /** The index of the URL (`/<index>/_bulk`), for actions without `_index`. */
+  defaultIndex?: string;
+  /** Makes the `_id` of a document sent without one. Default: 20 characters, unique. */
+  newId?: () => string;
+}
+
+const MESSAGE_KEYS = ["message", "msg", "log"];
+const TIME_KEYS = ["@timestamp", "timestamp", "time"];
+const LEVEL_KEYS = [
+  "level",
+  "log.level",
+  "severity",
+  "lvl",
+  "loglevel",
+  "Level",
+  "LEVEL",
+  "Severity",
+  "SEVERITY",
+];
+
+let idCounter = 0;
+const ID_PREFIX = crypto.randomUUID().replaceAll("-", "").slice(0, 8);
+
+/** A new document id: a per-process random prefix and a counter, 20 characters. */
+function defaultId(): string {
+  return ID_PREFIX + (idCounter++).toString(36).padStart(12, "0");
+}
+
+/**
+ * The index a bulk URL names: `{ index: undefined }` for `/_bulk`, `{ index }` for `/<index>/_bulk`
+ * and `/<index>/<type>/_bulk` (the type ignored), `undefined` when the path is not a bulk path.
+ */
+export function bulkPath(pathname: string): { index: string | undefined } | undefined {
+  const parts = pathname.split("/").filter((p) => p !== "");
+  if (parts.length === 0 || parts.length > 3 || parts[parts.length - 1] !== "_bulk") {
+    return undefined;
+  }
+  if (parts.length === 1) return { index: undefined };
+  let index: string;
+  try {
+    index = decodeURIComponent(parts[0]);
+  } catch {
+    return undefined;
+  }
+  return { index };
+}
+
+/**
+ * Why Elasticsearch would refuse an index name, or `undefined` when it is valid: lowercase, not
+ * `.` or `..`, not starting with `-`, `_` or `+`, none of `\ / * ? " < > | , # :` or spaces, at most
+ * 255 bytes.
+ */
+export function esIndexNameError(name: string): string | undefined {
+  if (name === "") return "must not be empty";
+  if (name === "." || name === "..") return "must not be '.' or '..'";
+  const first = name[0];
+  if (first === "-" || first === "_" || first === "+") return "must not start with '_', '-' or '+'";
+  if (name.length > 255 || new TextEncoder().encode(name).length > 255) {
+    return "must be at most 255 bytes";
+  }
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i];
+    if ('\\/*?"<>|,#: '.includes(c) || c.charCodeAt(0) < 0x20) {
+      return `must not contain ${JSON.stringify(c)}`;
+    }
+  }
+  if (name !== name.toLowerCase()) return "must be lowercase";
+  return undefined;
+}
+
+/**
+ * Decodes a bulk body (already gunzipped).
+ *
+ * @throws {HttpError} 400 for a body that is not UTF-8 text or an action line that is not an
+ * object with one known action; refused documents are items with status 400, not errors.
+ */
+export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {}): BulkDecoded {
+  let text: string;
+  if (typeof body === "string") text = body;
+  else {
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    } catch {
+      throw new HttpError(400, "The bulk body is not UTF-8 text");
+    }
+  }
+  const newId = options.newId ?? defaultId;
+  const out: BulkDecoded = { records: [], items: [] };
+  let pos = 0;
+  let lineNo = 0;
+  const n = text.length;
+  /** The next line, without its `\r\n` or `\n`; `undefined` at the end. */
+  const next = (): string | undefined => {
+    if (pos >= n) return undefined;
+    let end = text.indexOf("\n", pos);
+    if (end < 0) end = n;
+    let stop = end;
+    if (stop > pos && text.charCodeAt(stop - 1) === 0x0d) stop--;
+    const line = text.slice(pos, stop);
+    pos = end + 1;
+    lineNo++;
+    return line;
+  };
+  for (;;) {
+    const line = next();
+    if (line === undefined) break;
+    if (line.trim() === "") continue;
+    const at = lineNo;
+    const [action, meta] = actionOf(line, at);
+    const indexName = typeof meta._index === "string" ? meta._index : options.defaultIndex ?? "";
+    const id = typeof meta._id === "string" || typeof meta._id === "number" ? String(meta._id) : "";
+    const kind: BulkAction = action === "index" && meta.op_type === "create" ? "create" : action;
+    if (action === "delete") {
+      out.items.push(refuse(kind, indexName, id, "illegal_argument_exception", NOT_STORED));
+      continue;
+    }
+    const doc = next();
+    if (doc === undefined) {
+      throw new HttpError(400, `The ${action} action on line ${at} has no document line after it`);
+    }
+    if (action === "update") {
+      out.items.push(refuse(kind, indexName, id, "illegal_argument_exception", NOT_STORED));
+      continue;
+    }
+    if (indexName === "") {
+      out.items.push(
+        refuse(
+          kind,
+          "",
+          id,
+          "action_request_validation_exception",
+          "Validation Failed: 1: index is missing;",
+        ),
+      );
+      continue;
+    }
+    const invalid = esIndexNameError(indexName);
+    if (invalid !== undefined) {
+      out.items.push(
+        refuse(
+          kind,
+          indexName,
+          id,
+          "invalid_index_name_exception",
+          `Invalid index name [${indexName}], ${invalid}`,
+        ),
+      );
+      continue;
+    }
+    const record = documentOf(doc, indexName, lineNo);
+    if (typeof record === "string") {
+      out.items.push(refuse(kind, indexName, id, "document_parsing_exception", record));
+      continue;
+    }
+    out.items.push({
+      action: kind,
+      index: indexName,
+      id: id !== "" ? id : newId(),
+      status: 201,
+      record: out.records.length,
+    });
+    out.records.push(record);
+  }
+  return out;
+}
+
+const NOT_STORED = "logboom stores log documents: only the index and create actions are accepted";
+
+function refuse(
+  action: BulkAction,
+  index: string,
+  id: string,
+  type: string,
+  reason: string,
+): BulkItem {
+  return { action, index, id, status: 400, error: { type, reason } };
+}
+
+function actionOf(line: string, at: number): [BulkAction, Record<string, unknown>] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch (err) {
+    throw new HttpError(
+      400,
+      `Malformed action/metadata line [${at}]: ${(err as Error).message}`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new HttpError(400, `Malformed action/metadata line [${at}], expected an object`);
+  }
+  const keys = Object.keys(parsed);
+  const action = keys[0];
+  if (
+    keys.length !== 1 ||
+    (action !== "index" && action !== "create" && action !== "update" && action !== "delete")
+  ) {
+    throw new HttpError(
+      400,
+      `Malformed action/metadata line [${at}], expected one of [create], [delete], [index] or ` +
+        `[update] but found [${keys.join("], [")}]`,
+    );
+  }
+  const meta = (parsed as Record<string, unknown>)[action];
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
+    throw new HttpError(
+      400,
+      `Malformed action/metadata line [${at}], [${action}] is not an object`,
+    );
+  }
+  return [action, meta as Record<string, unknown>];
+}
+
+/** The record of a document line, or why it is refused. */
+function documentOf(line: string, index: string, at: number): EsRecord | string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(line);
+  } catch (err) {
+    return `failed to parse the document on line ${at}: ${(err as Error).message}`;
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    return `failed to parse the document on line ${at}: it is not a JSON object`;
+  }
+  const object = doc as Record<string, unknown>;
+  let message: string | undefined;
+  let messageKey = "";
+  for (const key of MESSAGE_KEYS) {
+    const v = Object.hasOwn(object, key) ? object[key] : undefined;
+    if (typeof v === "string") {
+      message = v;
+      messageKey = key;
+      break;
+    }
+  }
+  const fields: Fields = {};
+  try {
+    for (const key in object) {
+      if (key !== messageKey) flattenJson(fields, key, object[key], 1);
+    }
+  } catch (err) {
+    if (err instanceof DepthError) {
+      return `failed to parse the document on line ${at}: ${err.message}`;
+    }
+    throw err;
+  }
+  let timeMs: number | undefined;
+  for (const key of TIME_KEYS) {
+    if (Object.hasOwn(fields, key)) {
+      timeMs = timeMsOf(fields[key]);
+      if (timeMs !== undefined) break;
+    }
+  }
+  let level: Level | undefined;
+  for (const key of LEVEL_KEYS) {
+    if (Object.hasOwn(fields, key)) {
+      level = normalizeLevel(fields[key]);
+      if (level !== undefined) break;
+    }
+  }
+  return { index, timeMs, level, message: message ?? line.trim(), fields };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/** Headers of every Elasticsearch answer. */
+export const ES_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "application/json; charset=UTF-8",
+  "x-elastic-product": "Elasticsearch",
+};
+
+/**
+ * The version logboom answers `GET /` with. Filebeat refuses an Elasticsearch older than itself
+ * unless `allow_older_versions` is set, so it is the last 8.x minor; Elasticsearch's own clients
+ * and Vector read the major (8: no `_type`).
+ */
+export const ES_VERSION = "8.19.0";
+
+/** What `GET /` tells about the "cluster". */
+export interface EsInfo {
+  /** Default {@linkcode ES_VERSION}. */
+  version?: string;
+  /** Node and cluster name, default `logboom`. */
+  name?: string;
+}
+
+function json(status: number, body: unknown, head = false): Response {
+  return new Response(head ? null : JSON.stringify(body), { status, headers: ES_HEADERS });
+}
+
+/**
+ * The bulk answer: `{"took":N,"errors":bool,"items":[{"<action>":{...,"status":201}}]}`, status
+ * 200 even when items were refused (as Elasticsearch answers).
+ *
+ * @param tookMs the time the request took, as Elasticsearch reports it.
+ */
+export function bulkResponse(items: readonly BulkItem[], tookMs: number): Response {
+  let errors = false;
+  let seq = 0;
+  const out = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    if (item.status >= 300) {
+      errors = true;
+      out[i] = {
+        [item.action]: {
+          _index: item.index,
+          _id: item.id === "" ? null : item.id,
+          status: item.status,
+          error: item.error ?? { type: "exception", reason: "refused" },
+        },
+      };
+    } else {
+      out[i] = {
+        [item.action]: {
+          _index: item.index,
+          _id: item.id,
+          _version: 1,
+          result: "created",
+          _shards: { total: 1, successful: 1, failed: 0 },
+          _seq_no: seq++,
+          _primary_term: 1,
+          status: item.status,
+        },
+      };
+    }
+  }
+  return json(200, { took: Math.max(0, Math.round(tookMs)), errors, items: out });
+}
+
+/** An Elasticsearch-shaped error: `{"error":{"root_cause":[...],"type","reason"},"status"}`. */
+export function esErrorResponse(
+  status: number,
+  reason: string,
+  type = status === 404 ? "resource_not_found_exception" : "illegal_argument_exception",
+): Response {
+  const cause = { type, reason };
+  return json(status, { error: { root_cause: [cause], ...cause }, status });
+}
+
+/** `GET /` (and `HEAD /`): the node's name, cluster and version. */
+export function esRootResponse(method: string, info: EsInfo = {}): Response {
+  const name = info.name ?? "logboom";
+  return json(200, {
+    name,
+    cluster_name: name,
+    cluster_uuid: "bG9nYm9vbS1sb2dib29t",
+    version: {
+      number: info.version ?? ES_VERSION,
+      build_flavor: "default",
+      build_type: "docker",
+      build_hash: "logboom",
+      build_date: "2026-01-01T00:00:00.000Z",
+      build_snapshot: false,
+      lucene_version: "9.12.0",
+      minimum_wire_compatibility_version: "7.17.0",
+      minimum_index_compatibility_version: "7.0.0",
+    },
+    tagline: "You Know, for Search",
+  }, method === "HEAD");
+}
+
+/** `GET /_license`: an active basic license. */
+export function esLicenseResponse(method = "GET"): Response {
+  return json(200, {
+    license: {
+      status: "active",
+      uid: "6c6f6762-6f6f-6d00-0000-000000000000",
+      type: "basic",
+      issue_date: "2026-01-01T00:00:00.000Z",
+      issue_date_in_millis: 1767225600000,
+      max_nodes: 1000,
+      max_resource_units: null,
+      issued_to: "logboom",
+      issuer: "elasticsearch",
+      start_date_in_millis: -1,
+    },
+  }, method === "HEAD");
+}
+
+/** `GET /_xpack`: the same license, in the older form Beats read. */
+export function esXpackResponse(method = "GET"): Response {
+  return json(200, {
+    build: { hash: "logboom", date: "2026-01-01T00:00:00.000Z" },
+    license: {
+      uid: "6c6f6762-6f6f-6d00-0000-000000000000",
+      type: "basic",
+      mode: "basic",
+      status: "active",
+    },
+    features: {},
+  }, method === "HEAD");
+}
+
+/** The kinds of template-like resources clients install before sending. */
+export type EsSetupKind = "index_template" | "template" | "component_template" | "ilm_policy";
+
+/**
+ * A template or ILM policy probe: `HEAD` and `GET` say it exists (so clients do not try to
+ * install theirs), `PUT`/`POST` acknowledge it, `DELETE` too. Nothing is stored: logboom has no
+ * mappings.
+ */
+export function esSetupResponse(method: string, kind: EsSetupKind, name: string): Response {
+  if (method === "HEAD") return json(200, null, true);
+  if (method === "PUT" || method === "POST" || method === "DELETE") {
+    return json(200, { acknowledged: true });
+  }
+  switch (kind) {
+    case "index_template":
+      return json(200, {
+        index_templates: [{
+          name,
+          index_template: { index_patterns: [`${name}*`], template: {}, composed_of: [] },
+        }],
+      });
+    case "component_template":
+      return json(200, { component_templates: [{ name, component_template: { template: {} } }] });
+    case "template":
+      return json(200, {
+        [name]: { order: 0, index_patterns: [`${name}*`], settings: {}, mappings: {}, aliases: {} },
+      });
+    case "ilm_policy":
+      return json(200, {
+        [name]: {
+          version: 1,
+          modified_date: "2026-01-01T00:00:00.000Z",
+          policy: { phases: { hot: { min_age: "0ms", actions: {} } } },
+        },
+      });
+  }
+}
+
+/** `POST /<index>/_refresh` and `/_refresh`: every "shard" refreshed. */
+export function esRefreshResponse(): Response {
+  return json(200, { _shards: { total: 1, successful: 1, failed: 0 } });
+}
+
+/**
+ * The answer to a probe an Elasticsearch client makes, or `undefined` when `pathname` is not one
+ * (`_bulk` included: decode it with {@linkcode decodeBulk}). Handles `GET|HEAD /`, `/_license`,
+ * `/_xpack`, `/_index_template/<name>`, `/_template/<name>`, `/_component_template/<name>`,
+ * `/_ilm/policy/<name>`, `/_refresh` and `/<index>/_refresh`.
+ */
+export function esProbe(method: string, pathname: string, info: EsInfo = {}): Response | undefined {
+  const parts = pathname.split("/").filter((p) => p !== "");
+  const readOnly = method === "GET" || method === "HEAD";
+  if (parts.length === 0) return readOnly ? esRootResponse(method, info) : undefined;
+  const [first, second, third] = parts;
+  if (parts.length === 1 && first === "_license" && readOnly) return esLicenseResponse(method);
+  if (parts.length === 1 && first === "_xpack" && readOnly) return esXpackResponse(method);
+  if (
+    parts.length === 2 &&
+    (first === "_index_template" || first === "_template" || first === "_component_template")
+  ) {
+    return esSetupResponse(method, first.slice(1) as EsSetupKind, safeDecode(second));
+  }
+  if (parts.length === 3 && first === "_ilm" && second === "policy") {
+    return esSetupResponse(method, "ilm_policy", safeDecode(third));
+  }
+  if (
+    parts[parts.length - 1] === "_refresh" && parts.length <= 2 &&
+    (method === "POST" || method === "GET")
+  ) {
+    return esRefreshResponse();
+  }
+  return undefined;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
