@@ -1,6 +1,8 @@
 /**
- * Watches the agent's config file: a change (an editor's rename over it included) or `SIGHUP`
- * calls back, after a short quiet period so that a file written in several steps is read once.
+ * Watches a config file (the agent's, and `serve -config`'s): a change (an editor's rename over
+ * it included) or `SIGHUP` calls back, after a short quiet period so that a file written in
+ * several steps is read once. A low module: both commands use it, and it imports nothing of
+ * either.
  *
  * The folder is watched, not the file, as editors and config managers replace the file. When the
  * watch ends or fails (the folder was removed, the watch went away), it is made again, with
@@ -12,7 +14,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { basename, dirname, resolve } from "node:path";
-import { describe } from "../_util.ts";
+import { describe } from "./_util.ts";
 
 /** Makes a watcher of a folder, as `Deno.watchFs` does (a seam for tests). */
 export type WatchFs = (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
@@ -29,7 +31,7 @@ export interface WatchConfigOptions {
   watchFs?: WatchFs;
 }
 
-const log = getLogger(["logboom", "agent", "config"]);
+const log = getLogger(["logboom", "config"]);
 const RETRY_MAX_MS = 5000;
 
 /**

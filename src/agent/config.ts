@@ -23,7 +23,7 @@ import type { MultilineConfig } from "../files/multiline.ts";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { describe } from "../_util.ts";
-import { parseDuration } from "../units.ts";
+import { type HostPort, parseDuration, parseHostPort, parseSize } from "../units.ts";
 import { compileExclude, compileGlob } from "../files/glob.ts";
 
 /** A configuration that cannot be used: {@linkcode ConfigError.key} names what is wrong. */
@@ -118,7 +118,7 @@ export interface AgentConfig {
   /** The agent reports to the server this often, in ms. Default 5000. */
   reportIntervalMs: number;
   /** Where the agent serves Prometheus `/metrics`, when set. */
-  metrics?: { hostname: string; port: number };
+  metrics?: HostPort;
   /** Longer lines are split into pieces of this many bytes. Default 1 MiB. */
   maxLine: number;
 }
@@ -447,28 +447,16 @@ function integer(value: unknown, key: string, fallback: number, min: number, max
   return value;
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1024,
-  kib: 1024,
-  m: MiB,
-  mb: MiB,
-  mib: MiB,
-  g: 1024 * MiB,
-  gb: 1024 * MiB,
-  gib: 1024 * MiB,
-};
-
 function size(value: unknown, key: string, fallback: number, min = 1, max = 2 ** 40): number {
   if (value === undefined) return fallback;
   let bytes = NaN;
   if (typeof value === "number") bytes = value;
   else if (typeof value === "string") {
-    const match = /^(\d+)\s*([a-z]*)$/i.exec(value.trim());
-    const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
-    if (match && unit !== undefined) bytes = Number(match[1]) * unit;
+    try {
+      bytes = parseSize(value);
+    } catch {
+      // Reported below with the key.
+    }
   }
   if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
     throw new ConfigError(
@@ -500,14 +488,16 @@ function duration(value: unknown, key: string, fallback: number, min = 0): numbe
   return ms;
 }
 
-function hostPort(value: unknown, key: string): { hostname: string; port: number } {
+function hostPort(value: unknown, key: string): HostPort {
   const text = nonEmpty(value, key);
-  const match = /^(.*):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || match[1] === "" || port > 65535) {
-    throw new ConfigError(key, `must be ADDR:PORT such as "127.0.0.1:9101", got ${show(text)}`);
+  try {
+    return parseHostPort(text);
+  } catch {
+    throw new ConfigError(
+      key,
+      `must be ADDR:PORT such as "127.0.0.1:9101" (:PORT for every interface), got ${show(text)}`,
+    );
   }
-  return { hostname: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
 function show(value: unknown): string {

@@ -142,3 +142,17 @@ Deno.test("a multiline start pattern runs in linear time: a config cannot freeze
     /regular expression/,
   );
 });
+
+Deno.test("sizes and the metrics address are read as the server reads them (units.ts)", () => {
+  const config = check({ ...BASE, batch: { max_bytes: "64KiB" }, metrics: "[::1]:9101" });
+  assert.equal(config.batch.maxBytes, 64 * 1024);
+  assert.deepEqual(config.metrics, { hostname: "::1", port: 9101 });
+  assert.deepEqual(check({ ...BASE, metrics: ":9101" }).metrics, {
+    hostname: "0.0.0.0",
+    port: 9101,
+  });
+  assert.equal(check({ ...BASE, max_line: "2m" }).maxLine, 2 * 1024 * 1024);
+  refuses({ ...BASE, metrics: "127.0.0.1:70000" }, "metrics", /ADDR:PORT such as/);
+  refuses({ ...BASE, metrics: "127.0.0.1" }, "metrics", /ADDR:PORT such as/);
+  refuses({ ...BASE, batch: { max_bytes: "1 parsec" } }, "batch.max_bytes", /size from/);
+});

@@ -19,7 +19,7 @@ import { describe } from "../_util.ts";
 import { Agent } from "../agent/agent.ts";
 import { StateLockedError } from "../files/checkpoint.ts";
 import { type AgentConfig, ConfigError, loadAgentConfig } from "../agent/config.ts";
-import { watchConfig } from "../agent/config_watch.ts";
+import { watchConfig } from "../config_watch.ts";
 import { compileGlob } from "../files/glob.ts";
 import { hostName } from "../host_name.ts";
 import { tokenFromEnv } from "../token.ts";
