@@ -16,7 +16,7 @@ function config(dir: string, inputs: Record<string, unknown>): ServerConfig {
   return config;
 }
 
-Deno.test("a reload whose new input cannot start is refused; the running inputs go on", async () => {
+Deno.test("a reload whose new input or sink cannot start is refused; the running ones go on", async () => {
   const dir = await Deno.makeTempDir();
   using taken = bindFreePort((port) => Deno.listen({ hostname: "127.0.0.1", port }));
   const takenPort = (taken.addr as Deno.NetAddr).port;
@@ -39,6 +39,19 @@ Deno.test("a reload whose new input cannot start is refused; the running inputs 
     );
     assert.equal(pipeline.config, running);
     assert.deepEqual(pipeline.inputs.map((i) => i.name), ["a"]);
+    // A sink that cannot open refuses the reload too: "out.log" is a file, not a folder.
+    const unwritable = checkServerConfig({
+      log_level: "error",
+      http: { address: "off" },
+      inputs: { a: { type: "tcp", address: `127.0.0.1:${port}` } },
+      sinks: { file: { type: "file", path: join(dir, "out.log", "{source}.log") } },
+    }).config;
+    await assert.rejects(
+      () => pipeline.reload(unwritable),
+      (err: unknown) =>
+        err instanceof ReloadRefused && /Cannot open log file .*out\.log/.test(err.message),
+    );
+    assert.equal(pipeline.config, running);
     await send(port, "still here\n");
     const out = join(dir, "out.log");
     await until(async () => (await Deno.readTextFile(out)) === "still here\n", () => "not stored");
