@@ -7,6 +7,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Pipeline } from "../src/config/pipeline.ts";
 import { checkServerConfig } from "../src/config/server_config.ts";
+import { formatProblem } from "../src/config/keys.ts";
+import { FlagError } from "../src/cli/flags.ts";
+import { parseServeArgs } from "../src/cli/serve.ts";
+import { findSsSocket } from "../src/ingest/udp_drops.ts";
 import { metric, until } from "./_http.ts";
 import { bindFreePort, CARD_PERMISSIONS, send, startServer } from "./_server.ts";
 
@@ -30,6 +34,32 @@ function udpTo(port: number): { send(text: string | Uint8Array): Promise<void>; 
     },
     close: () => socket.close(),
   };
+}
+
+/** The receive buffer `ss -m` shows for the UDP socket at 127.0.0.1:`port`, as an operator checks. */
+async function ssBuffer(port: number): Promise<number | undefined> {
+  const out = await new Deno.Command("ss", {
+    args: ["-u", "-a", "-n", "-m", "-H", `sport = :${port}`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return findSsSocket(new TextDecoder().decode(out.stdout), "127.0.0.1")?.bufferBytes;
+}
+
+/** A file of /proc/sys/net/core as a number (Deno reads none of /proc without --allow-all). */
+async function netCore(name: "rmem_default" | "rmem_max"): Promise<number> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/sys/net/core/${name}`],
+    stdout: "piped",
+  }).output();
+  return Number(new TextDecoder().decode(out.stdout).trim());
+}
+
+const MiB = 1024 * 1024;
+
+/** The buffer the kernel gives for `asked`: root passes net.core.rmem_max, others get twice it. */
+async function given(asked: number): Promise<number> {
+  return Deno.uid() === 0 ? asked : Math.min(asked, 2 * await netCore("rmem_max"));
 }
 
 async function storedLines(path: string): Promise<string[]> {
@@ -187,4 +217,157 @@ Deno.test("a reload updates syslog in place (its sockets and connections stay) a
     await pipeline.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("serve -udpReceiveBuffer with --allow-ffi: both UDP sockets get the buffer, as ss and /metrics show", async () => {
+  const [udpPort, syslogPort] = [freePort(), freePort()];
+  await using server = await startServer([
+    "-udp",
+    `127.0.0.1:${udpPort}`,
+    "-syslog",
+    `127.0.0.1:${syslogPort}`,
+    "-udpReceiveBuffer",
+    "4MiB",
+  ], { permissions: [...CARD_PERMISSIONS, "--allow-ffi"] });
+  // Root passes net.core.rmem_max; anyone else is capped at twice it, and told how to raise it.
+  const expected = await given(4 * MiB);
+  assert.equal(await ssBuffer(udpPort), expected);
+  assert.equal(await ssBuffer(syslogPort), expected);
+  const gauge = "logboom_input_udp_buffer_bytes";
+  assert.equal(await metric(server.url, `${gauge}{input="udp",type="udp"}`), expected);
+  assert.equal(
+    await metric(server.url, `${gauge}{input="syslog",type="syslog",transport="udp"}`),
+    expected,
+  );
+  const said = expected === 4 * MiB
+    ? new RegExp(`receive buffer of ${expected} bytes \\(asked ${4 * MiB}\\)`, "g")
+    : /capped by net\.core\.rmem_max/g;
+  assert.equal(server.stderr().match(said)?.length, 2, server.stderr());
+  // And it receives.
+  const client = udpTo(udpPort);
+  try {
+    await client.send("after the buffer\n");
+  } finally {
+    client.close();
+  }
+  const file = join(server.dir, "aggregated_logs.txt");
+  await until(async () => (await storedLines(file)).length === 1, () => "the line stored");
+});
+
+Deno.test("serve -udpReceiveBuffer without --allow-ffi: says once what it needs, runs with the system's buffer", async () => {
+  const [udpPort, syslogPort] = [freePort(), freePort()];
+  await using server = await startServer([
+    "-udp",
+    `127.0.0.1:${udpPort}`,
+    "-syslog",
+    `127.0.0.1:${syslogPort}`,
+    "-udpReceiveBuffer",
+    "4MiB",
+  ]);
+  const warning =
+    /UDP receive buffers stay the system's.*--allow-ffi.*net\.core\.rmem_default=4194304/g;
+  assert.equal(server.stderr().match(warning)?.length, 1, server.stderr());
+  const system = await netCore("rmem_default");
+  assert.equal(await ssBuffer(udpPort), system);
+  assert.equal(await ssBuffer(syslogPort), system);
+  const client = udpTo(udpPort);
+  try {
+    await client.send("with the system's buffer\n");
+  } finally {
+    client.close();
+  }
+  const file = join(server.dir, "aggregated_logs.txt");
+  await until(async () => (await storedLines(file)).length === 1, () => "the line stored");
+});
+
+Deno.test("a reload sets a new receive buffer on the running sockets, and going back to the system's rebinds", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-udp-buffer-" });
+  const [linesPort, syslogPort] = [freePort(), freePort()];
+  const config = (buffer: string | undefined) => {
+    const { config, problems } = checkServerConfig({
+      log_level: "error",
+      http: { address: "off" },
+      inputs: {
+        lines: { type: "udp", address: `127.0.0.1:${linesPort}`, receive_buffer: buffer },
+        syslog: { type: "syslog", udp: `127.0.0.1:${syslogPort}`, udp_receive_buffer: buffer },
+      },
+      sinks: { file: { type: "file", path: join(dir, "out.log") } },
+    });
+    assert.deepEqual(problems.list, []);
+    return config;
+  };
+  // The tests run with --allow-ffi.
+  const pipeline = await Pipeline.start(config("1MiB"));
+  try {
+    const one = await given(MiB);
+    assert.deepEqual([await ssBuffer(linesPort), await ssBuffer(syslogPort)], [one, one]);
+    const grown = await pipeline.reload(config("2MiB"));
+    assert.deepEqual([grown.updated.sort(), grown.rebuilt], [["lines", "syslog"], []]);
+    const two = await given(2 * MiB);
+    assert.deepEqual([await ssBuffer(linesPort), await ssBuffer(syslogPort)], [two, two]);
+    const back = await pipeline.reload(config(undefined));
+    assert.deepEqual([back.updated, back.rebuilt.sort()], [[], ["lines", "syslog"]]);
+    const system = await netCore("rmem_default");
+    assert.deepEqual([await ssBuffer(linesPort), await ssBuffer(syslogPort)], [system, system]);
+  } finally {
+    await pipeline.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve -udpReceiveBuffer without CAP_NET_ADMIN: capped at twice net.core.rmem_max, and says how to raise it", async (t) => {
+  const max = await netCore("rmem_max");
+  const asked = 4 * max;
+  if (Deno.uid() !== 0 || asked > 1024 * MiB) {
+    // Dropping a capability needs root; a huge rmem_max cannot be met.
+    await t.step({ name: "needs root and rmem_max under 256 MiB", ignore: true, fn: () => {} });
+    return;
+  }
+  const udpPort = freePort();
+  await using server = await startServer([
+    "-udp",
+    `127.0.0.1:${udpPort}`,
+    "-udpReceiveBuffer",
+    `${asked}`,
+  ], {
+    permissions: [...CARD_PERMISSIONS, "--allow-ffi"],
+    wrapper: ["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin"],
+  });
+  assert.equal(await ssBuffer(udpPort), 2 * max);
+  assert.equal(
+    await metric(server.url, 'logboom_input_udp_buffer_bytes{input="udp",type="udp"}'),
+    2 * max,
+  );
+  assert.match(
+    server.stderr(),
+    new RegExp(
+      `asked a receive buffer of ${asked} bytes and the kernel gave ${2 * max}, capped by ` +
+        `net\\.core\\.rmem_max \\(${max}\\): raise it with sysctl -w net\\.core\\.rmem_max=${
+          2 * max
+        }`,
+    ),
+  );
+});
+
+Deno.test("a receive buffer out of bounds, or without a UDP socket, is refused with its key or flag", () => {
+  const { problems } = checkServerConfig({
+    inputs: {
+      lines: { type: "udp", address: "127.0.0.1:5140", receive_buffer: "2GiB" },
+      syslog: { type: "syslog", tcp: "127.0.0.1:5514", udp_receive_buffer: "8MiB" },
+    },
+    sinks: { file: { type: "file" } },
+  });
+  const said = problems.list.map(formatProblem).join("\n");
+  assert.match(said, /inputs\.lines\.receive_buffer/);
+  assert.match(said, /inputs\.syslog\.udp_receive_buffer: is for the UDP listener: set udp too/);
+  assert.throws(
+    () => parseServeArgs(["-udpReceiveBuffer", "8MiB"]),
+    (err) => err instanceof FlagError && /-udp and -syslog/.test(err.message),
+  );
+  assert.throws(
+    () => parseServeArgs(["-udp", "127.0.0.1:5140", "-udpReceiveBuffer", "1KiB"]),
+    (err) => err instanceof FlagError && /4KiB to 1GiB/.test(err.message),
+  );
+  const { config } = parseServeArgs(["-udp", "127.0.0.1:5140", "-udpReceiveBuffer", "8MiB"]);
+  assert.equal(config.udpReceiveBuffer, 8 * MiB);
 });

@@ -36,6 +36,7 @@ import { ConfigError, loadServerConfig } from "../config/load.ts";
 import { Pipeline, ReloadRefused } from "../config/pipeline.ts";
 import { watchConfig } from "../config_watch.ts";
 import { flagKeys, type ServerConfig } from "../config/server_config.ts";
+import { MAX_RECEIVE_BUFFER, MIN_RECEIVE_BUFFER } from "../net/socket_buffer.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
@@ -133,6 +134,12 @@ export const SERVE_FLAGS: FlagSpecs = {
     value: "ADDR:PORT",
     help: "Listen for raw lines over UDP, one or more per datagram, e.g. 0.0.0.0:5140",
   },
+  udpReceiveBuffer: {
+    type: "string",
+    value: "BYTES",
+    help: "Receive buffer of the -udp and -syslog UDP sockets, e.g. 8MiB (as ss -m shows it); " +
+      "needs --allow-ffi, capped by net.core.rmem_max unless root; default the system's",
+  },
   ...HTTP_FLAGS,
   ...NET_FLAGS,
   ...WATCH_FLAGS,
@@ -189,6 +196,8 @@ export interface ServeConfig {
   syslog?: HostPort;
   /** Raw lines over UDP at this address (`-udp`). Default none. */
   udp?: HostPort;
+  /** Receive buffer of the UDP sockets (`-udpReceiveBuffer`). Default the system's. */
+  udpReceiveBuffer?: number;
 }
 
 /** What {@linkcode parseServeArgs} makes of a command line. */
@@ -244,12 +253,24 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     watch,
     syslog: optional(values.syslog, (v) => parseAddressFlag("syslog", v)),
     udp: optional(values.udp, (v) => parseAddressFlag("udp", v)),
+    udpReceiveBuffer: optional(values.udpReceiveBuffer, parseReceiveBufferFlag),
   };
+  if (config.udpReceiveBuffer !== undefined && !config.udp && !config.syslog) {
+    throw new FlagError(`Flag "-udpReceiveBuffer" is for the sockets of -udp and -syslog`);
+  }
   return { config, warnings, help };
 }
 
 function optional<T>(value: string | boolean | undefined, parse: (v: string) => T): T | undefined {
   return typeof value === "string" ? parse(value) : undefined;
+}
+
+function parseReceiveBufferFlag(value: string): number {
+  const bytes = parseBytes("udpReceiveBuffer", value);
+  if (bytes < MIN_RECEIVE_BUFFER || bytes > MAX_RECEIVE_BUFFER) {
+    throw new FlagError(`Flag "-udpReceiveBuffer" takes a size from 4KiB to 1GiB, got "${value}"`);
+  }
+  return bytes;
 }
 
 function parseAddressFlag(flag: string, value: string): HostPort {
@@ -342,10 +363,16 @@ export function serverConfigFromFlags(flags: ServeConfig): ServerConfig {
       max_message: 64 * 1024,
       parse: "auto",
       time_zone: "UTC",
+      udp_receive_buffer: flags.udpReceiveBuffer,
     };
   }
   if (flags.udp !== undefined) {
-    config.inputs.udp = { type: "udp", address: flags.udp, max_line: 64 * 1024 };
+    config.inputs.udp = {
+      type: "udp",
+      address: flags.udp,
+      max_line: 64 * 1024,
+      receive_buffer: flags.udpReceiveBuffer,
+    };
   }
   if (flags.http.address !== undefined) {
     config.sinks.live = {

@@ -86,8 +86,14 @@ export interface SyslogInputConfig {
   idleTimeoutMs?: number;
   /** The deadline sweeper; tests inject one with a fake clock. Default: a new one. */
   deadlines?: Deadlines;
-  /** For the UDP listener: batching and kernel drop counters (see `UdpReceiverOptions`). */
-  udpOptions?: Pick<UdpReceiverOptions, "batchBytes" | "kernelDrops" | "scheduleFlush">;
+  /**
+   * For the UDP listener: batching, kernel drop counters and the receive buffer (see
+   * `UdpReceiverOptions`).
+   */
+  udpOptions?: Pick<
+    UdpReceiverOptions,
+    "batchBytes" | "kernelDrops" | "scheduleFlush" | "receiveBuffer"
+  >;
 }
 
 /** Counters of one listener of a syslog input. */
@@ -432,6 +438,11 @@ export class SyslogInput {
   set maxMessage(bytes: number) {
     this.#maxMessage = bytes;
     if (this.#datagrams !== undefined) this.#datagrams.maxMessage = bytes;
+  }
+
+  /** Sets the UDP socket's receive buffer, as `UdpReceiver.setReceiveBuffer` does. */
+  setUdpReceiveBuffer(bytes: number): void {
+    this.#udp?.setReceiveBuffer(bytes);
   }
 
   /** Whether messages are parsed (labels or times asked for). */

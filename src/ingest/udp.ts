@@ -4,9 +4,10 @@
  * the raw one: one or more newline-separated lines per datagram. Syslog over UDP (`syslog.ts`)
  * runs on the same receiver.
  *
- * Deno can neither set `SO_RCVBUF` nor read `SO_RXQ_OVFL`, so the socket's receive buffer is the
- * kernel's default, `net.core.rmem_default` (raise it with sysctl before starting logboom), and
- * drops are read from outside (`udp_drops.ts`: `ss`, or `/proc/net/udp`) when the process may.
+ * Deno can neither set `SO_RCVBUF` nor read `SO_RXQ_OVFL`. The socket's receive buffer is the
+ * kernel's default, `net.core.rmem_default`, unless `receiveBuffer` asks for a size, which
+ * `net/socket_buffer.ts` sets through the C library when the process may (`--allow-ffi`); drops
+ * are read from outside (`udp_drops.ts`: `ss`, or `/proc/net/udp`) when the process may.
  *
  * `Deno.listenDatagram` is behind `--unstable-net`, which deno.json's `"unstable": ["net"]`
  * turns on for every command run from the project.
@@ -16,6 +17,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { ReceiveBufferError, setReceiveBuffer as setSocketBuffer } from "../net/socket_buffer.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { DatagramFramer } from "../syslog/frame.ts";
@@ -50,7 +52,10 @@ export interface UdpReceiverStats {
   kernelDrops?: number;
   /** Bytes waiting in the socket's receive buffer now, when they can be read. */
   queuedBytes?: number;
-  /** The socket's receive buffer size (`net.core.rmem_default`), when it can be read (ss). */
+  /**
+   * The socket's receive buffer size: what `receiveBuffer` got, or `net.core.rmem_default`; when
+   * it can be read (it was set, or ss runs).
+   */
   bufferBytes?: number;
 }
 
@@ -72,6 +77,12 @@ export interface UdpReceiverOptions {
   kernelDrops?: false | UdpDropWatchOptions;
   /** Names the input in log lines, e.g. `udp`. */
   name?: string;
+  /**
+   * The socket's receive buffer in bytes, as the kernel counts it (ss's `rb`): set through the C
+   * library when the process may (`--allow-ffi`); otherwise said once, and the system's default
+   * (`net.core.rmem_default`) stays. Default: the system's.
+   */
+  receiveBuffer?: number;
   /**
    * Calls `flush` once the burst of datagrams ends; returns a function that cancels it. Tests
    * hold it back. Default: a zero-delay timer, which fires once no datagram is ready (Deno runs
@@ -109,6 +120,8 @@ const RECEIVE_BUFFER = 64 * 1024;
 const log = getLogger(["logboom", "ingest", "udp"]);
 /** Whether the "drops cannot be read" line was logged (once per process). */
 let saidNoDrops = false;
+/** Whether the "receive buffer cannot be set" line was logged (once per process). */
+let saidNoBuffer = false;
 
 /**
  * One UDP socket: receives datagrams one at a time (one `receive` each: Deno has no
@@ -142,6 +155,8 @@ export class UdpReceiver {
   #bytes = 0;
   #receiveErrors = 0;
   #closing = false;
+  /** The receive buffer's size once set (`undefined`: the system's, unless it could not be set). */
+  #bufferBytes: number | undefined;
 
   private constructor(
     socket: Deno.DatagramConn,
@@ -156,6 +171,7 @@ export class UdpReceiver {
     this.#batchBytes = options.batchBytes ?? 256 * 1024;
     this.#name = options.name ?? "udp";
     this.#scheduleFlush = options.scheduleFlush ?? afterBurst;
+    if (options.receiveBuffer !== undefined) this.setReceiveBuffer(options.receiveBuffer);
     this.#drops = this.#watchDrops(options.kernelDrops);
     this.#running = this.#run();
   }
@@ -185,8 +201,63 @@ export class UdpReceiver {
       receiveErrors: this.#receiveErrors,
       kernelDrops: kernel?.drops,
       queuedBytes: kernel?.queuedBytes,
-      bufferBytes: kernel?.bufferBytes,
+      bufferBytes: kernel?.bufferBytes ?? this.#bufferBytes,
     };
+  }
+
+  /**
+   * Sets the socket's receive buffer (see `UdpReceiverOptions.receiveBuffer`) and logs what the
+   * kernel gave; never throws: when it cannot be set, it says why and the buffer stays as it is.
+   */
+  setReceiveBuffer(bytes: number): void {
+    const name = this.#name;
+    let got;
+    try {
+      got = setSocketBuffer(this.addr, bytes);
+    } catch (err) {
+      const reason = err instanceof ReceiveBufferError ? err.reason : "failed";
+      if (reason === "failed") {
+        log.warn(
+          "Cannot set the receive buffer of UDP input {name} to {asked} bytes: {error}; " +
+            "it keeps the system's",
+          { name, asked: bytes, error: describe(err) },
+        );
+      } else if (!saidNoBuffer) {
+        saidNoBuffer = true;
+        log.warn(
+          "UDP receive buffers stay the system's ({reason}): run with {flag} to set them, or " +
+            "raise the default for every socket with {sysctl}",
+          {
+            name,
+            reason: describe(err),
+            flag: "--allow-ffi",
+            sysctl: `sysctl -w net.core.rmem_default=${bytes}`,
+          },
+        );
+      }
+      return;
+    }
+    this.#bufferBytes = got.bytes;
+    if (got.rmemMax !== undefined) {
+      log.warn(
+        "UDP input {name} asked a receive buffer of {asked} bytes and the kernel gave {bytes}, " +
+          "capped by net.core.rmem_max ({rmemMax}): raise it with {sysctl}, or run as root (CAP_NET_ADMIN)",
+        {
+          name,
+          asked: got.asked,
+          bytes: got.bytes,
+          rmemMax: got.rmemMax,
+          sysctl: `sysctl -w net.core.rmem_max=${Math.ceil(got.asked / 2)}`,
+        },
+      );
+    } else {
+      log.info("UDP input {name} has a receive buffer of {bytes} bytes (asked {asked})", {
+        name,
+        bytes: got.bytes,
+        asked: got.asked,
+        forced: got.forced,
+      });
+    }
   }
 
   /** Reads the kernel's counters now (tests; `/metrics` uses the last periodic read). */
@@ -434,6 +505,11 @@ export class UdpInput {
   /** Longer lines are split into pieces of this many bytes, from the next datagram on. */
   set maxLine(bytes: number) {
     this.#lines.maxLine = bytes;
+  }
+
+  /** Sets the socket's receive buffer, as `UdpReceiver.setReceiveBuffer` does. */
+  setReceiveBuffer(bytes: number): void {
+    this.#receiver.setReceiveBuffer(bytes);
   }
 
   /** Counters of the moment. */
