@@ -14,17 +14,25 @@
  *   TCP-to-SSE latency at 100,000 lines/s (`scripts/bench_live.ts`); not in the default run.
  * - `cost`: server CPU for the same TCP lines with the HTTP API off, on (the default) and with
  *   one stalled SSE subscriber; bars 1.05x and 1.10x (`scripts/bench_live.ts`).
+ * - `syslog`: octet-counted RFC 5424 over TCP (`-c` x `-n` x `-s`) into a file, against rsyslog
+ *   `imptcp`; bar 2x rsyslog's lines/s (`scripts/bench_syslog.ts`).
+ * - `udp`: lines received versus sent over UDP (raw and syslog) at the highest rate where rsyslog
+ *   `imudp` loses nothing, and at twice it (`scripts/bench_syslog.ts`).
  *
  * ```sh
  * deno task bench                          # every scenario, 3 rounds each
  * deno task bench -scenario tcp -rounds 5  # one scenario
  * deno task bench -scenario tcp -peer goopt
+ * deno task bench -scenario syslog,udp     # needs Go and rsyslog, not ../shared/bench
  * ```
  *
  * The peers and the Go load generator come from `../shared/bench` (or `LOGBOOM_BENCH_DIR`) and need
  * Go (`apt-get install golang-go`) and the peer (`apt-get install rsyslog`). Without them, from a
  * plain clone, `tcp` measures logboom alone with a load generator in this process, and the
- * scenarios built on the Go load generator are skipped, each with a line that says why.
+ * scenarios built on the Go load generator are skipped, each with a line that says why. `syslog`
+ * and `udp` bring their own load generator (`scripts/syslog_loadgen.go`) and need Go and rsyslog
+ * (`RSYSLOGD`, the PATH, or `.tools/rsyslog` where `.ci/run` unpacks it); without them they are
+ * skipped, saying which is missing.
  * `deno task bench -h` lists the flags and scenarios.
  *
  * @module
@@ -34,6 +42,7 @@ import { fileURLToPath } from "node:url";
 import { benchRotation } from "./bench_rotation.ts";
 import { benchStore } from "./bench_store.ts";
 import { benchCost, benchHttp, benchLatency, benchSse } from "./bench_live.ts";
+import { benchSyslog, benchUdp } from "./bench_syslog.ts";
 import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
 import {
@@ -48,8 +57,11 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const sharedDir = Deno.env.get("LOGBOOM_BENCH_DIR") ?? `${root}../shared/bench`;
 const runPeer = Deno.env.get("LOGBOOM_BENCH") ?? `${sharedDir}/run-peer.sh`;
 
-/** Each scenario: what it measures, and whether it needs the shared yardstick (Go and peers). */
-const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean }> = {
+/**
+ * Each scenario: what it measures, whether it needs the shared yardstick (Go and peers), and
+ * anything else it needs (checked by the scenario itself).
+ */
+const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: string }> = {
   tcp: {
     help: "TCP -> file against -peer (logboom alone, no ratio, without ../shared/bench)",
     yardstick: false,
@@ -74,13 +86,24 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean }> = {
       "default run)",
     yardstick: true,
   },
+  syslog: {
+    help: "octet-counted RFC 5424 syslog over TCP -> file against rsyslog imptcp (-c, -n, -s)",
+    yardstick: false,
+    needs: "Go and rsyslog",
+  },
+  udp: {
+    help: "UDP (raw and syslog) received vs sent, at the highest rate where rsyslog imudp loses " +
+      "nothing and at 2x",
+    yardstick: false,
+    needs: "Go and rsyslog",
+  },
 };
 
 const BENCH_FLAGS: FlagSpecs = {
   scenario: {
     type: "string",
     value: "NAMES",
-    default: "tcp,store,rotate,agent",
+    default: "tcp,store,rotate,agent,syslog,udp",
     help: `Comma-separated scenarios: ${Object.keys(SCENARIO_HELP).join(", ")}`,
   },
   peer: {
@@ -90,27 +113,42 @@ const BENCH_FLAGS: FlagSpecs = {
     help: "Peer of the tcp scenario: rsyslog, goopt, seedref or syslog-ng",
   },
   rounds: { type: "string", value: "N", default: "3", help: "Rounds of each scenario" },
-  c: { type: "string", value: "N", default: "8", help: "Connections of the tcp scenario" },
-  n: { type: "string", value: "N", default: "500000", help: "Lines per connection (tcp)" },
+  c: { type: "string", value: "N", default: "8", help: "Connections (tcp, syslog)" },
+  n: { type: "string", value: "N", default: "500000", help: "Lines per connection (tcp, syslog)" },
   s: {
     type: "string",
     value: "BYTES",
     default: "100",
-    help: "Bytes per line, newline included (tcp)",
+    help: "Bytes per line, newline included (tcp, syslog, udp; at least 100 for syslog and udp)",
+  },
+  rate: {
+    type: "string",
+    value: "N",
+    help:
+      "Datagrams per second of the udp scenario (default: stepped up until rsyslog loses >0.1%)",
+  },
+  seconds: {
+    type: "string",
+    value: "N",
+    default: "3",
+    help: "Seconds of sending per udp run",
   },
 };
 
 const SYNOPSIS =
-  "deno task bench [-scenario NAMES] [-rounds N] [-peer PEER] [-c N] [-n N] [-s BYTES]";
+  "deno task bench [-scenario NAMES] [-rounds N] [-peer PEER] [-c N] [-n N] [-s BYTES] [-rate N]\n" +
+  "       [-seconds N]";
 
 function usage(): string {
   const width = Math.max(...Object.keys(SCENARIO_HELP).map((name) => name.length));
-  const scenarios = Object.entries(SCENARIO_HELP).map(([name, { help, yardstick }]) =>
-    `  ${name.padEnd(width)}  ${help}${yardstick ? " [needs ../shared/bench and Go]" : ""}`
+  const scenarios = Object.entries(SCENARIO_HELP).map(([name, { help, yardstick, needs }]) =>
+    `  ${name.padEnd(width)}  ${help}${yardstick ? " [needs ../shared/bench and Go]" : ""}` +
+    (needs === undefined ? "" : ` [needs ${needs}]`)
   );
   return `${formatUsage(SYNOPSIS, BENCH_FLAGS)}\nScenarios:\n${scenarios.join("\n")}\n\n` +
     "Peers and the Go load generator come from ../shared/bench (or LOGBOOM_BENCH_DIR) when it is\n" +
-    "there; without it, scenarios marked so are skipped and tcp measures logboom alone.\n";
+    "there; without it, scenarios marked so are skipped and tcp measures logboom alone. syslog and\n" +
+    "udp need Go and rsyslog (RSYSLOGD, the PATH, or .tools/rsyslog), not ../shared/bench.\n";
 }
 
 /** The command line's values, checked. */
@@ -130,6 +168,14 @@ function parseBenchArgs(
   parseCount("c", String(values.c), { min: 1 });
   parseCount("n", String(values.n), { min: 1 });
   parseCount("s", String(values.s), { min: 32 });
+  if (values.rate !== undefined) parseCount("rate", String(values.rate), { min: 1 });
+  parseCount("seconds", String(values.seconds), { min: 1 });
+  const syslogs = String(values.scenario).split(",").some((name) =>
+    name === "syslog" || name === "udp"
+  );
+  if (syslogs && Number(values.s) < 100) {
+    throw new FlagError(`-s must be at least 100 for syslog and udp: their messages have a header`);
+  }
   return { values: values as Record<string, string>, help };
 }
 
@@ -255,6 +301,13 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   sse: benchSse,
   latency: benchLatency,
   cost: benchCost,
+  syslog: (rounds) => benchSyslog(rounds, load),
+  udp: (rounds) =>
+    benchUdp(rounds, {
+      s: load.s,
+      rate: values.rate === undefined ? undefined : Number(values.rate),
+      seconds: Number(values.seconds),
+    }),
 };
 
 const missed: string[] = [];
