@@ -128,7 +128,7 @@ export function esIndexNameError(name: string): string | undefined {
   if (name === "." || name === "..") return "must not be '.' or '..'";
   const first = name[0];
   if (first === "-" || first === "_" || first === "+") return "must not start with '_', '-' or '+'";
-  if (name.length > 255 || new TextEncoder().encode(name).length > 255) {
+  if (name.length > 255 || (name.length > 85 && new TextEncoder().encode(name).length > 255)) {
     return "must be at most 255 bytes";
   }
   for (let i = 0; i < name.length; i++) {
@@ -159,6 +159,10 @@ export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {})
   }
   const newId = options.newId ?? defaultId;
   const out: BulkDecoded = { records: [], items: [] };
+  // Senders repeat the same action line and index: each is read once per request.
+  let lastActionLine = "";
+  let lastAction: [BulkAction, Record<string, unknown>] | undefined;
+  let lastValidIndex = "";
   let pos = 0;
   let lineNo = 0;
   const n = text.length;
@@ -179,7 +183,11 @@ export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {})
     if (line === undefined) break;
     if (line.trim() === "") continue;
     const at = lineNo;
-    const [action, meta] = actionOf(line, at);
+    if (lastAction === undefined || line !== lastActionLine) {
+      lastAction = actionOf(line, at);
+      lastActionLine = line;
+    }
+    const [action, meta] = lastAction;
     const indexName = typeof meta._index === "string" ? meta._index : options.defaultIndex ?? "";
     const id = typeof meta._id === "string" || typeof meta._id === "number" ? String(meta._id) : "";
     const kind: BulkAction = action === "index" && meta.op_type === "create" ? "create" : action;
@@ -207,8 +215,9 @@ export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {})
       );
       continue;
     }
-    const invalid = esIndexNameError(indexName);
-    if (invalid !== undefined) {
+    const invalid = indexName === lastValidIndex ? undefined : esIndexNameError(indexName);
+    if (invalid === undefined) lastValidIndex = indexName;
+    else {
       out.items.push(
         refuse(
           kind,
