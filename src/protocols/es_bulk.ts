@@ -148,115 +148,102 @@ export function esIndexNameError(name: string): string | undefined {
  * object with one known action; refused documents are items with status 400, not errors.
  */
 export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {}): BulkDecoded {
-  let text: string;
-  if (typeof body === "string") text = body;
-  else {
-    try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
-    } catch {
-      throw new HttpError(400, "The bulk body is not UTF-8 text");
-    }
-  }
+  const lines = new Lines(bulkText(body));
   const newId = options.newId ?? defaultId;
   const out: BulkDecoded = { records: [], items: [] };
   // Senders repeat the same action line and index: each is read once per request.
-  let lastActionLine = "";
-  let lastAction: [BulkAction, Record<string, unknown>] | undefined;
-  let lastValidIndex = "";
-  let pos = 0;
-  let lineNo = 0;
-  const n = text.length;
-  /** The next line, without its `\r\n` or `\n`; `undefined` at the end. */
-  const next = (): string | undefined => {
-    if (pos >= n) return undefined;
-    let end = text.indexOf("\n", pos);
-    if (end < 0) end = n;
-    let stop = end;
-    if (stop > pos && text.charCodeAt(stop - 1) === 0x0d) stop--;
-    const line = text.slice(pos, stop);
-    pos = end + 1;
-    lineNo++;
-    return line;
-  };
-  for (;;) {
-    const line = next();
-    if (line === undefined) break;
+  const seen: Seen = { actionLine: "", action: undefined, validIndex: "" };
+  for (let line = lines.next(); line !== undefined; line = lines.next()) {
     if (line.trim() === "") continue;
-    const at = lineNo;
-    if (lastAction === undefined || line !== lastActionLine) {
-      lastAction = actionOf(line, at);
-      lastActionLine = line;
+    const at = lines.lineNo;
+    if (seen.action === undefined || line !== seen.actionLine) {
+      seen.action = actionOf(line, at);
+      seen.actionLine = line;
     }
-    const [action, meta] = lastAction;
-    const indexName = typeof meta._index === "string" ? meta._index : options.defaultIndex ?? "";
-    const id = typeof meta._id === "string" || typeof meta._id === "number" ? String(meta._id) : "";
-    const kind: BulkAction = action === "index" && meta.op_type === "create" ? "create" : action;
-    if (action === "delete") {
-      out.items.push(refuse(kind, indexName, id, "illegal_argument_exception", NOT_STORED));
-      continue;
-    }
-    const doc = next();
+    const [action, meta] = seen.action;
+    const item: BulkItem = {
+      action: action === "index" && meta.op_type === "create" ? "create" : action,
+      index: typeof meta._index === "string" ? meta._index : options.defaultIndex ?? "",
+      id: typeof meta._id === "string" || typeof meta._id === "number" ? String(meta._id) : "",
+      status: 201,
+    };
+    const doc = action === "delete" ? "" : lines.next();
     if (doc === undefined) {
       throw new HttpError(400, `The ${action} action on line ${at} has no document line after it`);
     }
-    if (action === "update") {
-      out.items.push(refuse(kind, indexName, id, "illegal_argument_exception", NOT_STORED));
-      continue;
+    const refusal = action === "update" || action === "delete"
+      ? ["illegal_argument_exception", NOT_STORED]
+      : indexRefusal(seen, item.index);
+    const record = refusal === undefined ? documentOf(doc, item.index, lines.lineNo) : undefined;
+    if (refusal !== undefined || typeof record === "string") {
+      const [type, reason] = refusal ?? ["document_parsing_exception", record as string];
+      item.status = 400;
+      item.error = { type, reason };
+    } else {
+      if (item.id === "") item.id = newId();
+      item.record = out.records.push(record!) - 1;
     }
-    if (indexName === "") {
-      out.items.push(
-        refuse(
-          kind,
-          "",
-          id,
-          "action_request_validation_exception",
-          "Validation Failed: 1: index is missing;",
-        ),
-      );
-      continue;
-    }
-    const invalid = indexName === lastValidIndex ? undefined : esIndexNameError(indexName);
-    if (invalid === undefined) lastValidIndex = indexName;
-    else {
-      out.items.push(
-        refuse(
-          kind,
-          indexName,
-          id,
-          "invalid_index_name_exception",
-          `Invalid index name [${indexName}], ${invalid}`,
-        ),
-      );
-      continue;
-    }
-    const record = documentOf(doc, indexName, lineNo);
-    if (typeof record === "string") {
-      out.items.push(refuse(kind, indexName, id, "document_parsing_exception", record));
-      continue;
-    }
-    out.items.push({
-      action: kind,
-      index: indexName,
-      id: id !== "" ? id : newId(),
-      status: 201,
-      record: out.records.length,
-    });
-    out.records.push(record);
+    out.items.push(item);
   }
   return out;
 }
 
-const NOT_STORED = "logboom stores log documents: only the index and create actions are accepted";
-
-function refuse(
-  action: BulkAction,
-  index: string,
-  id: string,
-  type: string,
-  reason: string,
-): BulkItem {
-  return { action, index, id, status: 400, error: { type, reason } };
+/** What one request has already read. */
+interface Seen {
+  actionLine: string;
+  action: [BulkAction, Record<string, unknown>] | undefined;
+  validIndex: string;
 }
+
+function bulkText(body: Uint8Array | string): string {
+  if (typeof body === "string") return body;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(body);
+  } catch {
+    throw new HttpError(400, "The bulk body is not UTF-8 text");
+  }
+}
+
+/** The lines of a body, without their `\r\n` or `\n`. */
+class Lines {
+  #text: string;
+  #pos = 0;
+  /** The number of the line `next()` returned last, from 1. */
+  lineNo = 0;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  /** The next line; `undefined` at the end. */
+  next(): string | undefined {
+    const text = this.#text;
+    const pos = this.#pos;
+    if (pos >= text.length) return undefined;
+    let end = text.indexOf("\n", pos);
+    if (end < 0) end = text.length;
+    const stop = end > pos && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end;
+    this.#pos = end + 1;
+    this.lineNo++;
+    return text.slice(pos, stop);
+  }
+}
+
+/** Why an item's index is refused, as Elasticsearch's error type and reason. */
+function indexRefusal(seen: Seen, index: string): [string, string] | undefined {
+  if (index === "") {
+    return ["action_request_validation_exception", "Validation Failed: 1: index is missing;"];
+  }
+  if (index === seen.validIndex) return undefined;
+  const invalid = esIndexNameError(index);
+  if (invalid === undefined) {
+    seen.validIndex = index;
+    return undefined;
+  }
+  return ["invalid_index_name_exception", `Invalid index name [${index}], ${invalid}`];
+}
+
+const NOT_STORED = "logboom stores log documents: only the index and create actions are accepted";
 
 function actionOf(line: string, at: number): [BulkAction, Record<string, unknown>] {
   let parsed: unknown;
