@@ -24,12 +24,14 @@
 
 import { HttpError } from "../net/http_error.ts";
 import {
+  DEFAULT_MAX_RECORDS,
   DepthError,
   type Fields,
   flattenJson,
   type Level,
   normalizeLevel,
   timeMsOf,
+  tooManyRecords,
 } from "./fields.ts";
 
 /** One document, decoded. */
@@ -75,6 +77,8 @@ export interface BulkOptions {
   defaultIndex?: string;
   /** Makes the `_id` of a document sent without one. Default: 20 characters, unique. */
   newId?: () => string;
+  /** Most actions one request may hold; more is a 413. Default 100,000. */
+  maxRecords?: number;
 }
 
 const MESSAGE_KEYS = ["message", "msg", "log"];
@@ -150,11 +154,13 @@ export function esIndexNameError(name: string): string | undefined {
 export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {}): BulkDecoded {
   const lines = new Lines(bulkText(body));
   const newId = options.newId ?? defaultId;
+  const max = options.maxRecords ?? DEFAULT_MAX_RECORDS;
   const out: BulkDecoded = { records: [], items: [] };
   // Senders repeat the same action line and index: each is read once per request.
   const seen: Seen = { actionLine: "", action: undefined, validIndex: "" };
   for (let line = lines.next(); line !== undefined; line = lines.next()) {
     if (line.trim() === "") continue;
+    if (out.items.length >= max) throw tooManyRecords(max);
     const at = lines.lineNo;
     if (seen.action === undefined || line !== seen.actionLine) {
       seen.action = actionOf(line, at);

@@ -330,3 +330,13 @@ Deno.test("ES bulk items keep their order and record positions", () => {
   ).items;
   assert.deepEqual(items.map((i) => [i.index, i.record]), [["a", 0], ["a", undefined], ["b", 1]]);
 });
+
+Deno.test("ES bulk: more actions than maxRecords is a 413", () => {
+  const body = '{"index":{"_index":"a"}}\n{}\n'.repeat(11);
+  assert.equal(decodeBulk(body, { maxRecords: 11 }).items.length, 11);
+  assert.throws(() => decodeBulk(body, { maxRecords: 10 }), (err) => {
+    assert.ok(err instanceof HttpError && err.status === 413, String(err));
+    assert.match(err.message, /more than 10 records/);
+    return true;
+  });
+});

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { HttpError } from "../net/http_error.ts";
+
 /** A field value: nested values are flattened into dotted keys, arrays become JSON text. */
 export type FieldValue = string | number | boolean;
 
@@ -248,4 +250,17 @@ export function toBase64(bytes: Uint8Array): string {
     s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
   }
   return btoa(s);
+}
+
+/**
+ * Records one request may decode into, by default. A record costs a few hundred bytes of memory
+ * while its wire form can be 2 bytes (an empty OTLP log record or Loki entry), so the body size
+ * alone does not bound memory; senders batch far less (OpenTelemetry SDKs 512, Promtail about
+ * 1 MiB of lines, Filebeat 1,600 documents).
+ */
+export const DEFAULT_MAX_RECORDS = 100_000;
+
+/** An error for a request that holds more than `max` records: 413, send smaller batches. */
+export function tooManyRecords(max: number): HttpError {
+  return new HttpError(413, `The request holds more than ${max} records; send smaller batches`);
 }

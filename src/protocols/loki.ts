@@ -19,7 +19,15 @@
  */
 
 import { HttpError } from "../net/http_error.ts";
-import { type Fields, type Level, nanosTextToMs, normalizeLevel, setField } from "./fields.ts";
+import {
+  DEFAULT_MAX_RECORDS,
+  type Fields,
+  type Level,
+  nanosTextToMs,
+  normalizeLevel,
+  setField,
+  tooManyRecords,
+} from "./fields.ts";
 import { LEN, ProtobufError, ProtoReader, utf8, VARINT } from "./protobuf.ts";
 import { decompressSnappy } from "./snappy.ts";
 
@@ -98,6 +106,8 @@ export interface LokiDecodeOptions {
   contentType?: string | null;
   /** Largest uncompressed protobuf accepted; a snappy body declaring more is a 413. */
   maxBytes: number;
+  /** Most entries one push may hold; more is a 413. Default 100,000. */
+  maxRecords?: number;
 }
 
 /**
@@ -107,9 +117,10 @@ export interface LokiDecodeOptions {
  * `maxBytes`.
  */
 export function decodeLoki(body: Uint8Array, options: LokiDecodeOptions): LokiRecord[] {
+  const max = options.maxRecords ?? DEFAULT_MAX_RECORDS;
   return lokiFormat(options.contentType, body) === "json"
-    ? decodeLokiJson(body)
-    : decodeLokiProtobuf(decompressSnappy(body, options.maxBytes));
+    ? decodeLokiJson(body, max)
+    : decodeLokiProtobuf(decompressSnappy(body, options.maxBytes), max);
 }
 
 /** The answer to a push that was stored: 204, as Loki answers. */
@@ -252,6 +263,16 @@ function parseHex(text: string, i: number, digits: number): number {
 // ---------------------------------------------------------------------------------------------
 // Records
 
+/** The records of a push, at most `max` of them. */
+class Bounded {
+  readonly records: LokiRecord[] = [];
+  constructor(readonly max: number) {}
+  push(record: LokiRecord): void {
+    if (this.records.length >= this.max) throw tooManyRecords(this.max);
+    this.records.push(record);
+  }
+}
+
 interface Stream {
   labels: Fields;
   source: string;
@@ -294,9 +315,12 @@ const T1_LEN = 1 << 3 | LEN;
 const T2_LEN = 2 << 3 | LEN;
 const T3_LEN = 3 << 3 | LEN;
 
-/** Decodes an uncompressed protobuf `PushRequest`. */
-export function decodeLokiProtobuf(bytes: Uint8Array): LokiRecord[] {
-  const out: LokiRecord[] = [];
+/** Decodes an uncompressed protobuf `PushRequest` of at most `maxRecords` entries. */
+export function decodeLokiProtobuf(
+  bytes: Uint8Array,
+  maxRecords = DEFAULT_MAX_RECORDS,
+): LokiRecord[] {
+  const out = new Bounded(maxRecords);
   const r = new ProtoReader(bytes);
   try {
     while (r.more()) {
@@ -313,10 +337,10 @@ export function decodeLokiProtobuf(bytes: Uint8Array): LokiRecord[] {
     }
     throw err;
   }
-  return out;
+  return out.records;
 }
 
-function streamProto(r: ProtoReader, out: LokiRecord[]): void {
+function streamProto(r: ProtoReader, out: Bounded): void {
   let s: Stream | undefined;
   let deferred: number[] | undefined;
   while (r.more()) {
@@ -335,7 +359,7 @@ function streamProto(r: ProtoReader, out: LokiRecord[]): void {
   }
 }
 
-function entryAt(r: ProtoReader, start: number, end: number, s: Stream, out: LokiRecord[]): void {
+function entryAt(r: ProtoReader, start: number, end: number, s: Stream, out: Bounded): void {
   const pos = r.pos;
   const outer = r.end;
   r.pos = start;
@@ -407,7 +431,10 @@ function badJson(what: string): HttpError {
  * The older form with `"labels":"{...}"` and `"entries":[{"ts":"<RFC 3339>","line":"..."}]` is
  * read too.
  */
-export function decodeLokiJson(body: Uint8Array | string): LokiRecord[] {
+export function decodeLokiJson(
+  body: Uint8Array | string,
+  maxRecords = DEFAULT_MAX_RECORDS,
+): LokiRecord[] {
   let doc: unknown;
   try {
     doc = JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body));
@@ -417,7 +444,7 @@ export function decodeLokiJson(body: Uint8Array | string): LokiRecord[] {
   if (!isObj(doc)) throw badJson("the body is not an object");
   const streams = doc.streams;
   if (!Array.isArray(streams)) throw badJson("streams is not an array");
-  const out: LokiRecord[] = [];
+  const out = new Bounded(maxRecords);
   for (let si = 0; si < streams.length; si++) {
     const st = streams[si];
     if (!isObj(st)) throw badJson(`streams[${si}] is not an object`);
@@ -429,7 +456,7 @@ export function decodeLokiJson(body: Uint8Array | string): LokiRecord[] {
     else if (Array.isArray(st.entries)) entriesJson(st.entries, s, si, out);
     else throw badJson(`streams[${si}] has no values array`);
   }
-  return out;
+  return out.records;
 }
 
 function stringMap(v: unknown, where: string): Fields {
@@ -444,7 +471,7 @@ function stringMap(v: unknown, where: string): Fields {
   return fields;
 }
 
-function valuesJson(values: unknown[], s: Stream, si: number, out: LokiRecord[]): void {
+function valuesJson(values: unknown[], s: Stream, si: number, out: Bounded): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const where = `streams[${si}].values[${i}]`;
@@ -466,7 +493,7 @@ function valuesJson(values: unknown[], s: Stream, si: number, out: LokiRecord[])
   }
 }
 
-function entriesJson(entries: unknown[], s: Stream, si: number, out: LokiRecord[]): void {
+function entriesJson(entries: unknown[], s: Stream, si: number, out: Bounded): void {
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const where = `streams[${si}].entries[${i}]`;

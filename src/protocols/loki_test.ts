@@ -293,3 +293,21 @@ Deno.test("Loki answer: 204 with no body", async () => {
   assert.equal(res.status, 204);
   assert.equal(await res.text(), "");
 });
+
+Deno.test("Loki: more entries than maxRecords is a 413", () => {
+  const stream = new W().len(1, "{}");
+  for (let i = 0; i < 11; i++) stream.len(2, new W()); // empty entries: 2 bytes each
+  const raw = new W().len(1, stream).u8();
+  assert.equal(decodeLokiProtobuf(raw, 11).length, 11);
+  refused(() => decodeLokiProtobuf(raw, 10), 413, /more than 10 records/);
+  refused(
+    () => decodeLoki(SnappyJS.compress(raw), { maxBytes: MB, maxRecords: 10 }),
+    413,
+    /more than 10/,
+  );
+  const json = JSON.stringify({
+    streams: [{ stream: {}, values: Array.from({ length: 11 }, () => ["1", ""]) }],
+  });
+  assert.equal(decodeLokiJson(json, 11).length, 11);
+  refused(() => decodeLokiJson(json, 10), 413, /more than 10/);
+});

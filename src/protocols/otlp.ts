@@ -28,6 +28,7 @@
 
 import { HttpError } from "../net/http_error.ts";
 import {
+  DEFAULT_MAX_RECORDS,
   DepthError,
   type Fields,
   type Level,
@@ -38,6 +39,7 @@ import {
   setField,
   toBase64,
   toHex,
+  tooManyRecords,
 } from "./fields.ts";
 import { I32, I64, LEN, ProtobufError, ProtoReader, VARINT } from "./protobuf.ts";
 
@@ -66,6 +68,35 @@ export interface OtlpDecoded {
   errorMessage: string;
 }
 
+/** Options of the decoders. */
+export interface OtlpDecodeOptions {
+  /** Most records (kept and refused) one request may hold; more is a 413. Default 100,000. */
+  maxRecords?: number;
+}
+
+/** What the decoders collect, with the bound on it. */
+interface Collect extends OtlpDecoded {
+  max: number;
+}
+
+function collect(options: OtlpDecodeOptions): Collect {
+  return {
+    records: [],
+    rejected: 0,
+    errorMessage: "",
+    max: options.maxRecords ?? DEFAULT_MAX_RECORDS,
+  };
+}
+
+function result(c: Collect): OtlpDecoded {
+  return { records: c.records, rejected: c.rejected, errorMessage: c.errorMessage };
+}
+
+/** Counts one more record against the bound. */
+function count(c: Collect): void {
+  if (c.records.length + c.rejected >= c.max) throw tooManyRecords(c.max);
+}
+
 /** The two encodings of OTLP/HTTP. */
 export type OtlpFormat = "protobuf" | "json";
 
@@ -84,8 +115,12 @@ export function otlpFormat(contentType: string | null | undefined): OtlpFormat |
 }
 
 /** Decodes a request body (already gunzipped) of the given encoding. */
-export function decodeOtlp(body: Uint8Array, format: OtlpFormat): OtlpDecoded {
-  return format === "protobuf" ? decodeOtlpProtobuf(body) : decodeOtlpJson(body);
+export function decodeOtlp(
+  body: Uint8Array,
+  format: OtlpFormat,
+  options: OtlpDecodeOptions = {},
+): OtlpDecoded {
+  return format === "protobuf" ? decodeOtlpProtobuf(body, options) : decodeOtlpJson(body, options);
 }
 
 /**
@@ -216,8 +251,8 @@ const T1_LEN = 1 << 3 | LEN;
 const T2_LEN = 2 << 3 | LEN;
 
 /** Decodes an `ExportLogsServiceRequest` in protobuf. */
-export function decodeOtlpProtobuf(body: Uint8Array): OtlpDecoded {
-  const out: OtlpDecoded = { records: [], rejected: 0, errorMessage: "" };
+export function decodeOtlpProtobuf(body: Uint8Array, options: OtlpDecodeOptions = {}): OtlpDecoded {
+  const out = collect(options);
   const r = new ProtoReader(body);
   try {
     while (r.more()) {
@@ -234,7 +269,7 @@ export function decodeOtlpProtobuf(body: Uint8Array): OtlpDecoded {
     }
     throw err;
   }
-  return out;
+  return result(out);
 }
 
 /** Runs `each` over the embedded message [start, end) and puts the reader back where it was. */
@@ -248,7 +283,7 @@ function within(r: ProtoReader, start: number, end: number, each: () => void): v
   r.end = outer;
 }
 
-function resourceLogs(r: ProtoReader, out: OtlpDecoded): void {
+function resourceLogs(r: ProtoReader, out: Collect): void {
   let base: Fields | undefined;
   let deferred: number[] | undefined;
   while (r.more()) {
@@ -367,7 +402,7 @@ function anyValue(r: ProtoReader, depth: number): AnyJs {
   return v;
 }
 
-function scopeLogs(r: ProtoReader, base: Fields, out: OtlpDecoded): void {
+function scopeLogs(r: ProtoReader, base: Fields, out: Collect): void {
   let scoped: Fields | undefined;
   let deferred: number[] | undefined;
   while (r.more()) {
@@ -413,12 +448,13 @@ function logRecordAt(
   start: number,
   end: number,
   base: Fields,
-  out: OtlpDecoded,
+  out: Collect,
 ): void {
   const pos = r.pos;
   const outer = r.end;
   r.pos = start;
   r.end = end;
+  count(out);
   try {
     out.records.push(logRecord(r, base));
   } catch (err) {
@@ -500,7 +536,10 @@ class JsonShapeError extends Error {}
 type Obj = Record<string, unknown>;
 
 /** Decodes an `ExportLogsServiceRequest` in the OTLP JSON encoding. */
-export function decodeOtlpJson(body: Uint8Array | string): OtlpDecoded {
+export function decodeOtlpJson(
+  body: Uint8Array | string,
+  options: OtlpDecodeOptions = {},
+): OtlpDecoded {
   let doc: unknown;
   try {
     doc = JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body));
@@ -508,7 +547,7 @@ export function decodeOtlpJson(body: Uint8Array | string): OtlpDecoded {
     throw new HttpError(400, `Malformed OTLP JSON: ${(err as Error).message}`);
   }
   if (!isObj(doc)) throw new HttpError(400, "Malformed OTLP JSON: the body is not an object");
-  const out: OtlpDecoded = { records: [], rejected: 0, errorMessage: "" };
+  const out = collect(options);
   for (const rl of listOf(doc, "resourceLogs", "resource_logs", "request")) {
     if (!isObj(rl)) throw bad("a resourceLogs entry is not an object");
     const resource = rl.resource;
@@ -531,6 +570,7 @@ export function decodeOtlpJson(body: Uint8Array | string): OtlpDecoded {
         }
       }
       for (const lr of listOf(sl, "logRecords", "log_records", "scopeLogs entry")) {
+        count(out);
         try {
           out.records.push(logRecordFromJson(lr, scoped));
         } catch (err) {
@@ -543,7 +583,7 @@ export function decodeOtlpJson(body: Uint8Array | string): OtlpDecoded {
       }
     }
   }
-  return out;
+  return result(out);
 }
 
 function bad(what: string): HttpError {

@@ -326,3 +326,21 @@ Deno.test("OTLP content types", () => {
   assert.equal(otlpFormat("text/plain"), undefined);
   assert.equal(otlpFormat(null), undefined);
 });
+
+Deno.test("OTLP: more records than maxRecords is a 413, however small each is on the wire", () => {
+  const empty = new W(); // an empty LogRecord: 2 bytes on the wire
+  const body = request(...Array.from({ length: 101 }, () => empty));
+  assert.equal(decodeOtlpProtobuf(body, { maxRecords: 101 }).records.length, 101);
+  assert.throws(() => decodeOtlpProtobuf(body, { maxRecords: 100 }), (err) => {
+    assert.ok(err instanceof HttpError && err.status === 413, String(err));
+    assert.match(err.message, /more than 100 records/);
+    return true;
+  });
+  const json = JSON.stringify({
+    resourceLogs: [{ scopeLogs: [{ logRecords: Array.from({ length: 101 }, () => ({})) }] }],
+  });
+  assert.equal(decodeOtlpJson(json, { maxRecords: 101 }).records.length, 101);
+  assert.throws(() => decodeOtlp(new TextEncoder().encode(json), "json", { maxRecords: 100 }), {
+    status: 413,
+  });
+});
