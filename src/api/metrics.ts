@@ -127,7 +127,7 @@ export const INPUT_FAMILIES: Readonly<
   buffer_bytes: [
     "logboom_input_udp_buffer_bytes",
     "gauge",
-    "Size of the UDP socket's receive buffer (net.core.rmem_default).",
+    "Size of the UDP socket's receive buffer (receive_buffer, or net.core.rmem_default).",
   ],
   open_files: ["logboom_input_open_files", "gauge", "Files followed, by input."],
 };
