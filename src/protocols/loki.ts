@@ -5,11 +5,11 @@
  * - Which encoding: a `Content-Type` of `application/json` is JSON; `application/x-protobuf` (or
  *   `application/protobuf`) is a snappy-compressed protobuf `PushRequest`. With any other type or
  *   none, the body is sniffed: its first non-whitespace byte `{` means JSON, anything else snappy
- *   protobuf. The sniff cannot mistake one for the other: a snappy block's first element must be a
- *   literal, so a block starting with `{` (a 123-byte body) must go on with a literal tag, and
- *   neither `"` nor `}` (what follows `{` in JSON) is one. winston-loki sends snappy protobuf with
- *   no `Content-Encoding` header (Promtail, Alloy, Fluent Bit do the same, with the protobuf
- *   `Content-Type`), so a body is never taken for gzip unless the header says so.
+ *   protobuf. Only a snappy block of exactly 123 uncompressed bytes starts with `{` (its length
+ *   varint), so when a sniffed "JSON" body does not parse, it is tried as snappy protobuf before
+ *   the JSON error is returned. winston-loki sends snappy protobuf with no `Content-Encoding`
+ *   header (Promtail, Alloy, Fluent Bit do the same, with the protobuf `Content-Type`), so a body
+ *   is never taken for gzip unless the header says so.
  * - Each entry becomes a record: its time in milliseconds, its line as the message, the stream's
  *   labels and the entry's structured metadata as fields (string values; metadata wins over a
  *   label of the same name), a level from a `level`, `detected_level`, `severity` or `lvl` label or
@@ -86,18 +86,23 @@ export function lokiSource(labels: Fields): string {
 
 /** Which encoding a push is in, by `Content-Type`, else by sniffing (see the module doc). */
 export function lokiFormat(contentType: string | null | undefined, body: Uint8Array): LokiFormat {
-  if (contentType) {
-    const semi = contentType.indexOf(";");
-    const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-    if (type === "application/json") return "json";
-    if (type === "application/x-protobuf" || type === "application/protobuf") return "protobuf";
-  }
+  const declared = declaredFormat(contentType);
+  if (declared !== undefined) return declared;
   for (let i = 0; i < body.length; i++) {
     const c = body[i];
     if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
     return c === 0x7b ? "json" : "protobuf";
   }
   return "protobuf";
+}
+
+function declaredFormat(contentType: string | null | undefined): LokiFormat | undefined {
+  if (!contentType) return undefined;
+  const semi = contentType.indexOf(";");
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (type === "application/json") return "json";
+  if (type === "application/x-protobuf" || type === "application/protobuf") return "protobuf";
+  return undefined;
 }
 
 /** Options of {@linkcode decodeLoki}. */
@@ -118,9 +123,19 @@ export interface LokiDecodeOptions {
  */
 export function decodeLoki(body: Uint8Array, options: LokiDecodeOptions): LokiRecord[] {
   const max = options.maxRecords ?? DEFAULT_MAX_RECORDS;
-  return lokiFormat(options.contentType, body) === "json"
-    ? decodeLokiJson(body, max)
-    : decodeLokiProtobuf(decompressSnappy(body, options.maxBytes), max);
+  const snappy = () => decodeLokiProtobuf(decompressSnappy(body, options.maxBytes), max);
+  if (lokiFormat(options.contentType, body) === "protobuf") return snappy();
+  try {
+    return decodeLokiJson(body, max);
+  } catch (err) {
+    // Sniffed, not declared: a 123-byte snappy block also starts with `{`.
+    if (declaredFormat(options.contentType) === "json" || !(err instanceof HttpError)) throw err;
+    try {
+      return snappy();
+    } catch {
+      throw err;
+    }
+  }
 }
 
 /** The answer to a push that was stored: 204, as Loki answers. */

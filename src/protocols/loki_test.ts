@@ -311,3 +311,21 @@ Deno.test("Loki: more entries than maxRecords is a 413", () => {
   assert.equal(decodeLokiJson(json, 11).length, 11);
   refused(() => decodeLokiJson(json, 10), 413, /more than 10/);
 });
+
+Deno.test("Loki: a 123-byte snappy push sent with no Content-Type, which starts with {", () => {
+  const line = "x".repeat(123 - 10);
+  const raw = new W().len(1, new W().len(1, "{}").len(2, new W().len(2, line))).u8();
+  assert.equal(raw.length, 123);
+  const body = SnappyJS.compress(raw);
+  assert.equal(body[0], 0x7b, "its length varint is `{`");
+  assert.equal(lokiFormat(null, body), "json");
+  const [r] = decodeLoki(body, { contentType: null, maxBytes: MB });
+  assert.equal(r.message, line);
+  // Declared JSON stays JSON: the JSON error is what the client gets.
+  refused(
+    () => decodeLoki(body, { contentType: "application/json", maxBytes: MB }),
+    400,
+    /Malformed Loki JSON/,
+  );
+  refused(() => decodeLoki(new TextEncoder().encode("{nope"), { maxBytes: MB }), 400, /JSON/);
+});
