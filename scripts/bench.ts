@@ -45,6 +45,7 @@ import { benchCost, benchHttp, benchLatency, benchSse } from "./bench_live.ts";
 import { benchSyslog, benchUdp } from "./bench_syslog.ts";
 import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
+import { parseSize } from "../src/units.ts";
 import {
   FlagError,
   type FlagSpecs,
@@ -133,11 +134,17 @@ const BENCH_FLAGS: FlagSpecs = {
     default: "3",
     help: "Seconds of sending per udp run",
   },
+  udpBuffer: {
+    type: "string",
+    value: "BYTES",
+    help: "Receive buffer of logboom's and rsyslog's UDP sockets, e.g. 8MiB (as ss -m shows it); " +
+      "default the system's",
+  },
 };
 
 const SYNOPSIS =
   "deno task bench [-scenario NAMES] [-rounds N] [-peer PEER] [-c N] [-n N] [-s BYTES] [-rate N]\n" +
-  "       [-seconds N]";
+  "       [-seconds N] [-udpBuffer BYTES]";
 
 function usage(): string {
   const width = Math.max(...Object.keys(SCENARIO_HELP).map((name) => name.length));
@@ -170,6 +177,13 @@ function parseBenchArgs(
   parseCount("s", String(values.s), { min: 32 });
   if (values.rate !== undefined) parseCount("rate", String(values.rate), { min: 1 });
   parseCount("seconds", String(values.seconds), { min: 1 });
+  if (values.udpBuffer !== undefined) {
+    try {
+      parseSize(String(values.udpBuffer));
+    } catch (err) {
+      throw new FlagError(`-udpBuffer: ${(err as Error).message}`);
+    }
+  }
   const syslogs = String(values.scenario).split(",").some((name) =>
     name === "syslog" || name === "udp"
   );
@@ -307,6 +321,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
       s: load.s,
       rate: values.rate === undefined ? undefined : Number(values.rate),
       seconds: Number(values.seconds),
+      buffer: values.udpBuffer === undefined ? undefined : parseSize(values.udpBuffer),
     }),
 };
 
