@@ -49,7 +49,7 @@ export interface TailSocket {
   /** Listens for `open` and `close`. */
   addEventListener(
     type: "open" | "close",
-    listener: (event: Event) => void,
+    listener: () => void,
     options?: { once?: boolean },
   ): void;
 }
@@ -107,7 +107,9 @@ async function pump(
   });
   if (socket.readyState === WebSocket.CONNECTING) {
     await Promise.race([
-      new Promise((resolve) => socket.addEventListener("open", resolve, { once: true })),
+      new Promise<void>((resolve) =>
+        socket.addEventListener("open", () => resolve(), { once: true })
+      ),
       closed,
     ]);
   }
