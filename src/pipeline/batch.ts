@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Fields } from "./record.ts";
+
 /** Where a batch came from. Shared by every batch of one connection, so it is built once. */
 export interface BatchMeta {
   /** The logical stream, e.g. `tcp` for raw TCP lines, or the `source` an HTTP client names. */
@@ -71,4 +73,16 @@ export interface Batch {
    * JSON format). Borrowed like `data`: one entry per line, valid during `Sink.write` only.
    */
   readonly times?: Float64Array;
+  /**
+   * Each line's level as a code (`record.ts`: 0 none, 1 trace ... 6 fatal), from inputs whose
+   * senders state one (OTLP, Loki, Elasticsearch, syslog) or rules that find one. Borrowed like
+   * `data`: one entry per line, valid during `Sink.write` only.
+   */
+  readonly levels?: Uint8Array;
+  /**
+   * Each line's fields (`undefined` for a line without), from inputs whose senders send them or
+   * rules that extract them. Borrowed like `data`: one entry per line; a sink that keeps them
+   * keeps the objects, which are never changed once a batch is written.
+   */
+  readonly fields?: readonly (Readonly<Fields> | undefined)[];
 }

@@ -7,17 +7,8 @@
 
 import { HttpError } from "../net/http_error.ts";
 
-/** A field value: nested values are flattened into dotted keys, arrays become JSON text. */
-export type FieldValue = string | number | boolean;
-
-/** Fields of a record, by dotted key. Set keys with {@linkcode setField}. */
-export type Fields = Record<string, FieldValue>;
-
-/** The normalized levels, lowest first. */
-export const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
-
-/** A normalized level. */
-export type Level = typeof LEVELS[number];
+export { type Fields, type FieldValue, type Level, LEVELS } from "../pipeline/record.ts";
+import { type Fields, type FieldValue, type Level, LEVELS } from "../pipeline/record.ts";
 
 /**
  * Nesting a decoder follows before it refuses a value: OTLP `AnyValue`s, JSON documents flattened
