@@ -20,8 +20,9 @@
  *   most that), or the sender cannot go faster; then each receiver runs at the last rate that
  *   passed, and at twice it unless the sender was the limit. Reported: sent, received and lost,
  *   the kernel's drop counter of the socket (`/proc/net/udp`), logboom's own
- *   (`logboom_input_udp_dropped_total`) and the receiver's CPU seconds. Bar: what logboom lost is
- *   exactly what the kernel dropped (nothing is lost inside logboom), none duplicated or torn.
+ *   (`logboom_input_udp_dropped_total`) and the receiver's CPU seconds. Bars: what logboom lost is
+ *   exactly what the kernel dropped (nothing is lost inside logboom), none duplicated or torn, and
+ *   `/metrics` shows the kernel's count.
  *
  * The load generator and verifier are `scripts/syslog_loadgen.go` (Go, standard library only),
  * built once into `$BENCH_BIN` (default `$TMPDIR/logbench-bin`). rsyslog is `$RSYSLOGD`, else
@@ -643,6 +644,12 @@ export async function benchUdp(rounds: number, load: UdpLoad): Promise<string[]>
           misses.push(
             `udp: ${kind} at ${at / 1000}k/s lost ${unaccounted} datagrams the kernel did not ` +
               `drop, duplicated ${run.duplicated}, tore ${run.torn}`,
+          );
+        }
+        if (kind !== "rsyslog" && run.metricDrops !== run.kernelDrops) {
+          misses.push(
+            `udp: ${kind}'s logboom_input_udp_dropped_total ${run.metricDrops} while the kernel ` +
+              `counted ${run.kernelDrops}`,
           );
         }
       }
