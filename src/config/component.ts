@@ -61,13 +61,18 @@ export interface InputContext {
 /**
  * What outputs read of a batch besides its bytes: the labels their path templates name (`host`
  * among them when a template has `{host}`), and whether they store each line's own time (the
- * JSON format, which stores every label too).
+ * JSON format, which stores every label too), its level or its fields (the JSON format, or a
+ * template with `{level}` or `{fields.NAME}`).
  */
 export interface BatchReads {
   /** Label names read, `host` included when read. */
   labels: ReadonlySet<string>;
   /** Whether each line's own time is read. */
   times: boolean;
+  /** Whether each line's level (`Batch.levels`) is read. Default false. */
+  levels?: boolean;
+  /** Whether each line's fields (`Batch.fields`) are read. Default false. */
+  fields?: boolean;
 }
 
 /**

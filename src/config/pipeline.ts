@@ -196,6 +196,8 @@ export class Pipeline {
       reads: {
         labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
         times: sinks.some((s) => s.reads?.times ?? false),
+        levels: sinks.some((s) => s.reads?.levels ?? false),
+        fields: sinks.some((s) => s.reads?.fields ?? false),
       },
     };
   }
@@ -479,7 +481,13 @@ export class Pipeline {
 function changedParts(before: InputContext, after: InputContext): Set<ContextPart> {
   const parts = new Set<ContextPart>();
   if (JSON.stringify(before.outputs) !== JSON.stringify(after.outputs)) parts.add("outputs");
-  const reads = (c: InputContext) => JSON.stringify([[...c.reads.labels].sort(), c.reads.times]);
+  const reads = (c: InputContext) =>
+    JSON.stringify([
+      [...c.reads.labels].sort(),
+      c.reads.times,
+      c.reads.levels ?? false,
+      c.reads.fields ?? false,
+    ]);
   if (reads(before) !== reads(after)) parts.add("reads");
   if (before.net.idle_timeout !== after.net.idle_timeout) parts.add("idle_timeout");
   return parts;
