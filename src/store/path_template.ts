@@ -7,10 +7,12 @@
  */
 
 import type { Batch } from "../pipeline/batch.ts";
+import { type Fields, type FieldValue, type Level, levelOfCode } from "../pipeline/record.ts";
 
 /**
- * A placeholder a template may hold: `source`, `host`, `date`, or the name of a label an input
- * puts on its batches (`app`, `facility`, `severity` from syslog).
+ * A placeholder a template may hold: `source`, `host`, `date`, the name of a label an input
+ * puts on its batches (`app`, `facility`, `severity` from syslog), `level`, or a line's field
+ * as `fields.NAME` (`fields.service`, `fields.http.status`).
  */
 export type Placeholder = string;
 
@@ -27,6 +29,10 @@ export interface TemplateValues {
   date?: Date | number;
   /** The batch's labels, for the other placeholders; a missing label renders as `_`. */
   labels?: Readonly<Record<string, string>>;
+  /** The line's level, for `{level}`; none renders as `_`. */
+  level?: Level;
+  /** The line's fields, for `{fields.NAME}`; a missing field renders as `_`. */
+  fields?: Readonly<Fields>;
 }
 
 /** Options of {@linkcode PathTemplate}. */
@@ -51,7 +57,9 @@ export interface PathTemplateOptions {
   labels?: readonly string[];
 }
 
-const FIXED: ReadonlySet<string> = new Set(["source", "host", "date"]);
+const FIXED: ReadonlySet<string> = new Set(["source", "host", "date", "level"]);
+/** What a field placeholder starts with: `{fields.service}`. */
+const FIELD_PREFIX = "fields.";
 const LABEL_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** NAME_MAX on Linux, macOS and Windows alike. */
@@ -125,16 +133,20 @@ export class PathTemplate {
   readonly #slots: Placeholder[];
   /** The labels the template uses, in the order of their first use. */
   readonly #labels: string[];
+  /** The fields the template uses (names without `fields.`), in the order of their first use. */
+  readonly #fields: string[];
+  /** Whether the template uses `{level}`. */
+  readonly #level: boolean;
   /** For each slot, the most UTF-8 bytes its value may render to. */
   readonly #budgets: number[];
   readonly #cacheSize: number;
   readonly #cache = new Map<string, string>();
 
   /**
-   * Parses `template`. Placeholders are `{source}`, `{host}`, `{date}` and the labels of
-   * `options.labels` (by default syslog's `{app}`, `{facility}` and `{severity}`); any other
-   * `{name}` is an error, so a typo does not silently become part of a file name. A template
-   * without placeholders is a plain path.
+   * Parses `template`. Placeholders are `{source}`, `{host}`, `{date}`, `{level}`, a line's
+   * fields as `{fields.NAME}` and the labels of `options.labels` (by default syslog's `{app}`,
+   * `{facility}` and `{severity}`); any other `{name}` is an error, so a typo does not silently
+   * become part of a file name. A template without placeholders is a plain path.
    *
    * @throws {TypeError} naming the first unknown placeholder, or a label name that cannot be one.
    * @throws {RangeError} when an option is out of range.
@@ -156,12 +168,11 @@ export class PathTemplate {
     let last = 0;
     for (const match of template.matchAll(/\{([^{}]*)\}/g)) {
       const name = match[1];
-      if (!known.has(name)) {
-        const names = [...known].map((n) => `{${n}}`);
+      const field = name.startsWith(FIELD_PREFIX) && name.length > FIELD_PREFIX.length;
+      if (!known.has(name) && !field) {
+        const names = [...known].map((n) => `{${n}}`).join(", ");
         throw new TypeError(
-          `Unknown placeholder "{${name}}" in "${template}"; use ${
-            names.slice(0, -1).join(", ")
-          } or ${names.at(-1)}`,
+          `Unknown placeholder "{${name}}" in "${template}"; use ${names} or {fields.NAME}`,
         );
       }
       parts.push(template.slice(last, match.index));
@@ -173,7 +184,11 @@ export class PathTemplate {
     this.placeholders = new Set(slots);
     this.#parts = parts;
     this.#slots = slots;
-    this.#labels = [...this.placeholders].filter((name) => !FIXED.has(name));
+    const used = [...this.placeholders];
+    this.#labels = used.filter((name) => !FIXED.has(name) && !name.startsWith(FIELD_PREFIX));
+    this.#fields = used.filter((name) => name.startsWith(FIELD_PREFIX))
+      .map((name) => name.slice(FIELD_PREFIX.length));
+    this.#level = this.placeholders.has("level");
     this.#budgets = budgets(parts, { slots, maxValueBytes });
     this.#cacheSize = cacheSize;
   }
@@ -183,9 +198,71 @@ export class PathTemplate {
     return this.#slots.length === 0;
   }
 
-  /** The labels the template uses (placeholders other than `source`, `host` and `date`). */
+  /** The labels the template uses (placeholders other than `source`, `host`, `date`, `level` and fields). */
   get labels(): readonly string[] {
     return this.#labels;
+  }
+
+  /** The fields the template uses, by name (`service` for `{fields.service}`). */
+  get fields(): readonly string[] {
+    return this.#fields;
+  }
+
+  /** Whether the template uses `{level}`. */
+  get usesLevel(): boolean {
+    return this.#level;
+  }
+
+  /**
+   * Whether lines of one batch may go to different files: the template uses `{level}` or a
+   * field. Only then does {@linkcode PathTemplate.linePaths} look at lines.
+   */
+  get perLine(): boolean {
+    return this.#level || this.#fields.length > 0;
+  }
+
+  /**
+   * The paths of a batch's lines: one string when every line renders the same path (always so
+   * for a template that is not {@linkcode PathTemplate.perLine}, or a batch without the columns
+   * it uses), else one path per line. A line is rendered only when its level or the fields the
+   * template uses differ from the line before, so a batch of one service costs one rendering
+   * and a comparison per line.
+   */
+  linePaths(batch: Batch): string | string[] {
+    const { levels, fields } = batch;
+    const byLevel = this.#level && levels !== undefined;
+    const byFields = this.#fields.length > 0 && fields !== undefined;
+    if (!byLevel && !byFields) return this.forBatch(batch);
+    const values: TemplateValues = {
+      source: batch.meta.source,
+      host: batch.meta.host,
+      labels: batch.meta.labels,
+      date: batch.receivedAt,
+    };
+    const names = this.#fields;
+    let paths: string[] | undefined;
+    let previous = "";
+    let previousLevel = -1;
+    let previousFields: Readonly<Fields> | undefined;
+    for (let i = 0; i < batch.lines; i++) {
+      const code = byLevel ? levels[i] : 0;
+      const own = byFields ? fields[i] : undefined;
+      let path = previous;
+      if (i === 0 || code !== previousLevel || !sameFields(own, previousFields, names)) {
+        values.level = levelOfCode(code);
+        values.fields = own;
+        path = this.render(values);
+        previousLevel = code;
+        previousFields = own;
+      }
+      if (paths !== undefined) paths.push(path);
+      else if (i > 0 && path !== previous) {
+        paths = new Array<string>(i).fill(previous);
+        paths.push(path);
+      }
+      previous = path;
+    }
+    return paths ?? previous;
   }
 
   /** The path of a batch's lines: its meta's values and labels, its receive time's day. */
@@ -219,9 +296,15 @@ export class PathTemplate {
         key += `|${value.length}:${value}`;
       }
     }
+    const level = this.#level ? values.level ?? "" : "";
+    if (this.#level) key += `|${level}`;
+    for (const name of this.#fields) {
+      const value = fieldOf(values.fields, name);
+      key += `|${value.length}:${value}`;
+    }
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const path = this.#build({ source, host, day, labels: values.labels });
+    const path = this.#build({ source, host, day, labels: values.labels, level, values });
     if (this.#cache.size >= this.#cacheSize) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
@@ -230,11 +313,13 @@ export class PathTemplate {
   }
 
   #build(
-    { source, host, day, labels }: {
+    { source, host, day, labels, level, values }: {
       source: string;
       host: string;
       day: number;
       labels: Readonly<Record<string, string>> | undefined;
+      level: string;
+      values: TemplateValues;
     },
   ): string {
     let path = this.#parts[0];
@@ -242,7 +327,15 @@ export class PathTemplate {
       const slot = this.#slots[i];
       if (slot === "date") path += new Date(day * DAY_MS).toISOString().slice(0, 10);
       else {
-        const value = slot === "source" ? source : slot === "host" ? host : labelOf(labels, slot);
+        const value = slot === "source"
+          ? source
+          : slot === "host"
+          ? host
+          : slot === "level"
+          ? level
+          : slot.startsWith(FIELD_PREFIX)
+          ? fieldOf(values.fields, slot.slice(FIELD_PREFIX.length))
+          : labelOf(labels, slot);
         path += sanitizeValue(value, { maxBytes: this.#budgets[i] });
       }
       path += this.#parts[i + 1];
@@ -288,6 +381,32 @@ function labelOf(labels: Readonly<Record<string, string>> | undefined, name: str
   if (labels === undefined || !Object.hasOwn(labels, name)) return "";
   const value = labels[name];
   return typeof value === "string" ? value : "";
+}
+
+/** A field's value as text; empty when the line has no such field (own property). */
+function fieldOf(fields: Readonly<Fields> | undefined, name: string): string {
+  if (fields === undefined || !Object.hasOwn(fields, name)) return "";
+  const value: FieldValue | undefined = fields[name];
+  switch (typeof value) {
+    case "string":
+      return value;
+    case "number":
+    case "boolean":
+      return String(value);
+    default:
+      return "";
+  }
+}
+
+/** Whether two lines' fields hold the same values for `names` (the same object, at once). */
+function sameFields(
+  a: Readonly<Fields> | undefined,
+  b: Readonly<Fields> | undefined,
+  names: readonly string[],
+): boolean {
+  if (a === b) return true;
+  for (const name of names) if (fieldOf(a, name) !== fieldOf(b, name)) return false;
+  return true;
 }
 
 function utcDay(date: Date | number = Date.now()): number {

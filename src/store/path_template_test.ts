@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join, normalize, relative } from "node:path";
 import { PathTemplate, sanitizeValue } from "./path_template.ts";
+import type { Batch } from "../pipeline/batch.ts";
 
 const NOV_21 = Date.parse("2026-11-21T23:54:55.123Z");
 
@@ -196,4 +197,106 @@ Deno.test("PathTemplate refuses an invalid time for {date}", () => {
   const template = new PathTemplate("{date}.log");
   assert.throws(() => template.render({ date: new Date("nope") }), RangeError);
   assert.match(template.render(), /^\d{4}-\d{2}-\d{2}\.log$/);
+});
+
+function batchOf(
+  lines: number,
+  columns: Pick<Batch, "levels" | "fields">,
+  meta: Batch["meta"] = { source: "app", host: "h1", input: "otlp" },
+): Batch {
+  return {
+    data: new TextEncoder().encode("x\n".repeat(lines)),
+    lines,
+    meta,
+    receivedAt: Date.UTC(2026, 11, 1, 12),
+    ...columns,
+  };
+}
+
+Deno.test("PathTemplate fills {level} and {fields.NAME} per line; a missing one is _", () => {
+  const template = new PathTemplate("logs/{fields.service}/{level}-{fields.http.status}.log");
+  assert.ok(template.perLine);
+  assert.deepEqual(template.fields, ["service", "http.status"]);
+  assert.ok(template.usesLevel);
+  assert.equal(
+    template.render({ level: "warn", fields: { service: "billing", "http.status": 503 } }),
+    "logs/billing/warn-503.log",
+  );
+  assert.equal(template.render({ fields: { service: true } }), "logs/true/_-_.log");
+  assert.equal(template.render({}), "logs/_/_-_.log");
+  assert.deepEqual(
+    template.linePaths(batchOf(3, {
+      levels: new Uint8Array([5, 5, 0]),
+      fields: [{ service: "api" }, { service: "api", other: 1 }, { service: "web" }],
+    })),
+    ["logs/api/error-_.log", "logs/api/error-_.log", "logs/web/_-_.log"],
+  );
+});
+
+Deno.test("PathTemplate keeps hostile field values inside the template's folder", () => {
+  const template = new PathTemplate("logs/{fields.service}/{date}.log");
+  const paths = template.linePaths(batchOf(4, {
+    fields: [
+      { service: "../../etc/passwd" },
+      { service: ".." },
+      { service: ".logboom-streams.jsonl" },
+      { service: "a\x00b/c\nd" },
+    ],
+  }));
+  assert.deepEqual(paths, [
+    "logs/____etc_passwd/2026-12-01.log",
+    "logs/_/2026-12-01.log",
+    "logs/_.logboom-streams.jsonl/2026-12-01.log",
+    "logs/a_b_c_d/2026-12-01.log",
+  ]);
+  // An own property only: an inherited name is no field.
+  assert.equal(
+    template.render({ fields: Object.create({ service: "x" }), date: 0 }),
+    "logs/_/1970-01-01.log",
+  );
+});
+
+Deno.test("PathTemplate.linePaths gives one path when every line renders the same", () => {
+  const template = new PathTemplate("logs/{source}/{fields.service}.log");
+  const shared = { service: "billing" };
+  assert.equal(
+    template.linePaths(batchOf(3, { fields: [shared, shared, { service: "billing", x: 1 }] })),
+    "logs/app/billing.log",
+  );
+  // A batch without the column the template names: every line is the same, `_`.
+  assert.equal(
+    template.linePaths(batchOf(2, { levels: new Uint8Array([1, 6]) })),
+    "logs/app/_.log",
+  );
+  assert.equal(
+    new PathTemplate("{level}.log").linePaths(batchOf(2, { fields: [{}, {}] })),
+    "_.log",
+  );
+});
+
+Deno.test("a template without level or fields never looks at a batch's lines", () => {
+  const template = new PathTemplate("logs/{source}/{date}.log");
+  assert.equal(template.perLine, false);
+  const untouchable = new Proxy([], {
+    get() {
+      throw new Error("a line's fields were read");
+    },
+  });
+  const levels = new Proxy(new Uint8Array(2), {
+    get() {
+      throw new Error("a line's level was read");
+    },
+  });
+  assert.equal(
+    template.linePaths(batchOf(2, { fields: untouchable, levels })),
+    "logs/app/2026-12-01.log",
+  );
+});
+
+Deno.test("PathTemplate refuses an empty field name and a label named level", () => {
+  assert.throws(
+    () => new PathTemplate("logs/{fields.}.log"),
+    (err: unknown) => err instanceof TypeError && err.message.includes("{fields.NAME}"),
+  );
+  assert.throws(() => new PathTemplate("x", { labels: ["level"] }), TypeError);
 });
