@@ -33,7 +33,8 @@ export type FileFormat = "raw" | "json";
 export interface FileSinkConfig {
   /**
    * Where lines go: a path, or a template with `{source}`, `{host}` and `{date}` (UTC
-   * `YYYY-MM-DD`) that makes one file per value, e.g. `logs/{host}/{source}.log`.
+   * `YYYY-MM-DD`) that makes one file per value, e.g. `logs/{host}/{source}.log`; with
+   * `{level}` or `{fields.NAME}`, lines of one batch may go to different files.
    */
   path: string;
   /** When to fsync. Default `interval` (each second). */
@@ -119,6 +120,13 @@ export class FileSink implements Sink {
   /** Always `file`. */
   readonly name = "file";
   readonly #template: PathTemplate;
+  /** Whether the template uses a line's level or fields, so a batch may go to several files. */
+  readonly #perLine: boolean;
+  /**
+   * With {@linkcode FileSink.#perLine}, the files each batch written went to, for `writable`
+   * and `flush` (a batch's columns are only lent for `write`).
+   */
+  readonly #pathsOf = new WeakMap<Batch, readonly string[]>();
   readonly #budget: ByteBudget;
   readonly #json: boolean;
   readonly #writerOptions: FileWriterOptions;
@@ -152,6 +160,7 @@ export class FileSink implements Sink {
     const { queueBytes = 64 * 1024 * 1024, opener = denoFiles, rotateBytes, rotateEveryMs } =
       config;
     this.#template = template;
+    this.#perLine = template.perLine;
     this.#budget = new ByteBudget(queueBytes);
     this.#failingShare = Math.max(1, Math.floor(queueBytes * FAILING_SHARE));
     this.#json = config.format === "json";
@@ -257,13 +266,59 @@ export class FileSink implements Sink {
   /**
    * Copies the batch into its file's queue. `false` asks the producer to wait: the queue is at
    * its bound, or the batch's file keeps failing and holds its share of the bound already. A
-   * file that has to wait for a place under the open-file cap holds the lines meanwhile.
+   * file that has to wait for a place under the open-file cap holds the lines meanwhile. With
+   * a template that uses `{level}` or fields, a batch whose lines name several files is cut
+   * into runs of consecutive lines for one file each (see `#writeLines`).
    */
   write(batch: Batch): boolean {
     if (this.#closed) throw new Error("The file sink is closed");
-    const path = this.#template.forBatch(batch);
+    if (this.#perLine) return this.#writeLines(batch);
     const data = this.#json ? encodeJsonLines(batch) : batch.data;
     this.#lastWrite = batch.receivedAt;
+    return this.#enqueue(this.#template.forBatch(batch), data, batch.lines, batch.mark);
+  }
+
+  /**
+   * Writes a batch whose lines may name different files. When they all name one, it goes
+   * through whole, as any batch does. Else each run of consecutive lines for one file is queued
+   * to it as a view of the batch's bytes (the writer copies it into its pages, as it copies any
+   * batch: no other copy is made), so every file holds its lines in the order they came. A
+   * marked run says how many lines of the part come before it (`skipped`), so the stream marks
+   * journal counts what is stored as it does for a part written in pieces.
+   */
+  #writeLines(batch: Batch): boolean {
+    const paths = this.#template.linePaths(batch);
+    const data = this.#json ? encodeJsonLines(batch) : batch.data;
+    this.#lastWrite = batch.receivedAt;
+    if (typeof paths === "string") {
+      this.#pathsOf.set(batch, [paths]);
+      return this.#enqueue(paths, data, batch.lines, batch.mark);
+    }
+    const { mark } = batch;
+    const used = new Set<string>();
+    let room = true;
+    let first = 0;
+    let start = 0;
+    let at = 0;
+    for (let i = 0; i < batch.lines; i++) {
+      const nl = data.indexOf(10, at);
+      at = nl === -1 ? data.length : nl + 1;
+      const path = paths[i];
+      if (i + 1 < batch.lines && paths[i + 1] === path) continue;
+      const runMark = mark === undefined || first === 0
+        ? mark
+        : { ...mark, skipped: mark.skipped + first };
+      room = this.#enqueue(path, data.subarray(start, at), i + 1 - first, runMark) && room;
+      used.add(path);
+      first = i + 1;
+      start = at;
+    }
+    this.#pathsOf.set(batch, [...used]);
+    return room;
+  }
+
+  /** Queues whole lines for the file at `path`; see {@linkcode FileSink.write}. */
+  #enqueue(path: string, data: Uint8Array, lines: number, mark: BatchMark | undefined): boolean {
     const room = this.#budget.take(data.length);
     let writer = this.#writers.get(path);
     if (writer !== undefined) {
@@ -272,30 +327,22 @@ export class FileSink implements Sink {
         this.#writers.delete(path);
         this.#writers.set(path, writer);
       }
-      writer.enqueue(data, batch.lines, batch.mark);
+      writer.enqueue(data, lines, mark);
       return room && !this.#overShare(writer);
     }
     const held = this.#held.get(path);
     if (held !== undefined) {
       // `batch.data` is only lent for this call; JSON lines are this sink's own already.
-      held.chunks.push({
-        data: this.#json ? data : data.slice(),
-        lines: batch.lines,
-        mark: batch.mark,
-      });
+      held.chunks.push({ data: this.#json ? data : data.slice(), lines, mark });
       return room;
     }
     if (this.#writers.size + this.#closing.size < this.#maxOpenFiles) {
       writer = this.#start(path);
-      writer.enqueue(data, batch.lines, batch.mark);
+      writer.enqueue(data, lines, mark);
       return room;
     }
     const waiting = new Held();
-    waiting.chunks.push({
-      data: this.#json ? data : data.slice(),
-      lines: batch.lines,
-      mark: batch.mark,
-    });
+    waiting.chunks.push({ data: this.#json ? data : data.slice(), lines, mark });
     this.#held.set(path, waiting);
     this.#makeRoom();
     return room;
@@ -308,13 +355,16 @@ export class FileSink implements Sink {
   async writable(batch?: Batch): Promise<void> {
     await this.#budget.available();
     if (batch === undefined) return;
-    const writer = this.#writers.get(this.#template.forBatch(batch));
-    while (writer !== undefined && this.#overShare(writer) && !this.#closed) {
-      await new Promise<void>((resolve) => {
-        const waiters = this.#roomWaiters.get(writer) ?? [];
-        waiters.push(resolve);
-        this.#roomWaiters.set(writer, waiters);
-      });
+    const paths = this.#perLine ? this.#pathsOf.get(batch) ?? [] : [this.#template.forBatch(batch)];
+    for (const path of paths) {
+      const writer = this.#writers.get(path);
+      while (writer !== undefined && this.#overShare(writer) && !this.#closed) {
+        await new Promise<void>((resolve) => {
+          const waiters = this.#roomWaiters.get(writer) ?? [];
+          waiters.push(resolve);
+          this.#roomWaiters.set(writer, waiters);
+        });
+      }
     }
   }
 
@@ -331,12 +381,18 @@ export class FileSink implements Sink {
       const held = this.#held.get(path);
       if (held !== undefined) waits.push(held.started.then((w) => w.flush()));
     };
-    if (batches === undefined) {
+    // A batch this sink did not see (or whose files it forgot) waits for every file.
+    const every = batches === undefined ||
+      (this.#perLine && batches.some((batch) => !this.#pathsOf.has(batch)));
+    if (every) {
       for (const path of this.#writers.keys()) add(path);
       for (const path of this.#held.keys()) add(path);
     } else {
       const paths = new Set<string>();
-      for (const batch of batches) paths.add(this.#template.forBatch(batch));
+      for (const batch of batches!) {
+        if (!this.#perLine) paths.add(this.#template.forBatch(batch));
+        else for (const path of this.#pathsOf.get(batch)!) paths.add(path);
+      }
       for (const path of paths) add(path);
     }
     await Promise.all(waits);
@@ -426,8 +482,13 @@ export class FileSink implements Sink {
     return writer;
   }
 
-  /** Whether lines from `origin` go to a file that keeps failing and holds its share already. */
+  /**
+   * Whether lines from `origin` go to a file that keeps failing and holds its share already.
+   * Always `false` with a template that uses `{level}` or fields: the files are known only from
+   * the lines, and `write` then answers for them.
+   */
   blocked(origin: Pick<Batch, "meta" | "receivedAt">): boolean {
+    if (this.#perLine) return false;
     const writer = this.#writers.get(this.#template.forBatch(origin));
     return writer !== undefined && this.#overShare(writer);
   }

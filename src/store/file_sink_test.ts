@@ -263,3 +263,108 @@ Deno.test("a sink that replaces another writes a file they share only once the o
   assert.equal(next.stats.linesWritten, 3);
   await next.close();
 });
+
+/** A batch whose lines have a level and a `service` field each (`undefined`: none). */
+function fielded(lines: [text: string, service?: string, level?: number][]): Batch {
+  return {
+    ...batch(lines.map(([text]) => text + "\n").join(""), { source: "app" }),
+    levels: new Uint8Array(lines.map(([, , level]) => level ?? 0)),
+    fields: lines.map(([, service]) => service === undefined ? undefined : { service }),
+  };
+}
+
+Deno.test("a template with fields splits a batch by file, each file's lines in order", async () => {
+  const opener = new FakeOpener();
+  const sink = await FileSink.open({ path: "logs/{fields.service}/{level}.log", opener });
+  const written = fielded([
+    ["pay 1", "billing", 3],
+    ["pay 2", "billing", 3],
+    ["login", "auth", 3],
+    ["pay 3", "billing", 3],
+    ["declined", "billing", 5],
+    ["no service"],
+    ["hostile", "../../etc", 5],
+  ]);
+  assert.equal(sink.write(written), true);
+  await within(sink.flush([written]), 5000, "the split batch's acknowledgement");
+  assert.equal(opener.disk.get("logs/billing/info.log")?.text, "pay 1\npay 2\npay 3\n");
+  assert.equal(opener.disk.get("logs/billing/error.log")?.text, "declined\n");
+  assert.equal(opener.disk.get("logs/auth/info.log")?.text, "login\n");
+  assert.equal(opener.disk.get("logs/_/_.log")?.text, "no service\n");
+  assert.equal(opener.disk.get("logs/____etc/error.log")?.text, "hostile\n");
+  assert.equal(sink.stats.linesWritten, 7);
+  // A batch of one service goes to its one file whole, as any batch does.
+  sink.write(fielded([["pay 4", "billing", 3], ["pay 5", "billing", 3]]));
+  await sink.close();
+  assert.equal(
+    opener.disk.get("logs/billing/info.log")?.text,
+    "pay 1\npay 2\npay 3\npay 4\npay 5\n",
+  );
+  const files = [...opener.disk.keys()].filter((path) => !path.includes(".logboom-probe"));
+  assert.equal(files.length, 5, files.join(", "));
+});
+
+Deno.test("json format with a field template: each file gets its lines' records", async () => {
+  const opener = new FakeOpener();
+  const sink = await FileSink.open({ path: "{fields.service}.jsonl", opener, format: "json" });
+  sink.write(fielded([["a", "one", 4], ["b", "two"], ["c", "one"]]));
+  await sink.close();
+  const records = (path: string) =>
+    opener.disk.get(path)!.text.trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(records("one.jsonl").map((r) => [r.line, r.level, r.fields]), [
+    ["a", "warn", { service: "one" }],
+    ["c", undefined, { service: "one" }],
+  ]);
+  assert.deepEqual(records("two.jsonl").map((r) => [r.line, r.fields]), [["b", {
+    service: "two",
+  }]]);
+});
+
+Deno.test("a split batch's acknowledgement waits for its files, and no other batch does", async () => {
+  const opener = new FakeOpener();
+  opener.refused.set("logs/broken.log", new Error("Not a directory (os error 20)"));
+  const sink = await FileSink.open({ path: "logs/{fields.service}.log", opener });
+  const split = fielded([["to ok", "ok"], ["to broken", "broken"]]);
+  sink.write(split);
+  const ackSplit = sink.flush([split]);
+  const alone = fielded([["ok again", "ok"]]);
+  sink.write(alone);
+  await within(sink.flush([alone]), 5000, "a batch for the working file alone");
+  await until(() => sink.problems().length === 1, "the failing file is reported");
+  assert.equal(await settled(ackSplit), false, "not acknowledged before every line is stored");
+  opener.refused.clear();
+  await within(ackSplit, 10_000, "the split batch once its second file works");
+  await sink.close();
+  assert.equal(opener.disk.get("logs/ok.log")?.text, "to ok\nok again\n");
+  assert.equal(opener.disk.get("logs/broken.log")?.text, "to broken\n");
+});
+
+Deno.test("a marked batch split by file journals each run with the lines stored before it", async () => {
+  const opener = new FakeOpener();
+  const intents: { path: string; lines: number; skipped: number }[] = [];
+  const sink = await FileSink.open({
+    path: "{fields.service}.log",
+    opener,
+    marks: {
+      intend(list) {
+        for (const { path, lines, mark } of list) {
+          intents.push({ path, lines, skipped: mark.skipped });
+        }
+        return Promise.resolve();
+      },
+    },
+  });
+  // Lines 2 to 6 of a part whose first two were stored by an earlier run.
+  const mark = { stream: "s", offset: 10, part: 0, parts: 1, total: 6, skipped: 2 };
+  sink.write({ ...fielded([["c", "x"], ["d", "y"], ["e", "y"], ["f", "x"]]), mark });
+  await sink.close();
+  intents.sort((a, b) => a.lines - b.lines);
+  // The journal's `lines`: how many lines of the part are stored once the run is.
+  assert.deepEqual(intents.map(({ path, lines }) => [path, lines]), [
+    ["x.log", 3],
+    ["y.log", 5],
+    ["x.log", 6],
+  ]);
+  assert.equal(opener.disk.get("x.log")?.text, "c\nf\n");
+  assert.equal(opener.disk.get("y.log")?.text, "d\ne\n");
+});

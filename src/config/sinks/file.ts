@@ -20,15 +20,17 @@ export const FILE_KEYS = {
     nonEmpty: true,
     path: true,
     flag: "logFile",
-    doc: "File the lines are appended to, or a template with {source}, {host}, {date} and " +
-      "syslog's {app}, {facility}, {severity} (one file per value); missing folders are created",
+    doc: "File the lines are appended to, or a template with {source}, {host}, {date}, " +
+      "syslog's {app}, {facility}, {severity}, a line's {level} and {fields.NAME} (one file " +
+      "per value, a missing one is _); missing folders are created",
   },
   format: {
     type: "choice",
     choices: ["raw", "json"],
     default: "raw",
     flag: "format",
-    doc: 'raw (lines as received) or json ({"ts","source","host","line"} per line)',
+    doc: 'raw (lines as received) or json ({"ts","level","source","host","time","line",' +
+      '"fields"} per line, level, time and fields where the line has them)',
   },
   fsync: {
     type: "choice",
@@ -120,17 +122,27 @@ export const fileSink = defineSink({
 });
 
 /**
- * What the sink reads of a batch: the labels its template names (and `host`), all of them and
- * each line's time for the JSON format.
+ * What the sink reads of a batch: the labels its template names (and `host`), and a line's
+ * level and fields when it names them; for the JSON format all of them and each line's time.
  */
 function readsOf(values: FileValues): BatchReads {
   if (values.format === "json") {
-    return { labels: new Set(["host", ...DEFAULT_LABELS]), times: true };
+    return {
+      labels: new Set(["host", ...DEFAULT_LABELS]),
+      times: true,
+      levels: true,
+      fields: true,
+    };
   }
   const template = new PathTemplate(values.path);
   const labels = new Set(template.labels);
   if (template.placeholders.has("host")) labels.add("host");
-  return { labels, times: false };
+  return {
+    labels,
+    times: false,
+    levels: template.usesLevel,
+    fields: template.fields.length > 0,
+  };
 }
 
 /**
