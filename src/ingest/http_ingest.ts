@@ -9,10 +9,12 @@
 import { bodyReaderOf } from "../net/http1.ts";
 import { HttpError } from "../net/http_error.ts";
 import { getLogger } from "@logtape/logtape";
-import { createGunzip } from "node:zlib";
 import { describe } from "../_util.ts";
+import { bodyTooLarge, isGzip, readBody } from "./http_body.ts";
+import { IngestGate, type IngestGateOptions, type IngestStats } from "./ingest_gate.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
+export { readBody } from "./http_body.ts";
 import type { StreamMarks } from "../store/stream_marks.ts";
 import { type FramedLines, LineFramer } from "../text/framing.ts";
 import {
@@ -25,44 +27,23 @@ import {
   type Turns,
 } from "./json_record.ts";
 
-/** Options of {@linkcode HttpIngest}. */
-export interface HttpIngestOptions {
+/**
+ * Options of {@linkcode HttpIngest}: the gate's (body limits, `Retry-After`, turns), and its own.
+ */
+export interface HttpIngestOptions extends IngestGateOptions {
   /** High-water marks of `X-Stream-Id` streams; without it, stream headers are refused (400). */
   marks?: StreamMarks;
-  /** Largest body, compressed and decompressed alike, in bytes. Default 16 MiB. */
-  maxBody?: number;
   /** Longer lines are split into pieces of this many bytes. Default 1 MiB. */
   maxLine?: number;
-  /**
-   * Bytes of bodies being read at once, over all requests; past it, requests get 503 so that many
-   * large uploads cannot exhaust memory. Default 64 MiB.
-   */
-  maxBufferedBytes?: number;
-  /** Seconds a client is asked to wait in `Retry-After` when the server is saturated. Default 1. */
-  retryAfterSeconds?: number;
   /**
    * How long a batch sent ahead (`X-Stream-Start`) that finds a gap before it waits for the batch
    * before it, in ms, before a 409. Default 1000.
    */
   inOrderWaitMs?: number;
-  /**
-   * How work on a request shares the event loop. Default: a macrotask turn after every 4 ms of
-   * work, counted per request. For tests.
-   */
-  turns?: Turns;
 }
 
-/** Counters of HTTP ingest, for metrics. */
-export interface HttpIngestStats {
-  /** Bodies acknowledged (not counting duplicates). */
-  batches: number;
-  /** Lines acknowledged. */
-  lines: number;
-  /** Batches answered `duplicate` and not written. */
-  duplicates: number;
-  /** Requests refused, by HTTP status. */
-  refused: Record<number, number>;
-}
+/** Counters of HTTP ingest (every route), for metrics. */
+export type HttpIngestStats = IngestStats;
 
 /** The peer of a request, as the HTTP server knows it. */
 export interface IngestPeer {
@@ -70,14 +51,6 @@ export interface IngestPeer {
   hostname: string;
 }
 
-const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
-/**
- * gunzip's output comes in pieces of at most this, each one uninterruptible step (0.1-0.6 ms),
- * made only when the one before was read: a gzip bomb expands by one piece per step, at the
- * reader's pace. Web `DecompressionStream` expands a whole input chunk per step, 16 MiB (40-55
- * ms) for 16 KiB of a bomb, and ran 4x slower on log lines (2026-11-30).
- */
-const GUNZIP_PIECE_BYTES = 256 * 1024;
 /** Longest `source`, `host` or stream id accepted, in UTF-16 code units. */
 const MAX_NAME_LENGTH = 256;
 const STREAM_ID = /^[\x21-\x7e]{1,256}$/;
@@ -89,8 +62,6 @@ const NDJSON_TYPES = new Set([
   "application/json",
 ]);
 const TEXT_TYPES = new Set(["", "application/octet-stream", "application/x-www-form-urlencoded"]);
-/** Work on one request runs at most this long before it lets others run. */
-const SLICE_MS = 4;
 /**
  * A batch sent ahead (`X-Stream-Start`) that finds a gap before it waits this long for the batch
  * before it (sent at about the same time on another connection, or resent after a failure) before
@@ -145,50 +116,34 @@ const log = getLogger(["logboom", "ingest", "http"]);
  * ```
  */
 export class HttpIngest {
+  /** The limits, the sink and the counters, shared with the protocol routes. */
+  readonly gate: IngestGate;
   readonly #sink: Sink;
   readonly #marks: StreamMarks | undefined;
-  #maxBody: number;
   #maxLine: number | undefined;
-  #maxBuffered: number;
-  readonly #retryAfter: string;
-  readonly #turns: Turns | undefined;
   readonly #inOrderWaitMs: number;
   readonly #locks = new KeyedLock();
   #spares: Spares;
   /** Requests waiting for their stream's mark to reach their start. */
   readonly #waiters = new Map<string, Set<() => void>>();
-  #buffered = 0;
-  #closed = false;
-  readonly #stats: HttpIngestStats = { batches: 0, lines: 0, duplicates: 0, refused: {} };
 
   /**
    * @param sink where batches go: the router.
    * @param options limits; see {@linkcode HttpIngestOptions} for defaults.
    */
   constructor(sink: Sink, options: HttpIngestOptions = {}) {
-    const {
-      marks,
-      maxBody = DEFAULT_MAX_BODY,
-      maxLine,
-      maxBufferedBytes = 64 * 1024 * 1024,
-      retryAfterSeconds = 1,
-      turns,
-      inOrderWaitMs = IN_ORDER_WAIT_MS,
-    } = options;
+    const { marks, maxLine, inOrderWaitMs = IN_ORDER_WAIT_MS } = options;
+    this.gate = new IngestGate(sink, options);
     this.#inOrderWaitMs = inOrderWaitMs;
     this.#sink = sink;
     this.#marks = marks;
-    this.#maxBody = positive("Body limit", maxBody);
     this.#maxLine = maxLine;
-    this.#maxBuffered = positive("Buffered byte limit", maxBufferedBytes);
-    this.#retryAfter = String(positive("Retry-After", retryAfterSeconds));
-    this.#turns = turns;
     this.#spares = new Spares(SPARE_BYTES, maxLine);
   }
 
   /** Counters for metrics (a live object: read, do not keep). */
   get stats(): Readonly<HttpIngestStats> {
-    return this.#stats;
+    return this.gate.stats;
   }
 
   /**
@@ -196,9 +151,8 @@ export class HttpIngest {
    * theirs.
    */
   setLimits(limits: Pick<HttpIngestOptions, "maxBody" | "maxLine" | "maxBufferedBytes">): void {
-    const { maxBody = this.#maxBody, maxLine, maxBufferedBytes = this.#maxBuffered } = limits;
-    this.#maxBody = positive("Body limit", maxBody);
-    this.#maxBuffered = positive("Buffered byte limit", maxBufferedBytes);
+    const { maxBody, maxLine, maxBufferedBytes } = limits;
+    this.gate.setLimits({ maxBody, maxBufferedBytes });
     if (maxLine !== this.#maxLine) {
       this.#maxLine = maxLine;
       // Spare framers have the old limit: requests under way give theirs back to the old spares.
@@ -208,7 +162,7 @@ export class HttpIngest {
 
   /** Refuses new requests from now on (503), for shutdown; requests under way complete. */
   close(): void {
-    this.#closed = true;
+    this.gate.close();
   }
 
   /**
@@ -228,11 +182,11 @@ export class HttpIngest {
           status: err.status,
           error: err.message,
         });
-        this.#stats.refused[err.status] = (this.#stats.refused[err.status] ?? 0) + 1;
+        this.gate.refused(err.status);
         return err.response();
       }
       log.error("Ingest request failed: {error}", { error: describe(err) });
-      this.#stats.refused[500] = (this.#stats.refused[500] ?? 0) + 1;
+      this.gate.refused(500);
       return json(500, { error: `Ingest failed: ${describe(err)}` });
     }
   }
@@ -248,11 +202,8 @@ export class HttpIngest {
     if (stream !== undefined && this.#marks === undefined) {
       throw new HttpError(400, "Stream headers are not supported here");
     }
-    const length = req.headers.get("content-length");
-    if (length !== null && Number(length) > this.#maxBody) {
-      throw new HttpError(413, `Body of ${length} bytes is over the limit of ${this.#maxBody}`);
-    }
-    this.#checkRoom();
+    this.gate.checkLength(req);
+    this.gate.checkRoom();
     const parsed = { source, host: peer.hostname, format, gzip, stream };
     const run = () => this.#ingest(req, parsed);
     if (stream?.start !== undefined) return await this.#ingestInOrder(req, parsed, stream);
@@ -278,7 +229,7 @@ export class HttpIngest {
     const known = marks.get(stream.id);
     if (known !== undefined && stream.offset <= known) {
       await req.body?.cancel();
-      this.#stats.duplicates++;
+      this.gate.stats.duplicates++;
       return json(200, { accepted: 0, duplicate: true }, markHeader(known));
     }
     // The place in line is taken now, so that batches are stored in the order they came.
@@ -286,7 +237,7 @@ export class HttpIngest {
     const reservation = { bytes: 0 };
     let body: Body | undefined;
     try {
-      const turns = this.#turns ?? clockTurns();
+      const turns = this.gate.turns();
       // Read (and reserved in the buffered bytes) before its turn: an error stores nothing.
       body = await this.#read(req, request, reservation, turns);
       await turn.ready;
@@ -303,11 +254,11 @@ export class HttpIngest {
         mark = marks.get(stream.id);
       }
       if (mark !== undefined && stream.offset <= mark) {
-        this.#stats.duplicates++;
+        this.gate.stats.duplicates++;
         return json(200, { accepted: 0, duplicate: true }, markHeader(mark));
       }
       if ((mark ?? 0) !== start) {
-        this.#stats.refused[409] = (this.#stats.refused[409] ?? 0) + 1;
+        this.gate.refused(409);
         const error = mark === undefined
           ? `Stream ${stream.id} has nothing stored here, and the batch begins at ` +
             `${start}: send the batches before it first`
@@ -319,7 +270,7 @@ export class HttpIngest {
       return json(200, { accepted: lines, duplicate: false }, markHeader(stream.offset));
     } finally {
       turn.release();
-      this.#buffered -= reservation.bytes;
+      this.gate.release(reservation);
       if (body !== undefined) this.#spares.giveChunks(body.arena.chunks);
     }
   }
@@ -358,44 +309,18 @@ export class HttpIngest {
    * mark. Returns the lines stored.
    */
   async #store(body: Body, stream: StreamHeaders | undefined, turns: Turns): Promise<number> {
-    // A destination that keeps failing holds its share of the queue already: this body waits for
-    // nothing and takes no more of it, so other outputs go on; the client retries.
-    const now = Date.now();
-    for (const { meta } of body.groups.values()) {
-      if (this.#sink.blocked?.({ meta, receivedAt: now })) {
-        throw new HttpError(
-          503,
-          `Lines of source "${meta.source}" cannot be stored now: their output keeps failing`,
-          { headers: { "retry-after": this.#retryAfter } },
-        );
-      }
-    }
+    this.gate.checkBlocked([...body.groups.values()].map((group) => group.meta));
     const batches = await this.#write(body, stream, turns);
     let lines = 0;
     for (const group of body.groups.values()) lines += group.lines;
     // The acknowledgement: these batches are stored (and fsynced under -fsync batch), waiting
     // only for the files they went to.
-    await this.#sink.flush(batches);
+    await this.gate.acknowledge(batches, lines);
     if (stream !== undefined) {
       this.#marks!.advance(stream.id, stream.offset);
       this.#wake(stream.id);
     }
-    this.#stats.batches++;
-    this.#stats.lines += lines;
     return lines;
-  }
-
-  #checkRoom(): void {
-    if (this.#closed) {
-      throw new HttpError(503, "The server is shutting down", {
-        headers: { "retry-after": this.#retryAfter },
-      });
-    }
-    if (this.#sink.full || this.#buffered >= this.#maxBuffered) {
-      throw new HttpError(503, "The ingest queue is full", {
-        headers: { "retry-after": this.#retryAfter },
-      });
-    }
   }
 
   async #ingest(req: Request, request: ParsedRequest): Promise<Response> {
@@ -404,16 +329,16 @@ export class HttpIngest {
       const mark = this.#marks!.get(stream.id);
       if (mark !== undefined && stream.offset <= mark) {
         await req.body?.cancel();
-        this.#stats.duplicates++;
+        this.gate.stats.duplicates++;
         return json(200, { accepted: 0, duplicate: true }, markHeader(mark));
       }
       // A resend queued behind the original found nothing to refuse, but the queue may be full now.
-      this.#checkRoom();
+      this.gate.checkRoom();
     }
     const reservation = { bytes: 0 };
     let body: Body | undefined;
     try {
-      const turns = this.#turns ?? clockTurns();
+      const turns = this.gate.turns();
       // The whole body is read and checked before anything is written: an error stores nothing.
       body = await this.#read(req, request, reservation, turns);
       const lines = await this.#store(body, stream, turns);
@@ -421,7 +346,7 @@ export class HttpIngest {
       const headers = stream === undefined ? {} : markHeader(stream.offset);
       return json(200, { accepted: lines, duplicate: false }, headers);
     } finally {
-      this.#buffered -= reservation.bytes;
+      this.gate.release(reservation);
       // The sinks copied what they keep during `write`.
       if (body !== undefined) this.#spares.giveChunks(body.arena.chunks);
     }
@@ -546,15 +471,9 @@ export class HttpIngest {
       }
       return group;
     };
-    const reserve = (n: number) => {
-      reservation.bytes += n;
-      this.#buffered += n;
-      if (this.#buffered > this.#maxBuffered) {
-        throw new HttpError(503, "The ingest queue is full", {
-          headers: { "retry-after": this.#retryAfter },
-        });
-      }
-    };
+    const reserve = (n: number) => this.gate.reserve(reservation, n);
+    // The limit this request started under (a reload may change it meanwhile).
+    const maxBody = this.gate.maxBody;
     const readInto = request.format === "text" && !request.gzip ? bodyReaderOf(req) : undefined;
     if (readInto !== undefined) {
       // Plain text from logboom's own HTTP server: socket -> framer buffer, as TCP reads, with
@@ -565,7 +484,7 @@ export class HttpIngest {
         const n = await readInto(framer.buffer);
         if (n === null) break;
         size += n;
-        if (size > this.#maxBody) throw bodyTooLarge(this.#maxBody);
+        if (size > maxBody) throw bodyTooLarge(maxBody);
         reserve(n);
         group.add(framer.commit(n));
         if (due()) await pause();
@@ -574,7 +493,7 @@ export class HttpIngest {
       spares.giveFramer(framer);
       return { groups, arena };
     }
-    const chunks = readBody(req, { maxBody: this.#maxBody, gzip: request.gzip });
+    const chunks = readBody(req, { maxBody, gzip: request.gzip });
     if (request.format === "text") {
       const group = groupFor(request.source, request.host);
       for await (const chunk of chunks) {
@@ -597,7 +516,7 @@ export class HttpIngest {
     const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     // A record that spans chunks; one over 1 MiB gets room for the largest body at once (memory
     // is only taken as it fills), so that it is never copied to grow.
-    const partial = new ByteBuilder(0, this.#maxBody);
+    const partial = new ByteBuilder(0, maxBody);
     let number = 0;
     const invalid = () => new HttpError(400, `Record ${number} of the body is not valid UTF-8`);
     const record = (bytes: Uint8Array) => {
@@ -835,18 +754,6 @@ class Group {
   }
 }
 
-/** Work that pauses for a macrotask turn after every {@linkcode SLICE_MS} of it. */
-function clockTurns(): Turns {
-  let clock = performance.now();
-  return {
-    due: () => performance.now() - clock > SLICE_MS,
-    pause: async () => {
-      await nextTurn();
-      clock = performance.now();
-    },
-  };
-}
-
 /** Copies bytes `start` to `end` of `from` into `to` at `at`; returns where they end. */
 function copyRange(
   to: Uint8Array,
@@ -864,11 +771,6 @@ function copyRange(
   return at + end - start;
 }
 
-/** Lets timers and other requests run: a macrotask turn of the event loop. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
 /** Where the line after the first `lines` lines of `data` starts. */
 function afterLines(data: Uint8Array, lines: number): number {
   let at = 0;
@@ -883,13 +785,6 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   });
 }
 
-function positive(what: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`${what} must be a positive integer, got "${value}"`);
-  }
-  return value;
-}
-
 function checkName(what: string, value: string): void {
   if (value.length > MAX_NAME_LENGTH) {
     throw new HttpError(400, `The ${what} is longer than ${MAX_NAME_LENGTH} characters`);
@@ -902,13 +797,6 @@ function bodyFormat(contentType: string | null): "text" | "ndjson" {
   // `curl --data-binary` labels bodies as a form unless told otherwise: they are lines all the same.
   if (TEXT_TYPES.has(type) || type.startsWith("text/")) return "text";
   throw new HttpError(415, `Content-Type "${type}" is not text lines or NDJSON`);
-}
-
-function isGzip(contentEncoding: string | null): boolean {
-  const encoding = (contentEncoding ?? "").trim().toLowerCase();
-  if (encoding === "gzip" || encoding === "x-gzip") return true;
-  if (encoding === "" || encoding === "identity") return false;
-  throw new HttpError(415, `Content-Encoding "${encoding}" is not supported; use gzip`);
 }
 
 function streamHeaders(headers: Headers): StreamHeaders | undefined {
@@ -1018,98 +906,6 @@ function standIn(field: JsonField): unknown {
       return {};
     case "array":
       return [];
-  }
-}
-
-function bodyTooLarge(maxBody: number): HttpError {
-  return new HttpError(413, `Body is over the limit of ${maxBody} bytes`);
-}
-
-/**
- * The body's bytes, decompressed when `gzip`, with both sizes bounded by `maxBody` (413 past it,
- * so a gzip bomb expands by at most one piece before it is refused). Exported for tests.
- */
-export async function* readBody(
-  req: Request,
-  options: { maxBody: number; gzip: boolean },
-): AsyncGenerator<Uint8Array> {
-  const { maxBody, gzip } = options;
-  if (req.body === null) return;
-  if (gzip) {
-    yield* gunzipped(req.body, maxBody);
-    return;
-  }
-  const reader = req.body.getReader();
-  try {
-    let size = 0;
-    for (;;) {
-      const result = await reader.read();
-      if (result.done) return;
-      size += result.value.length;
-      if (size > maxBody) throw bodyTooLarge(maxBody);
-      yield result.value;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-}
-
-/**
- * `body` gunzipped (gzip members one after another, as `gzip -c a b` makes), in pieces of at most
- * {@linkcode GUNZIP_PIECE_BYTES}: node:zlib's stream expands only as its output is read.
- */
-async function* gunzipped(
-  body: ReadableStream<Uint8Array>,
-  maxBody: number,
-): AsyncGenerator<Uint8Array> {
-  const gunzip = createGunzip({ chunkSize: GUNZIP_PIECE_BYTES });
-  const reader = body.getReader();
-  // Why feeding stopped early: the compressed body is too large, or reading it failed.
-  let failure: unknown;
-  const roomOrClosed = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        gunzip.off("drain", done);
-        gunzip.off("close", done);
-        resolve();
-      };
-      gunzip.on("drain", done);
-      gunzip.on("close", done);
-    });
-  const feeding = (async () => {
-    let fed = 0;
-    try {
-      for (;;) {
-        const result = await reader.read();
-        if (result.done) break;
-        fed += result.value.length;
-        if (fed > maxBody) throw bodyTooLarge(maxBody);
-        if (gunzip.destroyed) return;
-        if (!gunzip.write(result.value)) await roomOrClosed();
-      }
-      if (!gunzip.destroyed) gunzip.end();
-    } catch (err) {
-      failure = err;
-      gunzip.destroy();
-    }
-  })();
-  let size = 0;
-  try {
-    for await (const piece of gunzip as AsyncIterable<Uint8Array>) {
-      size += piece.length;
-      if (size > maxBody) throw bodyTooLarge(maxBody);
-      yield piece;
-    }
-    // A body cut short (a gzip stream without its end) ends the iteration without an error.
-    if (failure !== undefined) throw failure;
-  } catch (err) {
-    if (failure !== undefined) throw failure;
-    if (err instanceof HttpError) throw err;
-    throw new HttpError(400, `Body is not valid gzip: ${describe(err)}`);
-  } finally {
-    gunzip.destroy();
-    await reader.cancel().catch(() => {});
-    await feeding;
   }
 }
 
