@@ -120,3 +120,18 @@ Deno.test("LineRing.skip numbers lines it does not keep: the ids have a gap", ()
   assert.equal(ring.lines, 3);
   assert.deepEqual(contents(ring), ["1:a", "2:b", "6:f"]);
 });
+
+Deno.test("LineRing keeps the newest maxLines of a batch over it, found from either end", () => {
+  for (const count of [5, 7, 9, 12]) {
+    const ring = new LineRing({ maxLines: 4, maxBytes: 1024 });
+    const lines = Array.from({ length: count }, (_, i) => `line ${i}`);
+    ring.push(batch(lines));
+    const kept = lines.slice(-4).map((text, i) => `${count - 3 + i}:${text}`);
+    assert.deepEqual(contents(ring), kept, `${count} lines`);
+    assert.equal(ring.lines, 4);
+  }
+  // Skipping from the front would leave more bytes than the bound: fewer lines are kept.
+  const ring = new LineRing({ maxLines: 4, maxBytes: 12 });
+  ring.push(batch(["aaaaaaaaaaaaaaaaaaaa", "bb", "cccccc", "dd", "e"]));
+  assert.deepEqual(contents(ring), ["3:cccccc", "4:dd", "5:e"]);
+});
