@@ -6,6 +6,9 @@
  * | route | what |
  * | --- | --- |
  * | `POST /api/v1/ingest` | text or NDJSON lines, acknowledged and idempotent |
+ * | `POST /v1/logs` | OpenTelemetry logs, protobuf or JSON |
+ * | `POST /loki/api/v1/push` | Loki push, JSON or snappy protobuf |
+ * | `POST /_bulk`, `/<index>/_bulk` | Elasticsearch bulk, and the probes its clients make first |
  * | `GET /api/v1/tail` | live lines, SSE or WebSocket |
  * | `GET /api/v1/sources` | per-source counters |
  * | `GET /api/v1/agents`, `POST /api/v1/agents/report` | agents reporting in, with their files and lag |
@@ -18,6 +21,7 @@
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { HttpIngest } from "../ingest/http_ingest.ts";
+import { ProtocolIngest, protocolRoute } from "../ingest/protocol_ingest.ts";
 import type { LiveHub } from "../live/hub.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
@@ -106,6 +110,7 @@ export class Api {
   #config: ApiConfig;
   #parts: ApiParts;
   readonly #ingest: HttpIngest;
+  readonly #protocols: ProtocolIngest;
   #tail: TailRoute;
   readonly #agents = new AgentRegistry();
   readonly #requests = new Map<string, Map<number, number>>();
@@ -124,6 +129,7 @@ export class Api {
       maxLine: config.maxLine,
       maxBufferedBytes: config.maxBufferedBytes,
     });
+    this.#protocols = new ProtocolIngest(this.#ingest.gate, { maxLine: config.maxLine });
     this.#tail = new TailRoute(parts.hub, {
       heartbeatMs: config.heartbeatMs,
       linesPerSecond: config.tailRate,
@@ -138,6 +144,7 @@ export class Api {
     this.#config = { ...this.#config, ...changes };
     const { maxBody, maxLine, maxBufferedBytes } = this.#config;
     this.#ingest.setLimits({ maxBody, maxLine, maxBufferedBytes });
+    this.#protocols.setMaxLine(maxLine);
   }
 
   /**
@@ -158,7 +165,7 @@ export class Api {
   /** Answers one request; never throws (an unexpected error is a logged 500). */
   async handle(req: Request, peer: Peer): Promise<Response> {
     const path = new URL(req.url).pathname;
-    const route = ROUTES.has(path) ? path : "other";
+    const route = ROUTES.has(path) ? path : protocolRoute(req, path) ?? "other";
     let res: Response;
     try {
       res = await this.#route(req, route, peer);
@@ -203,6 +210,11 @@ export class Api {
     switch (route) {
       case "/api/v1/ingest":
         return await this.#ingest.handle(req, peer);
+      case "/v1/logs":
+      case "/loki/api/v1/push":
+      case "/_bulk":
+      case "elasticsearch":
+        return await this.#protocols.handle(req, route, peer);
       case "/api/v1/tail":
         if (this.#closing) return new HttpError(503, "The server is shutting down").response();
         return methodIs(req, "GET") ?? this.#tail.handle(req);
