@@ -1,7 +1,8 @@
 /**
  * `GET /api/v1/tail`: the live tail, as Server-Sent Events, or as WebSocket messages when the
- * request asks to upgrade. Query: `source`, `grep`, `regex` (linear-time, RE2 syntax), `n`
- * (backfill); the cursor (`<epoch>-<line id>`) comes in the `Last-Event-ID` header (or a
+ * request asks to upgrade. Query: `source`, `grep`, `regex` (linear-time, RE2 syntax), `level`
+ * (that level and above: `level=warn`, or `level>=warn`), `field.NAME=VALUE` (lines whose field
+ * NAME has that value; several are ANDed), `n` (backfill); the cursor (`<epoch>-<line id>`) comes in the `Last-Event-ID` header (or a
  * `lastEventId` query parameter, for WebSocket clients in browsers, which cannot set headers).
  * A cursor from another run of the server resumes from the first line this run still holds, and
  * the `ready` event says `"restarted":true`.
@@ -11,6 +12,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { type Level, LEVELS } from "../pipeline/record.ts";
 import { HttpError } from "../net/http_error.ts";
 import {
   HubClosedError,
@@ -147,6 +149,10 @@ export class TailRoute {
     if (grep !== null && grep !== "") options.grep = grep;
     const regex = query.get("regex");
     if (regex !== null && regex !== "") options.regex = regex;
+    const level = levelOf(query);
+    if (level !== undefined) options.level = level;
+    const fields = fieldsOf(query);
+    if (fields !== undefined) options.fields = fields;
     const n = query.get("n");
     if (n !== null && n !== "") {
       options.backfill = integer("n", n);
@@ -159,6 +165,47 @@ export class TailRoute {
     if (cursor !== null && cursor !== "") options.lastEventId = cursor;
     return options;
   }
+}
+
+/** What a field filter's parameter starts with: `field.service=billing`. */
+const FIELD_PARAM = "field.";
+
+/**
+ * The least level asked for: `level=warn`, or `level>=warn` (which a query string reads as the
+ * parameter `level>` with the value `warn`); any case. One of them, once.
+ */
+function levelOf(query: URLSearchParams): Level | undefined {
+  const given = [...query.getAll("level"), ...query.getAll("level>")].filter((v) => v !== "");
+  if (given.length === 0) return undefined;
+  if (given.length > 1) {
+    throw new HttpError(400, `Query "level" is given ${given.length} times; give it once`);
+  }
+  const level = given[0].toLowerCase();
+  if (!(LEVELS as readonly string[]).includes(level)) {
+    throw new HttpError(
+      400,
+      `Query "level" must be one of ${LEVELS.join(", ")} (that level and above), got "${given[0]}"`,
+    );
+  }
+  return level as Level;
+}
+
+/** The field filters: every `field.NAME=VALUE`, each name once. */
+function fieldsOf(query: URLSearchParams): Record<string, string> | undefined {
+  let fields: Record<string, string> | undefined;
+  for (const [key, value] of query) {
+    if (!key.startsWith(FIELD_PARAM)) continue;
+    const name = key.slice(FIELD_PARAM.length);
+    if (name === "") {
+      throw new HttpError(400, `Query "${key}" names no field: use field.NAME=VALUE`);
+    }
+    fields ??= Object.create(null) as Record<string, string>;
+    if (Object.hasOwn(fields, name)) {
+      throw new HttpError(400, `Query "${key}" is given twice; a line has one value per field`);
+    }
+    fields[name] = value;
+  }
+  return fields;
 }
 
 function integer(what: string, value: string): number {

@@ -7,6 +7,7 @@
  */
 
 import { BatchLines } from "./batch_lines.ts";
+import { columnsMatch, columnsMayMatch } from "./filter.ts";
 import type { LineRing } from "./line_ring.ts";
 import { LINE_OVERHEAD_BYTES, type Queued } from "./run.ts";
 import type { Subscriber } from "./subscriber.ts";
@@ -59,6 +60,10 @@ export function recentLines(
     newerStart = chunk.firstId;
     if (chunkEnd - 1 <= afterId) break;
     if (filter.source !== undefined && filter.source !== chunk.source) continue;
+    const { columns } = chunk;
+    const levels = columns?.levels;
+    const fields = columns?.fields;
+    if (filter.columns && !columnsMayMatch(filter, levels, fields)) continue;
     const lines = new BatchLines(chunk.data, chunk.lines);
     // The run being gathered, backwards: lines start to end (excluded) of this chunk.
     let start = -1;
@@ -68,7 +73,23 @@ export function recentLines(
         const { firstId, source, host, receivedAt: ts } = chunk;
         const data = lines.bytes(start, end).slice();
         const count = end - start;
-        items.push({ data, firstId: firstId + start, count, source, host, ts, backlog: true });
+        const run = {
+          data,
+          firstId: firstId + start,
+          count,
+          source,
+          host,
+          ts,
+          backlog: true as const,
+        };
+        items.push(
+          columns === undefined ? run : {
+            ...run,
+            levels: columns.levelsOf(start, end),
+            fields: columns.fieldsOf(start, end),
+            fieldBytes: columns.bytes(start, end),
+          },
+        );
       }
       start = end = -1;
     };
@@ -77,6 +98,7 @@ export function recentLines(
         flush();
         break scan;
       }
+      if (filter.columns && !columnsMatch(filter, levels, fields, i)) continue;
       if (filter.test !== undefined) {
         if (share !== undefined && !share.allows()) {
           // Out of filter time: backfill ends here; a resume counts the rest as missed.
@@ -94,7 +116,8 @@ export function recentLines(
         if (share !== undefined) last = share.charge(last);
         if (!matched) continue;
       }
-      const cost = lines.bytes(i, i + 1).length + LINE_OVERHEAD_BYTES - 1;
+      const cost = lines.bytes(i, i + 1).length + LINE_OVERHEAD_BYTES - 1 +
+        (columns?.bytes(i, i + 1) ?? 0);
       if (!full && taken < limit && (bytes + cost <= sub.limit || taken === 0)) {
         bytes += cost;
         taken++;

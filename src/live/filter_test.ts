@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compileFilter } from "./filter.ts";
+import { columnsMatch, columnsMayMatch, compileFilter } from "./filter.ts";
 
 const MAX_CHARS = 8192;
 
@@ -11,6 +11,9 @@ Deno.test("compileFilter: nothing asked matches every line without a test to run
     needle: undefined,
     grepOnly: false,
     regex: false,
+    minLevel: 0,
+    fields: undefined,
+    columns: false,
   });
 });
 
@@ -57,4 +60,44 @@ Deno.test("compileFilter: wrong types and invalid regexes are refused with a cle
   );
   assert.throws(() => compileFilter({ source: {} as unknown as string }, MAX_CHARS), TypeError);
   assert.throws(() => compileFilter({ regex: 7 as unknown as string }, MAX_CHARS), TypeError);
+});
+
+Deno.test("compileFilter: a level keeps that level and above; a line without a level never matches", () => {
+  const filter = compileFilter({ level: "warn" }, MAX_CHARS);
+  assert.equal(filter.columns, true);
+  const levels = new Uint8Array([0, 1, 2, 3, 4, 5, 6]);
+  const kept = [...levels.keys()].filter((i) => columnsMatch(filter, levels, undefined, i));
+  assert.deepEqual(kept, [4, 5, 6]);
+  assert.equal(columnsMayMatch(filter, undefined, [{}]), false, "a batch without levels");
+  assert.equal(columnsMatch(filter, undefined, undefined, 0), false);
+});
+
+Deno.test("compileFilter: field filters compare values as text, all of them", () => {
+  const filter = compileFilter({ fields: { service: "billing", status: "500" } }, MAX_CHARS);
+  const fields = [
+    { service: "billing", status: 500 },
+    { service: "billing", status: "500", extra: true },
+    { service: "billing" },
+    { service: "auth", status: 500 },
+    undefined,
+    Object.create({ service: "billing", status: "500" }),
+  ];
+  const kept = fields.map((_, i) => columnsMatch(filter, undefined, fields, i));
+  assert.deepEqual(kept, [true, true, false, false, false, false]);
+  assert.equal(columnsMayMatch(filter, new Uint8Array(1), undefined), false);
+  // With a grep, the search no longer decides alone: columns are looked at per line.
+  assert.equal(compileFilter({ grep: "x", level: "info" }, MAX_CHARS).grepOnly, false);
+  // No field asked is no filter.
+  assert.equal(compileFilter({ fields: {} }, MAX_CHARS).columns, false);
+});
+
+Deno.test("compileFilter: an unknown level or a field value of the wrong type is refused", () => {
+  assert.throws(
+    () => compileFilter({ level: "warning" as "warn" }, MAX_CHARS),
+    { name: "RangeError", message: /one of trace, debug, info, warn, error, fatal, got "warning"/ },
+  );
+  assert.throws(
+    () => compileFilter({ fields: { status: 500 as unknown as string } }, MAX_CHARS),
+    TypeError,
+  );
 });

@@ -15,9 +15,10 @@ import type { Batch } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { DEFAULT_MAX_CHARS } from "../text/linear_regex.ts";
 import { recentLines } from "./backlog.ts";
+import { BatchColumns } from "./batch_columns.ts";
 import { BatchLines } from "./batch_lines.ts";
 import { newEpoch, parseCursor } from "./cursor.ts";
-import { compileFilter, type FilterOptions } from "./filter.ts";
+import { columnsMayMatch, compileFilter, type FilterOptions } from "./filter.ts";
 import { FilterBudget } from "./filter_budget.ts";
 import { LineRing } from "./line_ring.ts";
 import { offerAll, offerMatching, runMaker } from "./offer.ts";
@@ -266,15 +267,17 @@ export class LiveHub implements Sink {
     if (this.#closed) return true;
     // Before the batch is numbered: a subscriber closed now does not miss it.
     let now = this.#parked.size > 0 ? this.#closeStalledParked() : undefined;
+    // Only a batch with levels or fields has columns: a plain one costs nothing more here.
+    const columns = BatchColumns.of(batch);
     const firstId = this.#mayKeep(batch.data.length)
-      ? this.#ring.push(batch)
+      ? this.#ring.push(batch, columns)
       : this.#ring.skip(batch.lines);
     // Nobody to offer lines to (none listens, or every one is parked): nothing more to do.
     if (this.#active.size === 0) return true;
     // Indexed lazily and shared: a subscriber whose queue is full, or whose grep finds nothing in
     // the batch, costs no copy, and none costs decoding unless it filters.
     const lines = new BatchLines(batch.data, batch.lines);
-    const run = runMaker(batch, lines, firstId);
+    const run = runMaker(batch, lines, firstId, columns);
     const { source } = batch.meta;
     for (const sub of this.#active) {
       if (sub.fullSince !== undefined) {
@@ -287,9 +290,11 @@ export class LiveHub implements Sink {
       }
       const { filter } = sub;
       if (filter.source !== undefined && filter.source !== source) continue;
-      const dropped = filter.test === undefined
-        ? offerAll(sub, lines, run)
-        : offerMatching(sub, lines, run);
+      // A level or fields filter on a batch without that column: no line matches, none looked at.
+      if (filter.columns && !columnsMayMatch(filter, batch.levels, batch.fields)) continue;
+      const dropped = filter.test === undefined && !filter.columns
+        ? offerAll(sub, lines, run, columns)
+        : offerMatching(sub, lines, run, columns);
       if (sub.unfiltered > 0) {
         // Not a full queue: the filter ran out of time. Counted, not a reason to park or stall.
         this.#counters.unfiltered += sub.unfiltered;
@@ -299,7 +304,9 @@ export class LiveHub implements Sink {
       if (dropped > 0) {
         sub.drop(dropped);
         sub.fullSince ??= now ??= this.#now();
-        if (filter.source === undefined && filter.test === undefined) this.#park(sub);
+        if (filter.source === undefined && filter.test === undefined && !filter.columns) {
+          this.#park(sub);
+        }
       }
       sub.wake();
     }

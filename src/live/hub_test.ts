@@ -522,3 +522,103 @@ Deno.test("keepLines on a parked subscriber: the gap it left when full joins the
   full.close();
   await hub.close();
 });
+
+/** A batch whose lines carry a level code and fields each (`undefined`: none). */
+function recordBatch(
+  lines: [text: string, level: number, fields?: Record<string, string | number>][],
+  source = "api",
+): Batch {
+  return {
+    ...batch(lines.map(([text]) => text), source),
+    levels: new Uint8Array(lines.map(([, level]) => level)),
+    fields: lines.map(([, , fields]) => fields),
+  };
+}
+
+Deno.test("lines carry their level and fields to subscribers; plain lines have neither key", async () => {
+  const hub = new LiveHub();
+  const sub = hub.subscribe();
+  hub.write(recordBatch([["slow", 4, { service: "billing", ms: 912 }], ["plain", 0]]));
+  hub.write(batch(["from tcp"]));
+  const lines = drain(sub).flatMap((event) => event.type === "lines" ? event.lines : []);
+  assert.deepEqual(lines, [
+    {
+      id: 1,
+      source: "api",
+      host: "10.0.0.1",
+      ts: 1000,
+      level: "warn",
+      line: "slow",
+      fields: { service: "billing", ms: 912 },
+    },
+    { id: 2, source: "api", host: "10.0.0.1", ts: 1000, line: "plain" },
+    { id: 3, source: "app", host: "10.0.0.1", ts: 1000, line: "from tcp" },
+  ]);
+  sub.close();
+  await hub.close();
+});
+
+Deno.test("a level filter keeps that level and above; lines and batches without a level never match", async () => {
+  const hub = new LiveHub();
+  const warn = hub.subscribe({ level: "warn" });
+  const billing = hub.subscribe({ fields: { service: "billing", status: "500" } });
+  const both = hub.subscribe({ level: "error", fields: { service: "billing" }, grep: "pay" });
+  hub.write(recordBatch([
+    ["debug pay", 2, { service: "billing", status: 500 }],
+    ["warn login", 4, { service: "auth", status: 500 }],
+    ["error pay", 5, { service: "billing", status: 500 }],
+    ["error refund", 5, { service: "billing", status: "500" }],
+    ["no level", 0, { service: "billing", status: 200 }],
+    ["fatal pay", 6],
+  ]));
+  // Plain lines: no level, no fields.
+  hub.write(batch(["ERROR but only in the text", "service=billing"]));
+  // Levels without fields, fields without levels.
+  hub.write({ ...batch(["levels only"]), levels: new Uint8Array([6]) });
+  hub.write({ ...batch(["fields only"]), fields: [{ service: "billing", status: "500" }] });
+  assert.deepEqual(transcript(warn), [
+    "warn login",
+    "error pay",
+    "error refund",
+    "fatal pay",
+    "levels only",
+  ]);
+  assert.deepEqual(transcript(billing), ["debug pay", "error pay", "error refund", "fields only"]);
+  assert.deepEqual(transcript(both), ["error pay"]);
+  for (const sub of [warn, billing, both]) sub.close();
+  await hub.close();
+});
+
+Deno.test("backfill and resume filter by level and fields and keep them", async () => {
+  const hub = new LiveHub();
+  hub.write(recordBatch([["a", 3, { service: "x" }], ["b", 5, { service: "y" }], ["c", 5]]));
+  hub.write(batch(["plain"]));
+  const backfill = hub.subscribe({ level: "error", backfill: 10 });
+  const lines = drain(backfill).flatMap((event) => event.type === "lines" ? event.lines : []);
+  assert.deepEqual(lines.map(({ id, level, line, fields }) => ({ id, level, line, fields })), [
+    { id: 2, level: "error", line: "b", fields: { service: "y" } },
+    { id: 3, level: "error", line: "c", fields: undefined },
+  ]);
+  const resumed = hub.subscribe({ fields: { service: "x" }, lastEventId: 0 });
+  assert.deepEqual(transcript(resumed), ["a"]);
+  backfill.close();
+  resumed.close();
+  await hub.close();
+});
+
+Deno.test("queued fields count against a subscriber's bound, and the ring's", async () => {
+  const big = { blob: "x".repeat(10_000) };
+  const hub = new LiveHub({ queueBytes: 25_000, ringBytes: 25_000 });
+  const sub = hub.subscribe();
+  hub.write(recordBatch([["1", 3, big], ["2", 3, big], ["3", 3, big], ["4", 3, big]]));
+  // Two lines of 10 kB fields fit 25 kB; the lines alone (4 x 65 bytes) would all have fitted.
+  assert.deepEqual(transcript(sub), ["1", "2", "dropped 2"]);
+  // The ring keeps the newest lines whose bytes and fields fit its bound.
+  assert.ok(hub.stats.ringBytes <= 25_000, `${hub.stats.ringBytes} bytes held`);
+  assert.equal(hub.stats.ringLines, 2);
+  const backfill = hub.subscribe({ backfill: 10 });
+  assert.deepEqual(transcript(backfill), ["3", "4"]);
+  backfill.close();
+  sub.close();
+  await hub.close();
+});

@@ -6,6 +6,7 @@
  */
 
 import type { Batch } from "../pipeline/batch.ts";
+import { BatchColumns } from "./batch_columns.ts";
 
 /** Options of {@linkcode LineRing}. */
 export interface LineRingOptions {
@@ -31,6 +32,8 @@ export interface RingChunk {
   readonly host: string;
   /** When the batch was received, in milliseconds since the epoch. */
   readonly receivedAt: number;
+  /** The lines' levels and fields, when the batch had them (copied levels, shared fields). */
+  readonly columns?: BatchColumns;
 }
 
 interface Chunk {
@@ -40,6 +43,9 @@ interface Chunk {
   readonly source: string;
   readonly host: string;
   readonly receivedAt: number;
+  readonly columns?: BatchColumns;
+  /** What the lines' fields cost, counted in the ring's bytes besides `data`. */
+  readonly fieldBytes: number;
 }
 
 const NEWLINE = 10;
@@ -93,7 +99,7 @@ export class LineRing {
     return this.#lines;
   }
 
-  /** Bytes held (newlines included). */
+  /** Bytes held (newlines included), and what the fields of the lines held cost. */
   get bytes(): number {
     return this.#bytes;
   }
@@ -110,9 +116,11 @@ export class LineRing {
 
   /**
    * Numbers the batch's lines and copies the newest of them that fit (so `batch.data` may be
-   * reused at once). Returns the id of the batch's first line, whether kept or not.
+   * reused at once). Returns the id of the batch's first line, whether kept or not. With
+   * `columns` (the batch's levels and fields), the kept lines keep theirs: levels copied, fields
+   * shared, and what the fields cost counts in the ring's byte bound.
    */
-  push(batch: Batch): number {
+  push(batch: Batch, columns?: BatchColumns): number {
     const firstId = this.#nextId;
     this.#nextId += batch.lines;
     if (this.maxLines === 0 || this.maxBytes === 0 || batch.lines === 0) return firstId;
@@ -125,10 +133,28 @@ export class LineRing {
       if (lines === 0) return firstId;
     }
     const { source, host } = batch.meta;
+    let kept: BatchColumns | undefined;
+    let fieldBytes = 0;
+    if (columns !== undefined) {
+      let from = batch.lines - lines;
+      fieldBytes = columns.bytes(from, batch.lines);
+      // Fields count in the byte bound too: the oldest kept lines go until both fit.
+      while (lines > 0 && data.length + fieldBytes > this.maxBytes) {
+        data = data.subarray(data.indexOf(NEWLINE) + 1);
+        fieldBytes -= columns.bytes(from, from + 1);
+        from++;
+        lines--;
+      }
+      if (lines === 0) return firstId;
+      kept = new BatchColumns(
+        columns.levelsOf(from, batch.lines),
+        columns.fieldsOf(from, batch.lines),
+      );
+    }
     // Older lines make room first (the new ones alone fit both bounds), so the arena's free space
     // is known before the copy. Copied before the push: making room may replace the chunk array.
     this.#lines += lines;
-    this.#bytes += data.length;
+    this.#bytes += data.length + fieldBytes;
     this.#evict();
     const copy = this.#copy(data);
     this.#chunks.push({
@@ -138,6 +164,8 @@ export class LineRing {
       source,
       host,
       receivedAt: batch.receivedAt,
+      columns: kept,
+      fieldBytes,
     });
     return firstId;
   }
@@ -226,7 +254,7 @@ export class LineRing {
   #dropOldest(): void {
     const oldest = this.#chunks[this.#head];
     this.#lines -= oldest.lines;
-    this.#bytes -= oldest.data.length;
+    this.#bytes -= oldest.data.length + oldest.fieldBytes;
     this.#head++;
     if (this.#head === this.#chunks.length) {
       this.#chunks = [];

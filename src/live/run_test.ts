@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { LiveLine } from "./subscription.ts";
-import { decodeRun, endOfLines, LINE_OVERHEAD_BYTES, type Run, runCost } from "./run.ts";
+import { decodeRun, endOfLines, LINE_OVERHEAD_BYTES, type Run, runCost, splitRun } from "./run.ts";
 
 const encoder = new TextEncoder();
 
@@ -31,4 +31,27 @@ Deno.test("decodeRun makes numbered records, keeps a BOM and replaces invalid UT
     { id: 7, source: "app", host: "h", ts: 1000, line: "\ufeffa" },
     { id: 8, source: "app", host: "h", ts: 1000, line: "b\ufffd" },
   ]);
+});
+
+Deno.test("splitRun cuts bytes, levels and fields at a line, and the costs add up", () => {
+  const base = run(["a", "bb", "ccc"]);
+  const fielded: Run = {
+    ...base,
+    levels: new Uint8Array([1, 5, 6]),
+    fields: [{ k: "1" }, undefined, { k: "3" }],
+    fieldBytes: 100,
+  };
+  const [head, tail] = splitRun(fielded, 1);
+  assert.equal(runCost(head) + runCost(tail), runCost(fielded));
+  const lines: LiveLine[] = [];
+  decodeRun(head, lines);
+  decodeRun(tail, lines);
+  assert.deepEqual(lines, [
+    { id: 7, source: "app", host: "h", ts: 1000, level: "trace", line: "a", fields: { k: "1" } },
+    { id: 8, source: "app", host: "h", ts: 1000, level: "error", line: "bb" },
+    { id: 9, source: "app", host: "h", ts: 1000, level: "fatal", line: "ccc", fields: { k: "3" } },
+  ]);
+  // A plain run splits into plain runs.
+  const [plain] = splitRun(base, 2);
+  assert.deepEqual(Object.keys(plain).sort(), Object.keys(base).sort());
 });

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { decodeRun } from "./run.ts";
 import type { LiveEvent, LiveLine, RawLinesEvent } from "./subscription.ts";
 
 /** The `Content-Type` of an SSE response. */
@@ -57,7 +58,8 @@ export function encodeSseMessage(message: SseMessage): string {
 
 /**
  * Encodes lines as one message each: `id:` the line's cursor (`<epoch>-<id>`, or the bare id
- * without an epoch), `data:` the line as JSON (`{"id","source","host","ts","line"}`).
+ * without an epoch), `data:` the line as JSON (`{"id","source","host","ts","line"}`); a line
+ * with a level has `"level"` before `"line"`, one with fields has `"fields"` (an object) after.
  *
  * @example
  * ```ts
@@ -71,7 +73,7 @@ export function encodeSseLines(lines: readonly LiveLine[], epoch?: string): stri
   let lastSource: string | undefined;
   let lastHost: string | undefined;
   let middle = "";
-  for (const { id, source, host, ts, line } of lines) {
+  for (const { id, source, host, ts, line, level, fields } of lines) {
     // The same text as JSON.stringify({ id, source, host, ts, line }) (fields picked explicitly,
     // so the wire format does not follow whatever the record holds), built for a fraction of
     // the cost: only the line is stringified, and source and host once per run of lines.
@@ -80,9 +82,11 @@ export function encodeSseLines(lines: readonly LiveLine[], epoch?: string): stri
       lastHost = host;
       middle = `,"source":${JSON.stringify(source)},"host":${JSON.stringify(host)},"ts":`;
     }
-    text += `id: ${prefix}${id}\ndata: {"id":${id}${middle}${ts},"line":${
-      JSON.stringify(line)
-    }}\n\n`;
+    text += `id: ${prefix}${id}\ndata: {"id":${id}${middle}${ts}`;
+    if (level !== undefined) text += `,"level":${JSON.stringify(level)}`;
+    text += `,"line":${JSON.stringify(line)}`;
+    if (fields !== undefined) text += `,"fields":${JSON.stringify(fields)}`;
+    text += "}\n\n";
   }
   return text;
 }
@@ -99,10 +103,16 @@ const ID_DIGITS = 16;
  * Encodes raw lines (see `Subscription.pollRaw`) as {@linkcode encodeSseLines} would encode
  * their records, byte for byte, without decoding them: a line of printable ASCII without `"` or
  * `\` is its own JSON string, so its bytes are copied between quotes; only other lines are
- * decoded (invalid UTF-8 becomes U+FFFD) and JSON-encoded.
+ * decoded (invalid UTF-8 becomes U+FFFD) and JSON-encoded. Lines with levels or fields are
+ * records already (their fields are objects): they are made records and encoded as such.
  */
 export function encodeSseRaw(raw: RawLinesEvent, epoch?: string): Uint8Array<ArrayBuffer> {
   const { data, firstId, count, source, host, ts } = raw;
+  if (raw.levels !== undefined || raw.fields !== undefined) {
+    const lines: LiveLine[] = [];
+    decodeRun(raw, lines);
+    return encoder.encode(encodeSseLines(lines, epoch));
+  }
   const idHead = encoder.encode(`id: ${epoch === undefined ? "" : `${epoch}-`}`);
   const middle = encoder.encode(
     `,"source":${JSON.stringify(source)},"host":${JSON.stringify(host)},"ts":${ts},"line":`,

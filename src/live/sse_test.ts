@@ -173,3 +173,50 @@ Deno.test("raw lines encode byte for byte as their records would, escapes and ba
   }
   assert.equal(parseSse(new TextDecoder().decode(encodeSseRaw(raw))).length, bytes.length);
 });
+
+Deno.test("a line's level and fields go in its message: level before line, fields after", () => {
+  const records: LiveLine[] = [
+    {
+      id: 1,
+      source: "api",
+      host: "h",
+      ts: 5,
+      level: "error",
+      line: "boom",
+      fields: { "service.name": "billing", status: 500, retry: false },
+    },
+    { id: 2, source: "api", host: "h", ts: 5, line: "plain" },
+    { id: 3, source: "api", host: "h", ts: 5, line: "no level", fields: { k: "v\n\r" } },
+  ];
+  const expected = records.map(({ id, source, host, ts, level, line, fields }) =>
+    `id: ${id}\ndata: ${JSON.stringify({ id, source, host, ts, level, line, fields })}\n\n`
+  ).join("");
+  assert.equal(encodeSseLines(records), expected);
+  assert.equal(parseSse(encodeSseLines(records)).length, 3, "a newline in a field breaks nothing");
+  assert.ok(
+    encodeSseLines(records).includes(
+      '"ts":5,"level":"error","line":"boom","fields":{"service.name":"billing","status":500,"retry":false}}',
+    ),
+  );
+});
+
+Deno.test("raw lines with levels or fields encode as their records would", () => {
+  const data = new TextEncoder().encode("first\nsecond\nthird\n");
+  const raw = {
+    type: "raw" as const,
+    data,
+    firstId: 10,
+    count: 3,
+    source: "api",
+    host: "h",
+    ts: 7,
+    levels: new Uint8Array([4, 0, 6]),
+    fields: [undefined, { a: 1 }, { b: "x" }] as (Record<string, string | number> | undefined)[],
+  };
+  const records: LiveLine[] = [
+    { id: 10, source: "api", host: "h", ts: 7, level: "warn", line: "first" },
+    { id: 11, source: "api", host: "h", ts: 7, line: "second", fields: { a: 1 } },
+    { id: 12, source: "api", host: "h", ts: 7, level: "fatal", line: "third", fields: { b: "x" } },
+  ];
+  assert.equal(new TextDecoder().decode(encodeSseRaw(raw, "e1")), encodeSseLines(records, "e1"));
+});

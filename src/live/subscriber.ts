@@ -7,7 +7,7 @@
 
 import type { Filter } from "./filter.ts";
 import type { FilterShare } from "./filter_budget.ts";
-import { decodeRun, endOfLines, type Queued, type Run, runCost } from "./run.ts";
+import { decodeRun, type Queued, type Run, runCost, splitRun } from "./run.ts";
 import type {
   CloseReason,
   DroppedEvent,
@@ -211,8 +211,11 @@ export class Subscriber implements Subscription {
     if ("dropped" in this.#queue[0]) return this.#takeNotice();
     const run = this.#shiftRun(Math.min(maxLines, this.#maxEventLines));
     this.#taken(runCost(run), run.count);
-    const { data, firstId, count, source, host, ts } = run;
-    return { type: "raw", data, firstId, count, source, host, ts };
+    const { data, firstId, count, source, host, ts, levels, fields } = run;
+    if (levels === undefined && fields === undefined) {
+      return { type: "raw", data, firstId, count, source, host, ts };
+    }
+    return { type: "raw", data, firstId, count, source, host, ts, levels, fields };
   }
 
   /** Checks poll options and applies `keepLines`; the line limit, or `undefined` for nothing. */
@@ -261,15 +264,10 @@ export class Subscriber implements Subscription {
         evicted += queued.count;
         bytes += runCost(queued);
       } else {
-        const cut = endOfLines(queued.data, excess);
-        bytes += runCost({ ...queued, data: queued.data.subarray(0, cut), count: excess });
+        const [gone, kept] = splitRun(queued, excess);
+        bytes += runCost(gone);
         evicted += excess;
-        queue[end] = {
-          ...queued,
-          data: queued.data.subarray(cut),
-          firstId: queued.firstId + excess,
-          count: queued.count - excess,
-        };
+        queue[end] = kept;
         break;
       }
       end++;
@@ -384,14 +382,9 @@ export class Subscriber implements Subscription {
       this.#queue.shift();
       return run;
     }
-    const cut = endOfLines(run.data, room);
-    this.#queue[0] = {
-      ...run,
-      data: run.data.subarray(cut),
-      firstId: run.firstId + room,
-      count: run.count - room,
-    };
-    return { ...run, data: run.data.subarray(0, cut), count: room };
+    const [taken, left] = splitRun(run, room);
+    this.#queue[0] = left;
+    return taken;
   }
 
   /** Accounts for lines handed to the reader: the queue has room again. */

@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { Fields, Level } from "../pipeline/record.ts";
+import type { FieldsColumn } from "./batch_columns.ts";
+
 /** One line as subscribers see it. */
 export interface LiveLine {
   /** The line's cursor: increases by one per line ingested, across all sources. */
@@ -18,6 +21,10 @@ export interface LiveLine {
   readonly ts: number;
   /** The line without its newline, decoded as UTF-8 (invalid bytes become U+FFFD). */
   readonly line: string;
+  /** Its level, when it has one (an input or a rule gave it). */
+  readonly level?: Level;
+  /** Its fields, when it has some (an input or a rule gave them). */
+  readonly fields?: Readonly<Fields>;
 }
 
 /** Lines for a subscriber, oldest first. */
@@ -58,6 +65,10 @@ export interface RawLinesEvent {
   readonly host: string;
   /** When they were received, in milliseconds since the epoch. */
   readonly ts: number;
+  /** Each line's level code (`record.ts`: 0 none), when the lines have levels. */
+  readonly levels?: Uint8Array;
+  /** Each line's fields, when the lines have fields. */
+  readonly fields?: FieldsColumn;
 }
 
 /** Why a subscription ended. */

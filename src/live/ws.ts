@@ -4,7 +4,8 @@
  * - `{"type":"ready","lastId":N,"epoch":"E","cursor":"E-N","restarted":false}` first: the cursor
  *   to resume from (`?lastEventId=<cursor>`) if nothing else arrives; a line's cursor is
  *   `<epoch>-<id>`; `restarted` when the tail resumed from another run's cursor;
- * - `{"type":"lines","lines":[{"id","source","host","ts","line"}, ...]}`;
+ * - `{"type":"lines","lines":[{"id","source","host","ts","line"}, ...]}`, with `"level"` before
+ *   `"line"` and `"fields"` (an object) after it for lines that have them;
  * - `{"type":"dropped","count":N}` where lines were missed.
  *
  * A WebSocket has no flow control a sender can wait on, so the pump watches `bufferedAmount`:
@@ -63,13 +64,11 @@ export const WS_STALLED = 1008;
 export function encodeWsEvent(event: LiveEvent): string {
   if (event.type === "dropped") return JSON.stringify({ type: "dropped", count: event.count });
   // Fields picked explicitly so the wire format does not follow whatever the record holds.
-  const lines = event.lines.map(({ id, source, host, ts, line }) => ({
-    id,
-    source,
-    host,
-    ts,
-    line,
-  }));
+  const lines = event.lines.map(({ id, source, host, ts, line, level, fields }) =>
+    level === undefined && fields === undefined
+      ? { id, source, host, ts, line }
+      : { id, source, host, ts, level, line, fields }
+  );
   return JSON.stringify({ type: "lines", lines });
 }
 
