@@ -18,6 +18,11 @@ export interface FlagSpec {
   default?: string | boolean;
   /** Name of the value in the usage text, e.g. `N` or `PATH`. */
   value?: string;
+  /**
+   * A `string` flag that may be given several times: every value, in order, is in
+   * {@linkcode ParsedFlags.lists} (`values` holds the last). Default false.
+   */
+  repeat?: boolean;
 }
 
 /** The flags of one command, by name without dashes. */
@@ -29,6 +34,8 @@ export interface ParsedFlags {
   values: Record<string, string | boolean>;
   /** The arguments after the flags. */
   positionals: string[];
+  /** Every value of each `repeat` flag given, in order. */
+  lists: Record<string, string[]>;
   /** Whether `-h`, `-help` or `--help` was given. */
   help: boolean;
 }
@@ -58,6 +65,7 @@ export class FlagError extends Error {
  */
 export function parseFlags(args: readonly string[], specs: FlagSpecs): ParsedFlags {
   const values: Record<string, string | boolean> = {};
+  const lists: Record<string, string[]> = {};
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.default !== undefined) values[name] = spec.default;
   }
@@ -89,8 +97,9 @@ export function parseFlags(args: readonly string[], specs: FlagSpecs): ParsedFla
     if (inline !== undefined) values[name] = inline;
     else if (i + 1 < args.length) values[name] = args[++i];
     else throw new FlagError(`Flag "-${name}" needs a value`);
+    if (spec.repeat === true) (lists[name] ??= []).push(values[name] as string);
   }
-  return { values, positionals: args.slice(i), help };
+  return { values, positionals: args.slice(i), help, lists };
 }
 
 /** The usage text of a command: its synopsis, then each flag with its default. */
@@ -101,7 +110,8 @@ export function formatUsage(synopsis: string, specs: FlagSpecs): string {
     const shown = spec.default === undefined || spec.default === "" || spec.default === false
       ? ""
       : ` (default ${spec.default})`;
-    lines.push(`  -${name}${value}`, `        ${spec.help}${shown}`);
+    const repeats = spec.repeat === true ? " (may be repeated)" : "";
+    lines.push(`  -${name}${value}`, `        ${spec.help}${shown}${repeats}`);
   }
   lines.push("  -h, --help", "        Print this help");
   return lines.join("\n") + "\n";

@@ -86,3 +86,18 @@ Deno.test("parseCommand: a bad flag is exit code 2 with the usage, -h is 0, the 
     console.log = log;
   }
 });
+
+Deno.test("a repeat flag keeps every value in order; others keep the last", () => {
+  const specs = {
+    field: { type: "string", repeat: true, help: "x" },
+    source: { type: "string", help: "y" },
+  } as const;
+  const parsed = parseFlags(
+    ["-field", "a=1", "--field=b=2", "-source", "s1", "-source=s2", "-field", "c=3"],
+    specs,
+  );
+  assert.deepEqual(parsed.lists, { field: ["a=1", "b=2", "c=3"] });
+  assert.equal(parsed.values.source, "s2");
+  assert.deepEqual(parseFlags([], specs).lists, {});
+  assert.match(formatUsage("cmd", specs), /-field VALUE\n {8}x \(may be repeated\)/);
+});

@@ -6,12 +6,14 @@
  *
  * ```sh
  * deno run --allow-net=127.0.0.1:8081 main.ts tail -grep ERROR -n 20
+ * deno run --allow-net=127.0.0.1:8081 main.ts tail -level warn -field service=billing
  * ```
  *
  * @module
  */
 
 import { describe, sleep } from "../_util.ts";
+import { type Level, LEVELS } from "../pipeline/record.ts";
 import { RetryPolicy } from "../retry.ts";
 import { tokenFromEnv, unauthorizedHint } from "../token.ts";
 import { compileLinearRegex } from "../text/linear_regex.ts";
@@ -31,6 +33,18 @@ export const TAIL_FLAGS: FlagSpecs = {
   source: { type: "string", value: "S", help: "Only lines of this source" },
   grep: { type: "string", value: "TEXT", help: "Only lines containing this text" },
   regex: { type: "string", value: "RE", help: "Only lines this regular expression matches" },
+  level: {
+    type: "string",
+    value: "LEVEL",
+    help: `Only lines with this level or a higher one (${LEVELS.join(", ")}); lines without a ` +
+      "level are left out",
+  },
+  field: {
+    type: "string",
+    value: "NAME=VALUE",
+    repeat: true,
+    help: "Only lines whose field NAME has this value; several must all match",
+  },
   n: {
     type: "string",
     value: "N",
@@ -45,7 +59,8 @@ export const TAIL_FLAGS: FlagSpecs = {
   },
 };
 
-const SYNOPSIS = "logboom tail [-server URL] [-source S] [-grep TEXT] [-regex RE] [-n N] [-json]";
+const SYNOPSIS = "logboom tail [-server URL] [-source S] [-grep TEXT] [-regex RE] [-level LEVEL] " +
+  "[-field NAME=VALUE ...] [-n N] [-json]";
 
 /** The settings of a tail. */
 export interface TailConfig {
@@ -57,6 +72,10 @@ export interface TailConfig {
   grep?: string;
   /** Only lines this regular expression matches. */
   regex?: string;
+  /** Only lines with this level or a higher one. */
+  level?: Level;
+  /** Only lines whose fields hold these values (name, value), all of them. */
+  fields?: [name: string, value: string][];
   /** Backfill on the first connection. */
   n: number;
   /** Print JSON records instead of lines. */
@@ -86,7 +105,7 @@ export interface TailIo {
 
 /** Parses `tail`'s arguments; throws {@linkcode FlagError} for bad ones. */
 export function parseTailArgs(args: readonly string[]): { config: TailConfig; help: boolean } {
-  const { values, positionals, help } = parseFlags(args, TAIL_FLAGS);
+  const { values, positionals, help, lists } = parseFlags(args, TAIL_FLAGS);
   if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
   const rawServer = values.server as string;
   let server: URL;
@@ -109,12 +128,28 @@ export function parseTailArgs(args: readonly string[]): { config: TailConfig; he
       throw new FlagError(`Flag "-regex" is not a valid regular expression: ${describe(err)}`);
     }
   }
+  const rawLevel = values.level as string | undefined;
+  const level = rawLevel?.toLowerCase();
+  if (level !== undefined && !(LEVELS as readonly string[]).includes(level)) {
+    throw new FlagError(`Flag "-level" takes one of ${LEVELS.join(", ")}, got "${rawLevel}"`);
+  }
+  const fields = (lists.field ?? []).map((pair): [string, string] => {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new FlagError(`Flag "-field" takes NAME=VALUE, got "${pair}"`);
+    return [pair.slice(0, eq), pair.slice(eq + 1)];
+  });
+  const names = new Set(fields.map(([name]) => name));
+  if (names.size < fields.length) {
+    throw new FlagError(`Flag "-field" names a field twice; a line has one value per field`);
+  }
   return {
     config: {
       server,
       source: values.source as string | undefined,
       grep: values.grep as string | undefined,
       regex,
+      level: level as Level | undefined,
+      fields: fields.length > 0 ? fields : undefined,
       n,
       json: values.json === true,
       token: (values.token as string | undefined) ?? "",
@@ -150,6 +185,8 @@ export async function tail(config: TailConfig, io: TailIo): Promise<number> {
     if (config.source !== undefined) url.searchParams.set("source", config.source);
     if (config.grep !== undefined) url.searchParams.set("grep", config.grep);
     if (config.regex !== undefined) url.searchParams.set("regex", config.regex);
+    if (config.level !== undefined) url.searchParams.set("level", config.level);
+    for (const [name, value] of config.fields ?? []) url.searchParams.set(`field.${name}`, value);
     // Backfill only once: after that the cursor says where to resume.
     if (cursor === undefined && config.n > 0) url.searchParams.set("n", String(config.n));
     const headers: Record<string, string> = { accept: "text/event-stream" };
