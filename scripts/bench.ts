@@ -43,6 +43,7 @@ import { benchRotation } from "./bench_rotation.ts";
 import { benchStore } from "./bench_store.ts";
 import { benchCost, benchHttp, benchLatency, benchSse } from "./bench_live.ts";
 import { benchSyslog, benchUdp } from "./bench_syslog.ts";
+import { benchProtocols } from "./bench_protocols.ts";
 import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
 import { parseSize } from "../src/units.ts";
@@ -92,6 +93,11 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: 
     yardstick: false,
     needs: "Go and rsyslog",
   },
+  protocols: {
+    help: "the same records as text, NDJSON (gzip), OTLP protobuf and Loki protobuf over HTTP; " +
+      "bar: NDJSON at least half of text's MB/s",
+    yardstick: false,
+  },
   udp: {
     help: "UDP (raw and syslog) received vs sent, at the highest rate where rsyslog imudp loses " +
       "nothing and at 2x",
@@ -104,7 +110,7 @@ const BENCH_FLAGS: FlagSpecs = {
   scenario: {
     type: "string",
     value: "NAMES",
-    default: "tcp,store,rotate,agent,syslog,udp",
+    default: "tcp,store,rotate,agent,protocols,syslog,udp",
     help: `Comma-separated scenarios: ${Object.keys(SCENARIO_HELP).join(", ")}`,
   },
   peer: {
@@ -312,6 +318,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   rotate: benchRotation,
   agent: async (rounds) => await (await import("./bench_agent.ts")).benchAgent(rounds),
   http: benchHttp,
+  protocols: benchProtocols,
   sse: benchSse,
   latency: benchLatency,
   cost: benchCost,
