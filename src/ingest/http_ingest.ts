@@ -11,6 +11,7 @@ import { HttpError } from "../net/http_error.ts";
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { bodyTooLarge, isGzip, readBody } from "./http_body.ts";
+import { NdjsonFastReader } from "./ndjson_fast.ts";
 import { IngestGate, type IngestGateOptions, type IngestStats } from "./ingest_gate.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Sink } from "../pipeline/sink.ts";
@@ -91,6 +92,8 @@ const SPARE_BYTES = 16 * 1024 * 1024;
 const SPARE_FRAMERS = 4;
 /** A record's buffer doubles up to this, then takes room for the largest body at once. */
 const GROW_BYTES = 1024 * 1024;
+/** NDJSON records read between two looks at the clock (a power of two). */
+const RECORDS_PER_CHECK = 32;
 /** While a group is gathered into a batch, the clock is read every this many runs. */
 const RUNS_PER_CHECK = 64;
 const NEWLINE = new Uint8Array([10]);
@@ -462,14 +465,17 @@ export class HttpIngest {
       ? length + Math.ceil(length / framer.maxLine) + 1
       : 0;
     const arena = new Arena(spares, expected);
+    // Records mostly come from one (source, host) after another: that one is found without a key.
+    let last: Group | undefined;
     const groupFor = (source: string, host: string): Group => {
+      if (last !== undefined && last.meta.source === source && last.meta.host === host) return last;
       const key = `${source}\n${host}`;
       let group = groups.get(key);
       if (group === undefined) {
         group = new Group({ source, host, input: "http" }, arena);
         groups.set(key, group);
       }
-      return group;
+      return last = group;
     };
     const reserve = (n: number) => this.gate.reserve(reservation, n);
     // The limit this request started under (a reload may change it meanwhile).
@@ -519,8 +525,56 @@ export class HttpIngest {
     const partial = new ByteBuilder(0, maxBody);
     let number = 0;
     const invalid = () => new HttpError(400, `Record ${number} of the body is not valid UTF-8`);
+    // Lines of consecutive records of one group gather in the framer's free buffer and are framed
+    // together: a framer call and an arena copy per buffer, not per record. The framer holds no
+    // partial line between commits, so each commit's lines are the group's alone.
+    const fast = new NdjsonFastReader();
+    let pendingGroup: Group | undefined;
+    let pending = 0;
+    let room: Uint8Array | undefined;
+    const commitPending = () => {
+      if (pending > 0) pendingGroup!.add(framer.commit(pending));
+      pending = 0;
+      room = undefined;
+    };
+    const appendLine = (group: Group, line: Uint8Array) => {
+      if (group !== pendingGroup) {
+        commitPending();
+        pendingGroup = group;
+      }
+      const size = line.length;
+      room ??= framer.buffer;
+      if (pending + size + 1 > room.length) {
+        commitPending();
+        room = framer.buffer;
+        if (size + 1 > room.length) {
+          group.add(framer.push(line));
+          group.add(framer.push(NEWLINE));
+          room = undefined;
+          return;
+        }
+      }
+      if (size < 32) {
+        for (let k = 0; k < size; k++) room[pending + k] = line[k];
+      } else {
+        room.set(line, pending);
+      }
+      room[pending + size] = 10;
+      pending += size + 1;
+    };
     const record = (bytes: Uint8Array) => {
       number++;
+      if (bytes.length === 0) return;
+      if (fast.read(bytes)) {
+        const source = fast.source ?? request.source;
+        const host = fast.host ?? request.host;
+        checkName("source", source);
+        checkName("host", host);
+        if (fast.line.length > 0) appendLine(groupFor(source, host), fast.line);
+        return;
+      }
+      // Any other form, and every error, the general way.
+      commitPending();
       let text: string;
       try {
         text = decoder.decode(bytes);
@@ -534,6 +588,7 @@ export class HttpIngest {
     /** A record over LARGE_RECORD_BYTES: parsed and framed a slice at a time, with turns for others. */
     const largeRecord = async (bytes: Uint8Array) => {
       number++;
+      commitPending();
       let parsed: JsonRecord;
       try {
         parsed = await readJsonRecord(bytes, RECORD_KEYS, turns);
@@ -569,15 +624,16 @@ export class HttpIngest {
           else record(bytes);
           partial.clear();
           start = nl + 1;
-          if (due()) await pause();
+          if ((number & (RECORDS_PER_CHECK - 1)) === 0 && due()) await pause();
         }
         partial.append(chunk.subarray(start));
         if (due()) await pause();
       }
     }
-    const last = partial.bytes();
-    if (last.length > LARGE_RECORD_BYTES) await largeRecord(last);
-    else record(last);
+    const rest = partial.bytes();
+    if (rest.length > LARGE_RECORD_BYTES) await largeRecord(rest);
+    else record(rest);
+    commitPending();
     return { groups, arena };
   }
 }
