@@ -152,3 +152,48 @@ Deno.test("NdjsonFastReader agrees with JSON.parse on generated and mutated reco
   }
   assert.ok(accepted > 5_000, `only ${accepted} records read the fast way`);
 });
+
+Deno.test("HttpIngest stores fast and general NDJSON records alike: order, groups, framing, errors", async () => {
+  const { HttpIngest } = await import("./http_ingest.ts");
+  const { TestSink } = await import("../pipeline/_test_sink.ts");
+  type Batch = import("../pipeline/batch.ts").Batch;
+  class Sink extends TestSink {
+    readonly name = "memory";
+    readonly stored: string[] = [];
+    write(batch: Batch): boolean {
+      this.stored.push(`${batch.meta.source}|${new TextDecoder().decode(batch.data)}`);
+      return true;
+    }
+  }
+  const sink = new Sink();
+  const ingest = new HttpIngest(sink, { maxLine: 8 });
+  const post = (body: string) =>
+    ingest.handle(
+      new Request("http://localhost/api/v1/ingest?source=app", {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/x-ndjson" },
+      }),
+      { hostname: "10.0.0.1" },
+    );
+  const records = [
+    '{"line":"a"}',
+    '{"line":"b","nested":{"x":1}}',
+    '{"line":"c","source":"web"}',
+    '{"line":"d\\nsplit\\r\\n"}',
+    '{"line":"   "}',
+    '{"line":""}',
+    "",
+    `{"line":"${"x".repeat(20)}"}`,
+    '{"line":"e","host":"10.0.0.1"}',
+  ];
+  const res = await post(records.join("\n"));
+  assert.deepEqual([res.status, await res.json()], [200, { accepted: 9, duplicate: false }]);
+  assert.deepEqual(sink.stored, ["app|a\nb\nd\nsplit\nxxxxxxxx\nxxxxxxxx\nxxxx\ne\n", "web|c\n"]);
+  // A bad record after good ones: 400 naming it, nothing stored.
+  sink.stored.length = 0;
+  const bad = await post('{"line":"ok"}\n{"line":"ok"}\n{"line":1}\n{"line":"ok"}');
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /Record 3 of the body has no "line" string/);
+  assert.deepEqual(sink.stored, []);
+});
