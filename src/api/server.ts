@@ -13,6 +13,7 @@
  * | `GET /api/v1/sources` | per-source counters |
  * | `GET /api/v1/agents`, `POST /api/v1/agents/report` | agents reporting in, with their files and lag |
  * | `GET /metrics` | Prometheus text format |
+ * | `POST /api/v1/rules/test` | transform rules tried on sample lines (`api/rules.ts`) |
  * | `GET /healthz`, `GET /readyz` | liveness (no token needed), readiness |
  *
  * @module
@@ -30,6 +31,7 @@ import { isAuthorized } from "./auth.ts";
 import { isLoopback } from "../units.ts";
 import { type InputMetrics, renderMetrics, type SinkMetrics } from "./metrics.ts";
 import { checkOrigin } from "./origin.ts";
+import { rulesTestRoute } from "./rules.ts";
 import type { SourceStats } from "./source_stats.ts";
 import { TailRoute } from "./tail.ts";
 import { ConnectionGate, type NetStats } from "../net/accept.ts";
@@ -77,6 +79,8 @@ export interface ApiParts {
   inputMetrics?: () => readonly InputMetrics[];
   /** Connection counters of the TCP and HTTP listeners (a live object). Default: none shown. */
   net?: NetStats;
+  /** The transform steps' counters as Prometheus text, read at request time. Default: none. */
+  transformMetrics?: () => string;
 }
 
 /** The peer of a request. */
@@ -91,6 +95,7 @@ const ROUTES = new Set([
   "/api/v1/sources",
   "/api/v1/agents",
   "/api/v1/agents/report",
+  "/api/v1/rules/test",
   "/metrics",
   "/healthz",
   "/readyz",
@@ -233,9 +238,15 @@ export class Api {
       }
       case "/api/v1/sources":
         return methodIs(req, "GET") ?? json(200, { sources: this.#sources() });
+      case "/api/v1/rules/test":
+        return await rulesTestRoute(req);
       case "/metrics":
         return methodIs(req, "GET") ??
-          text(200, this.#metrics() + this.#agents.metrics(), PROMETHEUS_CONTENT_TYPE);
+          text(
+            200,
+            this.#metrics() + (this.#parts.transformMetrics?.() ?? "") + this.#agents.metrics(),
+            PROMETHEUS_CONTENT_TYPE,
+          );
       case "/readyz": {
         const reasons = this.#notReady();
         return methodIs(req, "GET") ??

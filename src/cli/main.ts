@@ -8,6 +8,7 @@
 import { runAgent } from "./agent.ts";
 import { formatUsage } from "./flags.ts";
 import { runSend } from "./send.ts";
+import { runRules } from "./rules.ts";
 import { runServe, SERVE_FLAGS, SERVE_SYNOPSIS } from "./serve.ts";
 import { runTail } from "./tail.ts";
 import { runValidate } from "./validate.ts";
@@ -37,6 +38,10 @@ const COMMANDS: Record<string, Command> = {
   validate: {
     run: runValidate,
     summary: "Check a serve config file (-config FILE): every problem with its key path",
+  },
+  rules: {
+    run: runRules,
+    summary: "Try a config's transform rules on sample lines: rules test -config FILE < sample",
   },
 };
 

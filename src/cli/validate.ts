@@ -47,10 +47,13 @@ export async function runValidate(args: readonly string[]): Promise<number> {
       ...(config.http.address === undefined ? [] : ["http"]),
       ...Object.keys(config.inputs),
     ];
+    const transforms = config.transforms === undefined
+      ? ""
+      : `; transforms: ${Object.keys(config.transforms).join(", ") || "none"}`;
     console.log(
       `${parsed.file}: OK (inputs: ${inputs.join(", ")}; sinks: ${
         Object.keys(config.sinks).join(", ")
-      })`,
+      }${transforms})`,
     );
     return 0;
   } catch (err) {

@@ -56,6 +56,8 @@ export interface InputContext {
   queueBytes: number;
   /** What the sinks read of a batch besides its bytes: inputs parse only that (syslog). */
   reads: BatchReads;
+  /** The transform steps' counters as Prometheus text, read at request time; `""` for none. */
+  transformMetrics?(): string;
 }
 
 /**

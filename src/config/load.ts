@@ -61,6 +61,16 @@ export async function loadServerConfig(file: string): Promise<ServerConfig> {
   return parseServerConfig(text, file);
 }
 
+/**
+ * Parses `text` as JSON when `file` ends in `.json`, as YAML otherwise, without checking what it
+ * holds (`logboom rules test` reads only its `transforms` section).
+ *
+ * @throws {ConfigError} when it does not parse, or YAML cannot be read without env permission.
+ */
+export function parseConfigText(text: string, file: string): unknown {
+  return parseText(text, file);
+}
+
 function parseText(text: string, file: string): unknown {
   if (file.toLowerCase().endsWith(".json")) {
     try {

@@ -18,8 +18,11 @@ import { SourceStats } from "../api/source_stats.ts";
 import { ConnectionGate } from "../net/accept.ts";
 import type { Input } from "../pipeline/input.ts";
 import { Router } from "../pipeline/router.ts";
+import type { Sink } from "../pipeline/sink.ts";
 import { stateDirConflict } from "../store/state_dir.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
+import { compiledTransforms } from "../transforms/config.ts";
+import { TransformStage } from "../transforms/stage.ts";
 import {
   BuildError,
   type BuiltSink,
@@ -67,6 +70,8 @@ export interface ReloadResult {
   net: string[];
   /** Whether `log_level` changed (the caller applies it). */
   logLevel: boolean;
+  /** Transform pipelines by what happened to them: changed ones were compiled anew. */
+  transforms: { added: string[]; removed: string[]; rebuilt: string[] };
 }
 
 /** A reload that cannot be applied: the running config stays. */
@@ -89,6 +94,11 @@ export class Pipeline {
   /** The sinks' built forms, in the config's order. */
   #sinks: NamedSink[] = [];
   #router: Router | undefined;
+  /**
+   * The transform stage between the inputs and the router, when the server started with a
+   * `transforms` section; without one, inputs write to the router and pay nothing for it.
+   */
+  #stage: TransformStage | undefined;
   readonly #sources = new SourceStats();
   readonly #gate: ConnectionGate;
   readonly #marks: StreamMarks | undefined;
@@ -161,7 +171,16 @@ export class Pipeline {
       const built = await SINKS[sinkConfig.type].build(name, sinkConfig, { marks: this.#marks });
       this.#sinks.push({ ...built, name, type: sinkConfig.type });
     }
-    this.#router = new Router([...this.#sinks.map((s) => s.sink), this.#sources]);
+    const transforms = config.transforms;
+    this.#router = new Router(
+      this.#routed(this.#sinks.map((s) => s.sink), transforms !== undefined),
+    );
+    if (transforms !== undefined) {
+      // The per-source counters count lines as received: before the steps, which may drop some.
+      this.#stage = new TransformStage(this.#router, compiledTransforms(transforms), {
+        tap: this.#sources,
+      });
+    }
     const context = this.#contextFor(config, this.#sinks);
     this.#context = context;
     const listed = Object.keys(config.inputs);
@@ -178,7 +197,7 @@ export class Pipeline {
   /** What inputs are built with, for `config` and its built `sinks`. */
   #contextFor(config: ServerConfig, sinks: readonly NamedSink[]): InputContext {
     return {
-      router: this.#router!,
+      router: this.#stage ?? this.#router!,
       gate: this.#gate,
       net: config.net,
       say: this.#say,
@@ -193,6 +212,7 @@ export class Pipeline {
       inputMetrics: () =>
         this.inputs.map((input) => ({ name: input.name, type: input.type, stats: input.stats() })),
       queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
+      transformMetrics: () => this.#stage?.metrics() ?? "",
       reads: {
         labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
         times: sinks.some((s) => s.reads?.times ?? false),
@@ -229,6 +249,13 @@ export class Pipeline {
   async #reload(next: ServerConfig): Promise<ReloadResult> {
     const plan = planReload(this.#config, next);
     if (plan.refused !== undefined) throw new ReloadRefused(plan.refused);
+    if (this.#stage === undefined && Object.keys(next.transforms ?? {}).length > 0) {
+      throw new ReloadRefused(
+        "transforms added to a server started without a transforms section, whose inputs write " +
+          "straight to the sinks; restart logboom to apply it (a server started with one, even " +
+          "an empty `transforms: {}`, takes any change to it on reload)",
+      );
+    }
     const reason = whyNot(next, this.#say);
     if (reason !== undefined) throw new ReloadRefused(reason);
     const built = await this.#buildSinks(next, [...plan.sinks.added, ...plan.sinks.changed]);
@@ -243,7 +270,15 @@ export class Pipeline {
         move = moveApi(this.#api, next.http, context);
       }
       const inputs = await this.#reloadInputs(next, plan, context, moved);
-      this.#commit(next, sinks, context, move);
+      this.#commit(next, sinks, context, move, new Set(plan.transforms.unchanged));
+      const { added, removed, changed } = plan.transforms;
+      if (added.length + removed.length + changed.length > 0) {
+        const names = (list: string[]) => list.join(", ") || "none";
+        log.info(
+          "Transform pipelines reloaded: added {added}; removed {removed}; compiled anew {changed}",
+          { added: names(added), removed: names(removed), changed: names(changed) },
+        );
+      }
       return {
         ...inputs,
         sinks: {
@@ -254,6 +289,11 @@ export class Pipeline {
         http: plan.http,
         net: plan.net,
         logLevel: plan.logLevel,
+        transforms: {
+          added: plan.transforms.added,
+          removed: plan.transforms.removed,
+          rebuilt: plan.transforms.changed,
+        },
       };
     } catch (err) {
       await move?.rollback();
@@ -377,6 +417,7 @@ export class Pipeline {
     sinks: NamedSink[],
     context: InputContext,
     move: ApiMove | undefined,
+    unchangedTransforms: ReadonlySet<string>,
   ): void {
     if (this.#api !== undefined) {
       move?.commit();
@@ -387,7 +428,9 @@ export class Pipeline {
       });
     }
     const leaving = this.#sinks.filter((s) => !sinks.includes(s)).map((s) => s.name);
-    this.#router!.swap([...sinks.map((s) => s.sink), this.#sources]).catch((err) => {
+    // Compiled when the config was read; unchanged pipelines keep running as they were.
+    this.#stage?.configure(compiledTransforms(next.transforms ?? {}), unchangedTransforms);
+    this.#router!.swap(this.#routed(sinks.map((s) => s.sink))).catch((err) => {
       log.error("A sink the reload replaced ({names}) could not store everything: {error}", {
         names: leaving.join(", "),
         error: describe(err),
@@ -438,6 +481,14 @@ export class Pipeline {
         });
       }
     }
+  }
+
+  /**
+   * What the router fans out to: the sinks, and the per-source counters unless a transform stage
+   * taps them before its steps (`tapped`, by default whether this server has one).
+   */
+  #routed(sinks: Sink[], tapped = this.#stage !== undefined): Sink[] {
+    return tapped ? sinks : [...sinks, this.#sources];
   }
 
   /** Reopens every sink's files before their next write (logrotate's SIGHUP). */

@@ -10,6 +10,8 @@ import type { InputComponent, SinkComponent } from "./component.ts";
 import { boundsText, defaultText, flagsOf, type KeyTable, typeName } from "./keys.ts";
 import { INPUTS, inputTypes, SINKS } from "./registry.ts";
 import { flagKeys, NET_KEYS, STORAGE_KEYS, TOP_KEYS } from "./server_config.ts";
+import { PIPELINE_KEYS, STEPS_DOC } from "../transforms/config.ts";
+import { STEPS } from "../transforms/registry.ts";
 
 /** Where the example config lives, relative to this module. */
 export const EXAMPLE_URL = new URL("./example.yaml", import.meta.url);
@@ -91,6 +93,11 @@ export function renderReference(example: string): string {
     "`idle_timeout` applies to open TCP connections at their next read and to HTTP's next idle " +
     "wait, and rebuilds the inputs that cannot take it in place (syslog).",
     "- `log_level` applies at once.",
+    "- `transforms`: a pipeline whose keys changed is compiled anew (when the file is read) and " +
+    "takes the next batch; the others keep running as they were, with their counters and the " +
+    "last level of each stream. A server started without a `transforms` section runs its " +
+    "inputs straight into the sinks: adding one needs a restart (start with `transforms: {}` " +
+    "to add rules later by reload).",
     "- needs a restart, and is refused with that reason: `storage.state_dir`, or a file sink " +
     "path that moves the state folder when `storage.state_dir` is not set (the stream marks " +
     "journal stays where the server started, as Vector's `data_dir` does); turning the HTTP API " +
@@ -109,6 +116,7 @@ export function renderReference(example: string): string {
     "| `net` | limits every listener shares |",
     "| `inputs` | inputs by name: `<name>: { type: ..., ... }` |",
     "| `sinks` | sinks by name: `<name>: { type: ..., ... }` |",
+    "| `transforms` | transform pipelines by name: `<name>: { sources: [...], steps: [...] }` |",
     "",
     ...section("`storage`", STORAGE_KEYS),
     ...section("`http`", INPUTS.http.keys, INPUTS.http.doc),
@@ -119,6 +127,7 @@ export function renderReference(example: string): string {
     "## Sinks",
     "",
     ...Object.values(SINKS).flatMap((c) => component(c)),
+    ...transformsSection(),
     ...flagsTable(),
   ].join("\n") + "\n";
 }
@@ -141,6 +150,42 @@ function table(keys: KeyTable): string[] {
     "| key | type | default | bounds | flag | what |",
     "| --- | --- | --- | --- | --- | --- |",
     ...rows,
+  ];
+}
+
+function transformsSection(): string[] {
+  return [
+    "## Transforms",
+    "",
+    "Named pipelines between the inputs and the sinks. A batch goes through every pipeline " +
+    "whose `sources` take its source, in the file's order, each running its steps in order on " +
+    "the batch's columns: a line's text is decoded only when a step reads it, and every step " +
+    "(regexes included, on the linear-time engine) is compiled once, when the file is read. " +
+    "`logboom rules test -config FILE -source NAME < sample.log` prints what each line becomes; " +
+    "`POST /api/v1/rules/test` does the same for the web page. Per step, `/metrics` counts " +
+    "batches, lines in, out, dropped and in error, and seconds spent " +
+    "(`logboom_transform_*{pipeline,step,type}`).",
+    "",
+    "- Levels are trace, debug, info, warn, error, fatal. A line without one takes the " +
+    "previous line's in the same stream (`level` step, `inherit`).",
+    "- A line that does not parse keeps its text and gets the field `_parse_error` " +
+    "(`on_error: keep`), or is dropped (`drop`).",
+    "- `route` sets the field `_route`, which a file sink's path names as `{fields._route}`.",
+    "- Pipeline names are 1 to 64 letters, digits, `_` or `-`; they label metrics.",
+    "",
+    "### A pipeline",
+    "",
+    ...table(PIPELINE_KEYS),
+    `| \`steps\` | list of steps | (required) | >= 1 items |  | ${cell(STEPS_DOC)} |`,
+    "",
+    ...Object.values(STEPS).flatMap((step) => [
+      `### \`type: ${step.type}\``,
+      "",
+      step.doc + ".",
+      "",
+      ...table(step.keys),
+      "",
+    ]),
   ];
 }
 

@@ -38,6 +38,8 @@ export interface ReloadPlan extends Changes {
   net: string[];
   /** Whether `log_level` changed. */
   logLevel: boolean;
+  /** The transform pipelines, by name: changed ones are compiled anew, the others keep running. */
+  transforms: Changes;
 }
 
 /** Compares the running config with `next`. */
@@ -48,11 +50,20 @@ export function planReload(running: ServerConfig, next: ServerConfig): ReloadPla
     http: changedKeys(running.http, next.http),
     net: changedKeys(running.net, next.net),
     logLevel: running.log_level !== next.log_level,
+    transforms: changes(running.transforms ?? {}, next.transforms ?? {}),
   };
   const refused = whyRestart(running, next);
   if (refused === undefined) return plan;
   const none = { added: [], removed: [], changed: [], unchanged: [] };
-  return { refused, ...none, sinks: none, http: [], net: [], logLevel: false };
+  return {
+    refused,
+    ...none,
+    sinks: none,
+    http: [],
+    net: [],
+    logLevel: false,
+    transforms: none,
+  };
 }
 
 /**

@@ -40,6 +40,7 @@ Deno.test("a reload adds, removes and changes inputs and sinks one by one", () =
     http: [],
     net: [],
     logLevel: true,
+    transforms: { added: [], removed: [], changed: [], unchanged: [] },
   });
 });
 

@@ -38,6 +38,7 @@ import {
   type Value,
 } from "./keys.ts";
 import { INPUTS, inputTypes, SINKS } from "./registry.ts";
+import { readTransforms, type TransformsConfig } from "../transforms/config.ts";
 
 /** The top-level keys that are plain values. */
 export const TOP_KEYS = {
@@ -89,7 +90,15 @@ export const NET_KEYS = {
 } as const satisfies KeyTable;
 
 /** The sections of a config file, in the order the reference page lists them. */
-export const SECTIONS = ["log_level", "storage", "http", "net", "inputs", "sinks"] as const;
+export const SECTIONS = [
+  "log_level",
+  "storage",
+  "http",
+  "net",
+  "inputs",
+  "sinks",
+  "transforms",
+] as const;
 
 /** One input or sink: its component's `type` and its values, keyed as in a config file. */
 export interface ComponentConfig {
@@ -113,6 +122,11 @@ export interface ServerConfig {
   inputs: Record<string, ComponentConfig>;
   /** Sinks by name, in the file's order. With the HTTP API on, one is a `live` sink. */
   sinks: Record<string, ComponentConfig>;
+  /**
+   * Transform pipelines by name, in the file's order (`transforms/config.ts`); `undefined` when
+   * the config has no `transforms` section: inputs then write straight to the sinks.
+   */
+  transforms?: TransformsConfig;
 }
 
 /** Names of inputs and sinks: they label metrics and logs. */
@@ -161,6 +175,8 @@ export function checkServerConfig(doc: unknown, options: CheckOptions = {}): Che
     inputs: components(top, "inputs", read),
     sinks: components(top, "sinks", read),
   };
+  const transforms = readTransforms(top.transforms, problems);
+  if (transforms !== undefined) config.transforms = transforms;
   INPUTS.http.check?.(config.http, "http", problems);
   addLiveSink(config, problems);
   checkWhole(config, problems);

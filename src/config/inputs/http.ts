@@ -118,6 +118,7 @@ export const httpInput = defineInput({
         sources: context.sources,
         sinkMetrics: context.sinkMetrics,
         inputMetrics: context.inputMetrics,
+        transformMetrics: context.transformMetrics,
       });
     } catch (err) {
       throw listenError(err, address, context);

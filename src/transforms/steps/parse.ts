@@ -1,0 +1,206 @@
+/**
+ * The `parse` step: fields out of each line's text (or out of a field), as JSON, logfmt, a regex
+ * with named groups, a dissect pattern, or syslog. A line that does not parse is kept with the
+ * field `_parse_error` (`on_error: keep`, the default) or dropped (`drop`); either way it counts
+ * as an error of the step.
+ *
+ * @module
+ */
+
+import { type Fields, levelCode } from "../../pipeline/record.ts";
+import { DepthError, flattenJson, normalizeLevel, setField } from "../../protocols/fields.ts";
+import { facilityName, type ParsedSyslog, severityName, SyslogParser } from "../../syslog/parse.ts";
+import { compileCapture } from "../capture.ts";
+import { compileDissect } from "../dissect.ts";
+import { parseLogfmt } from "../logfmt.ts";
+import { atKey, defineStep, PARSE_ERROR_FIELD, type Step, StepKeyError } from "../step.ts";
+import type { Work } from "../work.ts";
+
+const FORMATS = ["json", "logfmt", "regex", "dissect", "syslog"] as const;
+const encoder = new TextEncoder();
+
+/** Reads one text into fields; returns why it does not parse, or `undefined`. */
+type Reader = (text: string, fields: Fields) => string | undefined;
+
+/** The `parse` step. */
+export const parseStep = defineStep({
+  type: "parse",
+  doc: "Fields out of each line (or out of a field): json (nested keys flattened as a.b), " +
+    "logfmt, regex (named groups), dissect (%{key} between literal text) or syslog (RFC 5424 " +
+    "and 3164: facility, severity, host, app, procid, msgid, message, sd.<id>.<name>; also the " +
+    "line's level and time)",
+  keys: {
+    format: {
+      type: "choice",
+      choices: FORMATS,
+      required: true,
+      doc: "json, logfmt, regex, dissect or syslog",
+    },
+    pattern: {
+      type: "string",
+      nonEmpty: true,
+      doc: 'regex: a regex with named groups, "(?<status>\\\\d{3})"; dissect: a pattern such as ' +
+        '"%{ip} [%{ts}] \\"%{method} %{path}\\""',
+    },
+    field: {
+      type: "string",
+      nonEmpty: true,
+      doc: "Parse this field's value instead of the line's text (e.g. a JSON message inside " +
+        "logfmt)",
+    },
+    on_error: {
+      type: "choice",
+      choices: ["keep", "drop"],
+      default: "keep",
+      doc: "A line that does not parse: keep it, with the field `_parse_error` (`<format>: " +
+        "<why>`), or drop it",
+    },
+  },
+  compile(values) {
+    const { format, pattern, field } = values;
+    const needsPattern = format === "regex" || format === "dissect";
+    if (needsPattern && pattern === undefined) {
+      throw new StepKeyError("pattern", `is required with format ${format}`);
+    }
+    if (!needsPattern && pattern !== undefined) {
+      throw new StepKeyError("pattern", `is for format regex or dissect, not ${format}`);
+    }
+    const drop = values.on_error === "drop";
+    if (format === "syslog") return new SyslogStep(field, drop);
+    let read: Reader;
+    switch (format) {
+      case "json":
+        read = readJson;
+        break;
+      case "logfmt":
+        read = (text, fields) => parseLogfmt(text, fields) < 0 ? "not logfmt" : undefined;
+        break;
+      case "regex": {
+        const capture = atKey("pattern", () => compileCapture(pattern!));
+        read = (text, fields) => capture.apply(text, fields) ? undefined : "no match";
+        break;
+      }
+      default: {
+        const dissect = atKey("pattern", () => compileDissect(pattern!));
+        read = (text, fields) => dissect.apply(text, fields) ? undefined : "no match";
+      }
+    }
+    return new TextParseStep(format, read, field, drop);
+  },
+});
+
+function readJson(text: string, fields: Fields): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return "not JSON";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "not a JSON object";
+  }
+  try {
+    flattenJson(fields, "", value);
+  } catch (err) {
+    if (err instanceof DepthError) return err.message;
+    throw err;
+  }
+  return undefined;
+}
+
+/** The text a parse reads on line `i`: the line's, or a field's value (`undefined`: none). */
+function source(work: Work, i: number, field: string | undefined): string | undefined {
+  if (field === undefined) return work.text(i);
+  const fields = work.fields(i);
+  if (fields === undefined || !Object.hasOwn(fields, field)) return undefined;
+  return String(fields[field]);
+}
+
+/** A line that does not parse: marked or dropped, and counted. */
+function failed(work: Work, i: number, format: string, why: string, drop: boolean): void {
+  work.errors++;
+  if (drop) work.drop(i);
+  else work.ownFields(i)[PARSE_ERROR_FIELD] = `${format}: ${why}`;
+}
+
+class TextParseStep implements Step {
+  constructor(
+    readonly format: string,
+    readonly read: Reader,
+    readonly field: string | undefined,
+    readonly drop: boolean,
+  ) {}
+
+  run(work: Work): void {
+    const { format, read, field, drop } = this;
+    for (let i = 0; i < work.lines; i++) {
+      if (!work.isLive(i)) continue;
+      const text = source(work, i, field);
+      if (text === undefined) {
+        failed(work, i, format, `no field ${field}`, drop);
+        continue;
+      }
+      if (work.fields(i) === undefined) {
+        // The common case, a line without fields: one new object, no copy.
+        const fields: Fields = {};
+        const why = read(text, fields);
+        if (why === undefined) work.setFields(i, fields);
+        else failed(work, i, format, why, drop);
+        continue;
+      }
+      const fields: Fields = {};
+      const why = read(text, fields);
+      if (why !== undefined) failed(work, i, format, why, drop);
+      else Object.assign(work.ownFields(i), fields);
+    }
+  }
+}
+
+class SyslogStep implements Step {
+  readonly #parser = new SyslogParser();
+
+  constructor(readonly field: string | undefined, readonly drop: boolean) {}
+
+  run(work: Work): void {
+    const now = work.input.receivedAt;
+    for (let i = 0; i < work.lines; i++) {
+      if (!work.isLive(i)) continue;
+      let msg: ParsedSyslog;
+      if (this.field === undefined) {
+        msg = this.#parser.parse(work.data, work.start(i), work.end(i), now);
+      } else {
+        const text = source(work, i, this.field);
+        if (text === undefined) {
+          failed(work, i, "syslog", `no field ${this.field}`, this.drop);
+          continue;
+        }
+        const bytes = encoder.encode(text);
+        msg = this.#parser.parse(bytes, 0, bytes.length, now);
+      }
+      if (msg.format === "unparsed") {
+        failed(work, i, "syslog", "not RFC 5424 nor RFC 3164", this.drop);
+        continue;
+      }
+      syslogFields(work.ownFields(i), msg);
+      const levels = work.writeLevels();
+      if (levels[i] === 0) levels[i] = levelCode(normalizeLevel(msg.severity));
+      if (msg.time !== undefined) {
+        const times = work.writeTimes();
+        if (Number.isNaN(times[i])) times[i] = msg.time;
+      }
+    }
+  }
+}
+
+function syslogFields(fields: Fields, msg: ParsedSyslog): void {
+  fields.facility = facilityName(msg.facility);
+  fields.severity = severityName(msg.severity);
+  if (msg.host !== undefined) fields.host = msg.host;
+  if (msg.app !== undefined) fields.app = msg.app;
+  if (msg.procid !== undefined) fields.procid = msg.procid;
+  if (msg.msgid !== undefined) fields.msgid = msg.msgid;
+  for (const element of msg.structuredData) {
+    for (const [name, value] of element.params) setField(fields, `sd.${element.id}.${name}`, value);
+  }
+  fields.message = msg.message;
+}

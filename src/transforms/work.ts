@@ -1,0 +1,293 @@
+/**
+ * A batch while transform steps run on it, column by column ({@linkcode Work}): the lines' bytes
+ * stay as received; their text is decoded once, for the whole batch, only when a step asks for a
+ * line's text; `levels`, `fields` and `times` are copied from the input only when a step writes
+ * them; a dropped line is only marked, and the batch is compacted once, at the end (or before a
+ * step that joins lines). The input batch is never changed: it is borrowed, like every batch.
+ *
+ * @module
+ */
+
+import type { Batch, BatchMark } from "../pipeline/batch.ts";
+import type { Fields } from "../pipeline/record.ts";
+
+const decoder = new TextDecoder();
+const LF = 10;
+
+/** What the rules tester records of each line's fate (`tryout.ts`); absent on the hot path. */
+export interface Trace {
+  /** Input line `id` was dropped by `step`. */
+  dropped(id: number, step: string): void;
+  /** Input line `id` was joined into input line `into`'s event by `step`. */
+  joined(id: number, into: number, step: string): void;
+}
+
+/** One batch under transformation. */
+export class Work {
+  /** The batch as the input wrote it (borrowed: read during this write only). */
+  readonly input: Batch;
+  /** The lines' bytes: the input's, until lines are dropped or joined. */
+  data: Uint8Array;
+  /** Lines in `data`, dropped ones included until {@linkcode compact}. */
+  lines: number;
+  /** Lines not dropped. */
+  live: number;
+  /** Lines dropped by the steps so far (for the step counters). */
+  dropped = 0;
+  /** Lines a step could not process (a parse that failed), for the step counters. */
+  errors = 0;
+  /** The step running, for the trace: `app.steps[2] (filter)`. */
+  step = "";
+  /** Set by the rules tester only. */
+  readonly trace: Trace | undefined;
+  /** Each line's input line number, with a trace only. */
+  #ids: Int32Array | undefined;
+  #texts: string[] | undefined;
+  #ends: Int32Array | undefined;
+  #keep: Uint8Array | undefined;
+  #levels: Uint8Array | undefined;
+  #times: Float64Array | undefined;
+  #fields: (Fields | undefined)[] | undefined;
+  /** Which columns are this run's own copies (may be written). */
+  #ownLevels = false;
+  #ownTimes = false;
+  #ownFields = false;
+  /** Per line, whether its fields object was made here; undefined when all were. */
+  #ownObjects: Uint8Array | undefined;
+  /** Whether anything differs from the input. */
+  #changed = false;
+
+  /**
+   * @param batch the batch to transform.
+   * @param trace records what happens to each line (the rules tester).
+   */
+  constructor(batch: Batch, trace?: Trace) {
+    this.input = batch;
+    this.data = batch.data;
+    this.lines = batch.lines;
+    this.live = batch.lines;
+    this.#levels = batch.levels;
+    this.#times = batch.times;
+    this.#fields = batch.fields as (Fields | undefined)[] | undefined;
+    this.trace = trace;
+    if (trace !== undefined) this.#ids = Int32Array.from({ length: batch.lines }, (_, i) => i);
+  }
+
+  /** Whether line `i` is still there (not dropped). */
+  isLive(i: number): boolean {
+    return this.#keep === undefined || this.#keep[i] === 1;
+  }
+
+  /** The text of line `i`, without its newline (the batch is decoded once, on first call). */
+  text(i: number): string {
+    return (this.#texts ??= decoder.decode(this.data).split("\n"))[i];
+  }
+
+  /** Byte offset where line `i` ends (its newline). */
+  end(i: number): number {
+    return (this.#ends ??= lineEnds(this.data, this.lines))[i];
+  }
+
+  /** Byte offset where line `i` starts. */
+  start(i: number): number {
+    return i === 0 ? 0 : this.end(i - 1) + 1;
+  }
+
+  /** Line `i`'s input line number (0-based), with a trace; else `i`. */
+  id(i: number): number {
+    return this.#ids?.[i] ?? i;
+  }
+
+  /** The levels column as it is (codes, 0 for none); `undefined` when no line has one. */
+  get levels(): Uint8Array | undefined {
+    return this.#levels;
+  }
+
+  /** The levels column, to write: this run's own copy. */
+  writeLevels(): Uint8Array {
+    if (!this.#ownLevels) {
+      const levels = new Uint8Array(this.lines);
+      if (this.#levels !== undefined) levels.set(this.#levels.subarray(0, this.lines));
+      this.#levels = levels;
+      this.#ownLevels = true;
+      this.#changed = true;
+    }
+    return this.#levels!;
+  }
+
+  /** The times column as it is (ms, `NaN` for none); `undefined` when no line has one. */
+  get times(): Float64Array | undefined {
+    return this.#times;
+  }
+
+  /** The times column, to write: this run's own copy. */
+  writeTimes(): Float64Array {
+    if (!this.#ownTimes) {
+      const times = new Float64Array(this.lines).fill(NaN);
+      if (this.#times !== undefined) times.set(this.#times.subarray(0, this.lines));
+      this.#times = times;
+      this.#ownTimes = true;
+      this.#changed = true;
+    }
+    return this.#times!;
+  }
+
+  /** Line `i`'s fields, to read; `undefined` when it has none. */
+  fields(i: number): Readonly<Fields> | undefined {
+    return this.#fields?.[i];
+  }
+
+  /** Line `i`'s fields, to write: an object of this run's own (a copy of the input's). */
+  ownFields(i: number): Fields {
+    const column = this.#fieldsColumn();
+    const fields = column[i];
+    if (fields === undefined) {
+      if (this.#ownObjects !== undefined) this.#ownObjects[i] = 1;
+      return column[i] = {};
+    }
+    if (this.#ownObjects === undefined || this.#ownObjects[i] === 1) return fields;
+    this.#ownObjects[i] = 1;
+    return column[i] = { ...fields };
+  }
+
+  /** Makes `fields` (a new object, not shared) line `i`'s fields. */
+  setFields(i: number, fields: Fields): void {
+    this.#fieldsColumn()[i] = fields;
+    if (this.#ownObjects !== undefined) this.#ownObjects[i] = 1;
+  }
+
+  #fieldsColumn(): (Fields | undefined)[] {
+    if (!this.#ownFields) {
+      const input = this.#fields;
+      if (input === undefined) this.#fields = new Array(this.lines);
+      else {
+        this.#fields = input.slice(0, this.lines) as (Fields | undefined)[];
+        this.#ownObjects = new Uint8Array(this.lines);
+      }
+      this.#ownFields = true;
+      this.#changed = true;
+    }
+    return this.#fields as (Fields | undefined)[];
+  }
+
+  /** Drops line `i` (once). */
+  drop(i: number): void {
+    if (!this.isLive(i)) return;
+    (this.#keep ??= new Uint8Array(this.lines).fill(1))[i] = 0;
+    this.live--;
+    this.dropped++;
+    this.trace?.dropped(this.id(i), this.step);
+  }
+
+  /** Removes the dropped lines from the bytes and every column. */
+  compact(): void {
+    const keep = this.#keep;
+    if (keep === undefined) return;
+    this.#keep = undefined;
+    const kept = new Int32Array(this.live);
+    for (let i = 0, k = 0; i < this.lines; i++) if (keep[i] === 1) kept[k++] = i;
+    let bytes = 0;
+    for (const i of kept) bytes += this.end(i) + 1 - this.start(i);
+    const data = new Uint8Array(bytes);
+    let at = 0;
+    let k = 0;
+    while (k < kept.length) {
+      // Runs of kept lines are copied at once.
+      let last = k;
+      while (last + 1 < kept.length && kept[last + 1] === kept[last] + 1) last++;
+      const from = this.start(kept[k]);
+      const to = this.end(kept[last]) + 1;
+      data.set(this.data.subarray(from, to), at);
+      at += to - from;
+      k = last + 1;
+    }
+    this.#regroup(kept, data, undefined);
+  }
+
+  /**
+   * Replaces the lines by `data` (`lines` of them, newline-terminated), where new line `j` takes
+   * the columns of old line `first[j]`: how lines are joined. `texts` are the new lines' texts
+   * when the caller has them. Call after {@linkcode compact}.
+   */
+  regroup(first: Int32Array, data: Uint8Array, texts?: string[]): void {
+    this.#regroup(first, data, texts);
+    this.live = first.length;
+  }
+
+  #regroup(first: Int32Array, data: Uint8Array, texts: string[] | undefined): void {
+    const n = first.length;
+    const pick = <T, C extends { [j: number]: T }>(column: ArrayLike<T>, out: C): C => {
+      for (let j = 0; j < n; j++) out[j] = column[first[j]];
+      return out;
+    };
+    if (this.#levels !== undefined) this.#levels = pick(this.#levels, new Uint8Array(n));
+    if (this.#times !== undefined) this.#times = pick(this.#times, new Float64Array(n));
+    if (this.#fields !== undefined) {
+      this.#fields = pick(this.#fields, new Array<Fields | undefined>(n));
+    }
+    if (this.#ownObjects !== undefined) {
+      this.#ownObjects = pick(this.#ownObjects, new Uint8Array(n));
+    }
+    if (this.#ids !== undefined) this.#ids = pick(this.#ids, new Int32Array(n));
+    if (texts === undefined && this.#texts !== undefined) {
+      const picked = pick(this.#texts, new Array<string>(n + 1));
+      picked[n] = "";
+      texts = picked;
+    }
+    this.#texts = texts;
+    this.#ends = undefined;
+    this.#ownLevels = this.#levels !== undefined;
+    this.#ownTimes = this.#times !== undefined;
+    this.#ownFields = this.#fields !== undefined;
+    this.data = data;
+    this.lines = n;
+    this.#changed = true;
+  }
+
+  /**
+   * The batch the steps made: the input itself when nothing changed, `undefined` when every
+   * line was dropped. A batch with a stream mark whose line count changed keeps counting the
+   * input's lines in its mark (see {@linkcode markOf}).
+   */
+  finish(): Batch | undefined {
+    this.compact();
+    if (this.live === 0) return undefined;
+    if (!this.#changed) return this.input;
+    const input = this.input;
+    const batch: {
+      -readonly [K in keyof Batch]: Batch[K];
+    } = {
+      data: this.data,
+      lines: this.lines,
+      meta: input.meta,
+      receivedAt: input.receivedAt,
+    };
+    if (input.mark !== undefined) batch.mark = markOf(input.mark, input.lines, this.lines);
+    if (this.#times !== undefined) batch.times = this.#times;
+    if (this.#levels !== undefined) batch.levels = this.#levels;
+    if (this.#fields !== undefined) batch.fields = this.#fields;
+    return batch;
+  }
+}
+
+/**
+ * The stream mark of a batch made from a marked batch of `before` lines that now holds `after`:
+ * the file writer journals `skipped + lines` as the part's lines stored once the batch is
+ * written, and a resend after a crash skips that many input lines; so the lines the steps
+ * dropped or joined count as skipped, and the journal goes on counting input lines.
+ */
+export function markOf(mark: BatchMark, before: number, after: number): BatchMark {
+  return before === after ? mark : { ...mark, skipped: mark.skipped + before - after };
+}
+
+/** The offset of each line's newline. */
+function lineEnds(data: Uint8Array, lines: number): Int32Array {
+  const ends = new Int32Array(lines);
+  let at = 0;
+  for (let i = 0; i < lines; i++) {
+    const nl = data.indexOf(LF, at);
+    ends[i] = nl < 0 ? data.length - 1 : nl;
+    at = ends[i] + 1;
+  }
+  return ends;
+}
