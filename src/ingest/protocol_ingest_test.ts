@@ -412,3 +412,21 @@ Deno.test("writeRecordBatches: a line over maxLine is stored in pieces, each wit
   assert.equal(written.at(-1)!.levels, undefined);
   assert.equal(written.at(-1)!.fields, undefined);
 });
+
+Deno.test("writeRecordBatches: short and split lines interleaved keep their columns in line order", async () => {
+  const groups = new RecordGroups("test");
+  const messages = ["a", "b".repeat(40), "c", "é".repeat(9)];
+  messages.forEach((message, i) =>
+    groups.add("s", "h", { timeMs: AT + i, level: undefined, message, fields: {} })
+  );
+  const written: { data: string; times: number[] }[] = [];
+  await writeRecordBatches(
+    groups,
+    (b) => written.push({ data: decoder.decode(b.data), times: [...b.times!] }),
+    { maxLine: 30, receivedAt: AT, turns: { due: () => false, pause: () => Promise.resolve() } },
+  );
+  assert.deepEqual(written, [{
+    data: `a\n${"b".repeat(30)}\n${"b".repeat(10)}\nc\n${"é".repeat(9)}\n`,
+    times: [AT, AT + 1, AT + 1, AT + 2, AT + 3],
+  }]);
+});
