@@ -430,3 +430,36 @@ Deno.test("writeRecordBatches: short and split lines interleaved keep their colu
     times: [AT, AT + 1, AT + 1, AT + 2, AT + 3],
   }]);
 });
+
+Deno.test("OTLP protobuf is decoded a piece at a time, with turns between pieces; the record bound holds over the request", async () => {
+  const record = (i: number) =>
+    new W().fixed64(1, BigInt(AT) * 1000000n).len(5, new W().len(1, `record ${i}`));
+  const scope = new W();
+  for (let i = 0; i < 3000; i++) scope.len(2, record(i));
+  const body = Uint8Array.from(new W().len(1, new W().len(2, scope)).bytes);
+  const sink = new RecordSink();
+  // How many lines were written at each turn: turns before any is written are the decoder's.
+  const pauses: number[] = [];
+  const turns = {
+    due: () => true,
+    pause: () => (pauses.push(sink.stored.length), Promise.resolve()),
+  };
+  const gate = new IngestGate(sink, { turns });
+  const headers = { "content-type": "application/x-protobuf" };
+  const ok = await new ProtocolIngest(gate).handle(
+    post("/v1/logs", body, headers),
+    "/v1/logs",
+    peer,
+  );
+  assert.equal(ok.status, 200);
+  assert.equal(sink.stored.length, 3000);
+  assert.deepEqual(sink.stored.map((s) => s.line).slice(0, 2), ["record 0", "record 1"]);
+  assert.equal(sink.stored[2999].line, "record 2999");
+  // Before anything is written: a turn after each of the three pieces decoded (1,024 records at
+  // most), then one every 256 records while the lines are gathered (11).
+  assert.equal(pauses.filter((written) => written === 0).length, 3 + 11);
+  const bounded = new ProtocolIngest(new IngestGate(new RecordSink()), { maxRecords: 2500 });
+  const refused = await bounded.handle(post("/v1/logs", body, headers), "/v1/logs", peer);
+  assert.equal(refused.status, 413);
+  assert.match(new TextDecoder().decode(await refused.arrayBuffer()), /more than 2500 records/);
+});
