@@ -64,7 +64,7 @@ export function splitRepeated(
   };
   for (const fragment of fragments) {
     if (count > 0 && count + fragment.count > max) finish();
-    parts.push(...fragment.parts);
+    for (const part of fragment.parts) parts.push(part);
     size += fragment.size;
     count += fragment.count;
   }
@@ -103,10 +103,20 @@ function fragmentsOf(
   });
   if (path.length === 1) {
     for (let i = 0; i < entries.length; i += max) {
-      const chunk = entries.slice(i, i + max);
-      const parts = chunk.map((span) => message.subarray(span.start, span.end));
+      const last = Math.min(i + max, entries.length) - 1;
+      // Entries follow one another in the bytes (encoders write a repeated field together): one
+      // view for the run, not one per entry.
+      const parts: Uint8Array[] = [];
+      let runStart = entries[i].start;
+      for (let k = i; k < last; k++) {
+        if (entries[k].end !== entries[k + 1].start) {
+          parts.push(message.subarray(runStart, entries[k].end));
+          runStart = entries[k + 1].start;
+        }
+      }
+      parts.push(message.subarray(runStart, entries[last].end));
       const size = parts.reduce((sum, part) => sum + part.length, 0);
-      out.push(withContext(parts, size, chunk.length));
+      out.push(withContext(parts, size, last - i + 1));
     }
     if (entries.length === 0) out.push(withContext([], 0, 0));
     return out;

@@ -435,7 +435,7 @@ Deno.test("OTLP protobuf is decoded a piece at a time, with turns between pieces
   const record = (i: number) =>
     new W().fixed64(1, BigInt(AT) * 1000000n).len(5, new W().len(1, `record ${i}`));
   const scope = new W();
-  for (let i = 0; i < 3000; i++) scope.len(2, record(i));
+  for (let i = 0; i < 5000; i++) scope.len(2, record(i));
   const body = Uint8Array.from(new W().len(1, new W().len(2, scope)).bytes);
   const sink = new RecordSink();
   // How many lines were written at each turn: turns before any is written are the decoder's.
@@ -452,12 +452,12 @@ Deno.test("OTLP protobuf is decoded a piece at a time, with turns between pieces
     peer,
   );
   assert.equal(ok.status, 200);
-  assert.equal(sink.stored.length, 3000);
+  assert.equal(sink.stored.length, 5000);
   assert.deepEqual(sink.stored.map((s) => s.line).slice(0, 2), ["record 0", "record 1"]);
-  assert.equal(sink.stored[2999].line, "record 2999");
-  // Before anything is written: a turn after each of the three pieces decoded (1,024 records at
-  // most), then one every 256 records while the lines are gathered (11).
-  assert.equal(pauses.filter((written) => written === 0).length, 3 + 11);
+  assert.equal(sink.stored[4999].line, "record 4999");
+  // Before anything is written: a turn after each of the three pieces decoded (2,048 records at
+  // most), then one every 256 records while the lines are gathered (19).
+  assert.equal(pauses.filter((written) => written === 0).length, 3 + 19);
   const bounded = new ProtocolIngest(new IngestGate(new RecordSink()), { maxRecords: 2500 });
   const refused = await bounded.handle(post("/v1/logs", body, headers), "/v1/logs", peer);
   assert.equal(refused.status, 413);
