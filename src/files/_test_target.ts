@@ -125,6 +125,18 @@ export async function drive(
 }
 
 /**
+ * Awaits `done` (a stop, a close) while moving `clock` forward as {@linkcode drive} does: what it
+ * waits for on the clock (a grace period for batches in flight) comes, as time would pass for a
+ * real stop, instead of leaving the test waiting on a clock nobody moves.
+ */
+export async function whileDriving<T>(clock: FakeClock, done: Promise<T>): Promise<T> {
+  let settled = false;
+  const result = done.finally(() => settled = true);
+  await drive(clock, () => settled, () => "still waiting");
+  return await result;
+}
+
+/**
  * Moves `clock` `ms` forward at once, then waits until `tasks()` timers wait again: every task the
  * jump woke looked at the new time and went back to sleep (or ended, when `tasks` counts only the
  * tasks still running).

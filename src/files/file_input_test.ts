@@ -4,7 +4,7 @@ import { CHECKPOINT_FILE, CheckpointStore } from "./checkpoint.ts";
 import { FileInput, type FileInputOptions } from "./file_input.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { compileLinearRegex } from "../text/linear_regex.ts";
-import { drive, jump, lines, MemoryTarget, tally } from "./_test_target.ts";
+import { drive, jump, lines, MemoryTarget, tally, whileDriving } from "./_test_target.ts";
 
 /**
  * Time is a {@linkcode FakeClock} that moves only while a test looks ({@linkcode drive}) or jumps
@@ -84,7 +84,7 @@ Deno.test("file input follows rename + create rotation; the .1 name is not read 
     await Deno.writeTextFile(path, lines(0, 750, 1000));
     await drive(clock, () => target.lines.length >= 1000, () => `${target.lines.length} lines`);
     await settled(input, clock, { open: 1 });
-    await input.stop();
+    await whileDriving(clock, input.stop());
     expectExactly(target, 0, 1000);
   });
 });
@@ -107,7 +107,7 @@ Deno.test("file input ships a copytruncate copy's unread tail and the truncated 
     target.resume();
     await drive(clock, () => target.lines.length >= 800, () => `${target.lines.length} lines`);
     await settled(input, clock);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     expectExactly(target, 1, 800);
   });
 });
@@ -123,7 +123,7 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
     let store = await CheckpointStore.open(stateDir);
     let input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
     await drive(clock, () => target.lines.length >= 400, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     await store.close();
     // While stopped: more lines, then rename + create (the rotated name is not matched).
     await Deno.writeTextFile(path, lines(2, 400, 600), { append: true });
@@ -133,7 +133,7 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
     input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
     await drive(clock, () => target.lines.length >= 700, () => `${target.lines.length} lines`);
     await settled(input, clock, { open: 1 });
-    await input.stop();
+    await whileDriving(clock, input.stop());
     await store.close();
     expectExactly(target, 2, 700);
   });
@@ -150,7 +150,7 @@ Deno.test("file input reads a new file in a reused inode as new", async () => {
     let store = await CheckpointStore.open(stateDir);
     let input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
     await drive(clock, () => target.lines.length >= 100, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     await store.close();
     const before = (await Deno.stat(path)).ino;
     // Rewritten in place: same inode, longer, different content (what inode reuse looks like).
@@ -159,7 +159,7 @@ Deno.test("file input reads a new file in a reused inode as new", async () => {
     store = await CheckpointStore.open(stateDir);
     input = start(join(dir, "logs"), target, store, { clock, paths: [path] });
     await drive(clock, () => target.lines.length >= 400, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     await store.close();
     expectExactly(target, 3, 400);
   });
@@ -184,7 +184,7 @@ Deno.test("file input keeps a partial last line until its newline comes", async 
     await Deno.writeTextFile(path, "third, unterminated", { append: true });
     await Deno.rename(path, join(dir, "old.txt"));
     await drive(clock, () => target.lines.length >= 3, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     assert.deepEqual(target.lines, ["first line", "second half", "third, unterminated"]);
   });
 });
@@ -209,7 +209,7 @@ Deno.test("file input reads a rotated file until it stays quiet for rotate_wait,
     await jump(clock, 4000, timersOf(input));
     assert.equal(input.openFiles, 1, "let go before rotate_wait after its last write");
     await drive(clock, () => input.openFiles === 0, () => "never let go");
-    await input.stop();
+    await whileDriving(clock, input.stop());
     expectExactly(target, 8, 150);
   });
 });
@@ -229,7 +229,7 @@ Deno.test("file input closes a file quiet for close_idle and follows it again wh
     await Deno.writeTextFile(path, lines(9, 100, 200), { append: true });
     await drive(clock, () => target.lines.length >= 200, () => `${target.lines.length} lines`);
     assert.equal(input.openFiles, 1);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     expectExactly(target, 9, 200);
   });
 });
@@ -256,7 +256,7 @@ Deno.test("file input sends a multi-line event once no line came for multiline.t
     assert.deepEqual(target.lines, []);
     await drive(clock, () => target.lines.length >= 1, () => "the event was never sent");
     assert.deepEqual(target.lines, ["2025-01-01 boom\\n  at a\\n  at b"]);
-    await input.stop();
+    await whileDriving(clock, input.stop());
   });
 });
 
@@ -272,7 +272,7 @@ Deno.test("file input starts at the end of files found at its first scan when as
     await Deno.writeTextFile(path, "new 1\n", { append: true });
     await Deno.writeTextFile(join(dir, "b.log"), "b 1\n");
     await drive(clock, () => target.lines.length >= 2, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     assert.deepEqual(target.lines.sort(), ["b 1", "new 1"]);
   });
 });
@@ -313,7 +313,7 @@ Deno.test("file input holds rotated files open up to its cap, then gives the old
     target.resume();
     await drive(clock, () => target.lines.length >= 300, () => `${target.lines.length} lines`);
     await settled(input, clock);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     const { missing, duplicated } = tally(target.lines, 4, 400);
     assert.deepEqual(duplicated, []);
     // Only lines of the deleted file may be missing.
@@ -338,7 +338,7 @@ Deno.test("file input gives a quiet file's buffers back and reads on when it gro
     await jump(clock, 60_000, timersOf(input));
     await Deno.writeTextFile(path, lines(5, 200, 300), { append: true });
     await drive(clock, () => target.lines.length >= 301, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     assert.deepEqual(target.lines.filter((l) => !l.startsWith("w5 ")), ["partial line"]);
     const { missing, duplicated } = tally(target.lines, 5, 300);
     assert.deepEqual({ missing, duplicated }, { missing: [], duplicated: [] });
@@ -372,7 +372,7 @@ Deno.test("file input ships nothing past a checkpoint it cannot write, then resu
       expectExactly(target, 6, 10_000);
     } finally {
       await Deno.remove(obstacle).catch(() => {});
-      await input.stop();
+      await whileDriving(clock, input.stop());
       await store.close();
     }
     const saved = JSON.parse(await Deno.readTextFile(join(stateDir, CHECKPOINT_FILE)));
@@ -429,7 +429,7 @@ Deno.test("file input watches again when its watcher fails", async () => {
       assert.deepEqual(target.lines, ["a 1"]);
       assert.equal(made.length, 2);
     } finally {
-      await input.stop();
+      await whileDriving(clock, input.stop());
     }
   });
 });
@@ -453,7 +453,7 @@ Deno.test("file input: a file truncated and written again before any of it was r
     target.resume();
     await drive(clock, () => input.stats.truncations >= 1, () => JSON.stringify(input.stats));
     await settled(input, clock);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     const a = tally(target.lines, 5, 200);
     assert.deepEqual({ missing: a.missing, duplicated: a.duplicated }, {
       missing: [],
@@ -479,7 +479,7 @@ Deno.test("file input keeps each batch within batch.max_bytes", async () => {
     const text = lines(5, 0, 2000);
     await Deno.writeTextFile(join(dir, "app.log"), text);
     await drive(clock, () => target.lines.length >= 2000, () => `${target.lines.length} lines`);
-    await input.stop();
+    await whileDriving(clock, input.stop());
     expectExactly(target, 5, 2000);
     const over = target.batches.filter((b) => b.bytes > 8192).map((b) => b.bytes);
     assert.deepEqual(over, []);
