@@ -36,7 +36,9 @@ async function stored(server: Server): Promise<StoredLine[]> {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
-  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+  // Read while the server writes: a last line without its newline is not stored yet.
+  const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+  return complete.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
 }
 
 /** Waits until `count` lines are stored (senders that do not say when they are done). */
