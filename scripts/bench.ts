@@ -44,6 +44,7 @@ import { benchStore } from "./bench_store.ts";
 import { benchCost, benchHttp, benchLatency, benchSse } from "./bench_live.ts";
 import { benchSyslog, benchUdp } from "./bench_syslog.ts";
 import { benchProtocols } from "./bench_protocols.ts";
+import { benchRules } from "./bench_rules.ts";
 import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
 import { parseSize } from "../src/units.ts";
@@ -98,6 +99,12 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: 
       "bar: NDJSON at least half of text's MB/s",
     yardstick: false,
   },
+  rules: {
+    help: "TCP -> file with parse json + level + filter against none, same JSON lines (-c, -n, " +
+      "-s); bar: 40% of the plain rate; cost per step in ns per line",
+    yardstick: false,
+    needs: "Go",
+  },
   udp: {
     help: "UDP (raw and syslog) received vs sent, at the highest rate where rsyslog imudp loses " +
       "nothing and at 2x",
@@ -110,7 +117,7 @@ const BENCH_FLAGS: FlagSpecs = {
   scenario: {
     type: "string",
     value: "NAMES",
-    default: "tcp,store,rotate,agent,protocols,syslog,udp",
+    default: "tcp,store,rotate,agent,protocols,rules,syslog,udp",
     help: `Comma-separated scenarios: ${Object.keys(SCENARIO_HELP).join(", ")}`,
   },
   peer: {
@@ -319,6 +326,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   agent: async (rounds) => await (await import("./bench_agent.ts")).benchAgent(rounds),
   http: benchHttp,
   protocols: benchProtocols,
+  rules: (rounds) => benchRules(rounds, load),
   sse: benchSse,
   latency: benchLatency,
   cost: benchCost,

@@ -8,7 +8,7 @@
 import type { Batch } from "../pipeline/batch.ts";
 import { compileSourceGlob, type SourceGlob } from "./source_glob.ts";
 import type { Step } from "./step.ts";
-import { type Trace, Work } from "./work.ts";
+import { ScratchBytes, type Trace, Work } from "./work.ts";
 
 /** A step's counters, for `/metrics`. Work is measured per batch, never per line. */
 export interface StepCounters {
@@ -128,6 +128,7 @@ export class Transforms {
   /** The pipelines, in the config's order. */
   readonly pipelines: readonly CompiledPipeline[];
   readonly #matched = new Map<string, readonly CompiledPipeline[]>();
+  readonly #scratch = new ScratchBytes();
 
   /** @param pipelines in the config's order. */
   constructor(pipelines: readonly CompiledPipeline[]) {
@@ -145,11 +146,14 @@ export class Transforms {
     return found;
   }
 
-  /** Runs the matching pipelines on `batch`. */
+  /**
+   * Runs the matching pipelines on `batch`. The batch made is borrowed like any batch: its bytes
+   * may be a reused buffer, valid until the next call.
+   */
   apply(batch: Batch, trace?: Trace): Applied {
     const pipelines = this.matching(batch.meta.source);
     if (pipelines.length === 0) return { batch, pipelines };
-    const work = new Work(batch, trace);
+    const work = new Work(batch, trace, this.#scratch);
     for (const pipeline of pipelines) pipeline.run(work);
     return { batch: work.finish(), pipelines, work };
   }

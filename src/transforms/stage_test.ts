@@ -145,3 +145,18 @@ Deno.test("metrics: per step, batches and lines in, out, dropped, in error, and 
   );
   assert.match(text, /# TYPE logboom_transform_seconds_total counter\n/);
 });
+
+Deno.test("a frozen batch (which cannot carry the note) is mapped all the same", async () => {
+  const router = new Recorder();
+  const stage = new TransformStage(router, pipelineOf(DROP_DEBUG));
+  const input = Object.freeze(batchOf(["INFO a", "DEBUG b"]));
+  stage.write(input);
+  await stage.flush([input]);
+  assert.deepEqual(router.flushed, [[router.written[0]]]);
+  assert.deepEqual(linesOf(router.written[0]), ["INFO a"]);
+  // The note is not enumerable: a copy of an input's batch does not carry it.
+  const other = batchOf(["DEBUG x"]);
+  stage.write(other);
+  assert.deepEqual(Object.keys({ ...other }).sort(), ["data", "lines", "meta", "receivedAt"]);
+  assert.deepEqual(Object.getOwnPropertySymbols({ ...other }), []);
+});

@@ -231,3 +231,38 @@ Deno.test("only the pipelines whose sources match run, one after the other, in t
   assert.equal(t.apply(other).batch, other);
   assert.deepEqual(t.apply(other).pipelines, []);
 });
+
+Deno.test("parse json: a batch of JSON values that are not all flat objects is read line by line", () => {
+  const t = pipelineOf([{ type: "parse", format: "json" }]);
+  const { batch } = t.apply(batchOf(['{"a":1}', "[1]", '{"b":{"c":2}}', '"text"']));
+  assert.deepEqual(batch!.fields, [
+    { a: 1 },
+    { _parse_error: "json: not a JSON object" },
+    { "b.c": 2 },
+    { _parse_error: "json: not a JSON object" },
+  ]);
+});
+
+Deno.test("dropping lines keeps the exact bytes of the others, multi-byte text and invalid UTF-8 included", () => {
+  const t = pipelineOf([
+    { type: "parse", format: "json" },
+    { type: "level" },
+    { type: "filter", action: "exclude", level: "debug" },
+  ]);
+  const lines = [
+    '{"level":"debug","msg":"é"}',
+    '{"level":"info","msg":"naïve café ☕"}',
+    '{"level":"debug","msg":"x"}',
+    '{"level":"warn","msg":"𝄞"}',
+  ];
+  const { batch } = t.apply(batchOf(lines));
+  assert.deepEqual(linesOf(batch), [lines[1], lines[3]]);
+  // A byte that is not UTF-8 stays as it came.
+  const raw = new Uint8Array([...new TextEncoder().encode("DEBUG a\nINFO "), 0xff, 10]);
+  const made = pipelineOf([{ type: "level" }, { type: "filter", level: ">=info" }]).apply({
+    ...batchOf([]),
+    data: raw,
+    lines: 2,
+  }).batch!;
+  assert.deepEqual([...made.data], [...new TextEncoder().encode("INFO "), 0xff, 10]);
+});

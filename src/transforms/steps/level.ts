@@ -55,6 +55,8 @@ export const levelStep = defineStep({
 class LevelStep implements Step {
   /** The last level of each stream, by the batches' shared origin (one per connection). */
   readonly #last = new WeakMap<BatchMeta, number>();
+  /** Level codes of the strings seen in level fields (`INFO`, `warn`): a bounded memory. */
+  readonly #codes = new Map<string, number>();
 
   constructor(
     readonly fields: readonly string[],
@@ -86,10 +88,22 @@ class LevelStep implements Step {
     if (fields !== undefined) {
       for (const name of this.fields) {
         if (!Object.hasOwn(fields, name)) continue;
-        const code = levelCode(normalizeLevel(fields[name]));
+        const code = this.#codeOf(fields[name]);
         if (code !== 0) return code;
       }
     }
     return this.guess ? levelCode(guessLevel(work.text(i))) : 0;
+  }
+
+  /** The code of a field's value; the few names a stream uses are remembered. */
+  #codeOf(value: unknown): number {
+    if (typeof value !== "string") return levelCode(normalizeLevel(value));
+    let code = this.#codes.get(value);
+    if (code === undefined) {
+      code = levelCode(normalizeLevel(value));
+      if (this.#codes.size >= 256) this.#codes.clear();
+      this.#codes.set(value, code);
+    }
+    return code;
   }
 }

@@ -67,11 +67,9 @@ export const parseStep = defineStep({
     }
     const drop = values.on_error === "drop";
     if (format === "syslog") return new SyslogStep(field, drop);
+    if (format === "json") return new JsonStep(field, drop);
     let read: Reader;
     switch (format) {
-      case "json":
-        read = readJson;
-        break;
       case "logfmt":
         read = (text, fields) => parseLogfmt(text, fields) < 0 ? "not logfmt" : undefined;
         break;
@@ -89,23 +87,105 @@ export const parseStep = defineStep({
   },
 });
 
-function readJson(text: string, fields: Fields): string | undefined {
-  let value: unknown;
+/**
+ * `parse: json`. A batch whose lines are all JSON is parsed by one `JSON.parse` of them as an
+ * array (a third cheaper than one call per line, measured on 100-byte lines); when that fails or
+ * does not give one value per line, each line is parsed alone. (Lines that are each valid JSON
+ * give exactly one value each; a crafted batch of invalid lines that still parses with the right
+ * count can only mislabel its own lines' fields: the bytes are never touched.) An object whose
+ * values are all strings, numbers and booleans becomes the line's fields as it is; nested ones
+ * are flattened into dotted keys.
+ */
+class JsonStep implements Step {
+  constructor(readonly field: string | undefined, readonly drop: boolean) {}
+
+  run(work: Work): void {
+    if (this.field === undefined && work.live === work.lines) {
+      const values = parseAll(work);
+      if (values !== undefined) {
+        // The common case: objects of plain values, lines without fields: the array is the
+        // column.
+        if (!work.hasFields && allFlatObjects(values)) {
+          work.adoptFields(values as Fields[]);
+          return;
+        }
+        for (let i = 0; i < work.lines; i++) this.#take(work, i, values[i]);
+        return;
+      }
+    }
+    for (let i = 0; i < work.lines; i++) {
+      if (!work.isLive(i)) continue;
+      const text = source(work, i, this.field);
+      if (text === undefined) {
+        failed(work, i, "json", `no field ${this.field}`, this.drop);
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        failed(work, i, "json", "not JSON", this.drop);
+        continue;
+      }
+      this.#take(work, i, value);
+    }
+  }
+
+  /** Makes `value`, parsed from line `i`, the line's fields (with those it had). */
+  #take(work: Work, i: number, value: unknown): void {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      failed(work, i, "json", "not a JSON object", this.drop);
+      return;
+    }
+    const had = work.fields(i) !== undefined;
+    if (!had && isFlat(value)) {
+      work.setFields(i, value as Fields);
+      return;
+    }
+    const fields: Fields = {};
+    try {
+      flattenJson(fields, "", value);
+    } catch (err) {
+      if (!(err instanceof DepthError)) throw err;
+      failed(work, i, "json", err.message, this.drop);
+      return;
+    }
+    if (had) Object.assign(work.ownFields(i), fields);
+    else work.setFields(i, fields);
+  }
+}
+
+/** Every line of `work` parsed as one JSON array, or `undefined` when that does not work out. */
+function parseAll(work: Work): unknown[] | undefined {
+  const text = work.decoded();
+  if (text.charCodeAt(0) !== 0x7b) return undefined; // not a JSON object: not worth a try
+  let values: unknown;
   try {
-    value = JSON.parse(text);
+    values = JSON.parse("[" + text.slice(0, -1).replaceAll("\n", ",") + "]");
   } catch {
-    return "not JSON";
+    return undefined;
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "not a JSON object";
+  return Array.isArray(values) && values.length === work.lines ? values : undefined;
+}
+
+/** Whether every value is an object whose values are all plain (see {@linkcode isFlat}). */
+function allFlatObjects(values: unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (typeof value !== "object" || value === null || Array.isArray(value) || !isFlat(value)) {
+      return false;
+    }
   }
-  try {
-    flattenJson(fields, "", value);
-  } catch (err) {
-    if (err instanceof DepthError) return err.message;
-    throw err;
+  return true;
+}
+
+/** Whether every value of `object` is a string, number or boolean: fields as they are. */
+function isFlat(object: object): boolean {
+  for (const key in object) {
+    const type = typeof (object as Record<string, unknown>)[key];
+    if (type !== "string" && type !== "number" && type !== "boolean") return false;
   }
-  return undefined;
+  return true;
 }
 
 /** The text a parse reads on line `i`: the line's, or a field's value (`undefined`: none). */
