@@ -60,3 +60,38 @@ Deno.test("a server started without transforms refuses a reload that adds some; 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("route: a file sink's path names {fields._route}, and each line goes to its route's file", async () => {
+  const dir = await Deno.makeTempDir();
+  const port = freePort();
+  const { config, problems } = checkServerConfig({
+    log_level: "error",
+    http: { address: "off" },
+    inputs: { tcp: { type: "tcp", address: `127.0.0.1:${port}` } },
+    sinks: { file: { type: "file", path: join(dir, "{fields._route}.log") } },
+    transforms: {
+      routes: {
+        steps: [
+          { type: "level" },
+          { type: "route", to: "errors", level: ">=error" },
+          { type: "route", to: "main" },
+        ],
+      },
+    },
+  });
+  assert.deepEqual(problems.list, []);
+  const pipeline = await Pipeline.start(config);
+  const read = (name: string) => Deno.readTextFile(join(dir, name)).catch(() => "");
+  try {
+    await send(port, "INFO a\nERROR b\n  at c\nWARN d\n");
+    await until(
+      async () =>
+        (await read("main.log")) === "INFO a\nWARN d\n" &&
+        (await read("errors.log")) === "ERROR b\n  at c\n",
+      () => "the lines did not reach their routes' files",
+    );
+  } finally {
+    await pipeline.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -356,7 +356,11 @@ export class Work {
  * The stream mark of a batch made from a marked batch of `before` lines that now holds `after`:
  * the file writer journals `skipped + lines` as the part's lines stored once the batch is
  * written, and a resend after a crash skips that many input lines; so the lines the steps
- * dropped or joined count as skipped, and the journal goes on counting input lines.
+ * dropped or joined count as skipped, and the journal goes on counting input lines. This is
+ * exact when the batch is written in one piece. A batch written in pieces (a size-rotated file
+ * and a batch over a page, or a template that files lines by their fields) journals its first
+ * pieces with up to `before - after` lines too many: a `kill -9` between two of its pieces can
+ * make the resend skip that many lines it should have stored.
  */
 export function markOf(mark: BatchMark, before: number, after: number): BatchMark {
   return before === after ? mark : { ...mark, skipped: mark.skipped + before - after };
