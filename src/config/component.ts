@@ -7,6 +7,7 @@
  * @module
  */
 
+import { describe } from "../_util.ts";
 import type { InputMetrics, SinkMetrics } from "../api/metrics.ts";
 import type { SourceStats } from "../api/source_stats.ts";
 import type { LiveHub } from "../live/hub.ts";
@@ -223,4 +224,26 @@ export function defineInput<T extends KeyTable>(component: InputComponent<T>): I
 /** Declares a sink component with its values typed by its table. */
 export function defineSink<T extends KeyTable>(component: SinkComponent<T>): SinkComponent {
   return component as unknown as SinkComponent;
+}
+
+/**
+ * The startup error of a listener that cannot bind; `where` names the flag or key that chooses
+ * another address, and `transport` (`udp`, `tls`, ...) is named where one input has several.
+ */
+export function listenError(
+  err: unknown,
+  address: HostPort,
+  where: string,
+  transport?: string,
+): BuildError {
+  const hint = err instanceof Deno.errors.AddrInUse
+    ? `; another program has this port: choose another with ${where}`
+    : "";
+  const values = { host: address.hostname, port: address.port, error: describe(err), hint };
+  return transport === undefined
+    ? new BuildError("Cannot listen on {host}:{port}: {error}{hint}", values, { cause: err })
+    : new BuildError("Cannot listen on {transport} {host}:{port}: {error}{hint}", {
+      transport,
+      ...values,
+    }, { cause: err });
 }

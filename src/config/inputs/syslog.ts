@@ -12,9 +12,9 @@ import { untilAborted } from "../../pipeline/input.ts";
 import { DEFAULT_LABELS } from "../../store/path_template.ts";
 import { MAX_MAX_MESSAGE, MIN_MAX_MESSAGE } from "../../syslog/frame.ts";
 import { formatHostPort, type HostPort } from "../../units.ts";
-import { type BatchReads, defineInput, type Listener } from "../component.ts";
+import { type BatchReads, defineInput, type Listener, listenError } from "../component.ts";
 import { keyPath, type KeyTable, type Values } from "../keys.ts";
-import { listenError, receiveBufferKey, unstableNetMissing } from "./udp.ts";
+import { receiveBufferKey, unstableNetMissing } from "./udp.ts";
 
 /** The keys of a `syslog` input. */
 export const SYSLOG_KEYS = {
@@ -148,7 +148,7 @@ export const syslogInput = defineInput({
       const where = transport === "tls"
         ? `inputs.${name}.tls`
         : context.say(`inputs.${name}.${transport}`, "syslog ADDR:PORT");
-      return Promise.reject(listenError(err.cause, transport, address, where));
+      return Promise.reject(listenError(err.cause, address, where, transport));
     }
   },
 });

@@ -5,12 +5,11 @@
  * @module
  */
 
-import { describe } from "../../_util.ts";
 import { TcpInput } from "../../ingest/tcp.ts";
 import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
 import { untilAborted } from "../../pipeline/input.ts";
 import { formatHostPort, type HostPort } from "../../units.ts";
-import { BuildError, defineInput, type InputContext } from "../component.ts";
+import { defineInput, listenError } from "../component.ts";
 import type { KeyTable } from "../keys.ts";
 
 /** The keys of a `tcp` input. */
@@ -75,22 +74,12 @@ export const tcpInput = defineInput({
       }, context.router);
       return Promise.resolve(new TcpComponent(name, input, address, values.source));
     } catch (err) {
-      return Promise.reject(listenError(err, address, name, context));
+      return Promise.reject(
+        listenError(err, address, context.say(`inputs.${name}.address`, "port N")),
+      );
     }
   },
 });
-
-function listenError(err: unknown, address: HostPort, name: string, context: InputContext) {
-  const where = context.say(`inputs.${name}.address`, "port N");
-  return new BuildError("Cannot listen on {host}:{port}: {error}{hint}", {
-    host: address.hostname,
-    port: address.port,
-    error: describe(err),
-    hint: err instanceof Deno.errors.AddrInUse
-      ? `; another program has this port: choose another with ${where}`
-      : "",
-  }, { cause: err });
-}
 
 /** A {@linkcode TcpInput} as an {@linkcode Input}. */
 class TcpComponent implements Input {

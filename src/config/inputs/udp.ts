@@ -5,14 +5,13 @@
  * @module
  */
 
-import { describe } from "../../_util.ts";
 import { UdpInput } from "../../ingest/udp.ts";
 import { MAX_RECEIVE_BUFFER, MIN_RECEIVE_BUFFER } from "../../net/socket_buffer.ts";
 import type { Input, InputCloseOptions } from "../../pipeline/input.ts";
 import { untilAborted } from "../../pipeline/input.ts";
 import { MAX_MAX_MESSAGE, MIN_MAX_MESSAGE } from "../../syslog/frame.ts";
 import { formatHostPort, type HostPort } from "../../units.ts";
-import { BuildError, defineInput } from "../component.ts";
+import { defineInput, listenError } from "../component.ts";
 import type { KeyTable } from "../keys.ts";
 
 /** The keys of a `udp` input. */
@@ -82,7 +81,7 @@ export const udpInput = defineInput({
       return Promise.resolve(new UdpComponent(name, input, address, values.receive_buffer));
     } catch (err) {
       const where = context.say(`inputs.${name}.address`, "udp ADDR:PORT");
-      return Promise.reject(listenError(err, "udp", address, where));
+      return Promise.reject(listenError(err, address, where, "udp"));
     }
   },
 });
@@ -91,27 +90,6 @@ export const udpInput = defineInput({
 export function unstableNetMissing(): string | undefined {
   if (typeof Deno.listenDatagram === "function") return undefined;
   return "UDP needs Deno's --unstable-net flag (deno.json sets it; add it when running a bundle)";
-}
-
-/**
- * The startup error of a listener that cannot bind; `where` names the flag or key that chooses
- * another address.
- */
-export function listenError(
-  err: unknown,
-  transport: string,
-  address: HostPort,
-  where: string,
-): BuildError {
-  return new BuildError("Cannot listen on {transport} {host}:{port}: {error}{hint}", {
-    transport,
-    host: address.hostname,
-    port: address.port,
-    error: describe(err),
-    hint: err instanceof Deno.errors.AddrInUse
-      ? `; another program has this port: choose another with ${where}`
-      : "",
-  }, { cause: err });
 }
 
 /** A {@linkcode UdpInput} as an {@linkcode Input}. */
