@@ -28,6 +28,8 @@ import {
   setField,
   tooManyRecords,
 } from "./fields.ts";
+import type { Turns } from "../ingest/json_record.ts";
+import { JsonSliceError, parseJsonSliced } from "./json_slices.ts";
 import { LEN, ProtobufError, ProtoReader, utf8, VARINT } from "./protobuf.ts";
 import { decompressSnappy } from "./snappy.ts";
 
@@ -132,6 +134,31 @@ export function decodeLoki(body: Uint8Array, options: LokiDecodeOptions): LokiRe
     if (declaredFormat(options.contentType) === "json" || !(err instanceof HttpError)) throw err;
     try {
       return snappy();
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/**
+ * {@linkcode decodeLoki} a step at a time, pausing whenever `turns.due()`: JSON through
+ * {@linkcode decodeLokiJsonSliced}, snappy protobuf through `protobuf` (which the caller decodes
+ * in pieces), with the same choice of encoding and the same fallback from sniffed JSON.
+ */
+export async function decodeLokiSliced(
+  body: Uint8Array,
+  options: LokiDecodeOptions,
+  turns: Turns,
+  protobuf: (body: Uint8Array) => Promise<LokiRecord[]>,
+): Promise<LokiRecord[]> {
+  if (lokiFormat(options.contentType, body) === "protobuf") return await protobuf(body);
+  try {
+    return await decodeLokiJsonSliced(body, options.maxRecords ?? DEFAULT_MAX_RECORDS, turns);
+  } catch (err) {
+    // Sniffed, not declared: a 123-byte snappy block also starts with `{`.
+    if (declaredFormat(options.contentType) === "json" || !(err instanceof HttpError)) throw err;
+    try {
+      return await protobuf(body);
     } catch {
       throw err;
     }
@@ -442,9 +469,9 @@ function badJson(what: string): HttpError {
 }
 
 /**
- * Decodes a JSON push: `{"streams":[{"stream":{labels},"values":[["<ns>","line"(,{metadata})]]}]}`.
- * The older form with `"labels":"{...}"` and `"entries":[{"ts":"<RFC 3339>","line":"..."}]` is
- * read too.
+ * Decodes a JSON push, in one go: `{"streams":[{"stream":{labels},"values":[["<ns>","line"(,
+ * {metadata})]]}]}`. The older form with `"labels":"{...}"` and
+ * `"entries":[{"ts":"<RFC 3339>","line":"..."}]` is read too.
  */
 export function decodeLokiJson(
   body: Uint8Array | string,
@@ -456,10 +483,43 @@ export function decodeLokiJson(
   } catch (err) {
     throw badJson((err as Error).message);
   }
+  const out = new Bounded(maxRecords);
+  for (const _ of entriesFromJson(doc, out));
+  return out.records;
+}
+
+/**
+ * Decodes a JSON push a step at a time, pausing whenever `turns.due()`: the body is parsed by
+ * `parseJsonSliced`, the records are made {@linkcode RECORDS_PER_PAUSE} at a time. Gives what
+ * {@linkcode decodeLokiJson} gives.
+ */
+export async function decodeLokiJsonSliced(
+  body: Uint8Array,
+  maxRecords: number,
+  turns: Turns,
+): Promise<LokiRecord[]> {
+  let doc: unknown;
+  try {
+    doc = await parseJsonSliced(body, turns);
+  } catch (err) {
+    if (err instanceof JsonSliceError) throw badJson(err.message);
+    throw err;
+  }
+  const out = new Bounded(maxRecords);
+  for (const _ of entriesFromJson(doc, out)) {
+    if (turns.due()) await turns.pause();
+  }
+  return out.records;
+}
+
+/** Records made between two chances to pause. */
+export const RECORDS_PER_PAUSE = 256;
+
+/** Puts the entries of a parsed push into `out`, yielding every few hundred entries. */
+function* entriesFromJson(doc: unknown, out: Bounded): Generator<void> {
   if (!isObj(doc)) throw badJson("the body is not an object");
   const streams = doc.streams;
   if (!Array.isArray(streams)) throw badJson("streams is not an array");
-  const out = new Bounded(maxRecords);
   for (let si = 0; si < streams.length; si++) {
     const st = streams[si];
     if (!isObj(st)) throw badJson(`streams[${si}] is not an object`);
@@ -467,11 +527,11 @@ export function decodeLokiJson(
     if (typeof st.labels === "string") labels = parseLabels(st.labels);
     else labels = stringMap(st.stream ?? {}, `streams[${si}].stream`);
     const s = stream(labels);
-    if (Array.isArray(st.values)) valuesJson(st.values, s, si, out);
-    else if (Array.isArray(st.entries)) entriesJson(st.entries, s, si, out);
+    if (Array.isArray(st.values)) yield* valuesJson(st.values, s, si, out);
+    else if (Array.isArray(st.entries)) yield* entriesJson(st.entries, s, si, out);
     else throw badJson(`streams[${si}] has no values array`);
+    yield;
   }
-  return out.records;
 }
 
 function stringMap(v: unknown, where: string): Fields {
@@ -486,7 +546,7 @@ function stringMap(v: unknown, where: string): Fields {
   return fields;
 }
 
-function valuesJson(values: unknown[], s: Stream, si: number, out: Bounded): void {
+function* valuesJson(values: unknown[], s: Stream, si: number, out: Bounded): Generator<void> {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const where = `streams[${si}].values[${i}]`;
@@ -505,10 +565,11 @@ function valuesJson(values: unknown[], s: Stream, si: number, out: Bounded): voi
       ? undefined
       : stringMap(meta, `${where}[2]`);
     out.push(record(s, timeMs === 0 ? undefined : timeMs, line, metadata));
+    if (i % RECORDS_PER_PAUSE === RECORDS_PER_PAUSE - 1) yield;
   }
 }
 
-function entriesJson(entries: unknown[], s: Stream, si: number, out: Bounded): void {
+function* entriesJson(entries: unknown[], s: Stream, si: number, out: Bounded): Generator<void> {
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     const where = `streams[${si}].entries[${i}]`;
@@ -517,5 +578,6 @@ function entriesJson(entries: unknown[], s: Stream, si: number, out: Bounded): v
     const timeMs = typeof ts === "string" ? Date.parse(ts) : NaN;
     if (Number.isNaN(timeMs)) throw badJson(`${where}.ts is not an RFC 3339 time`);
     out.push(record(s, timeMs, e.line, undefined));
+    if (i % RECORDS_PER_PAUSE === RECORDS_PER_PAUSE - 1) yield;
   }
 }

@@ -7,12 +7,15 @@ import { ProtoWriter as W } from "./_proto_writer.ts";
 import {
   decodeLoki,
   decodeLokiJson,
+  decodeLokiJsonSliced,
   decodeLokiProtobuf,
+  decodeLokiSliced,
   LOKI_SOURCE_LABELS,
   lokiFormat,
   lokiResponse,
   lokiSource,
   parseLabels,
+  RECORDS_PER_PAUSE,
 } from "./loki.ts";
 
 const MB = 1 << 20;
@@ -328,4 +331,57 @@ Deno.test("Loki: a 123-byte snappy push sent with no Content-Type, which starts 
     /Malformed Loki JSON/,
   );
   refused(() => decodeLoki(new TextEncoder().encode("{nope"), { maxBytes: MB }), 400, /JSON/);
+});
+
+Deno.test("Loki sliced: a large JSON push gives what decoding it in one go gives, with pauses", async () => {
+  const streams = Array.from({ length: 30 }, (_, s) => ({
+    stream: { app: `a${s % 4}`, level: s % 2 ? "warn" : "info" },
+    values: Array.from({ length: 100 + s }, (_, i) => {
+      const value: unknown[] = [
+        String(1796054400_000_000_000 + i),
+        `line ${i} \u00e9 ${"x".repeat(2 * i)}`,
+      ];
+      if (i % 9 === 0) value.push({ trace_id: `t${i}`, level: "error" });
+      return value;
+    }),
+  }));
+  const body = new TextEncoder().encode(JSON.stringify({ streams }));
+  assert.ok(body.length > 400_000);
+  let pauses = 0;
+  const turns = { due: () => true, pause: () => Promise.resolve(void pauses++) };
+  const noProtobuf = () => Promise.reject(new Error("not protobuf"));
+  const options = { contentType: "application/json", maxBytes: MB };
+  const sliced = await decodeLokiSliced(body, options, turns, noProtobuf);
+  assert.deepEqual(sliced, decodeLoki(body, options));
+  assert.equal(sliced.length, 30 * 100 + 435);
+  assert.ok(pauses >= sliced.length / RECORDS_PER_PAUSE, `${pauses} pauses`);
+  await assert.rejects(
+    decodeLokiJsonSliced(body, 1000, turns),
+    (err) => err instanceof HttpError && err.status === 413,
+  );
+  await assert.rejects(
+    decodeLokiJsonSliced(new TextEncoder().encode("{nope" + " ".repeat(100_000)), 10, turns),
+    (err) =>
+      err instanceof HttpError && err.status === 400 && /Malformed Loki JSON/.test(err.message),
+  );
+});
+
+Deno.test("Loki sliced: snappy goes to the protobuf decoder, also when sniffed JSON does not parse", async () => {
+  const turns = { due: () => false, pause: () => Promise.resolve() };
+  const line = "x".repeat(123 - 10);
+  const raw = new W().len(1, new W().len(1, "{}").len(2, new W().len(2, line))).u8();
+  const body = SnappyJS.compress(raw);
+  const protobuf = (b: Uint8Array) =>
+    Promise.resolve(decodeLoki(b, { contentType: "application/x-protobuf", maxBytes: MB }));
+  const [r] = await decodeLokiSliced(body, { contentType: null, maxBytes: MB }, turns, protobuf);
+  assert.equal(r.message, line);
+  await assert.rejects(
+    decodeLokiSliced(body, { contentType: "application/json", maxBytes: MB }, turns, protobuf),
+    /Malformed Loki JSON/,
+  );
+  // Neither JSON nor snappy: the JSON error.
+  await assert.rejects(
+    decodeLokiSliced(new TextEncoder().encode("{nope"), { maxBytes: MB }, turns, protobuf),
+    /Malformed Loki JSON/,
+  );
 });

@@ -41,6 +41,8 @@ import {
   toHex,
   tooManyRecords,
 } from "./fields.ts";
+import type { Turns } from "../ingest/json_record.ts";
+import { JsonSliceError, parseJsonSliced } from "./json_slices.ts";
 import { I32, I64, LEN, ProtobufError, ProtoReader, VARINT } from "./protobuf.ts";
 
 /** One OpenTelemetry log record, decoded. */
@@ -535,7 +537,7 @@ class JsonShapeError extends Error {}
 
 type Obj = Record<string, unknown>;
 
-/** Decodes an `ExportLogsServiceRequest` in the OTLP JSON encoding. */
+/** Decodes an `ExportLogsServiceRequest` in the OTLP JSON encoding, in one go. */
 export function decodeOtlpJson(
   body: Uint8Array | string,
   options: OtlpDecodeOptions = {},
@@ -544,10 +546,44 @@ export function decodeOtlpJson(
   try {
     doc = JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body));
   } catch (err) {
-    throw new HttpError(400, `Malformed OTLP JSON: ${(err as Error).message}`);
+    throw bad((err as Error).message);
   }
-  if (!isObj(doc)) throw new HttpError(400, "Malformed OTLP JSON: the body is not an object");
   const out = collect(options);
+  for (const _ of recordsFromJson(doc, out));
+  return result(out);
+}
+
+/**
+ * Decodes an `ExportLogsServiceRequest` in the OTLP JSON encoding a step at a time, pausing
+ * whenever `turns.due()`: the body is parsed by `parseJsonSliced`, the records are made
+ * {@linkcode RECORDS_PER_PAUSE} at a time. Gives what {@linkcode decodeOtlpJson} gives.
+ */
+export async function decodeOtlpJsonSliced(
+  body: Uint8Array,
+  options: OtlpDecodeOptions,
+  turns: Turns,
+): Promise<OtlpDecoded> {
+  let doc: unknown;
+  try {
+    doc = await parseJsonSliced(body, turns);
+  } catch (err) {
+    if (err instanceof JsonSliceError) throw bad(err.message);
+    throw err;
+  }
+  const out = collect(options);
+  for (const _ of recordsFromJson(doc, out)) {
+    if (turns.due()) await turns.pause();
+  }
+  return result(out);
+}
+
+/** Records made between two chances to pause. */
+export const RECORDS_PER_PAUSE = 256;
+
+/** Puts the records of a parsed request into `out`, yielding every few hundred records. */
+function* recordsFromJson(doc: unknown, out: Collect): Generator<void> {
+  if (!isObj(doc)) throw bad("the body is not an object");
+  let made = 0;
   for (const rl of listOf(doc, "resourceLogs", "resource_logs", "request")) {
     if (!isObj(rl)) throw bad("a resourceLogs entry is not an object");
     const resource = rl.resource;
@@ -580,10 +616,10 @@ export function decodeOtlpJson(
             out.errorMessage = `A log record was refused: ${err.message}`;
           }
         }
+        if (++made % RECORDS_PER_PAUSE === 0) yield;
       }
     }
   }
-  return result(out);
 }
 
 function bad(what: string): HttpError {

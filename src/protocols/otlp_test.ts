@@ -12,11 +12,13 @@ import { HttpError } from "../net/http_error.ts";
 import {
   decodeOtlp,
   decodeOtlpJson,
+  decodeOtlpJsonSliced,
   decodeOtlpProtobuf,
   encodeExportLogsResponse,
   type OtlpDecoded,
   otlpFormat,
   otlpResponse,
+  RECORDS_PER_PAUSE,
 } from "./otlp.ts";
 import { ProtoReader } from "./protobuf.ts";
 import { ProtoWriter as W } from "./_proto_writer.ts";
@@ -343,4 +345,60 @@ Deno.test("OTLP: more records than maxRecords is a 413, however small each is on
   assert.throws(() => decodeOtlp(new TextEncoder().encode(json), "json", { maxRecords: 100 }), {
     status: 413,
   });
+});
+
+/** Counts pauses; every check says a pause is due. */
+function countingTurns(): { due: () => boolean; pause: () => Promise<void>; pauses: number } {
+  const turns = {
+    pauses: 0,
+    due: () => true,
+    pause: () => Promise.resolve(void turns.pauses++),
+  };
+  return turns;
+}
+
+Deno.test("OTLP JSON sliced: a large export gives what decoding it in one go gives, with pauses", async () => {
+  const records = Array.from({ length: 3000 }, (_, i) => ({
+    timeUnixNano: String(1796054400_000_000_000 + i * 1_000_000),
+    severityNumber: 9 + (i % 3) * 4,
+    body: i % 7 === 0 ? { kvlistValue: { values: [{ key: "i", value: { intValue: i } }] } } : {
+      stringValue: `request ${i} \u00e9 "done"\n`.repeat(1 + (i % 5)),
+    },
+    attributes: [{ key: "n", value: { intValue: String(i) } }],
+  }));
+  records.push({ body: { intValue: "bad" } } as never);
+  const body = new TextEncoder().encode(JSON.stringify({
+    resourceLogs: [
+      { resource: { attributes: [{ key: "service.name", value: { stringValue: "a" } }] } },
+      {
+        scopeLogs: [{ scope: { name: "s" }, logRecords: records.slice(0, 1000) }],
+        resource: { attributes: [{ key: "service.name", value: { stringValue: "b" } }] },
+      },
+      { scopeLogs: [{ logRecords: records.slice(1000) }] },
+    ],
+  }));
+  assert.ok(body.length > 500_000);
+  const turns = countingTurns();
+  const sliced = await decodeOtlpJsonSliced(body, {}, turns);
+  assert.deepEqual(sliced, decodeOtlpJson(body));
+  assert.equal(sliced.records.length, 3000);
+  assert.equal(sliced.rejected, 1);
+  // Parsing steps, then one pause per RECORDS_PER_PAUSE records made.
+  assert.ok(turns.pauses >= 3000 / RECORDS_PER_PAUSE + body.length / (64 * 1024) - 2);
+  // Small bodies too, and the same refusals.
+  assert.deepEqual(
+    await decodeOtlpJsonSliced(new TextEncoder().encode('{"resourceLogs":[]}'), {}, turns),
+    { records: [], rejected: 0, errorMessage: "" },
+  );
+  for (const bad of ["{", "[]", '{"resourceLogs":{}}', "{" + " ".repeat(100_000)]) {
+    await assert.rejects(
+      decodeOtlpJsonSliced(new TextEncoder().encode(bad), {}, turns),
+      (err) =>
+        err instanceof HttpError && err.status === 400 && /Malformed OTLP JSON/.test(err.message),
+    );
+  }
+  await assert.rejects(
+    decodeOtlpJsonSliced(body, { maxRecords: 2000 }, turns),
+    (err) => err instanceof HttpError && err.status === 413,
+  );
 });

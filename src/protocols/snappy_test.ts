@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import SnappyJS from "snappyjs";
 import { HttpError } from "../net/http_error.ts";
-import { decompressSnappy, snappyLength } from "./snappy.ts";
+import {
+  decompressSnappy,
+  decompressSnappySliced,
+  SNAPPY_STEP_BYTES,
+  SnappyDecoder,
+  snappyLength,
+} from "./snappy.ts";
 
 const MB = 1 << 20;
 const encoder = new TextEncoder();
@@ -140,4 +146,59 @@ Deno.test("snappy: every truncation and mutation of a real block is decoded or a
     check(copy);
   }
   assert.ok(errors >= block.length, `every truncation is refused (${errors})`);
+});
+
+Deno.test("snappy: decoded a step at a time, any budget gives the same bytes and the same errors", () => {
+  const block = SnappyJS.compress(sample(50_000));
+  const whole = decompressSnappy(block, MB);
+  for (const budget of [1, 3, 64, 1000, 40_000]) {
+    const decoder = new SnappyDecoder(block, MB);
+    let steps = 1;
+    while (!decoder.step(budget)) steps++;
+    assert.deepEqual(decoder.output, whole, `budget ${budget}`);
+    assert.ok(steps >= whole.length / (budget + 64), `budget ${budget}: ${steps} steps`);
+  }
+  // A truncated block is refused whether it is read in one step or in many.
+  const cut = block.subarray(0, block.length - 5);
+  const sliced = new SnappyDecoder(cut, MB);
+  assert.throws(() => {
+    while (!sliced.step(7));
+  }, /Malformed snappy block/);
+  // Elements left over once the declared length is reached.
+  assert.throws(() => decompressSnappy(Uint8Array.of(1, ...literal([1]), ...literal([2])), MB), {
+    message: /holds more than the 1 bytes it declares/,
+  });
+});
+
+Deno.test("snappy: no step makes much more output than its budget", () => {
+  // Short literals and copies, as log lines compress: no element is longer than 64 bytes.
+  const block = SnappyJS.compress(sample(200_000));
+  const decoder = new SnappyDecoder(block, MB);
+  let before = 0;
+  let longest = 0;
+  for (;;) {
+    const done = decoder.step(4096);
+    const made = done ? decoder.output.length - before : countMade(decoder, before);
+    longest = Math.max(longest, made);
+    if (done) break;
+    before += made;
+  }
+  assert.ok(longest <= 4096 + 64, `${longest} bytes in one step`);
+});
+
+/** Bytes made so far: the output is zero past them (the sample holds no zero bytes). */
+function countMade(decoder: SnappyDecoder, from: number): number {
+  const i = decoder.output.indexOf(0, from);
+  return (i < 0 ? decoder.output.length : i) - from;
+}
+
+Deno.test("decompressSnappySliced: pauses between steps of a large block", async () => {
+  const raw = sample(2 * SNAPPY_STEP_BYTES + 100);
+  let pauses = 0;
+  const out = await decompressSnappySliced(SnappyJS.compress(raw), MB, {
+    due: () => true,
+    pause: () => Promise.resolve(void pauses++),
+  });
+  assert.deepEqual(out, raw);
+  assert.equal(pauses, 2);
 });
