@@ -19,9 +19,10 @@ import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { HttpError } from "../net/http_error.ts";
 import {
+  type BulkItem,
   bulkPath,
-  bulkResponse,
-  decodeBulk,
+  bulkResponseSliced,
+  decodeBulkSliced,
   esErrorResponse,
   type EsInfo,
   esProbe,
@@ -234,13 +235,13 @@ export class ProtocolIngest {
       }
       const defaultIndex = bulkPath(new URL(req.url).pathname)?.index;
       const maxRecords = this.#maxRecords;
-      let items: ReturnType<typeof decodeBulk>["items"] = [];
-      await this.#ingest(req, peer, "elasticsearch", (body) => {
-        const decoded = decodeBulk(body, { defaultIndex, maxRecords });
+      let items: BulkItem[] = [];
+      await this.#ingest(req, peer, "elasticsearch", async (body, _reserve, turns) => {
+        const decoded = await decodeBulkSliced(body, { defaultIndex, maxRecords }, turns);
         items = decoded.items;
         return decoded.records;
       }, (record) => record.index);
-      return bulkResponse(items, performance.now() - started);
+      return await bulkResponseSliced(items, performance.now() - started, this.#gate.turns());
     } catch (err) {
       await req.body?.cancel().catch(() => {});
       const refusal = this.#refusal(err, "/_bulk");

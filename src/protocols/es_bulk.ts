@@ -22,6 +22,8 @@
  * @module
  */
 
+import { isUtf8 } from "node:buffer";
+import type { Turns } from "../ingest/json_record.ts";
 import { HttpError } from "../net/http_error.ts";
 import {
   DEFAULT_MAX_RECORDS,
@@ -33,6 +35,7 @@ import {
   timeMsOf,
   tooManyRecords,
 } from "./fields.ts";
+import { JsonSliceError, parseJsonSliced, parseJsonWhole } from "./json_slices.ts";
 
 /** One document, decoded. */
 export interface EsRecord {
@@ -146,24 +149,130 @@ export function esIndexNameError(name: string): string | undefined {
 }
 
 /**
- * Decodes a bulk body (already gunzipped).
+ * Decodes a bulk body (already gunzipped), in one go.
  *
  * @throws {HttpError} 400 for a body that is not UTF-8 text or an action line that is not an
  * object with one known action; refused documents are items with status 400, not errors.
  */
 export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {}): BulkDecoded {
-  const lines = new Lines(bulkText(body));
+  const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  const out: BulkDecoded = { records: [], items: [] };
+  const work = decodeLines(bytes, options, out);
+  for (let step = work.next(); !step.done;) {
+    const ask = step.value;
+    step = ask === null ? work.next() : work.next(
+      ask.kind === "parse"
+        ? parseLong(ask.bytes, () => parseJsonWhole(ask.bytes))
+        : new TextDecoder("utf-8", { ignoreBOM: true }).decode(ask.bytes),
+    );
+  }
+  return out;
+}
+
+/**
+ * {@linkcode decodeBulk} a step at a time, pausing whenever `turns.due()`: the body is decoded as
+ * text {@linkcode CHUNK_BYTES} at a time, {@linkcode LINES_PER_PAUSE} lines between chances to
+ * pause, and a line longer than {@linkcode CHUNK_BYTES} is checked, parsed (`parseJsonSliced`) and
+ * read as text a slice at a time. Gives what {@linkcode decodeBulk} gives.
+ */
+export async function decodeBulkSliced(
+  body: Uint8Array,
+  options: BulkOptions,
+  turns: Turns,
+): Promise<BulkDecoded> {
+  const out: BulkDecoded = { records: [], items: [] };
+  const work = decodeLines(body, options, out);
+  for (let step = work.next(); !step.done;) {
+    const ask = step.value;
+    if (ask === null) {
+      if (turns.due()) await turns.pause();
+      step = work.next();
+    } else if (ask.kind === "parse") {
+      const parsed = await parseLongSliced(ask.bytes, turns);
+      step = work.next(parsed);
+    } else {
+      step = work.next(await utf8Sliced(ask.bytes, turns));
+    }
+  }
+  return out;
+}
+
+/**
+ * Lines longer than this are not decoded with the text around them: they are checked and parsed
+ * a slice at a time. The text of shorter lines is decoded this many bytes at a time.
+ */
+export const CHUNK_BYTES = 64 * 1024;
+/** Lines read between two chances to pause. */
+export const LINES_PER_PAUSE = 256;
+
+/**
+ * What the line loop asks of its driver for a long line, or `null` for a chance to pause: `parse`
+ * is answered with the line's JSON value (or why it is not JSON), `text` with its text.
+ */
+type LongLineAsk = { kind: "parse"; bytes: Uint8Array } | { kind: "text"; bytes: Uint8Array };
+/** A long line's JSON value, or why it is not JSON. */
+type Parsed = { value: unknown } | { error: string };
+
+function parseLong(bytes: Uint8Array, parse: () => unknown): Parsed {
+  try {
+    return { value: parse() };
+  } catch (err) {
+    if (err instanceof JsonSliceError) return { error: err.message };
+    throw err;
+  }
+}
+
+async function parseLongSliced(bytes: Uint8Array, turns: Turns): Promise<Parsed> {
+  try {
+    return { value: await parseJsonSliced(bytes, turns) };
+  } catch (err) {
+    if (err instanceof JsonSliceError) return { error: err.message };
+    throw err;
+  }
+}
+
+/** Text of valid UTF-8, decoded a slice at a time. */
+async function utf8Sliced(bytes: Uint8Array, turns: Turns): Promise<string> {
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  let text = "";
+  for (let at = 0; at < bytes.length; at += TEXT_SLICE_BYTES) {
+    text += decoder.decode(bytes.subarray(at, at + TEXT_SLICE_BYTES), { stream: true });
+    if (turns.due()) await turns.pause();
+  }
+  return text + decoder.decode();
+}
+
+/** Bytes of a long line checked or decoded as text in one step. */
+const TEXT_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * The action and document lines of a bulk body into `out`, asking its driver to parse or decode
+ * the long ones; yields `null` every {@linkcode LINES_PER_PAUSE} lines.
+ */
+function* decodeLines(
+  body: Uint8Array,
+  options: BulkOptions,
+  out: BulkDecoded,
+): Generator<LongLineAsk | null, void, Parsed | string | undefined> {
+  // The whole body is checked first, as decoding it whole did: no line is read from a body that
+  // is not text.
+  yield* checkUtf8(body);
+  const lines = new Lines(body);
   const newId = options.newId ?? defaultId;
   const max = options.maxRecords ?? DEFAULT_MAX_RECORDS;
-  const out: BulkDecoded = { records: [], items: [] };
   // Senders repeat the same action line and index: each is read once per request.
   const seen: Seen = { actionLine: "", action: undefined, validIndex: "" };
+  let read = 0;
   for (let line = lines.next(); line !== undefined; line = lines.next()) {
-    if (line.trim() === "") continue;
+    if (++read % LINES_PER_PAUSE === 0) yield null;
+    if (typeof line === "string" ? line.trim() === "" : yield* isBlankLong(line)) continue;
     if (out.items.length >= max) throw tooManyRecords(max);
     const at = lines.lineNo;
-    if (seen.action === undefined || line !== seen.actionLine) {
-      seen.action = actionOf(line, at);
+    if (typeof line !== "string") {
+      seen.action = actionOf(yield { kind: "parse", bytes: line }, at);
+      seen.actionLine = "";
+    } else if (seen.action === undefined || line !== seen.actionLine) {
+      seen.action = actionOf(parseShort(line), at);
       seen.actionLine = line;
     }
     const [action, meta] = seen.action;
@@ -180,7 +289,20 @@ export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {})
     const refusal = action === "update" || action === "delete"
       ? ["illegal_argument_exception", NOT_STORED]
       : indexRefusal(seen, item.index);
-    const record = refusal === undefined ? documentOf(doc, item.index, lines.lineNo) : undefined;
+    let record: EsRecord | string | undefined;
+    if (refusal === undefined) {
+      const parsed = typeof doc === "string"
+        ? parseShort(doc)
+        : yield { kind: "parse", bytes: doc };
+      const made = documentOf(parsed as Parsed, item.index, lines.lineNo);
+      // A document without a message key has the line as it came as its message.
+      if (typeof made !== "string" && made.message === undefined) {
+        made.message = typeof doc === "string"
+          ? doc.trim()
+          : (yield { kind: "text", bytes: trimmed(doc) }) as string;
+      }
+      record = made as EsRecord | string;
+    }
     if (refusal !== undefined || typeof record === "string") {
       const [type, reason] = refusal ?? ["document_parsing_exception", record as string];
       item.status = 400;
@@ -191,8 +313,55 @@ export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {})
     }
     out.items.push(item);
   }
-  return out;
 }
+
+/** Throws a 400 when `bytes` are not UTF-8; a chance to pause after every megabyte checked. */
+function* checkUtf8(bytes: Uint8Array): Generator<null> {
+  for (let at = 0; at < bytes.length;) {
+    // Cut before a lead byte, so that every character lies whole in one slice.
+    let to = Math.min(at + TEXT_SLICE_BYTES, bytes.length);
+    for (let back = 0; back < 3 && to < bytes.length && (bytes[to] & 0xc0) === 0x80; back++) to--;
+    if (!isUtf8(bytes.subarray(at, to))) throw notUtf8();
+    at = to;
+    yield null;
+  }
+}
+
+/** A short line's JSON value, or why it is not JSON. */
+function parseShort(line: string): Parsed {
+  try {
+    return { value: JSON.parse(line) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+/**
+ * Whether a long line is blank as `String.prototype.trim` sees it: all ASCII white space, or,
+ * when the first other byte is not ASCII, text that trims to nothing.
+ */
+function* isBlankLong(
+  line: Uint8Array,
+): Generator<LongLineAsk | null, boolean, Parsed | string | undefined> {
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i];
+    if (b === 0x20 || (b >= 0x09 && b <= 0x0d)) continue;
+    if (b < 0x80) return false;
+    return ((yield { kind: "text", bytes: line }) as string).trim() === "";
+  }
+  return true;
+}
+
+/** A JSON line without the JSON white space around it (all `trim()` removes from a JSON value). */
+function trimmed(line: Uint8Array): Uint8Array {
+  let start = 0;
+  let end = line.length;
+  while (start < end && JSON_SPACE.has(line[start])) start++;
+  while (end > start && JSON_SPACE.has(line[end - 1])) end--;
+  return line.subarray(start, end);
+}
+
+const JSON_SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 /** What one request has already read. */
 interface Seen {
@@ -201,31 +370,33 @@ interface Seen {
   validIndex: string;
 }
 
-function bulkText(body: Uint8Array | string): string {
-  if (typeof body === "string") return body;
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(body);
-  } catch {
-    throw new HttpError(400, "The bulk body is not UTF-8 text");
-  }
-}
-
-/** The lines of a body, without their `\r\n` or `\n`. */
+/**
+ * The lines of a body (checked to be UTF-8), without their `\r\n` or `\n`: as text, decoded
+ * {@linkcode CHUNK_BYTES} at a time, or, when longer than that, as bytes.
+ */
 class Lines {
-  #text: string;
+  readonly #bytes: Uint8Array;
+  readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  /** The next byte not decoded yet. */
+  #at = 0;
+  #text = "";
   #pos = 0;
   /** The number of the line `next()` returned last, from 1. */
   lineNo = 0;
 
-  constructor(text: string) {
-    this.#text = text;
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    // TextDecoder drops a leading byte order mark: so does the reader.
+    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) this.#at = 3;
   }
 
   /** The next line; `undefined` at the end. */
-  next(): string | undefined {
+  next(): string | Uint8Array | undefined {
+    if (this.#pos >= this.#text.length && !this.#decodeMore()) {
+      return this.#at < this.#bytes.length ? this.#long() : undefined;
+    }
     const text = this.#text;
     const pos = this.#pos;
-    if (pos >= text.length) return undefined;
     let end = text.indexOf("\n", pos);
     if (end < 0) end = text.length;
     const stop = end > pos && text.charCodeAt(end - 1) === 0x0d ? end - 1 : end;
@@ -233,6 +404,43 @@ class Lines {
     this.lineNo++;
     return text.slice(pos, stop);
   }
+
+  /**
+   * Decodes the next run of whole lines of at most CHUNK_BYTES; false when the next line is longer
+   * (or the body ended).
+   */
+  #decodeMore(): boolean {
+    const bytes = this.#bytes;
+    const at = this.#at;
+    if (at >= bytes.length) return false;
+    let end: number;
+    if (bytes.length - at <= CHUNK_BYTES) end = bytes.length;
+    else {
+      const last = bytes.lastIndexOf(0x0a, at + CHUNK_BYTES - 1);
+      if (last < at) return false;
+      end = last + 1;
+    }
+    this.#text = this.#decoder.decode(bytes.subarray(at, end));
+    this.#pos = 0;
+    this.#at = end;
+    return true;
+  }
+
+  /** A line longer than CHUNK_BYTES, as bytes. */
+  #long(): Uint8Array {
+    const bytes = this.#bytes;
+    const at = this.#at;
+    let end = bytes.indexOf(0x0a, at);
+    if (end < 0) end = bytes.length;
+    const stop = end > at && bytes[end - 1] === 0x0d ? end - 1 : end;
+    this.#at = end + 1;
+    this.lineNo++;
+    return bytes.subarray(at, stop);
+  }
+}
+
+function notUtf8(): HttpError {
+  return new HttpError(400, "The bulk body is not UTF-8 text");
 }
 
 /** Why an item's index is refused, as Elasticsearch's error type and reason. */
@@ -251,16 +459,15 @@ function indexRefusal(seen: Seen, index: string): [string, string] | undefined {
 
 const NOT_STORED = "logboom stores log documents: only the index and create actions are accepted";
 
-function actionOf(line: string, at: number): [BulkAction, Record<string, unknown>] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch (err) {
-    throw new HttpError(
-      400,
-      `Malformed action/metadata line [${at}]: ${(err as Error).message}`,
-    );
+function actionOf(
+  line: Parsed | string | undefined,
+  at: number,
+): [BulkAction, Record<string, unknown>] {
+  const result = line as Parsed;
+  if ("error" in result) {
+    throw new HttpError(400, `Malformed action/metadata line [${at}]: ${result.error}`);
   }
+  const parsed = result.value;
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new HttpError(400, `Malformed action/metadata line [${at}], expected an object`);
   }
@@ -286,14 +493,17 @@ function actionOf(line: string, at: number): [BulkAction, Record<string, unknown
   return [action, meta as Record<string, unknown>];
 }
 
-/** The record of a document line, or why it is refused. */
-function documentOf(line: string, index: string, at: number): EsRecord | string {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(line);
-  } catch (err) {
-    return `failed to parse the document on line ${at}: ${(err as Error).message}`;
-  }
+/**
+ * The record of a parsed document line, or why it is refused; its message is `undefined` when the
+ * document has no message key.
+ */
+function documentOf(
+  parsed: Parsed,
+  index: string,
+  at: number,
+): Omit<EsRecord, "message"> & { message: string | undefined } | string {
+  if ("error" in parsed) return `failed to parse the document on line ${at}: ${parsed.error}`;
+  const doc = parsed.value;
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     return `failed to parse the document on line ${at}: it is not a JSON object`;
   }
@@ -333,7 +543,7 @@ function documentOf(line: string, index: string, at: number): EsRecord | string 
       if (level !== undefined) break;
     }
   }
-  return { index, timeMs, level, message: message ?? line.trim(), fields };
+  return { index, timeMs, level, message, fields };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -371,37 +581,85 @@ function json(status: number, body: unknown, head = false): Response {
  * @param tookMs the time the request took, as Elasticsearch reports it.
  */
 export function bulkResponse(items: readonly BulkItem[], tookMs: number): Response {
-  let errors = false;
-  let seq = 0;
-  const out = new Array(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i];
-    if (item.status >= 300) {
-      errors = true;
-      out[i] = {
-        [item.action]: {
-          _index: item.index,
-          _id: item.id === "" ? null : item.id,
-          status: item.status,
-          error: item.error ?? { type: "exception", reason: "refused" },
-        },
-      };
-    } else {
-      out[i] = {
-        [item.action]: {
-          _index: item.index,
-          _id: item.id,
-          _version: 1,
-          result: "created",
-          _shards: { total: 1, successful: 1, failed: 0 },
-          _seq_no: seq++,
-          _primary_term: 1,
-          status: item.status,
-        },
-      };
-    }
+  const answer = bulkAnswer(items, tookMs);
+  const parts: Uint8Array[] = [];
+  for (let part = answer.next(); !part.done; part = answer.next()) parts.push(part.value);
+  return json200(parts);
+}
+
+/**
+ * {@linkcode bulkResponse} made {@linkcode ITEMS_PER_PART} items at a time, pausing whenever
+ * `turns.due()`: the answer to 100,000 items is about 20 MB of JSON.
+ */
+export async function bulkResponseSliced(
+  items: readonly BulkItem[],
+  tookMs: number,
+  turns: Turns,
+): Promise<Response> {
+  const parts: Uint8Array[] = [];
+  for (const part of bulkAnswer(items, tookMs)) {
+    parts.push(part);
+    if (turns.due()) await turns.pause();
   }
-  return json(200, { took: Math.max(0, Math.round(tookMs)), errors, items: out });
+  return json200(parts);
+}
+
+/** Items of the bulk answer encoded together. */
+export const ITEMS_PER_PART = 1024;
+
+/** The bulk answer's bytes, in parts of {@linkcode ITEMS_PER_PART} items. */
+function* bulkAnswer(items: readonly BulkItem[], tookMs: number): Generator<Uint8Array> {
+  const encoder = new TextEncoder();
+  const errors = items.some((item) => item.status >= 300);
+  const took = Math.max(0, Math.round(tookMs));
+  let seq = 0;
+  let text = `{"took":${took},"errors":${errors},"items":[`;
+  for (let from = 0; from < items.length; from += ITEMS_PER_PART) {
+    const to = Math.min(from + ITEMS_PER_PART, items.length);
+    const out = new Array(to - from);
+    for (let i = from; i < to; i++) {
+      const item = items[i];
+      out[i - from] = item.status >= 300
+        ? {
+          [item.action]: {
+            _index: item.index,
+            _id: item.id === "" ? null : item.id,
+            status: item.status,
+            error: item.error ?? { type: "exception", reason: "refused" },
+          },
+        }
+        : {
+          [item.action]: {
+            _index: item.index,
+            _id: item.id,
+            _version: 1,
+            result: "created",
+            _shards: { total: 1, successful: 1, failed: 0 },
+            _seq_no: seq++,
+            _primary_term: 1,
+            status: item.status,
+          },
+        };
+    }
+    const list = JSON.stringify(out);
+    text += (from > 0 ? "," : "") + list.slice(1, -1);
+    yield encoder.encode(text);
+    text = "";
+  }
+  yield encoder.encode(text + "]}");
+}
+
+/** A 200 answer whose JSON body is `parts` joined. */
+function json200(parts: Uint8Array[]): Response {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.length;
+  }
+  return new Response(body, { status: 200, headers: ES_HEADERS });
 }
 
 /** An Elasticsearch-shaped error: `{"error":{"root_cause":[...],"type","reason"},"status"}`. */

@@ -6,7 +6,10 @@ import {
   type BulkItem,
   bulkPath,
   bulkResponse,
+  bulkResponseSliced,
+  CHUNK_BYTES,
   decodeBulk,
+  decodeBulkSliced,
   ES_VERSION,
   esErrorResponse,
   esIndexNameError,
@@ -16,6 +19,8 @@ import {
   esRefreshResponse,
   esRootResponse,
   esSetupResponse,
+  ITEMS_PER_PART,
+  LINES_PER_PAUSE,
 } from "./es_bulk.ts";
 
 const AT = Date.parse("2026-11-30T10:00:00.123Z");
@@ -335,4 +340,119 @@ Deno.test("ES bulk: more actions than maxRecords is a 413", () => {
     assert.match(err.message, /more than 10 records/);
     return true;
   });
+});
+
+/** Counts pauses; every check says a pause is due. */
+function countingTurns() {
+  const turns = { pauses: 0, due: () => true, pause: () => Promise.resolve(void turns.pauses++) };
+  return turns;
+}
+
+function ids(): () => string {
+  let n = 0;
+  return () => `id${n++}`;
+}
+
+Deno.test("ES bulk sliced: a large body, long lines included, gives what decoding it in one go gives", async () => {
+  const long = "y".repeat(CHUNK_BYTES + 10);
+  const lines: string[] = ["\ufeff" + '{"index":{"_index":"logs"}}', '{"message":"first"}'];
+  for (let i = 0; i < 3000; i++) {
+    lines.push(`{"create":{"_index":"app-${i % 3}"}}`, JSON.stringify({ msg: `m${i}`, i }));
+  }
+  lines.push(
+    // A long document with its message, one without (the line is its message), a long action.
+    '{"index":{"_index":"logs"}}',
+    JSON.stringify({ message: long, level: "warn" }),
+    '{"index":{"_index":"logs"}}\r',
+    "  " + JSON.stringify({ text: long, n: 1 }) + " \r",
+    JSON.stringify({ index: { _index: "logs", pad: long } }),
+    '{"msg":"after a long action"}',
+    // Long lines that are blank (skipped) and one that is not JSON (refused alone).
+    " ".repeat(CHUNK_BYTES * 2),
+    "\u00a0".repeat(CHUNK_BYTES),
+    '{"index":{"_index":"logs"}}',
+    "{" + long,
+    '{"index":{"_index":"logs"}}',
+    '{"message":"last"}',
+  );
+  const body = new TextEncoder().encode(lines.join("\n") + "\n");
+  const turns = countingTurns();
+  const sliced = await decodeBulkSliced(body, { newId: ids() }, turns);
+  const whole = decodeBulk(body, { newId: ids() });
+  // The same, but for the words of the reason a long line is not JSON.
+  assert.deepEqual(sliced.records, whole.records);
+  assert.deepEqual(
+    sliced.items.map((item) => ({ ...item, error: item.error?.type })),
+    whole.items.map((item) => ({ ...item, error: item.error?.type })),
+  );
+  assert.equal(whole.records.length, 3000 + 5);
+  assert.equal(whole.records[3002].message, JSON.stringify({ text: long, n: 1 }));
+  assert.deepEqual(whole.records[3002].fields, { text: long, n: 1 });
+  assert.equal(whole.records[3001].level, "warn");
+  assert.equal(whole.records[3003].message, "after a long action");
+  assert.equal(whole.items[3004].status, 400);
+  assert.equal(whole.records[3004].message, "last");
+  assert.ok(turns.pauses >= 3000 / LINES_PER_PAUSE, `${turns.pauses} pauses`);
+});
+
+Deno.test("ES bulk sliced: a body that is not UTF-8 anywhere is a 400 before any line is read", async () => {
+  const good = '{"nope":1}\n{}\n'.repeat(2) + '{"index":{"_index":"a"}}\n{"x":"';
+  for (const tail of ["a".repeat(CHUNK_BYTES * 3), "a"]) {
+    const body = new Uint8Array([...new TextEncoder().encode(good + tail), 0xff, 0x22, 0x7d]);
+    for (
+      const decode of [
+        async () => await Promise.resolve(decodeBulk(body)),
+        () => decodeBulkSliced(body, {}, countingTurns()),
+      ]
+    ) {
+      await assert.rejects(decode(), (err) => {
+        assert.ok(err instanceof HttpError && err.status === 400);
+        assert.match(err.message, /not UTF-8/);
+        return true;
+      });
+    }
+  }
+});
+
+Deno.test("ES bulk answers of many items: Elasticsearch's shape, made a part at a time", async () => {
+  const items: BulkItem[] = Array.from({ length: 3000 }, (_, i) =>
+    i % 7 === 3
+      ? {
+        action: "index",
+        index: "a",
+        id: "",
+        status: 400,
+        error: { type: "document_parsing_exception", reason: `bad ${i}` },
+      }
+      : { action: i % 2 ? "create" : "index", index: `i${i % 3}`, id: `id${i}`, status: 201 });
+  let seq = 0;
+  const want = {
+    took: 12,
+    errors: true,
+    items: items.map((item) =>
+      item.status === 400
+        ? { [item.action]: { _index: item.index, _id: null, status: 400, error: item.error } }
+        : {
+          [item.action]: {
+            _index: item.index,
+            _id: item.id,
+            _version: 1,
+            result: "created",
+            _shards: { total: 1, successful: 1, failed: 0 },
+            _seq_no: seq++,
+            _primary_term: 1,
+            status: 201,
+          },
+        }
+    ),
+  };
+  const res = bulkResponse(items, 12.4);
+  assert.equal(res.headers.get("x-elastic-product"), "Elasticsearch");
+  const text = await res.text();
+  assert.equal(text, JSON.stringify(want));
+  const turns = countingTurns();
+  const sliced = await bulkResponseSliced(items, 12.4, turns);
+  assert.equal(await sliced.text(), text);
+  assert.equal(turns.pauses, Math.ceil(3000 / ITEMS_PER_PART) + 1);
+  assert.equal(await bulkResponse([], 0).text(), '{"took":0,"errors":false,"items":[]}');
 });
