@@ -162,7 +162,7 @@ export function decodeBulk(body: Uint8Array | string, options: BulkOptions = {})
     const ask = step.value;
     step = ask === null ? work.next() : work.next(
       ask.kind === "parse"
-        ? parseLong(ask.bytes, () => parseJsonWhole(ask.bytes))
+        ? parseLong(() => parseJsonWhole(ask.bytes))
         : new TextDecoder("utf-8", { ignoreBOM: true }).decode(ask.bytes),
     );
   }
@@ -213,7 +213,7 @@ type LongLineAsk = { kind: "parse"; bytes: Uint8Array } | { kind: "text"; bytes:
 /** A long line's JSON value, or why it is not JSON. */
 type Parsed = { value: unknown } | { error: string };
 
-function parseLong(bytes: Uint8Array, parse: () => unknown): Parsed {
+function parseLong(parse: () => unknown): Parsed {
   try {
     return { value: parse() };
   } catch (err) {
