@@ -45,6 +45,11 @@ export const MAX_NAME_LENGTH = 256;
  * ingest's do.
  */
 const BATCH_BYTES = 1024 * 1024;
+/**
+ * Messages longer than this many UTF-16 code units are made into their line a slice of this many
+ * at a time: a 16 MiB message in one go held the event loop for tens of milliseconds.
+ */
+export const LONG_MESSAGE_CHARS = 256 * 1024;
 /** Records encoded between two looks at the clock. */
 const RECORDS_PER_CHECK = 256;
 const NEWLINE_INSIDE = /\r?\n/g;
@@ -209,7 +214,7 @@ export async function writeRecordBatches(
     };
     for (let i = 0; i < records.length; i++) {
       const record = records[i];
-      const line = messageLine(record.message);
+      const line = record.message.length > LONG_MESSAGE_CHARS ? "" : messageLine(record.message);
       const time = record.timeMs ?? NaN;
       const level = levelCode(record.level);
       const own = isEmpty(record.fields) ? undefined : record.fields;
@@ -217,7 +222,12 @@ export async function writeRecordBatches(
       hasLevel ||= level !== 0;
       hasFields ||= own !== undefined;
       let pieces = 1;
-      if (line.length * 3 <= maxLine) {
+      if (record.message.length > LONG_MESSAGE_CHARS) {
+        encodeParts();
+        const chunks = await longMessageLine(record.message, turns);
+        at = await writePieces(chunks, at, maxLine, room, () => buf, turns);
+        pieces = piecesOf(chunks, maxLine);
+      } else if (line.length * 3 <= maxLine) {
         parts.push(line);
         partsLength += line.length + 1;
       } else {
@@ -253,6 +263,83 @@ export async function writeRecordBatches(
     if (turns.due()) await turns.pause();
   }
   return { batches, lines: total };
+}
+
+/**
+ * The stored line of a long message as {@linkcode messageLine} makes it, in UTF-8 chunks made a
+ * slice of {@linkcode LONG_MESSAGE_CHARS} at a time (never between the halves of a surrogate pair
+ * or of a CRLF), pausing between slices whenever `turns.due()`.
+ */
+export async function longMessageLine(message: string, turns: Turns): Promise<Uint8Array[]> {
+  let end = message.length;
+  while (end > 0) {
+    const c = message.charCodeAt(end - 1);
+    if (c !== 10 && c !== 13) break;
+    end--;
+  }
+  const chunks: Uint8Array[] = [];
+  let blank = true;
+  for (let from = 0; from < end;) {
+    let to = Math.min(from + LONG_MESSAGE_CHARS, end);
+    if (to < end) {
+      const last = message.charCodeAt(to - 1);
+      if ((last >= 0xd800 && last <= 0xdbff) || (last === 13 && message.charCodeAt(to) === 10)) {
+        to--;
+      }
+    }
+    let piece = message.slice(from, to);
+    if (piece.includes("\n")) piece = piece.replace(NEWLINE_INSIDE, "\\n");
+    if (blank && piece.trim() !== "") blank = false;
+    chunks.push(encoder.encode(piece));
+    from = to;
+    if (turns.due()) await turns.pause();
+  }
+  return blank ? [encoder.encode("-")] : chunks;
+}
+
+/** How many stored lines `chunks` make: pieces of `maxLine` bytes. */
+function piecesOf(chunks: readonly Uint8Array[], maxLine: number): number {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  return Math.max(1, Math.ceil(total / maxLine));
+}
+
+/**
+ * Writes `chunks` at `at` of the buffer `buffer()` (made roomy enough by `room`) as lines of at
+ * most `maxLine` bytes, each with its newline, pausing between chunks whenever `turns.due()`;
+ * returns where the next line goes.
+ */
+async function writePieces(
+  chunks: readonly Uint8Array[],
+  at: number,
+  maxLine: number,
+  room: (at: number, bytes: number) => void,
+  buffer: () => Uint8Array,
+  turns: Turns,
+): Promise<number> {
+  const pieces = piecesOf(chunks, maxLine);
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  room(at, total + pieces);
+  const buf = buffer();
+  // Bytes of the current piece written so far.
+  let inPiece = 0;
+  for (const chunk of chunks) {
+    for (let from = 0; from < chunk.length;) {
+      const n = Math.min(chunk.length - from, maxLine - inPiece);
+      buf.set(chunk.subarray(from, from + n), at);
+      at += n;
+      from += n;
+      inPiece += n;
+      if (inPiece === maxLine) {
+        buf[at++] = 10;
+        inPiece = 0;
+      }
+    }
+    if (turns.due()) await turns.pause();
+  }
+  if (inPiece > 0 || total === 0) buf[at++] = 10;
+  return at;
 }
 
 function isEmpty(fields: Fields): boolean {
