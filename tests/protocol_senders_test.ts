@@ -240,6 +240,91 @@ Deno.test("Loki: winston-loki in its default snappy protobuf mode (no Content-En
   assert.equal((await server.stop()).code, 0);
 });
 
+Deno.test("Loki: winston-loki and pino-loki with basic auth, the token as the password", async () => {
+  requirePermission({ name: "ffi" }, "--allow-ffi");
+  requirePermission({ name: "sys", kind: "hostname" }, "--allow-sys=hostname");
+  await using server = await serve();
+  const { default: winston } = await import("winston");
+  const { default: LokiTransport } = await import("winston-loki");
+  const transport = new LokiTransport({
+    host: server.url,
+    basicAuth: `promtail:${TOKEN}`,
+    labels: { app: "billing" },
+    gracefulShutdown: false,
+    interval: 0.05,
+  });
+  const logger = winston.createLogger({ transports: [transport] });
+  for (let i = 0; i < 20; i++) logger.info(`winston ${i}`);
+  await transport.flush();
+  await transport.close();
+  const { default: pino } = await import("pino");
+  const { pinoLoki } = await import("pino-loki");
+  const pinoTransport = pinoLoki({
+    host: server.url,
+    basicAuth: { username: "tenant-1", password: TOKEN },
+    labels: { app: "shop" },
+    batching: { interval: 0.05 },
+  });
+  const pinoLogger = pino({ base: {} }, pinoTransport);
+  for (let i = 0; i < 20; i++) pinoLogger.info(`pino ${i}`);
+  const lines = await storedCount(server, 40);
+  pinoTransport.end();
+  assert.deepEqual(
+    lines.filter((l) => l.source === "billing").map((l) => l.line.split(" ").slice(0, 2).join(" ")),
+    Array.from({ length: 20 }, (_, i) => `winston ${i}`),
+  );
+  assert.deepEqual(
+    lines.filter((l) => l.source === "shop").map((l) => JSON.parse(l.line).msg),
+    Array.from({ length: 20 }, (_, i) => `pino ${i}`),
+  );
+  assert.equal((await server.stop()).code, 0);
+});
+
+Deno.test("Every route takes the token as Bearer, as Basic's password and as an ApiKey; anything else is a 401", async () => {
+  await using server = await serve();
+  const b64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+  const accepted = [
+    `Bearer ${TOKEN}`,
+    `Basic ${b64(`any-user:${TOKEN}`)}`,
+    `basic ${b64(`:${TOKEN}`)}`,
+    `ApiKey ${TOKEN}`,
+    `ApiKey ${b64(`filebeat-id:${TOKEN}`)}`,
+  ];
+  const refused = [
+    `Bearer ${TOKEN}x`,
+    `Basic ${b64(`${TOKEN}:`)}`,
+    `Basic ${b64(TOKEN)}`,
+    `Basic ${b64("user:wrong")}`,
+    `Basic ${TOKEN}`,
+    `ApiKey ${b64(TOKEN)}`,
+    `ApiKey ${b64("id:wrong")}`,
+    `Token ${TOKEN}`,
+  ];
+  const routes: [string, () => RequestInit][] = [
+    ["/api/v1/ingest?source=auth", () => ({ method: "POST", body: "line\n" })],
+    ["/loki/api/v1/push", () => ({
+      method: "POST",
+      body: '{"streams":[{"stream":{"app":"auth"},"values":[["1","x"]]}]}',
+      headers: { "content-type": "application/json" },
+    })],
+    ["/_bulk", () => ({ method: "POST", body: '{"index":{"_index":"auth"}}\n{"msg":"x"}\n' })],
+    ["/api/v1/agents", () => ({ method: "GET" })],
+  ];
+  for (const [path, init] of routes) {
+    for (const authorization of [...accepted, ...refused]) {
+      const request = init();
+      const headers = { ...request.headers as Record<string, string>, authorization };
+      const res = await fetch(`${server.url}${path}`, { ...request, headers });
+      await res.body?.cancel();
+      const want = accepted.includes(authorization) ? [200, 204] : [401];
+      assert.ok(want.includes(res.status), `${path} with ${authorization}: ${res.status}`);
+    }
+  }
+  // Each accepted header stored its line once on each ingest route.
+  assert.equal((await stored(server)).length, accepted.length * 3);
+  assert.equal((await server.stop()).code, 0);
+});
+
 Deno.test("Protocol routes honour the token: 401 without it, nothing stored", async () => {
   await using server = await serve();
   const requests: [string, RequestInit][] = [
@@ -327,5 +412,51 @@ Deno.test({
     assert.equal(line.fields?.["req.path"], `/orders/${i}`);
     assert.equal(line.fields?.hostname, "api-2");
   }
+  assert.equal((await server.stop()).code, 0);
+});
+
+// Without the ops sanitizer, as the test above: the client's sockets hold timers for a while.
+Deno.test({
+  name:
+    "Elasticsearch: the official client with an API key (as given, or id and key) or a user and password, the token as the secret",
+  sanitizeOps: false,
+}, async () => {
+  requirePermission({ name: "sys", kind: "osRelease" }, "--allow-sys=osRelease");
+  await using server = await serve();
+  const { Client, HttpConnection } = await import("@elastic/elasticsearch");
+  const auths = [
+    { apiKey: TOKEN },
+    { apiKey: { id: "filebeat", api_key: TOKEN } },
+    { username: "elastic", password: TOKEN },
+  ];
+  for (const [n, auth] of auths.entries()) {
+    const client = new Client({ node: server.url, auth, Connection: HttpConnection });
+    try {
+      const result = await client.bulk({
+        operations: [{ create: { _index: `client-${n}` } }, { message: `sent with auth ${n}` }],
+      });
+      assert.equal(result.errors, false);
+    } finally {
+      await client.close();
+    }
+  }
+  const wrong = new Client({
+    node: server.url,
+    auth: { username: "elastic", password: "not-the-token" },
+    Connection: HttpConnection,
+  });
+  try {
+    await assert.rejects(
+      wrong.bulk({ operations: [{ create: { _index: "refused" } }, { message: "no" }] }),
+      (err: { meta?: { statusCode?: number } }) => err.meta?.statusCode === 401,
+    );
+  } finally {
+    await wrong.close();
+  }
+  const lines = await stored(server);
+  assert.deepEqual(
+    lines.map((l) => [l.source, l.line]),
+    auths.map((_, n) => [`client-${n}`, `sent with auth ${n}`]),
+  );
   assert.equal((await server.stop()).code, 0);
 });
