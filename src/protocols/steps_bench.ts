@@ -140,6 +140,27 @@ function bulk(): Uint8Array {
   return encoder.encode(text);
 }
 
+/** One record whose message is nearly the whole body, with escapes and non-ASCII text. */
+function hugeMessage(): string {
+  const unit = 'GET /a?b=1 "q" \\ \u00e9t\u00e9\n\tnext ';
+  const per = encoder.encode(JSON.stringify(unit)).length - 2;
+  return unit.repeat(Math.floor((TARGET - 1024) / per));
+}
+
+function otlpJsonOne(): Uint8Array {
+  return encoder.encode(JSON.stringify({
+    resourceLogs: [{
+      scopeLogs: [{ logRecords: [{ severityNumber: 9, body: { stringValue: hugeMessage() } }] }],
+    }],
+  }));
+}
+
+function bulkOne(): Uint8Array {
+  return encoder.encode(
+    '{"index":{"_index":"big"}}\n' + JSON.stringify({ message: hugeMessage(), n: 1 }) + "\n",
+  );
+}
+
 const KINDS: Record<string, { path: string; type: string; body: () => Uint8Array }> = {
   "otlp-protobuf": { path: "/v1/logs", type: "application/x-protobuf", body: otlpProtobuf },
   "otlp-json": { path: "/v1/logs", type: "application/json", body: otlpJson },
@@ -150,6 +171,8 @@ const KINDS: Record<string, { path: string; type: string; body: () => Uint8Array
   },
   "loki-json": { path: "/loki/api/v1/push", type: "application/json", body: lokiJson },
   "bulk": { path: "/_bulk", type: "application/x-ndjson", body: bulk },
+  "otlp-json-one": { path: "/v1/logs", type: "application/json", body: otlpJsonOne },
+  "bulk-one": { path: "/_bulk", type: "application/x-ndjson", body: bulkOne },
 };
 
 class NullSink extends TestSink {
