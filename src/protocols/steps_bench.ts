@@ -3,12 +3,16 @@
  * `deno run --v8-flags=--expose-gc --allow-ffi --allow-read --allow-env
  * src/protocols/steps_bench.ts [KIND...]`.
  *
- * Each kind (OTLP protobuf and JSON, Loki snappy protobuf and JSON, Elasticsearch bulk) is a body
- * of about 16 MiB, sent six times through `ProtocolIngest` in this process, to a sink that stores
- * nothing. A `setTimeout(0)` probe reads the main thread's CPU time (
- * `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`) at every tick; the longest gap between two ticks while a request runs is its
+ * Each kind (OTLP protobuf and JSON, Loki snappy protobuf and JSON, Elasticsearch bulk, and one
+ * 16 MiB record in OTLP JSON and in bulk) is a body of about 16 MiB, sent six times through
+ * `ProtocolIngest` in this process, in 64 KiB chunks, to a sink that stores nothing. A
+ * `setTimeout(0)` probe reads the main thread's CPU time (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`
+ * through FFI) at every tick; the longest gap between two ticks while a request runs is its
  * longest step. Printed per kind: the first request (code not yet optimised), then the range of
- * requests 2-6, and the median of their thread CPU time per request.
+ * requests 2-6, of the longest step of the whole request and of those that began once the body
+ * was read (reading it into one buffer is `readWholeBody`'s work), and the median of their thread
+ * CPU time per request. A second line gives the wall time of the ingest's turns (4 ms of work,
+ * then a pause) once the body is read, GC pauses included.
  *
  * @module
  */
@@ -201,13 +205,17 @@ async function once(
   ingest: ProtocolIngest,
   kind: { path: string; type: string },
   body: Uint8Array,
-): Promise<{ step: number; cpu: number; status: number }> {
+): Promise<{ step: number; afterRead: number; cpu: number; status: number }> {
   let running = true;
   let longest = 0;
+  // Steps that began once the whole body was taken from the stream: decoding, storing, answering.
+  let longestAfterRead = 0;
+  let readAt = Infinity;
   let last = threadCpuNs();
   const tick = () => {
     const now = threadCpuNs();
     longest = Math.max(longest, now - last);
+    if (last >= readAt) longestAfterRead = Math.max(longestAfterRead, now - last);
     last = now;
     if (running) setTimeout(tick, 0);
   };
@@ -217,7 +225,10 @@ async function once(
   let at = 0;
   const stream = new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (at >= body.length) return controller.close();
+      if (at >= body.length) {
+        readAt = threadCpuNs();
+        return controller.close();
+      }
       controller.enqueue(body.slice(at, at + CHUNK_BYTES));
       at += CHUNK_BYTES;
     },
@@ -235,7 +246,51 @@ async function once(
   const cpu = threadCpuNs() - started;
   running = false;
   await new Promise((resolve) => setTimeout(resolve, 5));
-  return { step: longest / 1e6, cpu: cpu / 1e6, status: res.status };
+  return {
+    step: longest / 1e6,
+    afterRead: longestAfterRead / 1e6,
+    cpu: cpu / 1e6,
+    status: res.status,
+  };
+}
+
+/**
+ * The ingest gate's turns (a pause after 4 ms of work, a `setTimeout(0)` turn), measuring each
+ * turn's wall time from the request's first look at the clock, once its body is read.
+ */
+class MeasuredTurns {
+  #clock = -1;
+  readonly #turns: number[] = [];
+
+  /** A request starts: its first turn begins at its first look at the clock. */
+  request(): void {
+    this.#clock = -1;
+  }
+
+  due(): boolean {
+    if (this.#clock < 0) this.#clock = performance.now();
+    return performance.now() - this.#clock > 4;
+  }
+
+  async pause(): Promise<void> {
+    this.#turns.push(performance.now() - this.#clock);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#clock = performance.now();
+  }
+
+  /** How many turns, and their median, 90th and 99th percentiles and maximum. */
+  summary(): string {
+    const turns = this.#turns.toSorted((a, b) => a - b);
+    const at = (q: number) => turns[Math.min(turns.length - 1, Math.floor(q * turns.length))];
+    return `${turns.length}, median ${at(0.5).toFixed(1)}, p90 ${at(0.9).toFixed(1)}, ` +
+      `p99 ${at(0.99).toFixed(1)}, max ${at(1).toFixed(1)} ms`;
+  }
+}
+
+/** "first; min-max of the others" of a measure of the runs. */
+function range(runs: { [key: string]: number }[], key: string): string {
+  const rest = runs.slice(1).map((r) => r[key]).sort((a, b) => a - b);
+  return `${runs[0][key].toFixed(1)}; ${rest[0].toFixed(1)}-${rest[rest.length - 1].toFixed(1)} ms`;
 }
 
 const names = Deno.args.length > 0 ? Deno.args : Object.keys(KINDS);
@@ -245,16 +300,18 @@ for (const name of names) {
   // What making the body left behind is collected before the requests (with --expose-gc).
   (globalThis as { gc?: () => void }).gc?.();
   const sink = new NullSink();
-  const ingest = new ProtocolIngest(new IngestGate(sink, { maxBody: MAX_BODY }));
+  const turns = new MeasuredTurns();
+  const ingest = new ProtocolIngest(new IngestGate(sink, { maxBody: MAX_BODY, turns }));
   const runs = [];
-  for (let i = 0; i < 6; i++) runs.push(await once(ingest, kind, body));
-  const rest = runs.slice(1);
-  const steps = rest.map((r) => r.step).sort((a, b) => a - b);
-  const cpus = rest.map((r) => r.cpu).sort((a, b) => a - b);
+  for (let i = 0; i < 6; i++) {
+    turns.request();
+    runs.push(await once(ingest, kind, body));
+  }
+  const cpus = runs.slice(1).map((r) => r.cpu).sort((a, b) => a - b);
   console.log(
     `${name}: ${(body.length / 1048576).toFixed(1)} MiB, ${sink.lines / 6} records, status ` +
-      `${runs[0].status}; longest step ${runs[0].step.toFixed(1)}; ` +
-      `${steps[0].toFixed(1)}-${steps[steps.length - 1].toFixed(1)} ms; ` +
-      `CPU per request ${cpus[2].toFixed(0)} ms (median of 2-6)`,
+      `${runs[0].status}; longest step ${range(runs, "step")}; once read ` +
+      `${range(runs, "afterRead")}; CPU per request ${cpus[2].toFixed(0)} ms (median of 2-6)`,
   );
+  console.log(`  turns (wall time, GC included): ${turns.summary()}`);
 }
