@@ -4,7 +4,9 @@
  * `/<index>/_bulk`, with the probes clients make first). Each reads its body whole within the
  * limits `/api/v1/ingest` has (the same {@linkcode IngestGate}), decodes it with `protocols/`,
  * writes one line per record, grouped by (source, host), and answers only once the sinks
- * acknowledged what it wrote.
+ * acknowledged what it wrote. Decoding (JSON parsed by the sliced parser, snappy, protobuf in
+ * pieces), grouping, writing and the bulk answer all work a slice at a time, pausing on the gate's
+ * turns, so that no request holds the event loop for more than a few milliseconds of its own work.
  *
  * - Source: OTLP's `service.name` resource attribute (else `otlp`); Loki's from its labels
  *   (`lokiSource`: `service_name`, `app`, `job`, ..., else `loki`); Elasticsearch's index.
