@@ -440,6 +440,20 @@ Deno.test({
       await client.close();
     }
   }
+  // An answer of more than 1,024 items streams (chunked): the client reads it whole.
+  const many = new Client({ node: server.url, auth: auths[0], Connection: HttpConnection });
+  try {
+    const result = await many.bulk({
+      operations: Array.from({ length: 1500 }, (_, i) => [{ create: { _index: "many" } }, {
+        message: `doc ${i}`,
+      }]).flat(),
+    });
+    assert.equal(result.errors, false);
+    assert.equal(result.items.length, 1500);
+    assert.equal(result.items[1499].create?.status, 201);
+  } finally {
+    await many.close();
+  }
   const wrong = new Client({
     node: server.url,
     auth: { username: "elastic", password: "not-the-token" },
@@ -455,8 +469,9 @@ Deno.test({
   }
   const lines = await stored(server);
   assert.deepEqual(
-    lines.map((l) => [l.source, l.line]),
+    lines.filter((l) => l.source !== "many").map((l) => [l.source, l.line]),
     auths.map((_, n) => [`client-${n}`, `sent with auth ${n}`]),
   );
+  assert.equal(lines.filter((l) => l.source === "many").length, 1500);
   assert.equal((await server.stop()).code, 0);
 });

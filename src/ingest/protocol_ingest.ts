@@ -23,7 +23,7 @@ import { HttpError } from "../net/http_error.ts";
 import {
   type BulkItem,
   bulkPath,
-  bulkResponseSliced,
+  bulkResponseStream,
   decodeBulkSliced,
   esErrorResponse,
   type EsInfo,
@@ -243,7 +243,7 @@ export class ProtocolIngest {
         items = decoded.items;
         return decoded.records;
       }, (record) => record.index);
-      return await bulkResponseSliced(items, performance.now() - started, this.#gate.turns());
+      return bulkResponseStream(items, performance.now() - started);
     } catch (err) {
       await req.body?.cancel().catch(() => {});
       const refusal = this.#refusal(err, "/_bulk");
