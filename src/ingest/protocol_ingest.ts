@@ -243,7 +243,7 @@ export class ProtocolIngest {
         items = decoded.items;
         return decoded.records;
       }, (record) => record.index);
-      return bulkResponseStream(items, performance.now() - started);
+      return bulkResponseStream(items, performance.now() - started, this.#gate.turns());
     } catch (err) {
       await req.body?.cancel().catch(() => {});
       const refusal = this.#refusal(err, "/_bulk");

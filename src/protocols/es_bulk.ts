@@ -591,13 +591,19 @@ export function bulkResponse(items: readonly BulkItem[], tookMs: number): Respon
  * {@linkcode bulkResponse}, whose body is made {@linkcode ITEMS_PER_PART} items at a time as it is
  * read: the answer to 100,000 items is about 20 MB of JSON, which made and copied whole held the
  * event loop for 25-45 ms. An answer of one part is made at once (and goes with its length); a
- * longer one streams (chunked in HTTP/1.1).
+ * longer one streams (chunked in HTTP/1.1), pausing between parts whenever `turns.due()`.
  */
-export function bulkResponseStream(items: readonly BulkItem[], tookMs: number): Response {
+export function bulkResponseStream(
+  items: readonly BulkItem[],
+  tookMs: number,
+  turns: Turns,
+): Response {
   if (items.length <= ITEMS_PER_PART) return bulkResponse(items, tookMs);
   const parts = bulkAnswer(items, tookMs);
   const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
+    // A reader that takes parts as fast as they come (no write between) still lets others run.
+    async pull(controller) {
+      if (turns.due()) await turns.pause();
       const part = parts.next();
       if (part.done) controller.close();
       else controller.enqueue(part.value);

@@ -461,14 +461,19 @@ Deno.test("ES bulk answers of many items: Elasticsearch's shape, made a part at 
   const text = await res.text();
   assert.equal(text, JSON.stringify(want));
   // Streamed a part at a time, as the server reads it.
-  const streamed = bulkResponseStream(items, 12.4);
+  const turns = countingTurns();
+  const streamed = bulkResponseStream(items, 12.4, turns);
   assert.equal(streamed.headers.get("x-elastic-product"), "Elasticsearch");
   const chunks: Uint8Array[] = [];
   for await (const chunk of streamed.body!) chunks.push(chunk);
   assert.equal(chunks.length, Math.ceil(3000 / ITEMS_PER_PART));
   assert.equal(new TextDecoder().decode(concat(chunks)), text);
+  assert.ok(turns.pauses >= chunks.length, `${turns.pauses} pauses`);
   // An answer of one part is made at once.
   const small = items.slice(0, ITEMS_PER_PART);
-  assert.equal(await bulkResponseStream(small, 1).text(), await bulkResponse(small, 1).text());
+  assert.equal(
+    await bulkResponseStream(small, 1, turns).text(),
+    await bulkResponse(small, 1).text(),
+  );
   assert.equal(await bulkResponse([], 0).text(), '{"took":0,"errors":false,"items":[]}');
 });
