@@ -80,7 +80,15 @@ async function outputLines(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (!/^all\..*log(\.gz)?$/.test(entry.name)) continue;
-    let bytes: Uint8Array = await Deno.readFile(join(dir, entry.name));
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(join(dir, entry.name));
+    } catch (err) {
+      // Rotated or compressed away since the listing (while the server runs): its lines are in
+      // the file it became, which the next look reads.
+      if (err instanceof Deno.errors.NotFound) continue;
+      throw err;
+    }
     if (entry.name.endsWith(".gz")) {
       const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
         .pipeThrough(new DecompressionStream("gzip"));
