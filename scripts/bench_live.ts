@@ -24,11 +24,10 @@
 import { fileURLToPath } from "node:url";
 import { SseParser } from "../src/live/sse_decoder.ts";
 import { median } from "./_median.ts";
-import { cpuSeconds, freePort, peakRssKb } from "./_proc.ts";
+import { buildGo, cpuSeconds, freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const shared = `${root}../shared/bench`;
-const bin = Deno.env.get("BENCH_BIN") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/logbench-bin`;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -93,17 +92,7 @@ async function startServer(extra: string[] = [], api = true): Promise<Server> {
 }
 
 async function loadgen(server: Server, c: number, n: number, s: number): Promise<number> {
-  const exe = `${bin}/loadgen`;
-  try {
-    await Deno.stat(exe);
-  } catch {
-    await Deno.mkdir(bin, { recursive: true });
-    const built = await new Deno.Command("go", {
-      args: ["build", "-o", exe, `${shared}/loadgen.go`],
-      env: { GO111MODULE: "off", GOCACHE: `${bin}/.gocache` },
-    }).output();
-    if (!built.success) throw new Error(`Cannot build loadgen: ${decoder.decode(built.stderr)}`);
-  }
+  const exe = await buildGo(`${shared}/loadgen.go`, "loadgen");
   const base = (await Deno.stat(server.file)).size;
   // The previous run's hundreds of megabytes are still being written back by the kernel, on the
   // same two cores: every run starts once they are on disk, not just the one that follows.

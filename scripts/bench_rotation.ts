@@ -13,28 +13,15 @@
 
 import { fileURLToPath } from "node:url";
 import { median } from "./_median.ts";
-import { freePort, peakRssKb } from "./_proc.ts";
+import { buildGo, freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const benchDir = Deno.env.get("LOGBOOM_BENCH_DIR") ?? `${root}../shared/bench`;
-const bin = `${Deno.env.get("TMPDIR") ?? "/tmp"}/logbench-bin`;
 const C = 8;
 const N = 500_000;
 const S = 100;
 const WANT = C * N * S;
 const ROTATED = /^app\.\d{4}-.*\.log(\.gz)?$/;
-
-async function build(name: string): Promise<string> {
-  const out = `${bin}/${name}`;
-  const built = await new Deno.Command("go", {
-    args: ["build", "-o", out, `${benchDir}/${name}.go`],
-    env: { GO111MODULE: "off", GOCACHE: `${bin}/.gocache` },
-  }).output();
-  if (!built.success) {
-    throw new Error(`Cannot build ${name}: ${new TextDecoder().decode(built.stderr)}`);
-  }
-  return out;
-}
 
 /** Bytes of lines stored in `dir`, counting a `.gz` by its trailer's uncompressed size. */
 async function stored(dir: string): Promise<number> {
@@ -164,8 +151,8 @@ async function run(rotate: boolean, tools: { loadgen: string; verify: string }):
 
 /** Runs plain and rotating logboom alternately for `rounds` rounds; returns missed bars. */
 export async function benchRotation(rounds: number): Promise<string[]> {
-  const loadgen = await build("loadgen");
-  const verify = await build("verify");
+  const loadgen = await buildGo(`${benchDir}/loadgen.go`, "loadgen");
+  const verify = await buildGo(`${benchDir}/verify.go`, "verify");
   console.log(`TCP -> file with -rotateSize 10MB -compress vs one file, ${C} x ${N} x ${S} B`);
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {

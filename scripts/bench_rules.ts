@@ -18,12 +18,11 @@
 
 import { fileURLToPath } from "node:url";
 import { median } from "./_median.ts";
-import { cpuSeconds, freePort, peakRssKb } from "./_proc.ts";
+import { BENCH_BIN, buildGo, cpuSeconds, drain, freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = Deno.env.get("BENCH_BIN") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/logbench-bin`;
 const loadgenSource = `${root}scripts/rules_loadgen.go`;
-const loadgenExe = `${bin}/rules_loadgen`;
+const loadgenExe = `${BENCH_BIN}/rules_loadgen`;
 const decoder = new TextDecoder();
 
 /** The workload: connections, lines per connection, bytes per line (LF included). */
@@ -59,37 +58,6 @@ async function goMissing(): Promise<string | undefined> {
   } catch {
     return "Go is not installed (apt-get install golang-go)";
   }
-}
-
-async function buildLoadgen(): Promise<void> {
-  const [exe, source] = await Promise.all([
-    Deno.stat(loadgenExe).catch(() => undefined),
-    Deno.stat(loadgenSource),
-  ]);
-  if (exe?.mtime && source.mtime && exe.mtime > source.mtime) return;
-  await Deno.mkdir(bin, { recursive: true });
-  const built = await new Deno.Command("go", {
-    args: ["build", "-o", loadgenExe, loadgenSource],
-    env: { GO111MODULE: "off", GOCACHE: `${bin}/.gocache` },
-  }).output();
-  if (!built.success) {
-    throw new Error(`Cannot build ${loadgenSource}: ${decoder.decode(built.stderr)}`);
-  }
-}
-
-/** Keeps a child's stderr flowing; `seen` resolves once `marker` was written. */
-function drain(stream: ReadableStream<Uint8Array>, marker: string) {
-  let text = "";
-  let found = false;
-  const { promise: seen, resolve } = Promise.withResolvers<boolean>();
-  const done = (async () => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text = (text + chunk).slice(-4096);
-      if (!found && text.includes(marker)) resolve(found = true);
-    }
-    resolve(found);
-  })();
-  return { text: () => text, done, seen };
 }
 
 /** One run of logboom under the load, with or without the rules. */
@@ -177,7 +145,7 @@ export async function benchRules(rounds: number, load: RulesLoad): Promise<strin
     console.log(`Skipped rules: it needs Go, and ${missing}`);
     return [];
   }
-  await buildLoadgen();
+  await buildGo(loadgenSource, "rules_loadgen");
   console.log(
     `Rules (parse json + level + filter, 1 in 5 lines dropped) vs none, TCP -> file, ` +
       `${load.c} connections x ${load.n} lines x ${load.s} B, ${rounds} rounds`,

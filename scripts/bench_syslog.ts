@@ -35,13 +35,12 @@
 
 import { fileURLToPath } from "node:url";
 import { median } from "./_median.ts";
-import { cpuSeconds, peakRssKb } from "./_proc.ts";
+import { BENCH_BIN, buildGo, cpuSeconds, drain, peakRssKb } from "./_proc.ts";
 import { bindFreePort } from "../tests/_server.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = Deno.env.get("BENCH_BIN") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/logbench-bin`;
 const loadgenSource = `${root}scripts/syslog_loadgen.go`;
-const loadgenExe = `${bin}/syslog_loadgen`;
+const loadgenExe = `${BENCH_BIN}/syslog_loadgen`;
 const decoder = new TextDecoder();
 
 /** The TCP workload: connections, messages per connection, bytes per stored line (LF included). */
@@ -98,23 +97,6 @@ export async function syslogBenchMissing(): Promise<string | undefined> {
     missing.push(`rsyslog (RSYSLOGD=${rsyslogd} does not run)`);
   }
   return missing.length === 0 ? undefined : missing.join(" and ");
-}
-
-/** Builds the load generator when it is missing or older than its source. */
-async function buildLoadgen(): Promise<void> {
-  const [exe, source] = await Promise.all([
-    Deno.stat(loadgenExe).catch(() => undefined),
-    Deno.stat(loadgenSource),
-  ]);
-  if (exe?.mtime && source.mtime && exe.mtime > source.mtime) return;
-  await Deno.mkdir(bin, { recursive: true });
-  const built = await new Deno.Command("go", {
-    args: ["build", "-o", loadgenExe, loadgenSource],
-    env: { GO111MODULE: "off", GOCACHE: `${bin}/.gocache` },
-  }).output();
-  if (!built.success) {
-    throw new Error(`Cannot build ${loadgenSource}: ${decoder.decode(built.stderr)}`);
-  }
 }
 
 /** Runs the load generator; returns its last line of output. */
@@ -224,24 +206,6 @@ interface Receiver {
 }
 
 type ReceiverKind = "logboom" | "logboom-parsed" | "logboom-udp" | "logboom-syslog" | "rsyslog";
-
-/**
- * Keeps a child's stderr flowing, keeping its last 4 KiB for error messages; `seen` resolves once
- * `marker` was written (false if the stream ended first).
- */
-function drain(stream: ReadableStream<Uint8Array>, marker = "") {
-  let text = "";
-  let found = false;
-  const { promise: seen, resolve: resolveSeen } = Promise.withResolvers<boolean>();
-  const done = (async () => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text = (text + chunk).slice(-4096);
-      if (!found && marker !== "" && text.includes(marker)) resolveSeen(found = true);
-    }
-    resolveSeen(found);
-  })();
-  return { text: () => text, done, seen };
-}
 
 /** `fn`, run at most once: later calls get the first call's promise. */
 function once(fn: () => Promise<void>): () => Promise<void> {
@@ -441,7 +405,7 @@ export async function benchSyslog(rounds: number, load: SyslogLoad): Promise<str
     console.log(`Skipped syslog: it needs ${missing}`);
     return [];
   }
-  await buildLoadgen();
+  await buildGo(loadgenSource, "syslog_loadgen");
   const { c, n, s } = load;
   console.log(
     `Syslog over TCP -> file, ${c} connections x ${n} octet-counted RFC 5424 messages x ${s} B ` +
@@ -579,7 +543,7 @@ export async function benchUdp(rounds: number, load: UdpLoad): Promise<string[]>
     console.log(`Skipped udp: it needs ${missing}`);
     return [];
   }
-  await buildLoadgen();
+  await buildGo(loadgenSource, "syslog_loadgen");
   const rmemDefault = Number((await cat("/proc/sys/net/core/rmem_default")).trim());
   console.log(
     `UDP -> file, one ${load.s - 1}-byte RFC 5424 message per datagram for ${load.seconds} s, ` +
