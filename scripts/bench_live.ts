@@ -24,7 +24,7 @@
 import { fileURLToPath } from "node:url";
 import { SseParser } from "../src/live/sse_decoder.ts";
 import { median } from "./_median.ts";
-import { buildGo, cpuSeconds, freePort, peakRssKb } from "./_proc.ts";
+import { buildGo, cpuSeconds, drain, freePort, peakRssKb } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const shared = `${root}../shared/bench`;
@@ -66,16 +66,8 @@ async function startServer(extra: string[] = [], api = true): Promise<Server> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  while (!text.includes("Listening on")) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`Server did not start:\n${text}`);
-    text += value;
-  }
-  const draining = (async () => {
-    while (!(await reader.read()).done) { /* keep stderr flowing */ }
-  })();
+  const stderr = drain(child.stderr, "Listening on");
+  if (!(await stderr.seen)) throw new Error(`Server did not start:\n${stderr.text()}`);
   return {
     tcp,
     http,
@@ -85,7 +77,7 @@ async function startServer(extra: string[] = [], api = true): Promise<Server> {
     async stop() {
       child.kill("SIGTERM");
       await child.status;
-      await draining;
+      await stderr.done;
       await Deno.remove(dir, { recursive: true });
     },
   };

@@ -25,7 +25,7 @@ import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import SnappyJS from "snappyjs";
 import { median } from "./_median.ts";
-import { cpuSeconds, freePort } from "./_proc.ts";
+import { cpuSeconds, drain, freePort } from "./_proc.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const encoder = new TextEncoder();
@@ -214,16 +214,8 @@ async function startServer(profileDir: string | undefined): Promise<BenchServer>
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  let text = "";
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  while (!text.includes("Listening on")) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`Server did not start:\n${text}`);
-    text += value;
-  }
-  const draining = (async () => {
-    while (!(await reader.read()).done) { /* keep stderr flowing */ }
-  })();
+  const stderr = drain(child.stderr, "Listening on");
+  if (!(await stderr.seen)) throw new Error(`Server did not start:\n${stderr.text()}`);
   return {
     url: `http://127.0.0.1:${http}`,
     pid: child.pid,
@@ -231,7 +223,7 @@ async function startServer(profileDir: string | undefined): Promise<BenchServer>
     async stop() {
       child.kill("SIGTERM");
       await child.status;
-      await draining;
+      await stderr.done;
       await Deno.remove(dir, { recursive: true });
     },
   };
