@@ -95,8 +95,9 @@ export class Pipeline {
   #sinks: NamedSink[] = [];
   #router: Router | undefined;
   /**
-   * The transform stage between the inputs and the router, when the server started with a
-   * `transforms` section; without one, inputs write to the router and pay nothing for it.
+   * The transform stage between the inputs and the router: when the config came from a file
+   * (its `transforms` may come or change on reload) or has a `transforms` section. A server
+   * started from flags alone has none: its inputs write to the router and pay nothing for it.
    */
   #stage: TransformStage | undefined;
   readonly #sources = new SourceStats();
@@ -151,7 +152,7 @@ export class Pipeline {
       : await openMarks(fileSink?.path as string | undefined, dir, fileSink?.fsync === "batch");
     const pipeline = new Pipeline(config, { marks, stateDir: dir, say });
     try {
-      await pipeline.#build();
+      await pipeline.#build(!options.fromFlags);
     } catch (err) {
       await Promise.allSettled(pipeline.inputs.map((input) => input.close()));
       const router = pipeline.#router;
@@ -165,19 +166,19 @@ export class Pipeline {
     return pipeline;
   }
 
-  async #build(): Promise<void> {
+  /** @param reloadable whether the config came from a file that may change while running. */
+  async #build(reloadable: boolean): Promise<void> {
     const config = this.#config;
     for (const [name, sinkConfig] of Object.entries(config.sinks)) {
       const built = await SINKS[sinkConfig.type].build(name, sinkConfig, { marks: this.#marks });
       this.#sinks.push({ ...built, name, type: sinkConfig.type });
     }
-    const transforms = config.transforms;
-    this.#router = new Router(
-      this.#routed(this.#sinks.map((s) => s.sink), transforms !== undefined),
-    );
-    if (transforms !== undefined) {
+    const staged = reloadable || config.transforms !== undefined;
+    this.#router = new Router(this.#routed(this.#sinks.map((s) => s.sink), staged));
+    if (staged) {
       // The per-source counters count lines as received: before the steps, which may drop some.
-      this.#stage = new TransformStage(this.#router, compiledTransforms(transforms), {
+      // With no pipeline a batch costs the stage one lookup of its source.
+      this.#stage = new TransformStage(this.#router, compiledTransforms(config.transforms ?? {}), {
         tap: this.#sources,
       });
     }
@@ -249,13 +250,6 @@ export class Pipeline {
   async #reload(next: ServerConfig): Promise<ReloadResult> {
     const plan = planReload(this.#config, next);
     if (plan.refused !== undefined) throw new ReloadRefused(plan.refused);
-    if (this.#stage === undefined && Object.keys(next.transforms ?? {}).length > 0) {
-      throw new ReloadRefused(
-        "transforms added to a server started without a transforms section, whose inputs write " +
-          "straight to the sinks; restart logboom to apply it (a server started with one, even " +
-          "an empty `transforms: {}`, takes any change to it on reload)",
-      );
-    }
     const reason = whyNot(next, this.#say);
     if (reason !== undefined) throw new ReloadRefused(reason);
     const built = await this.#buildSinks(next, [...plan.sinks.added, ...plan.sinks.changed]);

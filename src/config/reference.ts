@@ -95,9 +95,9 @@ export function renderReference(example: string): string {
     "- `log_level` applies at once.",
     "- `transforms`: a pipeline whose keys changed is compiled anew (when the file is read) and " +
     "takes the next batch; the others keep running as they were, with their counters and the " +
-    "last level of each stream. A server started without a `transforms` section runs its " +
-    "inputs straight into the sinks: adding one needs a restart (start with `transforms: {}` " +
-    "to add rules later by reload).",
+    "last level of each stream. A section added to a server started without one applies " +
+    "the same way (a server started from a config file always has the stage; with no " +
+    "pipeline it costs a batch one lookup of its source).",
     "- needs a restart, and is refused with that reason: `storage.state_dir`, or a file sink " +
     "path that moves the state folder when `storage.state_dir` is not set (the stream marks " +
     "journal stays where the server started, as Vector's `data_dir` does); turning the HTTP API " +
