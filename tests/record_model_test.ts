@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startServer, waitForBytes } from "./_server.ts";
+import { freePort, startServer, waitForBytes } from "./_server.ts";
 import { SseTail, type TailLine, WsTail } from "./_http.ts";
 
 /** An OTLP/JSON export: one resource per service, each with `[level text, message]` records. */
@@ -101,5 +101,37 @@ Deno.test("SSE and WebSocket tails filter by level and field on the server and c
   await ge.wait(ended);
   assert.deepEqual(ge.lines.map((l) => l.line), ["ledger gone", "bad token", "the end"]);
   await Promise.all([sse.close(), ws.close(), ge.close()]);
+  assert.equal((await server.stop()).code, 0);
+});
+
+Deno.test("a level-filtered tail sees syslog messages by their PRI's severity, stored as received", async () => {
+  const syslogPort = freePort();
+  await using server = await startServer([
+    "-logFile",
+    "out.log",
+    "-syslog",
+    `127.0.0.1:${syslogPort}`,
+  ]);
+  const tail = await SseTail.open(server.url, "?level>=warn");
+  const msgs = [
+    "<14>Nov 30 10:34:18 vm app: info",
+    "<12>Nov 30 10:34:19 vm app: warning",
+    "<11>Nov 30 10:34:20 vm app: err",
+    "<15>Nov 30 10:34:21 vm app: debug",
+    "<8>Nov 30 10:34:22 vm app: the end",
+  ];
+  const text = msgs.map((m) => `${m}\n`).join("");
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port: syslogPort });
+  await tcp.write(new TextEncoder().encode(text));
+  tcp.close();
+  await tail.wait((t) => t.lines.some((l) => l.line.endsWith("the end")));
+  assert.deepEqual(tail.lines.map((l) => [l.line, (l as RecordLine).level]), [
+    [msgs[1], "warn"],
+    [msgs[2], "error"],
+    [msgs[4], "fatal"],
+  ]);
+  await waitForBytes(join(server.dir, "out.log"), text.length);
+  assert.equal(await Deno.readTextFile(join(server.dir, "out.log")), text);
+  await tail.close();
   assert.equal((await server.stop()).code, 0);
 });

@@ -16,6 +16,8 @@ export interface BatchGroupsOptions {
   maxGroups?: number;
   /** Whether each line carries its own time ({@linkcode Batch.times}). Default false. */
   times?: boolean;
+  /** Whether each line carries its level code ({@linkcode Batch.levels}). Default false. */
+  levels?: boolean;
 }
 
 interface Group {
@@ -24,6 +26,7 @@ interface Group {
   len: number;
   lines: number;
   times: Float64Array | undefined;
+  levels: Uint8Array | undefined;
   receivedAt: number;
 }
 
@@ -46,6 +49,7 @@ const KEEP_BYTES = 1024 * 1024;
 export class BatchGroups {
   readonly #maxGroups: number;
   readonly #times: boolean;
+  readonly #levels: boolean;
   /** Open groups, oldest first. */
   readonly #open = new Map<BatchMeta, Group>();
   readonly #spare: Group[] = [];
@@ -53,12 +57,13 @@ export class BatchGroups {
 
   /** @param options see {@linkcode BatchGroupsOptions}. */
   constructor(options: BatchGroupsOptions = {}) {
-    const { maxGroups = 16, times = false } = options;
+    const { maxGroups = 16, times = false, levels = false } = options;
     if (!Number.isSafeInteger(maxGroups) || maxGroups < 1) {
       throw new RangeError(`Max groups must be a positive integer, got ${maxGroups}`);
     }
     this.#maxGroups = maxGroups;
     this.#times = times;
+    this.#levels = levels;
   }
 
   /** Bytes held, not yet written. */
@@ -78,6 +83,8 @@ export class BatchGroups {
    * @param time the lines' own time (ms since the epoch, `NaN` for none), with `times` on: one
    *   for all, or one per line.
    * @param receivedAt when they arrived; a group keeps the time of its first lines.
+   * @param level the lines' level codes (0 for none), with `levels` on: one for all, or one per
+   *   line.
    */
   add(
     meta: BatchMeta,
@@ -88,6 +95,7 @@ export class BatchGroups {
     write: (batch: Batch) => void,
     time: number | ArrayLike<number> = NaN,
     receivedAt = Date.now(),
+    level: number | ArrayLike<number> = 0,
   ): void {
     let group = this.#open.get(meta);
     if (group === undefined) {
@@ -101,6 +109,7 @@ export class BatchGroups {
         len: 0,
         lines: 0,
         times: this.#times ? new Float64Array(64) : undefined,
+        levels: this.#levels ? new Uint8Array(64) : undefined,
         receivedAt,
       };
       group.meta = meta;
@@ -126,6 +135,17 @@ export class BatchGroups {
       if (typeof time === "number") t.fill(time, group.lines, group.lines + lines);
       else for (let i = 0; i < lines; i++) t[group.lines + i] = time[i];
     }
+    const levels = group.levels;
+    if (levels !== undefined) {
+      let l = levels;
+      if (group.lines + lines > l.length) {
+        l = new Uint8Array(Math.max(l.length * 2, group.lines + lines));
+        l.set(levels.subarray(0, group.lines));
+        group.levels = l;
+      }
+      if (typeof level === "number") l.fill(level, group.lines, group.lines + lines);
+      else for (let i = 0; i < lines; i++) l[group.lines + i] = level[i];
+    }
     group.lines += lines;
     this.#bytes += n;
   }
@@ -144,6 +164,7 @@ export class BatchGroups {
       meta: group.meta,
       receivedAt: group.receivedAt,
       times: group.times?.subarray(0, group.lines),
+      levels: group.levels?.subarray(0, group.lines),
     };
     try {
       write(batch);

@@ -23,9 +23,11 @@ import { acceptLoop, closeQuietly, ConnectionGate } from "../net/accept.ts";
 import { Deadlines } from "../net/deadlines.ts";
 import { logAcceptError } from "../net/log.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
+import { levelCode } from "../pipeline/record.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { DatagramFramer, SyslogFramer, type SyslogFrames } from "../syslog/frame.ts";
 import { FACILITY_NAMES, SEVERITY_NAMES, SyslogParser } from "../syslog/parse.ts";
+import { normalizeLevel } from "../protocols/fields.ts";
 import { BatchGroups } from "./batch_groups.ts";
 import {
   type DatagramHandler,
@@ -72,6 +74,12 @@ export interface SyslogInputConfig {
   labels?: boolean;
   /** Give each line its own time (`Batch.times`, for the JSON format); implies `labels`. */
   times?: boolean;
+  /**
+   * Give each line its level (`Batch.levels`) from its PRI's severity (0-2 fatal, 3 error, 4
+   * warn, 5-6 info, 7 debug), for level filters, `{level}` and the JSON format. Reads the `<PRI>`
+   * alone: no header parse. Default false.
+   */
+  levels?: boolean;
   /** The zone of RFC 3164 dates, which have none. Default `UTC`. */
   timeZone?: "UTC" | "local" | number;
   /** Longer messages are stored in pieces of this many bytes. Default 64 KiB. */
@@ -136,6 +144,7 @@ const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 class SyslogBatcher {
   readonly parse: boolean;
   readonly #times: boolean;
+  readonly #levels: boolean;
   readonly #source: string;
   readonly #input: string;
   readonly #parser: SyslogParser;
@@ -147,9 +156,11 @@ class SyslogBatcher {
   /** Per message of the current call: its meta and time (reused). */
   #metaOf: (BatchMeta | undefined)[] = [];
   #timeOf = new Float64Array(256);
+  #levelOf = new Uint8Array(256);
 
   constructor(config: SyslogInputConfig) {
     this.#times = config.times ?? false;
+    this.#levels = config.levels ?? false;
     this.parse = this.#times || (config.labels ?? false);
     this.#source = config.source ?? "syslog";
     this.#input = config.name ?? "syslog";
@@ -180,9 +191,15 @@ class SyslogBatcher {
     direct: boolean,
   ): number {
     const { data, lines, ends } = frames;
+    let levels: Uint8Array | undefined;
+    if (this.#levels) {
+      if (this.#levelOf.length < lines) this.#levelOf = new Uint8Array(lines * 2);
+      levels = priLevels(data, ends, lines, this.#levelOf);
+    }
     if (!this.parse) {
-      if (direct) write({ data, lines, meta: this.peerMeta(peer), receivedAt });
-      else groups.add(this.peerMeta(peer), data, 0, data.length, lines, write, NaN, receivedAt);
+      const meta = this.peerMeta(peer);
+      if (direct) write({ data, lines, meta, receivedAt, levels });
+      else groups.add(meta, data, 0, data.length, lines, write, NaN, receivedAt, levels);
       return 0;
     }
     if (this.#metaOf.length < lines) this.#metaOf = new Array(lines * 2);
@@ -211,7 +228,14 @@ class SyslogBatcher {
     }
     const times = this.#times ? timeOf : undefined;
     if (same && direct) {
-      write({ data, lines, meta: metaOf[0]!, receivedAt, times: times?.subarray(0, lines) });
+      write({
+        data,
+        lines,
+        meta: metaOf[0]!,
+        receivedAt,
+        times: times?.subarray(0, lines),
+        levels,
+      });
     } else {
       // Runs of one meta are copied together.
       let from = 0;
@@ -222,7 +246,8 @@ class SyslogBatcher {
         while (j < lines && metaOf[j] === meta) j++;
         const to = ends[j - 1] + 1;
         const time = times === undefined ? NaN : times.subarray(i, j);
-        groups.add(meta, data, from, to, j - i, write, time, receivedAt);
+        const level = levels === undefined ? 0 : levels.subarray(i, j);
+        groups.add(meta, data, from, to, j - i, write, time, receivedAt, level);
         from = to;
         i = j;
       }
@@ -287,7 +312,11 @@ class SyslogDatagrams implements DatagramHandler {
     this.#framer = new DatagramFramer({ maxMessage: config.maxMessage });
     this.#batcher = batcher;
     this.#counters = counters;
-    this.#groups = new BatchGroups({ maxGroups: config.maxGroups, times: config.times });
+    this.#groups = new BatchGroups({
+      maxGroups: config.maxGroups,
+      times: config.times,
+      levels: config.levels,
+    });
   }
 
   get held(): number {
@@ -367,7 +396,11 @@ export class SyslogInput {
     this.#config = config;
     this.#maxMessage = config.maxMessage;
     this.#batcher = new SyslogBatcher(config);
-    this.#groups = new BatchGroups({ maxGroups: config.maxGroups, times: config.times });
+    this.#groups = new BatchGroups({
+      maxGroups: config.maxGroups,
+      times: config.times,
+      levels: config.levels,
+    });
     this.#gate = config.gate ?? new ConnectionGate(2048);
     this.#idleMs = config.idleTimeoutMs ?? 60 * 60 * 1000;
     this.#ownDeadlines = config.deadlines === undefined;
@@ -645,4 +678,36 @@ function readPem(path: string, what: string): string {
   } catch (err) {
     throw new Error(`Cannot read the TLS ${what} "${path}": ${describe(err)}`, { cause: err });
   }
+}
+
+/** The level code of each syslog severity (see `normalizeLevel`): 0-2 fatal ... 7 debug. */
+const SEVERITY_LEVELS = Uint8Array.from(
+  [0, 1, 2, 3, 4, 5, 6, 7],
+  (severity) => levelCode(normalizeLevel(severity)),
+);
+
+/**
+ * Each message's level from the severity of its `<PRI>` (0: none, for a message without one),
+ * into `out`; returns the view of its first `lines` codes.
+ */
+function priLevels(
+  data: Uint8Array,
+  ends: Uint32Array,
+  lines: number,
+  out: Uint8Array,
+): Uint8Array {
+  let start = 0;
+  for (let i = 0; i < lines; i++) {
+    let code = 0;
+    if (data[start] === 0x3c) {
+      let pri = 0;
+      let k = start + 1;
+      const stop = Math.min(k + 3, ends[i]);
+      while (k < stop && data[k] >= 0x30 && data[k] <= 0x39) pri = pri * 10 + data[k++] - 0x30;
+      if (k > start + 1 && data[k] === 0x3e && pri <= 191) code = SEVERITY_LEVELS[pri & 7];
+    }
+    out[i] = code;
+    start = ends[i] + 1;
+  }
+  return out.subarray(0, lines);
 }

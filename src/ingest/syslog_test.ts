@@ -4,6 +4,7 @@ import { until } from "../../tests/_http.ts";
 import { bindFreePort } from "../../tests/_server.ts";
 import { hasTool } from "../../tests/_tools.ts";
 import type { Batch } from "../pipeline/batch.ts";
+import { levelOfCode } from "../pipeline/record.ts";
 import { TestSink } from "../pipeline/_test_sink.ts";
 import { SyslogInput, type SyslogInputConfig, SyslogListenError } from "./syslog.ts";
 
@@ -12,6 +13,7 @@ interface Seen {
   host: string;
   labels?: Readonly<Record<string, string>>;
   time?: number;
+  level?: number;
   batch: number;
 }
 
@@ -29,12 +31,14 @@ class Recorder extends TestSink {
     const lines = new TextDecoder().decode(batch.data).split("\n").slice(0, -1);
     assert.equal(lines.length, batch.lines);
     if (batch.times !== undefined) assert.equal(batch.times.length, batch.lines);
+    if (batch.levels !== undefined) assert.equal(batch.levels.length, batch.lines);
     lines.forEach((line, i) =>
       this.seen.push({
         line,
         host: batch.meta.host,
         labels: batch.meta.labels,
         time: batch.times?.[i],
+        level: batch.levels?.[i],
         batch: this.batches,
       })
     );
@@ -131,6 +135,45 @@ Deno.test("syslog over TCP with labels: host, app, facility, severity and time p
       metaOf.set(key, (metaOf.get(key) ?? new Set()).add(s.batch));
     }
     assert.equal(metaOf.size, 5);
+  } finally {
+    await input.close({ quietMs: 0 });
+  }
+});
+
+Deno.test("syslog levels: each message's level from its PRI, with or without parsing, over TCP and UDP", async () => {
+  // severities: 4 warning, 5 notice, 3 err, 5 notice, none, 7 debug, 0 emerg, <999> not a PRI.
+  const msgs = [...MSGS, "<15>Nov 30 10:34:18 vm a: dbg", "<0>1 - vm a - - - emerg", "<999>x"];
+  const want = ["warn", "info", "error", "info", undefined, "debug", "fatal", undefined];
+  for (const labels of [false, true]) {
+    for (const transport of ["tcp", "udp"] as const) {
+      const sink = new Recorder();
+      const input = listen(sink, { labels, levels: true }, transport === "tcp");
+      try {
+        if (transport === "tcp") {
+          await sendTcp(input.tcpAddr!.port, msgs.map((m) => octet(m)).join(""));
+        } else {
+          const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+          try {
+            for (const m of msgs) await udp.send(enc(m), { ...input.udpAddr!, transport: "udp" });
+          } finally {
+            udp.close();
+          }
+        }
+        await until(() => sink.seen.length >= msgs.length, () => JSON.stringify(sink.lines));
+        const levelOf = new Map(sink.seen.map((s) => [s.line, levelOfCode(s.level ?? 0)]));
+        assert.deepEqual(msgs.map((m) => levelOf.get(m)), want, `${transport}, labels ${labels}`);
+      } finally {
+        await input.close({ quietMs: 0 });
+      }
+    }
+  }
+  // Not asked for: no column.
+  const sink = new Recorder();
+  const input = listen(sink, {});
+  try {
+    await sendTcp(input.tcpAddr!.port, octet(MSGS[0]));
+    await until(() => sink.seen.length >= 1, () => JSON.stringify(sink.lines));
+    assert.equal(sink.seen[0].level, undefined);
   } finally {
     await input.close({ quietMs: 0 });
   }

@@ -133,6 +133,7 @@ export const syslogInput = defineInput({
           : { ...values.tls, certFile: values.tls_cert!, keyFile: values.tls_key! },
         labels: parse,
         times: parse && context.reads.times,
+        levels: context.reads.levels ?? false,
         timeZone: timeZone(values.time_zone),
         maxMessage: values.max_message,
         gate: context.gate,

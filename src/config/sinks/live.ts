@@ -43,6 +43,9 @@ export const liveSink = defineSink({
     return Promise.resolve({
       sink: hub,
       metrics: () => ({ name, linesWritten: hub.stats.linesDelivered }),
+      // Tails filter by level: inputs that know a line's level from its framing (syslog's PRI)
+      // give it. Fields are not asked for: the inputs that have them give them anyway.
+      reads: { labels: new Set<string>(), times: false, levels: true },
       live: { hub, tailRate },
     });
   },
