@@ -170,60 +170,123 @@ const RETRY_KEYS = new Set([
  * @throws {ConfigError} naming the first key that is wrong.
  */
 export function checkAgentConfig(doc: unknown, path: string): AgentConfig {
+  const problems: ConfigError[] = [];
+  const config = checkInto(doc, path, problems);
+  if (problems.length > 0 || config === undefined) throw problems[0];
+  return config;
+}
+
+/**
+ * Every problem of a parsed configuration document, each at its key (`inputs[0].paths`), in the
+ * order of the document's checks; none for a config {@linkcode checkAgentConfig} accepts.
+ *
+ * @example
+ * ```ts
+ * agentConfigProblems({ servers: [], inputs: [{}] }, "agent.json").map((p) => p.key);
+ * // ["servers", "state_dir", "inputs[0].source", "inputs[0].paths"]
+ * ```
+ */
+export function agentConfigProblems(doc: unknown, path: string): ConfigError[] {
+  const problems: ConfigError[] = [];
+  checkInto(doc, path, problems);
+  return problems;
+}
+
+/** What a check of one key gives: its value, or `fallback` once its problem is noted. */
+type Take = <T>(fallback: T, check: () => T) => T;
+
+function checkInto(doc: unknown, path: string, problems: ConfigError[]): AgentConfig | undefined {
+  const take: Take = (fallback, check) => {
+    try {
+      return check();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err);
+      return fallback;
+    }
+  };
   const base = dirname(resolve(path));
-  const top = object(doc, "");
-  onlyKeys(top, TOP_KEYS, "");
-  const servers = list(top.servers, "servers").map((value, i) => serverUrl(value, `servers[${i}]`));
-  if (servers.length === 0) throw new ConfigError("servers", "needs at least one server URL");
-  const maxLine = size(top.max_line, "max_line", MiB);
-  const inputs = list(top.inputs ?? [], "inputs").map((value, i) =>
-    input(value, `inputs[${i}]`, base, maxLine)
+  const top = take(undefined, () => object(doc, ""));
+  if (top === undefined) return undefined;
+  onlyKeys(top, TOP_KEYS, "", problems);
+  const serverList = take(undefined, () => list(top.servers, "servers"));
+  const servers = (serverList ?? []).flatMap((value, i) =>
+    take([], () => [serverUrl(value, `servers[${i}]`)])
+  );
+  if (serverList !== undefined && serverList.length === 0) {
+    problems.push(new ConfigError("servers", "needs at least one server URL"));
+  }
+  const maxLine = take(MiB, () => size(top.max_line, "max_line", MiB));
+  const inputs = take([], () => list(top.inputs ?? [], "inputs")).flatMap((value, i) =>
+    take([], () => [input(value, `inputs[${i}]`, base, maxLine, take)])
   );
   const names = new Set<string>();
   inputs.forEach((inp, i) => {
     if (names.has(inp.name)) {
-      throw new ConfigError(`inputs[${i}].name`, `"${inp.name}" is used by another input`);
+      problems.push(
+        new ConfigError(`inputs[${i}].name`, `"${inp.name}" is used by another input`),
+      );
     }
     names.add(inp.name);
   });
-  const batch = object(top.batch ?? {}, "batch");
-  onlyKeys(batch, BATCH_KEYS, "batch");
-  const retry = object(top.retry ?? {}, "retry");
-  onlyKeys(retry, RETRY_KEYS, "retry");
+  const batch = take({}, () => object(top.batch ?? {}, "batch"));
+  onlyKeys(batch, BATCH_KEYS, "batch", problems);
+  const retry = take({}, () => object(top.retry ?? {}, "retry"));
+  onlyKeys(retry, RETRY_KEYS, "retry", problems);
   const config: AgentConfig = {
     path: resolve(path),
-    id: top.id === undefined ? undefined : streamSafe(top.id, "id"),
+    id: top.id === undefined ? undefined : take(undefined, () => streamSafe(top.id, "id")),
     servers,
-    token: top.token === undefined ? undefined : string(top.token, "token"),
-    stateDir: resolve(base, nonEmpty(top.state_dir, "state_dir")),
+    token: top.token === undefined ? undefined : take(undefined, () => string(top.token, "token")),
+    stateDir: resolve(base, take("", () => nonEmpty(top.state_dir, "state_dir"))),
     inputs,
     batch: {
-      maxBytes: size(batch.max_bytes, "batch.max_bytes", MiB, 1024, 64 * MiB),
-      maxWaitMs: duration(batch.max_wait, "batch.max_wait", 200),
-      inFlight: integer(batch.in_flight, "batch.in_flight", 2, 1, 8),
+      maxBytes: take(MiB, () => size(batch.max_bytes, "batch.max_bytes", MiB, 1024, 64 * MiB)),
+      maxWaitMs: take(200, () => duration(batch.max_wait, "batch.max_wait", 200)),
+      inFlight: take(2, () => integer(batch.in_flight, "batch.in_flight", 2, 1, 8)),
     },
     compressionLevel: top.compression_level === undefined || top.compression_level === "auto"
       ? "auto"
-      : integer(top.compression_level, "compression_level", 1, 0, 9),
+      : take(1, () => integer(top.compression_level, "compression_level", 1, 0, 9)),
     retry: {
-      initialMs: duration(retry.initial, "retry.initial", 100, 1),
-      maxMs: duration(retry.max, "retry.max", 10_000, 1),
-      timeoutMs: duration(retry.timeout, "retry.timeout", 30_000, 1),
-      failoverAfter: integer(retry.failover_after, "retry.failover_after", 2, 1, 1000),
-      failbackMs: duration(retry.failback_after, "retry.failback_after", 30_000),
-      resendWindowMs: duration(retry.resend_window, "retry.resend_window", 30_000),
+      initialMs: take(100, () => duration(retry.initial, "retry.initial", 100, 1)),
+      maxMs: take(10_000, () => duration(retry.max, "retry.max", 10_000, 1)),
+      timeoutMs: take(30_000, () => duration(retry.timeout, "retry.timeout", 30_000, 1)),
+      failoverAfter: take(
+        2,
+        () => integer(retry.failover_after, "retry.failover_after", 2, 1, 1000),
+      ),
+      failbackMs: take(
+        30_000,
+        () => duration(retry.failback_after, "retry.failback_after", 30_000),
+      ),
+      resendWindowMs: take(
+        30_000,
+        () => duration(retry.resend_window, "retry.resend_window", 30_000),
+      ),
     },
-    scanIntervalMs: duration(top.scan_interval, "scan_interval", 1000, 10),
-    rotateWaitMs: duration(top.rotate_wait, "rotate_wait", 5000),
-    maxRotatedOpen: integer(top.max_rotated_open, "max_rotated_open", 16, 1, 100_000),
-    closeIdleMs: duration(top.close_idle, "close_idle", 300_000, 10),
-    forgetAfterMs: duration(top.forget_after, "forget_after", 24 * 3600_000, 1),
-    reportIntervalMs: duration(top.report_interval, "report_interval", 5000, 10),
-    metrics: top.metrics === undefined ? undefined : hostPort(top.metrics, "metrics"),
+    scanIntervalMs: take(1000, () => duration(top.scan_interval, "scan_interval", 1000, 10)),
+    rotateWaitMs: take(5000, () => duration(top.rotate_wait, "rotate_wait", 5000)),
+    maxRotatedOpen: take(
+      16,
+      () => integer(top.max_rotated_open, "max_rotated_open", 16, 1, 100_000),
+    ),
+    closeIdleMs: take(300_000, () => duration(top.close_idle, "close_idle", 300_000, 10)),
+    forgetAfterMs: take(
+      24 * 3600_000,
+      () => duration(top.forget_after, "forget_after", 24 * 3600_000, 1),
+    ),
+    reportIntervalMs: take(
+      5000,
+      () => duration(top.report_interval, "report_interval", 5000, 10),
+    ),
+    metrics: top.metrics === undefined
+      ? undefined
+      : take(undefined, () => hostPort(top.metrics, "metrics")),
     maxLine,
   };
   if (config.retry.maxMs < config.retry.initialMs) {
-    throw new ConfigError("retry.max", "must not be shorter than retry.initial");
+    problems.push(new ConfigError("retry.max", "must not be shorter than retry.initial"));
   }
   return config;
 }
@@ -317,51 +380,75 @@ function inputKey(inp: InputConfig): string {
   });
 }
 
-function input(value: unknown, key: string, base: string, maxLine: number): InputConfig {
+function input(
+  value: unknown,
+  key: string,
+  base: string,
+  maxLine: number,
+  take: Take,
+): InputConfig {
   const doc = object(value, key);
-  onlyKeys(doc, INPUT_KEYS, key);
-  const source = streamSafe(doc.source, `${key}.source`);
-  const paths = list(doc.paths, `${key}.paths`).map((p, i) =>
-    glob(resolve(base, nonEmpty(p, `${key}.paths[${i}]`)), `${key}.paths[${i}]`, compileGlob)
+  const problems: ConfigError[] = [];
+  onlyKeys(doc, INPUT_KEYS, key, problems);
+  for (const problem of problems) {
+    take(undefined, () => {
+      throw problem;
+    });
+  }
+  const source = take("", () => streamSafe(doc.source, `${key}.source`));
+  const pathList = take(undefined, () => list(doc.paths, `${key}.paths`));
+  const paths = (pathList ?? []).flatMap((p, i) =>
+    take([], () => [
+      glob(resolve(base, nonEmpty(p, `${key}.paths[${i}]`)), `${key}.paths[${i}]`, compileGlob),
+    ])
   );
-  if (paths.length === 0) throw new ConfigError(`${key}.paths`, "needs at least one path or glob");
-  const exclude = list(doc.exclude ?? [], `${key}.exclude`).map((p, i) =>
-    glob(nonEmpty(p, `${key}.exclude[${i}]`), `${key}.exclude[${i}]`, compileExclude)
+  if (pathList !== undefined && pathList.length === 0) {
+    take(undefined, () => {
+      throw new ConfigError(`${key}.paths`, "needs at least one path or glob");
+    });
+  }
+  const exclude = take([], () => list(doc.exclude ?? [], `${key}.exclude`)).flatMap((p, i) =>
+    take([], () => [
+      glob(nonEmpty(p, `${key}.exclude[${i}]`), `${key}.exclude[${i}]`, compileExclude),
+    ])
   );
   const startAt = doc.start_at ?? "beginning";
   if (startAt !== "beginning" && startAt !== "end") {
-    throw new ConfigError(`${key}.start_at`, `must be beginning or end, got ${show(startAt)}`);
+    take(undefined, () => {
+      throw new ConfigError(`${key}.start_at`, `must be beginning or end, got ${show(startAt)}`);
+    });
   }
   let multiline: MultilineConfig | undefined;
   if (doc.multiline !== undefined && doc.multiline !== null) {
-    const ml = object(doc.multiline, `${key}.multiline`);
-    onlyKeys(ml, MULTILINE_KEYS, `${key}.multiline`);
-    const pattern = nonEmpty(ml.start, `${key}.multiline.start`);
-    let start: LinearRegex;
-    try {
-      start = compileLinearRegex(pattern);
-    } catch (err) {
-      throw new ConfigError(
-        `${key}.multiline.start`,
-        `is not a regular expression: ${describe(err)}`,
-      );
-    }
-    multiline = {
-      start,
-      join: ml.join === undefined ? "\\n" : string(ml.join, `${key}.multiline.join`),
-      maxLines: integer(ml.max_lines, `${key}.multiline.max_lines`, 500, 1, 1_000_000),
-      maxBytes: size(ml.max_bytes, `${key}.multiline.max_bytes`, maxLine, 1, maxLine),
-      timeoutMs: duration(ml.timeout, `${key}.multiline.timeout`, 1000, 1),
-    };
+    multiline = take(undefined, () => multilineConfig(doc.multiline, `${key}.multiline`, maxLine));
   }
   return {
-    name: doc.name === undefined ? source : streamSafe(doc.name, `${key}.name`),
+    name: doc.name === undefined ? source : take(source, () => streamSafe(doc.name, `${key}.name`)),
     source,
     paths,
     exclude,
-    startAt,
+    startAt: startAt === "end" ? "end" : "beginning",
     multiline,
-    maxBytes: size(doc.max_bytes, `${key}.max_bytes`, 8 * MiB, 1024),
+    maxBytes: take(8 * MiB, () => size(doc.max_bytes, `${key}.max_bytes`, 8 * MiB, 1024)),
+  };
+}
+
+function multilineConfig(value: unknown, key: string, maxLine: number): MultilineConfig {
+  const ml = object(value, key);
+  onlyKeys(ml, MULTILINE_KEYS, key);
+  const pattern = nonEmpty(ml.start, `${key}.start`);
+  let start: LinearRegex;
+  try {
+    start = compileLinearRegex(pattern);
+  } catch (err) {
+    throw new ConfigError(`${key}.start`, `is not a regular expression: ${describe(err)}`);
+  }
+  return {
+    start,
+    join: ml.join === undefined ? "\\n" : string(ml.join, `${key}.join`),
+    maxLines: integer(ml.max_lines, `${key}.max_lines`, 500, 1, 1_000_000),
+    maxBytes: size(ml.max_bytes, `${key}.max_bytes`, maxLine, 1, maxLine),
+    timeoutMs: duration(ml.timeout, `${key}.timeout`, 1000, 1),
   };
 }
 
@@ -385,13 +472,21 @@ function object(value: unknown, key: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function onlyKeys(doc: Record<string, unknown>, known: Set<string>, key: string): void {
+/** Throws for the first unknown key; with `problems`, notes every one there instead. */
+function onlyKeys(
+  doc: Record<string, unknown>,
+  known: Set<string>,
+  key: string,
+  problems?: ConfigError[],
+): void {
   for (const name of Object.keys(doc)) {
     if (!known.has(name)) {
-      throw new ConfigError(
+      const problem = new ConfigError(
         key === "" ? name : `${key}.${name}`,
         `unknown key (known: ${[...known].join(", ")})`,
       );
+      if (problems === undefined) throw problem;
+      problems.push(problem);
     }
   }
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type AgentConfig,
+  agentConfigProblems,
   checkAgentConfig,
   ConfigError,
   diffInputs,
@@ -155,4 +156,24 @@ Deno.test("sizes and the metrics address are read as the server reads them (unit
   refuses({ ...BASE, metrics: "127.0.0.1:70000" }, "metrics", /ADDR:PORT such as/);
   refuses({ ...BASE, metrics: "127.0.0.1" }, "metrics", /ADDR:PORT such as/);
   refuses({ ...BASE, batch: { max_bytes: "1 parsec" } }, "batch.max_bytes", /size from/);
+});
+
+Deno.test("agentConfigProblems gives every problem at its key, checkAgentConfig the first", () => {
+  const doc = {
+    servers: ["ftp://x"],
+    state_dir: "/s",
+    colour: "blue",
+    inputs: [{ paths: [] }, { source: "b", paths: ["/b"], start_at: "middle" }],
+    batch: { max_wait: "soon" },
+  };
+  assert.deepEqual(agentConfigProblems(doc, "/etc/a.json").map((p) => p.key), [
+    "colour",
+    "servers[0]",
+    "inputs[0].source",
+    "inputs[0].paths",
+    "inputs[1].start_at",
+    "batch.max_wait",
+  ]);
+  refuses(doc, "colour", /unknown key/);
+  assert.deepEqual(agentConfigProblems(BASE, "/etc/a.json"), []);
 });
