@@ -14,7 +14,9 @@
  * | `GET /api/v1/agents`, `POST /api/v1/agents/report` | agents reporting in, with their files and lag |
  * | `GET /metrics` | Prometheus text format |
  * | `POST /api/v1/rules/test` | transform rules tried on sample lines (`api/rules.ts`) |
+ * | `GET /api/v1/alerts` | the alerts, their state and webhooks (`api/alerts.ts`) |
  * | `GET /healthz`, `GET /readyz` | liveness (no token needed), readiness |
+ * | `GET /`, `GET /ui/...` | the web page and its files (no token needed: they hold no secret; `api/web.ts`) |
  *
  * @module
  */
@@ -26,7 +28,9 @@ import { ProtocolIngest, protocolRoute } from "../ingest/protocol_ingest.ts";
 import type { LiveHub } from "../live/hub.ts";
 import type { Sink } from "../pipeline/sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
+import type { AlertsView } from "../alerts/engine.ts";
 import { AgentRegistry } from "./agents.ts";
+import { alertsResponse } from "./alerts.ts";
 import { isAuthorized } from "./auth.ts";
 import { isLoopback } from "../units.ts";
 import { type InputMetrics, renderMetrics, type SinkMetrics } from "./metrics.ts";
@@ -34,6 +38,7 @@ import { checkOrigin } from "./origin.ts";
 import { rulesTestRoute } from "./rules.ts";
 import type { SourceStats } from "./source_stats.ts";
 import { TailRoute } from "./tail.ts";
+import { webResponse, webRoute } from "./web.ts";
 import { ConnectionGate, type NetStats } from "../net/accept.ts";
 import { logAcceptError } from "../net/log.ts";
 import { HttpServer, type HttpTimeouts } from "../net/http_server.ts";
@@ -81,6 +86,8 @@ export interface ApiParts {
   net?: NetStats;
   /** The transform steps' counters as Prometheus text, read at request time. Default: none. */
   transformMetrics?: () => string;
+  /** The alerts running, read at request time. Default: none. */
+  alerts?: AlertsView;
 }
 
 /** The peer of a request. */
@@ -96,6 +103,7 @@ const ROUTES = new Set([
   "/api/v1/agents",
   "/api/v1/agents/report",
   "/api/v1/rules/test",
+  "/api/v1/alerts",
   "/metrics",
   "/healthz",
   "/readyz",
@@ -170,7 +178,7 @@ export class Api {
   /** Answers one request; never throws (an unexpected error is a logged 500). */
   async handle(req: Request, peer: Peer): Promise<Response> {
     const path = new URL(req.url).pathname;
-    const route = ROUTES.has(path) ? path : protocolRoute(req, path) ?? "other";
+    const route = ROUTES.has(path) ? path : protocolRoute(req, path) ?? webRoute(path) ?? "other";
     let res: Response;
     try {
       res = await this.#route(req, route, peer);
@@ -206,6 +214,7 @@ export class Api {
       await req.body?.cancel();
       return new HttpError(403, refused).response();
     }
+    if (route === "/" || route === "/ui") return await webResponse(req, { tokenWanted: token !== "" });
     if (!isAuthorized(req, token)) {
       await req.body?.cancel();
       return new HttpError(401, "Missing or wrong bearer token", {
@@ -240,11 +249,14 @@ export class Api {
         return methodIs(req, "GET") ?? json(200, { sources: this.#sources() });
       case "/api/v1/rules/test":
         return await rulesTestRoute(req);
+      case "/api/v1/alerts":
+        return alertsResponse(req, this.#parts.alerts);
       case "/metrics":
         return methodIs(req, "GET") ??
           text(
             200,
-            this.#metrics() + (this.#parts.transformMetrics?.() ?? "") + this.#agents.metrics(),
+            this.#metrics() + (this.#parts.transformMetrics?.() ?? "") + this.#agents.metrics() +
+              (this.#parts.alerts?.metrics() ?? ""),
             PROMETHEUS_CONTENT_TYPE,
           );
       case "/readyz": {
