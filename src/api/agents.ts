@@ -4,12 +4,18 @@
  * report of each agent, and the agents' counters join the server's `/metrics`.
  *
  * Memory is bounded: at most `maxAgents` agents (the one silent longest is forgotten first), a
- * report body of at most 1 MiB, at most 1,000 files per agent.
+ * report body of at most 1 MiB, at most 1,000 files and 20 errors per agent.
+ *
+ * An agent's `config` says what it runs: `local` (its own file), or the version of a central
+ * config (`api/agent_configs.ts`) it `applied` or `refused` (with the reason). Listed against the
+ * store, an agent whose matching config has another version than the one it reported is
+ * `pending` (it has not polled or reported since the change).
  *
  * @module
  */
 
 import { statMetric } from "../agent/report_stats.ts";
+import type { AgentConfigStore } from "./agent_configs.ts";
 import { HttpError } from "../net/http_error.ts";
 import { type MetricType, PrometheusWriter } from "../prometheus.ts";
 
@@ -35,10 +41,35 @@ export interface AgentEntry {
   lag: number;
   /** Its counters. */
   stats: Record<string, number>;
+  /** Which server it ships to, of which, and whether that one fails now. */
+  failover: { active: string; servers: string[]; failing: boolean };
+  /** Its latest errors, oldest first. */
+  errors: { time: string; message: string }[];
+  /** The config it runs. */
+  config: AgentConfigState;
+}
+
+/** What config an agent runs. */
+export interface AgentConfigState {
+  /** The central config's version (none for `local`). */
+  version?: number;
+  /** The central config's name. */
+  name?: string;
+  /**
+   * `local`: its own file; `applied`/`refused`: that version of a central config; `pending`: a
+   * central config it has not taken yet.
+   */
+  state: "applied" | "refused" | "pending" | "local";
+  /** Why it refused the config. */
+  reason?: string;
+  /** For `pending`: the version it runs now, if any. */
+  running?: number;
 }
 
 const MAX_BODY = 1024 * 1024;
 const MAX_FILES = 1000;
+const MAX_ERRORS = 20;
+const CONFIG_STATES = new Set(["applied", "refused", "pending", "local"]);
 
 /**
  * The latest report of each agent.
@@ -109,6 +140,9 @@ export class AgentRegistry {
       files,
       lag,
       stats,
+      failover: failover(doc.failover, text256(doc.server)),
+      errors: errors(doc.errors),
+      config: configState(doc.config),
     };
     // Re-inserted, so the map stays in order of last report and the silent longest go first.
     this.#agents.delete(entry.id);
@@ -120,9 +154,27 @@ export class AgentRegistry {
     return entry;
   }
 
-  /** The agents, by id. */
-  list(): AgentEntry[] {
-    return [...this.#agents.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  /**
+   * The agents, by id; with `configs`, an agent whose matching central config has a version it
+   * did not report is shown `pending`.
+   */
+  list(configs?: AgentConfigStore): AgentEntry[] {
+    const agents = [...this.#agents.values()].sort((a, b) =>
+      a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+    );
+    if (configs === undefined) return agents;
+    return agents.map((agent) => {
+      if (agent.config.state === "local") return agent;
+      const wanted = configs.forAgent(agent.id, agent.host);
+      if (wanted === undefined || wanted.version === agent.config.version) return agent;
+      const config: AgentConfigState = {
+        name: wanted.name,
+        version: wanted.version,
+        state: "pending",
+        ...(agent.config.state === "applied" ? { running: agent.config.version } : {}),
+      };
+      return { ...agent, config };
+    });
   }
 
   /** The agents' counters and lag in Prometheus' text format. */
@@ -156,6 +208,47 @@ export class AgentRegistry {
     }
     return out.text();
   }
+}
+
+function failover(value: unknown, server: string): AgentEntry["failover"] {
+  const doc = (typeof value === "object" && value !== null ? value : {}) as Record<
+    string,
+    unknown
+  >;
+  const servers = Array.isArray(doc.servers)
+    ? doc.servers.slice(0, 100).filter((s) => typeof s === "string").map(text256)
+    : [];
+  return {
+    active: typeof doc.active === "string" ? text256(doc.active) : server,
+    servers: servers.length > 0 ? servers : server === "" ? [] : [server],
+    failing: doc.failing === true,
+  };
+}
+
+function errors(value: unknown): AgentEntry["errors"] {
+  if (!Array.isArray(value)) return [];
+  return value.slice(-MAX_ERRORS).flatMap((item) => {
+    const { time, message } = (item ?? {}) as Record<string, unknown>;
+    if (typeof message !== "string") return [];
+    return [{ time: text256(time), message: message.slice(0, 1024) }];
+  });
+}
+
+function configState(value: unknown): AgentConfigState {
+  const doc = (typeof value === "object" && value !== null ? value : {}) as Record<
+    string,
+    unknown
+  >;
+  const state = typeof doc.state === "string" && CONFIG_STATES.has(doc.state)
+    ? doc.state as AgentConfigState["state"]
+    : "local";
+  const out: AgentConfigState = { state };
+  if (typeof doc.version === "number" && Number.isSafeInteger(doc.version)) {
+    out.version = doc.version;
+  }
+  if (typeof doc.name === "string") out.name = text256(doc.name);
+  if (typeof doc.reason === "string") out.reason = doc.reason.slice(0, 4096);
+  return out;
 }
 
 function text256(value: unknown): string {

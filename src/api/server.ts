@@ -12,6 +12,8 @@
  * | `GET /api/v1/tail` | live lines, SSE or WebSocket |
  * | `GET /api/v1/sources` | per-source counters |
  * | `GET /api/v1/agents`, `POST /api/v1/agents/report` | agents reporting in, with their files and lag |
+ * | `GET /api/v1/agent-configs`, `PUT`/`DELETE /api/v1/agent-configs/NAME`, `GET /api/v1/agents/config` | central agent configs (`api/agent_configs.ts`) |
+ * | `GET /api/v1/status` | version, uptime, queues, open files, disk, running config (`api/status.ts`) |
  * | `GET /metrics` | Prometheus text format |
  * | `POST /api/v1/rules/test` | transform rules tried on sample lines (`api/rules.ts`) |
  * | `GET /api/v1/alerts` | the alerts, their state and webhooks (`api/alerts.ts`) |
@@ -30,6 +32,8 @@ import type { Sink } from "../pipeline/sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import type { AlertsView } from "../alerts/engine.ts";
 import { AgentRegistry } from "./agents.ts";
+import { agentConfigsRoute, AgentConfigStore } from "./agent_configs.ts";
+import { type ServerFacts, serverStatus } from "./status.ts";
 import { alertsResponse } from "./alerts.ts";
 import { isAuthorized } from "./auth.ts";
 import { isLoopback } from "../units.ts";
@@ -88,6 +92,8 @@ export interface ApiParts {
   transformMetrics?: () => string;
   /** The alerts running, read at request time. Default: none. */
   alerts?: AlertsView;
+  /** State folder, log folder and running config, for `/api/v1/status` and agent configs. */
+  server?: ServerFacts;
 }
 
 /** The peer of a request. */
@@ -102,6 +108,9 @@ const ROUTES = new Set([
   "/api/v1/sources",
   "/api/v1/agents",
   "/api/v1/agents/report",
+  "/api/v1/agents/config",
+  "/api/v1/agent-configs",
+  "/api/v1/status",
   "/api/v1/rules/test",
   "/api/v1/alerts",
   "/metrics",
@@ -126,6 +135,8 @@ export class Api {
   readonly #protocols: ProtocolIngest;
   #tail: TailRoute;
   readonly #agents = new AgentRegistry();
+  /** Opened (its file read) at construction; a failure is answered by its routes. */
+  readonly #agentConfigs: Promise<AgentConfigStore>;
   readonly #requests = new Map<string, Map<number, number>>();
   #closing = false;
 
@@ -147,6 +158,10 @@ export class Api {
       heartbeatMs: config.heartbeatMs,
       linesPerSecond: config.tailRate,
     });
+    this.#agentConfigs = AgentConfigStore.open(parts.server?.stateDir);
+    this.#agentConfigs.catch((err) =>
+      log.error("Cannot read the agent configs: {error}", { error: describe(err) })
+    );
   }
 
   /**
@@ -232,8 +247,15 @@ export class Api {
       case "/api/v1/tail":
         if (this.#closing) return new HttpError(503, "The server is shutting down").response();
         return methodIs(req, "GET") ?? this.#tail.handle(req);
-      case "/api/v1/agents":
-        return methodIs(req, "GET") ?? json(200, { agents: this.#agents.list() });
+      case "/api/v1/agents": {
+        const configs = await this.#agentConfigs.catch(() => undefined);
+        return methodIs(req, "GET") ?? json(200, { agents: this.#agents.list(configs) });
+      }
+      case "/api/v1/agent-configs":
+      case "/api/v1/agents/config":
+        return await agentConfigsRoute(req, await this.#agentConfigs);
+      case "/api/v1/status":
+        return methodIs(req, "GET") ?? json(200, await this.#status());
       case "/api/v1/agents/report": {
         const refused = methodIs(req, "POST");
         if (refused !== undefined) return refused;
@@ -265,6 +287,9 @@ export class Api {
           (reasons.length === 0 ? text(200, "ready\n") : text(503, reasons.join("")));
       }
       default:
+        if (new URL(req.url).pathname.startsWith("/api/v1/agent-configs/")) {
+          return await agentConfigsRoute(req, await this.#agentConfigs);
+        }
         await req.body?.cancel();
         return new HttpError(404, `No route "${new URL(req.url).pathname}"`).response();
     }
@@ -287,25 +312,19 @@ export class Api {
   }
 
   #sources() {
-    const bySource = new Map<
-      string,
-      { source: string; lines: number; bytes: number; last: number }
-    >();
-    for (const c of this.#parts.sources.list()) {
-      const entry = bySource.get(c.source) ?? { source: c.source, lines: 0, bytes: 0, last: 0 };
-      entry.lines += c.lines;
-      entry.bytes += c.bytes;
-      entry.last = Math.max(entry.last, c.lastSeen);
-      bySource.set(c.source, entry);
-    }
-    return [...bySource.values()]
-      .sort((a, b) => a.source < b.source ? -1 : a.source > b.source ? 1 : 0)
-      .map(({ source, lines, bytes, last }) => ({
-        source,
-        lines,
-        bytes,
-        lastSeen: new Date(last).toISOString(),
-      }));
+    return this.#parts.sources.summary();
+  }
+
+  async #status(): Promise<Record<string, unknown>> {
+    const configs = await this.#agentConfigs.catch(() => undefined);
+    return await serverStatus({
+      facts: this.#parts.server ?? {},
+      sinks: this.#parts.sinkMetrics(),
+      live: this.#parts.hub.stats,
+      ingestLimitBytes: this.#config.maxBufferedBytes,
+      net: this.#parts.net,
+      agentConfigs: configs?.path,
+    });
   }
 
   #metrics(): string {

@@ -59,6 +59,8 @@ export interface InputContext {
   reads: BatchReads;
   /** The transform steps' counters as Prometheus text, read at request time; `""` for none. */
   transformMetrics?(): string;
+  /** The config running now, read at request time (`GET /api/v1/status`). */
+  running?(): unknown;
 }
 
 /**

@@ -214,6 +214,7 @@ export class Pipeline {
         this.inputs.map((input) => ({ name: input.name, type: input.type, stats: input.stats() })),
       queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
       transformMetrics: () => this.#stage?.metrics() ?? "",
+      running: () => this.#config,
       reads: {
         labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
         times: sinks.some((s) => s.reads?.times ?? false),

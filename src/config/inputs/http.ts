@@ -119,6 +119,12 @@ export const httpInput = defineInput({
         sinkMetrics: context.sinkMetrics,
         inputMetrics: context.inputMetrics,
         transformMetrics: context.transformMetrics,
+        server: {
+          stateDir: context.stateDir,
+          outputs: context.outputs,
+          queueLimitBytes: context.queueBytes,
+          running: context.running,
+        },
       });
     } catch (err) {
       throw listenError(err, address, context);
