@@ -510,44 +510,45 @@ export function TailView({ params }) {
     e.preventDefault();
   };
 
-  return html`<section class="view tail" aria-label="Live tail">
-    <${TailFilters} key=${query + "|" + colsKey} params=${params} />
-    <div class="tailbar">
-      <span class=${`state st-${stats.state}`} role="status">${stateText(stats)}</span>
-      <span class="counts" aria-live="off">
-        ${formatNumber(stats.received)} lines received; showing the last ${
-    formatNumber(stats.shown)
-  }
-        ${stats.dropped > 0 ? html`; <strong>${formatNumber(stats.dropped)} dropped</strong>` : ""}
-      </span>
-      ${columns.length > 0 ? html`<span class="muted">columns: ${columns.join(", ")}</span>` : ""}
-      <span class="spacer"></span>
-      ${
-    stats.selected
-      ? html`
-        <span class="actions">
-          <button type="button" onClick=${expand} title="Enter">Fields</button>
-          <button type="button" onClick=${copy} title="c">${copied || "Copy"}</button>
-          <button type="button" onClick=${openInSearch} title="s">Open in search</button>
-        </span>
-      `
-      : ""
-  }
-      <button type="button" class="pause" onClick=${() =>
-    stats.paused ? engine.current.resume() : engine.current.pause()} title="p">
-        ${stats.paused ? "Resume" : "Pause"}
-      </button>
-    </div>
-    ${
-    stats.paused
-      ? html`<div class="paused" role="status">
-      Paused, ${formatNumber(stats.newWhilePaused)} new lines.
-      <button type="button" class="resume" onClick=${() => engine.current.resume()}>Resume</button>
-    </div>`
-      : ""
-  }
-    <div class="lines" ref=${listRef} tabindex="0" role="log" aria-live="off"
-      aria-label="Lines; arrows select, Enter shows fields, c copies, s opens in search, p pauses"
-      onClick=${onClick} onKeyDown=${onKey}></div>
-  </section>`;
+  return html`
+    <section class="view tail" aria-label="Live tail">
+      <${TailFilters} key=${query + "|" + colsKey} params=${params} />
+      <div class="tailbar">
+          <span class=${`state st-${stats.state}`} role="status">${stateText(stats)}</span>
+          <span class="counts" aria-live="off">
+            ${formatNumber(stats.received)} lines received; showing the last ${formatNumber(
+              stats.shown,
+            )}
+            ${stats.dropped > 0
+              ? html`; <strong>${formatNumber(stats.dropped)} dropped</strong>`
+              : ""}
+          </span>
+          ${columns.length > 0
+            ? html`<span class="muted">columns: ${columns.join(", ")}</span>`
+            : ""}
+          <span class="spacer"></span>
+          ${stats.selected
+            ? html`
+              <span class="actions">
+                <button type="button" onClick=${expand} title="Enter">Fields</button>
+                <button type="button" onClick=${copy} title="c">${copied || "Copy"}</button>
+                <button type="button" onClick=${openInSearch} title="s">Open in search</button>
+              </span>
+            `
+            : ""}
+          <button type="button" class="pause" onClick=${() =>
+            stats.paused ? engine.current.resume() : engine.current.pause()} title="p">
+            ${stats.paused ? "Resume" : "Pause"}
+          </button>
+        </div>
+      <div class="paused" role="status" hidden=${!stats.paused}>
+          Paused, ${formatNumber(stats.newWhilePaused ?? 0)} new lines.
+          <button type="button" class="resume" onClick=${() =>
+            engine.current.resume()}>Resume</button>
+        </div>
+      <div class="lines" key="lines" ref=${listRef} tabindex="0" role="log" aria-live="off"
+        aria-label="Lines; arrows select, Enter shows fields, c copies, s opens in search, p pauses"
+        onClick=${onClick} onKeyDown=${onKey}></div>
+    </section>
+  `;
 }
