@@ -15,10 +15,11 @@
  * | `GET /api/v1/agent-configs`, `PUT`/`DELETE /api/v1/agent-configs/NAME`, `GET /api/v1/agents/config` | central agent configs (`api/agent_configs.ts`) |
  * | `GET /api/v1/status` | version, uptime, queues, open files, disk, running config (`api/status.ts`) |
  * | `GET /metrics` | Prometheus text format |
+ * | `GET /api/v1/rules` | the running transforms section: `{transforms}` (`null` without one) |
  * | `POST /api/v1/rules/test` | transform rules tried on sample lines (`api/rules.ts`) |
  * | `GET /api/v1/alerts` | the alerts, their state and webhooks (`api/alerts.ts`) |
  * | `GET /healthz`, `GET /readyz` | liveness (no token needed), readiness |
- * | `GET /`, `GET /ui/...` | the web page and its files (no token needed: they hold no secret; `api/web.ts`) |
+ * | `GET /`, `GET /ui/...` | the web page and its files, without the token (`api/web.ts`) |
  *
  * @module
  */
@@ -111,6 +112,7 @@ const ROUTES = new Set([
   "/api/v1/agents/config",
   "/api/v1/agent-configs",
   "/api/v1/status",
+  "/api/v1/rules",
   "/api/v1/rules/test",
   "/api/v1/alerts",
   "/metrics",
@@ -229,7 +231,9 @@ export class Api {
       await req.body?.cancel();
       return new HttpError(403, refused).response();
     }
-    if (route === "/" || route === "/ui") return await webResponse(req, { tokenWanted: token !== "" });
+    if (route === "/" || route === "/ui") {
+      return await webResponse(req, { tokenWanted: token !== "" });
+    }
     if (!isAuthorized(req, token)) {
       await req.body?.cancel();
       return new HttpError(401, "Missing or wrong bearer token", {
@@ -269,6 +273,11 @@ export class Api {
       }
       case "/api/v1/sources":
         return methodIs(req, "GET") ?? json(200, { sources: this.#sources() });
+      case "/api/v1/rules": {
+        // The running processing rules, for the page: the config's transforms section.
+        const running = this.#parts.server?.running?.() as { transforms?: unknown } | undefined;
+        return methodIs(req, "GET") ?? json(200, { transforms: running?.transforms ?? null });
+      }
       case "/api/v1/rules/test":
         return await rulesTestRoute(req);
       case "/api/v1/alerts":
