@@ -8,6 +8,7 @@
  */
 
 import { describe } from "../_util.ts";
+import type { AlertsView } from "../alerts/engine.ts";
 import type { InputMetrics, SinkMetrics } from "../api/metrics.ts";
 import type { SourceStats } from "../api/source_stats.ts";
 import type { LiveHub } from "../live/hub.ts";
@@ -61,6 +62,8 @@ export interface InputContext {
   transformMetrics?(): string;
   /** The config running now, read at request time (`GET /api/v1/status`). */
   running?(): unknown;
+  /** The alerts running, read at request time (`GET /api/v1/alerts`, `/metrics`). */
+  alerts?: AlertsView;
 }
 
 /**

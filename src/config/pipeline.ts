@@ -13,6 +13,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
+import { type AlertChanges, AlertEngine, type AlertsView } from "../alerts/engine.ts";
+import type { Clock } from "../clock.ts";
 import type { SinkMetrics } from "../api/metrics.ts";
 import { SourceStats } from "../api/source_stats.ts";
 import { ConnectionGate } from "../net/accept.ts";
@@ -42,6 +44,8 @@ export interface PipelineOptions {
    * paths (`inputs.tcp.address`). Default false.
    */
   fromFlags?: boolean;
+  /** The clock alerts run on (windows, resolving, webhook retries). Default the wall clock. */
+  clock?: Clock;
 }
 
 const log = getLogger(["logboom", "serve"]);
@@ -72,6 +76,8 @@ export interface ReloadResult {
   logLevel: boolean;
   /** Transform pipelines by what happened to them: changed ones were compiled anew. */
   transforms: { added: string[]; removed: string[]; rebuilt: string[] };
+  /** Alerts by what happened to them: rebuilt ones start anew, unchanged ones keep their state. */
+  alerts: AlertChanges;
 }
 
 /** A reload that cannot be applied: the running config stays. */
@@ -100,6 +106,17 @@ export class Pipeline {
    * started from flags alone has none: its inputs write to the router and pay nothing for it.
    */
   #stage: TransformStage | undefined;
+  /**
+   * The alerts, a sink of the router while the config has any: without, nothing of them is on
+   * the data path.
+   */
+  #alerts: AlertEngine | undefined;
+  readonly #clock: Clock | undefined;
+  /** What the HTTP API reads of the alerts running now. */
+  readonly #alertsView: AlertsView = {
+    list: () => this.#alerts?.list() ?? [],
+    metrics: () => this.#alerts?.metrics() ?? "",
+  };
   readonly #sources = new SourceStats();
   readonly #gate: ConnectionGate;
   readonly #marks: StreamMarks | undefined;
@@ -114,9 +131,15 @@ export class Pipeline {
 
   private constructor(
     config: ServerConfig,
-    parts: { marks: StreamMarks | undefined; stateDir: string; say: InputContext["say"] },
+    parts: {
+      marks: StreamMarks | undefined;
+      stateDir: string;
+      say: InputContext["say"];
+      clock?: Clock;
+    },
   ) {
     this.#config = config;
+    this.#clock = parts.clock;
     this.#marks = parts.marks;
     this.#stateDir = parts.stateDir;
     this.#say = parts.say;
@@ -150,7 +173,7 @@ export class Pipeline {
     const marks = config.http.address === undefined
       ? undefined
       : await openMarks(fileSink?.path as string | undefined, dir, fileSink?.fsync === "batch");
-    const pipeline = new Pipeline(config, { marks, stateDir: dir, say });
+    const pipeline = new Pipeline(config, { marks, stateDir: dir, say, clock: options.clock });
     try {
       await pipeline.#build(!options.fromFlags);
     } catch (err) {
@@ -174,6 +197,7 @@ export class Pipeline {
       this.#sinks.push({ ...built, name, type: sinkConfig.type });
     }
     const staged = reloadable || config.transforms !== undefined;
+    this.#configureAlerts(config);
     this.#router = new Router(this.#routed(this.#sinks.map((s) => s.sink), staged));
     if (staged) {
       // The per-source counters count lines as received: before the steps, which may drop some.
@@ -215,6 +239,7 @@ export class Pipeline {
       queueBytes: Math.max(0, ...sinks.map((s) => s.queueBytes ?? 0)),
       transformMetrics: () => this.#stage?.metrics() ?? "",
       running: () => this.#config,
+      alerts: this.#alertsView,
       reads: {
         labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
         times: sinks.some((s) => s.reads?.times ?? false),
@@ -265,6 +290,7 @@ export class Pipeline {
         move = moveApi(this.#api, next.http, context);
       }
       const inputs = await this.#reloadInputs(next, plan, context, moved);
+      const alerts = this.#configureAlerts(next);
       this.#commit(next, sinks, context, move, new Set(plan.transforms.unchanged));
       const { added, removed, changed } = plan.transforms;
       if (added.length + removed.length + changed.length > 0) {
@@ -272,6 +298,19 @@ export class Pipeline {
         log.info(
           "Transform pipelines reloaded: added {added}; removed {removed}; compiled anew {changed}",
           { added: names(added), removed: names(removed), changed: names(changed) },
+        );
+      }
+      if (alerts.added.length + alerts.removed.length + alerts.rebuilt.length > 0) {
+        const names = (list: string[]) => list.join(", ") || "none";
+        log.info(
+          "Alerts reloaded: added {added}; removed {removed}; started anew {rebuilt}; kept " +
+            "{unchanged}",
+          {
+            added: names(alerts.added),
+            removed: names(alerts.removed),
+            rebuilt: names(alerts.rebuilt),
+            unchanged: names(alerts.unchanged),
+          },
         );
       }
       return {
@@ -289,6 +328,7 @@ export class Pipeline {
           removed: plan.transforms.removed,
           rebuilt: plan.transforms.changed,
         },
+        alerts,
       };
     } catch (err) {
       await move?.rollback();
@@ -483,7 +523,25 @@ export class Pipeline {
    * taps them before its steps (`tapped`, by default whether this server has one).
    */
   #routed(sinks: Sink[], tapped = this.#stage !== undefined): Sink[] {
-    return tapped ? sinks : [...sinks, this.#sources];
+    const alerts = this.#alerts === undefined ? [] : [this.#alerts];
+    return tapped ? [...sinks, ...alerts] : [...sinks, this.#sources, ...alerts];
+  }
+
+  /**
+   * Runs `config`'s alerts: those whose rule did not change keep their state. The engine is in
+   * the router (see `#routed`) only while there are alerts; one left empty leaves the router at
+   * its next swap, which closes it.
+   */
+  #configureAlerts(config: ServerConfig): AlertChanges {
+    const rules = config.alerts ?? {};
+    if (this.#alerts !== undefined) {
+      const changes = this.#alerts.configure(rules);
+      if (this.#alerts.size === 0) this.#alerts = undefined;
+      return changes;
+    }
+    const added = Object.keys(rules);
+    if (added.length > 0) this.#alerts = new AlertEngine(rules, { clock: this.#clock });
+    return { added, removed: [], rebuilt: [], unchanged: [] };
   }
 
   /** Reopens every sink's files before their next write (logrotate's SIGHUP). */

@@ -11,6 +11,7 @@ import { boundsText, defaultText, flagsOf, type KeyTable, typeName } from "./key
 import { INPUTS, inputTypes, SINKS } from "./registry.ts";
 import { flagKeys, NET_KEYS, STORAGE_KEYS, TOP_KEYS } from "./server_config.ts";
 import { PIPELINE_KEYS, STEPS_DOC } from "../transforms/config.ts";
+import { ALERT_KEYS, FIELDS_DOC } from "../alerts/config.ts";
 import { STEPS } from "../transforms/registry.ts";
 
 /** Where the example config lives, relative to this module. */
@@ -98,6 +99,9 @@ export function renderReference(example: string): string {
     "last level of each stream. A section added to a server started without one applies " +
     "the same way (a server started from a config file always has the stage; with no " +
     "pipeline it costs a batch one lookup of its source).",
+    "- `alerts`: an alert whose keys did not change keeps its window, its state (firing or not) " +
+    "and its counters; a changed one starts anew, with an empty window; a removed one stops " +
+    "(its unsent notifications are given up, logged; a firing one is not told resolved).",
     "- needs a restart, and is refused with that reason: `storage.state_dir`, or a file sink " +
     "path that moves the state folder when `storage.state_dir` is not set (the stream marks " +
     "journal stays where the server started, as Vector's `data_dir` does); turning the HTTP API " +
@@ -117,6 +121,7 @@ export function renderReference(example: string): string {
     "| `inputs` | inputs by name: `<name>: { type: ..., ... }` |",
     "| `sinks` | sinks by name: `<name>: { type: ..., ... }` |",
     "| `transforms` | transform pipelines by name: `<name>: { sources: [...], steps: [...] }` |",
+    "| `alerts` | alerts by name: `<name>: { threshold: N, window: 5m, webhook: URL, ... }` |",
     "",
     ...section("`storage`", STORAGE_KEYS),
     ...section("`http`", INPUTS.http.keys, INPUTS.http.doc),
@@ -128,6 +133,7 @@ export function renderReference(example: string): string {
     "",
     ...Object.values(SINKS).flatMap((c) => component(c)),
     ...transformsSection(),
+    ...alertsSection(),
     ...flagsTable(),
   ].join("\n") + "\n";
 }
@@ -186,6 +192,43 @@ function transformsSection(): string[] {
       ...table(step.keys),
       "",
     ]),
+  ];
+}
+
+function alertsSection(): string[] {
+  return [
+    "## Alerts",
+    "",
+    "Saved searches with a threshold over a sliding window, counted on the stream: every batch, " +
+    "after the transforms, is matched against every alert (level, grep, regex and fields mean " +
+    "what they mean to the live tail's filters; `source` is a glob). More than `threshold` " +
+    "matching lines within `window` make the alert fire, at once; once the count stayed at or " +
+    "under the threshold for `resolve_after`, it resolves. Each change is one JSON POST to its " +
+    'webhook: `{"alert", "state": "firing" | "resolved", "count", ' +
+    '"threshold", "window_s", "since", "sample": [up to 5 matching lines]}`. ' +
+    "`GET /api/v1/alerts` lists them; `/metrics` has `logboom_alert_firing{alert}` and " +
+    "`logboom_alert_webhook_total{alert,result}`. Without an `alerts` section nothing of them " +
+    "runs.",
+    "",
+    "```yaml",
+    "alerts:",
+    "  billing_errors:",
+    '    source: "billing*"',
+    "    level: error",
+    "    threshold: 10",
+    "    window: 5m",
+    "    webhook: https://hooks.example.com/logboom",
+    "```",
+    "",
+    "- Alert names are 1 to 64 letters, digits, `_` or `-`; they label metrics.",
+    "- The webhook URL is http or https; `GET /api/v1/alerts` shows its origin only, as its " +
+    "path often holds a secret. Needs `--allow-net` (or `--allow-net=` naming its host).",
+    "",
+    "### An alert",
+    "",
+    ...table(ALERT_KEYS),
+    `| \`fields\` | mapping |  |  |  | ${cell(FIELDS_DOC)} |`,
+    "",
   ];
 }
 

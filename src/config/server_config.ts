@@ -39,6 +39,7 @@ import {
 } from "./keys.ts";
 import { INPUTS, inputTypes, SINKS } from "./registry.ts";
 import { readTransforms, type TransformsConfig } from "../transforms/config.ts";
+import { type AlertsConfig, readAlerts } from "../alerts/config.ts";
 
 /** The top-level keys that are plain values. */
 export const TOP_KEYS = {
@@ -98,6 +99,7 @@ export const SECTIONS = [
   "inputs",
   "sinks",
   "transforms",
+  "alerts",
 ] as const;
 
 /** One input or sink: its component's `type` and its values, keyed as in a config file. */
@@ -127,6 +129,11 @@ export interface ServerConfig {
    * the config has no `transforms` section: inputs then write straight to the sinks.
    */
   transforms?: TransformsConfig;
+  /**
+   * Alerts by name, in the file's order (`alerts/config.ts`); `undefined` when the config has no
+   * `alerts` section.
+   */
+  alerts?: AlertsConfig;
 }
 
 /** Names of inputs and sinks: they label metrics and logs. */
@@ -177,6 +184,8 @@ export function checkServerConfig(doc: unknown, options: CheckOptions = {}): Che
   };
   const transforms = readTransforms(top.transforms, problems);
   if (transforms !== undefined) config.transforms = transforms;
+  const alerts = readAlerts(top.alerts, problems);
+  if (alerts !== undefined) config.alerts = alerts;
   INPUTS.http.check?.(config.http, "http", problems);
   addLiveSink(config, problems);
   checkWhole(config, problems);

@@ -125,6 +125,7 @@ export const httpInput = defineInput({
           queueLimitBytes: context.queueBytes,
           running: context.running,
         },
+        alerts: context.alerts,
       });
     } catch (err) {
       throw listenError(err, address, context);
