@@ -109,6 +109,43 @@ Deno.test("serve -config: TCP lines past an alert's threshold POST its webhook; 
   });
 });
 
+Deno.test("an alert on a field the rules extract fires, though no sink stores fields", async () => {
+  await using receiver = new Receiver();
+  await inTempDir(async (dir) => {
+    const tcpPort = freePort();
+    await rewrite(join(dir, "logboom.json"), {
+      http: { address: "off" },
+      inputs: { tcp: { type: "tcp", address: `127.0.0.1:${tcpPort}` } },
+      sinks: { file: { type: "file", path: "out.log" } },
+      transforms: { json: { steps: [{ type: "parse", format: "json" }] } },
+      alerts: {
+        billing: {
+          fields: { service: "billing", status: 500 },
+          threshold: 1,
+          window: "1m",
+          webhook: receiver.url,
+        },
+      },
+    });
+    await using server = runCli(PERMISSIONS, ["serve", "-config", "logboom.json"], { cwd: dir });
+    await until(() => /Listening on/.test(server.stderr()), server.stderr);
+    const lines = [
+      { service: "billing", status: 500, n: 1 },
+      { service: "billing", status: 200, n: 2 },
+      { service: "web", status: 500, n: 3 },
+      { service: "billing", status: 500, n: 4 },
+    ].map((record) => JSON.stringify(record) + "\n").join("");
+    await send(tcpPort, lines);
+    await until(() => receiver.bodies.length === 1, server.stderr);
+    assert.deepEqual([receiver.bodies[0].count, receiver.bodies[0].sample], [2, [
+      '{"service":"billing","status":500,"n":1}',
+      '{"service":"billing","status":500,"n":4}',
+    ]]);
+    server.child.kill("SIGTERM");
+    assert.equal((await server.status()).code, 0, server.stderr());
+  });
+});
+
 Deno.test("validate names every problem of an alert at its key path and exits 2", async () => {
   await inTempDir(async (dir) => {
     await Deno.writeTextFile(

@@ -61,6 +61,8 @@ export class AlertEngine implements Sink, AlertsView {
   readonly #policy: RetryPolicy | undefined;
   /** Cancels the pending tick, while an alert fires. */
   #cancelTick: (() => void) | undefined;
+  /** The fields the rules read, made by `configure`. */
+  #fieldNames: ReadonlySet<string> = new Set();
   /** Alerts that threw on a batch (a bug), logged once each. */
   readonly #failed = new Set<string>();
   #closed = false;
@@ -78,6 +80,14 @@ export class AlertEngine implements Sink, AlertsView {
   /** How many alerts run. */
   get size(): number {
     return this.#alerts.size;
+  }
+
+  /**
+   * The fields the alerts' rules read (their `fields` filters): the transform rules must keep
+   * them on the lines they give, even when no sink stores fields.
+   */
+  get fieldNames(): ReadonlySet<string> {
+    return this.#fieldNames;
   }
 
   /**
@@ -116,6 +126,9 @@ export class AlertEngine implements Sink, AlertsView {
       void alert.close();
     }
     this.#alerts = next;
+    this.#fieldNames = new Set(
+      [...next.values()].flatMap((alert) => Object.keys(alert.rule.fields ?? {})),
+    );
     for (const name of changes.rebuilt) this.#failed.delete(name);
     this.#arm();
     return changes;

@@ -192,6 +192,7 @@ Deno.test("GET /api/v1/alerts lists the alerts; /metrics has their state and web
     ]);
     assert.deepEqual(listed[0].webhook, { last_status: 500, last_error: "HTTP 500", pending: 1 });
     assert.deepEqual(listed[1].rule.fields, { service: "billing" });
+    assert.deepEqual([...engine.fieldNames], ["service"]);
     const wrong = alertsResponse(new Request("http://x/api/v1/alerts", { method: "POST" }), engine);
     assert.equal(wrong.status, 405);
     await wrong.body?.cancel();
