@@ -9,7 +9,7 @@
 import { statMetric } from "./report_stats.ts";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
-import { describe, sleep } from "../_util.ts";
+import { describe } from "../_util.ts";
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from "../prometheus.ts";
 import { CheckpointStore } from "../files/checkpoint.ts";
 import { type AgentConfig, ConfigError, diffInputs, type InputConfig } from "./config.ts";
@@ -36,7 +36,28 @@ export interface AgentReport {
   files: (FileReport & { input: string; source: string })[];
   /** Counters since start. */
   stats: Record<string, number>;
+  /** The server batches go to now, of which, and whether it fails now. */
+  failover: { active: string; servers: string[]; failing: boolean };
+  /** The latest problems (at most {@linkcode MAX_ERRORS}), oldest first. */
+  errors: { time: string; message: string }[];
+  /** The config it runs: its own file, or a central config applied or refused. */
+  config: ConfigState;
 }
+
+/** What config the agent runs, as reported. */
+export interface ConfigState {
+  /** `local`: its own file; `applied`, `refused`: that central config; `pending`: none yet. */
+  state: "local" | "applied" | "refused" | "pending";
+  /** The central config's name. */
+  name?: string;
+  /** The central config's version. */
+  version?: number;
+  /** Why it was refused. */
+  reason?: string;
+}
+
+/** Problems kept for the reports. */
+export const MAX_ERRORS = 20;
 
 /** Options of {@linkcode Agent.start}. */
 export interface AgentOptions {
@@ -46,6 +67,8 @@ export interface AgentOptions {
   envToken?: string;
   /** Whether inputs use file events besides scans. Default true. */
   watch?: boolean;
+  /** What config it runs, for the first reports. Default `{state: "local"}`: its own file. */
+  configState?: ConfigState;
 }
 
 /** How long batches in flight get to be acknowledged when an input stops, in ms. */
@@ -76,6 +99,12 @@ export class Agent {
   #reporting: Promise<void>;
   #metrics: Deno.HttpServer | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
+  #errors: { time: string; message: string }[] = [];
+  #configState: ConfigState = { state: "local" };
+  /** Ends the wait before the next report, when it is waiting. */
+  #wake: (() => void) | undefined;
+  /** Whether the next report is wanted at once (asked while one was under way). */
+  #soon = false;
   /** Reports accepted by a server. */
   reports = 0;
 
@@ -83,10 +112,12 @@ export class Agent {
     this.#config = config;
     this.#store = store;
     this.#options = options;
+    this.#configState = options.configState ?? { state: "local" };
     this.#shipper = new Shipper({
       servers: config.servers,
       token: config.token ?? options.envToken ?? "",
       retry: config.retry,
+      onProblem: (message) => this.noteError(message),
     });
     this.#reporting = Promise.resolve();
   }
@@ -185,6 +216,29 @@ export class Agent {
     return parts.length > 0 ? parts.join("; ") : "no inputs";
   }
 
+  /** What config it runs, for the reports. */
+  get configState(): ConfigState {
+    return this.#configState;
+  }
+
+  /** Sets what config it runs (a central config applied or refused), and reports it soon. */
+  setConfigState(state: ConfigState): void {
+    this.#configState = state;
+    this.reportSoon();
+  }
+
+  /** Keeps `message` among the latest problems the reports carry. */
+  noteError(message: string): void {
+    this.#errors.push({ time: new Date().toISOString(), message: message.slice(0, 1024) });
+    if (this.#errors.length > MAX_ERRORS) this.#errors.shift();
+  }
+
+  /** Sends the next report now rather than at the end of the period. */
+  reportSoon(): void {
+    this.#soon = true;
+    this.#wake?.();
+  }
+
   /** What the agent reports: its files with their lag, and its counters. */
   report(): AgentReport {
     const files: AgentReport["files"] = [];
@@ -200,6 +254,9 @@ export class Agent {
       server: this.#shipper.servers[this.#shipper.preferred],
       files: files.slice(0, REPORT_FILES),
       stats: this.stats(),
+      failover: this.#shipper.failover,
+      errors: [...this.#errors],
+      config: { ...this.#configState },
     };
   }
 
@@ -328,17 +385,30 @@ export class Agent {
     const signal = this.#stop.signal;
     let failing = false;
     while (!signal.aborted) {
+      this.#soon = false;
       const ok = await this.#shipper.post("/api/v1/agents/report", this.report(), signal);
       if (ok) this.reports++;
       if (!ok && !failing) log.debug("Report not accepted; trying again at the next period");
       failing = !ok;
       this.#store.server = this.#shipper.preferred;
-      try {
-        await sleep(this.#config.reportIntervalMs, signal);
-      } catch {
-        break;
-      }
+      await this.#pause(this.#config.reportIntervalMs, signal);
     }
+  }
+
+  /** Waits `ms`, or until `signal` aborts or {@linkcode Agent.reportSoon} is called. */
+  #pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#soon) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.#wake = done;
+    });
   }
 
   /**

@@ -95,6 +95,8 @@ export interface ShipperOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Opens connections (tests). */
   connect?: Connector;
+  /** Told each problem as it is logged (a failing server, a failover), for the agent's reports. */
+  onProblem?: (message: string) => void;
 }
 
 /** Counters of the shipper. */
@@ -176,6 +178,7 @@ export class Shipper {
   readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly #now: () => number;
   readonly #connect: Connector | undefined;
+  readonly #onProblem: ((message: string) => void) | undefined;
   #down: number[] = [];
   #failures: number[] = [];
   #lastTry: number[] = [];
@@ -197,6 +200,7 @@ export class Shipper {
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? sleep;
     this.#connect = options.connect;
+    this.#onProblem = options.onProblem;
     this.update(options);
   }
 
@@ -218,6 +222,19 @@ export class Shipper {
   /** The server the next batch goes to. */
   get preferred(): number {
     return this.#choose();
+  }
+
+  /**
+   * The server batches go to now, the servers in failover order, and whether that one is in a
+   * run of failed tries.
+   */
+  get failover(): { active: string; servers: string[]; failing: boolean } {
+    const active = this.#choose();
+    return {
+      active: this.#servers[active],
+      servers: [...this.#servers],
+      failing: this.#trouble[active] !== undefined,
+    };
   }
 
   /** Takes new servers, token or retry policy; batches under way use them from their next try. */
@@ -393,6 +410,7 @@ export class Shipper {
         "Server {server} failed ({reason}); using the next one, back to it in {failbackMs} ms",
         { server: this.#servers[index], reason: why, failbackMs: this.#retry.failbackMs },
       );
+      this.#onProblem?.(`Server ${this.#servers[index]} failed (${why}); using the next one`);
     }
   }
 
@@ -435,6 +453,11 @@ export class Shipper {
         properties,
       );
     }
+    this.#onProblem?.(
+      rejected
+        ? `Server ${properties.server} rejects batches: ${properties.problem}`
+        : `Cannot deliver to ${properties.server}: ${properties.problem}`,
+    );
     trouble.warnedAt = now;
     trouble.warnedFailed = trouble.failed;
     trouble.warnedWhy = outcome.why;

@@ -20,7 +20,9 @@
  * moves from one config to another always sees a new version.
  *
  * Configs live in `<state_dir>/agent-configs.json` (written whole, atomically, before the change
- * is answered), so they survive restarts; without a state folder, in memory only.
+ * is answered), so they survive restarts; without a state folder, or without the permission to
+ * read it (the file could not be loaded, so it is not written over either), in memory only, which
+ * the store says ({@linkcode AgentConfigStore.memoryOnly}).
  *
  * @module
  */
@@ -91,7 +93,8 @@ const log = getLogger(["logboom", "api", "agent-configs"]);
  * ```
  */
 export class AgentConfigStore {
-  readonly #path: string | undefined;
+  #path: string | undefined;
+  #memoryOnly: string | undefined;
   readonly #maxConfigs: number;
   readonly #now: () => number;
   #configs = new Map<string, AgentConfigEntry>();
@@ -101,6 +104,7 @@ export class AgentConfigStore {
 
   private constructor(path: string | undefined, options: AgentConfigStoreOptions) {
     this.#path = path;
+    this.#memoryOnly = path === undefined ? "no state folder" : undefined;
     this.#maxConfigs = options.maxConfigs ?? 1000;
     this.#now = options.now ?? Date.now;
   }
@@ -127,6 +131,11 @@ export class AgentConfigStore {
   /** Where the configs are kept; `undefined` in memory only. */
   get path(): string | undefined {
     return this.#path;
+  }
+
+  /** Why the configs are kept in memory only (lost at a restart); `undefined` when they are not. */
+  get memoryOnly(): string | undefined {
+    return this.#memoryOnly;
   }
 
   /** Every config, by name. */
@@ -208,7 +217,14 @@ export class AgentConfigStore {
       text = await Deno.readTextFile(path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return;
-      throw err;
+      if (!(err instanceof Deno.errors.NotCapable)) throw err;
+      // What the file holds is unknown: writing it would lose it.
+      this.#path = undefined;
+      this.#memoryOnly = `reading ${path} needs --allow-read for it`;
+      log.warn("Agent configs are kept in memory only (lost at a restart): {reason}", {
+        reason: this.#memoryOnly,
+      });
+      return;
     }
     try {
       const doc = JSON.parse(text);
@@ -358,7 +374,11 @@ export async function agentConfigsRoute(
   }
   if (path === "/api/v1/agent-configs") {
     if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-    return json(200, { configs: store.list(), persistent: store.path !== undefined });
+    return json(200, {
+      configs: store.list(),
+      persistent: store.path !== undefined,
+      ...(store.memoryOnly === undefined ? {} : { memory_only: store.memoryOnly }),
+    });
   }
   const name = decodeURIComponent(path.slice("/api/v1/agent-configs/".length));
   try {

@@ -332,7 +332,7 @@ export class Api {
       live: this.#parts.hub.stats,
       ingestLimitBytes: this.#config.maxBufferedBytes,
       net: this.#parts.net,
-      agentConfigs: configs?.path,
+      agentConfigs: configs?.path ?? `in memory only: ${configs?.memoryOnly ?? "not opened"}`,
     });
   }
 

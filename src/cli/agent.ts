@@ -3,6 +3,12 @@
  * `src/agent/`). A bad config at startup is one line naming the key and exit code 2; an edit of the
  * config file (or SIGHUP) reloads it, and a bad edit is refused while the running config stays.
  *
+ * `logboom agent -server URL [-token T] [-id ID] [-stateDir DIR]` takes its config from the
+ * server instead (`GET /api/v1/agents/config`, polled every `-poll`): each new version is applied
+ * as a file edit would be, or refused (the running config stays) and reported with its reason.
+ * The state folder (checkpoints), the id and the token stay the agent's own; a config without
+ * `servers` ships to `URL`. Until a config matches, the agent runs no input and reports in.
+ *
  * ```sh
  * deno run --allow-read=/var/log,/etc/logboom,/var/lib/logboom-agent \
  *   --allow-write=/var/lib/logboom-agent --allow-net=10.0.0.5:8081,10.0.0.6:8081 \
@@ -18,7 +24,15 @@ import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { Agent } from "../agent/agent.ts";
 import { StateLockedError } from "../files/checkpoint.ts";
-import { type AgentConfig, ConfigError, loadAgentConfig } from "../agent/config.ts";
+import {
+  type AgentConfig,
+  checkAgentConfig,
+  ConfigError,
+  loadAgentConfig,
+} from "../agent/config.ts";
+import { type CentralConfig, pollCentralConfig } from "../agent/central.ts";
+import { join, resolve } from "node:path";
+import { parseDuration } from "../units.ts";
 import { watchConfig } from "../config_watch.ts";
 import { compileGlob } from "../files/glob.ts";
 import { hostName } from "../host_name.ts";
@@ -28,7 +42,38 @@ import { FlagError, type FlagSpecs, parseChoice, parseCommand, parseFlags } from
 
 /** The flags of `agent`. */
 export const AGENT_FLAGS: FlagSpecs = {
-  config: { type: "string", value: "FILE", help: "The agent's config, YAML or JSON (required)" },
+  config: {
+    type: "string",
+    value: "FILE",
+    help: "The agent's config, YAML or JSON (this or -server)",
+  },
+  server: {
+    type: "string",
+    value: "URL",
+    help: "Take the config from this server (central config) instead of -config",
+  },
+  token: {
+    type: "string",
+    value: "TOKEN",
+    help: "With -server: the server's token (default env LOGBOOM_TOKEN)",
+  },
+  id: {
+    type: "string",
+    value: "ID",
+    help: "With -server: the agent's id (default: made up once, kept in the state folder)",
+  },
+  stateDir: {
+    type: "string",
+    value: "DIR",
+    default: "logboom-agent-state",
+    help: "With -server: the folder of the agent's checkpoints",
+  },
+  poll: {
+    type: "string",
+    value: "DURATION",
+    default: "10s",
+    help: "With -server: how often the config is asked for (longer after failures)",
+  },
   logLevel: {
     type: "string",
     value: "LEVEL",
@@ -37,7 +82,7 @@ export const AGENT_FLAGS: FlagSpecs = {
   },
 };
 
-const SYNOPSIS = "logboom agent -config FILE [flags]";
+const SYNOPSIS = "logboom agent -config FILE | -server URL [flags]";
 const log = getLogger(["logboom", "agent"]);
 
 /**
@@ -68,23 +113,87 @@ export function missingPermissions(config: AgentConfig): string | undefined {
 
 /** What {@linkcode parseAgentArgs} makes of a command line. */
 interface ParsedAgentArgs {
-  /** The config file (`""` when usage was asked for). */
+  /** The config file (`""` with `-server` or when usage was asked for). */
   configPath: string;
+  /** With `-server`: where the config comes from. */
+  central?: CentralFlags;
   /** The level of the agent's own logs. */
   level: typeof LOG_LEVELS[number];
   /** Whether usage was asked for. */
   help: boolean;
 }
 
+/** The flags of central configuration. */
+interface CentralFlags {
+  /** The server's base URL. */
+  server: string;
+  /** The token given with `-token`; `undefined`: env `LOGBOOM_TOKEN`. */
+  token?: string;
+  /** The agent's id, when given. */
+  id?: string;
+  /** The state folder, absolute. */
+  stateDir: string;
+  /** Time between polls, in ms. */
+  pollMs: number;
+}
+
 function parseAgentArgs(args: readonly string[]): ParsedAgentArgs {
   const { values, positionals, help } = parseFlags(args, AGENT_FLAGS);
   if (help) return { configPath: "", level: "info", help };
   if (positionals.length > 0) throw new FlagError(`Unexpected argument "${positionals[0]}"`);
-  if (typeof values.config !== "string" || values.config === "") {
-    throw new FlagError(`Flag "-config" is required`);
-  }
   const level = parseChoice("logLevel", values.logLevel as string, { choices: LOG_LEVELS });
-  return { configPath: values.config, level, help };
+  const server = values.server as string | undefined;
+  const config = values.config as string | undefined;
+  if (server !== undefined && config !== undefined) {
+    throw new FlagError('Give "-config" or "-server", not both');
+  }
+  if (server !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new FlagError(
+        `Flag "-server" needs a URL such as http://10.0.0.5:8081, got "${server}"`,
+      );
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new FlagError(`Flag "-server" needs an http or https URL, got "${server}"`);
+    }
+    let pollMs: number;
+    try {
+      pollMs = parseDuration(values.poll as string);
+    } catch {
+      pollMs = NaN;
+    }
+    if (!(pollMs >= 100)) {
+      throw new FlagError(`Flag "-poll" needs a duration of at least 100ms, got "${values.poll}"`);
+    }
+    const id = values.id as string | undefined;
+    if (id !== undefined && (!/^[\x21-\x7e]{1,64}$/.test(id) || id.includes("/"))) {
+      throw new FlagError(`Flag "-id" needs 1 to 64 visible ASCII characters without "/"`);
+    }
+    return {
+      configPath: "",
+      central: {
+        server: url.href.replace(/\/+$/, ""),
+        token: values.token as string | undefined,
+        id,
+        stateDir: resolve(values.stateDir as string),
+        pollMs,
+      },
+      level,
+      help,
+    };
+  }
+  for (const flag of ["token", "id", "poll"]) {
+    if (args.some((a) => a.replace(/^--?/, "").split("=")[0] === flag)) {
+      throw new FlagError(`Flag "-${flag}" goes with "-server"`);
+    }
+  }
+  if (config === undefined || config === "") {
+    throw new FlagError(`Give "-config FILE" or "-server URL"`);
+  }
+  return { configPath: config, level, help };
 }
 
 /** The `agent` command: runs until SIGINT or SIGTERM and returns the exit code. */
@@ -98,6 +207,7 @@ export async function runAgent(args: readonly string[]): Promise<number> {
 }
 
 async function runAgentWith(parsed: ParsedAgentArgs, stopped: AbortSignal): Promise<number> {
+  if (parsed.central !== undefined) return await runCentral(parsed.central, parsed, stopped);
   const { configPath, level } = parsed;
   let config: AgentConfig;
   try {
@@ -148,6 +258,96 @@ async function runAgentWith(parsed: ParsedAgentArgs, stopped: AbortSignal): Prom
   log.info("Stopping: waiting for batches in flight");
   await watching;
   await reloads;
+  await agent.stop();
+  return 0;
+}
+
+/** Where central configs seem to come from, for the paths they hold (relative ones: the cwd). */
+const CENTRAL_PATH = "central-config.json";
+
+/**
+ * `central`'s part of every config: `doc` (a central config, or none) with the agent's own state
+ * folder, id and token, and the server it polls when `doc` names no `servers`.
+ *
+ * @throws {ConfigError} naming the first key that is wrong.
+ */
+export function centralAgentConfig(
+  central: CentralFlags,
+  doc: Record<string, unknown> | undefined,
+): AgentConfig {
+  return checkAgentConfig({
+    servers: [central.server],
+    inputs: [],
+    ...doc,
+    state_dir: central.stateDir,
+    id: central.id,
+    token: central.token,
+  }, join(Deno.cwd(), CENTRAL_PATH));
+}
+
+async function runCentral(
+  central: CentralFlags,
+  parsed: ParsedAgentArgs,
+  stopped: AbortSignal,
+): Promise<number> {
+  setupLogging(parsed.level);
+  const initial = centralAgentConfig(central, undefined);
+  const missing = missingPermissions(initial);
+  if (missing !== undefined) {
+    log.error("{problem}", { problem: missing });
+    return 1;
+  }
+  let agent: Agent;
+  const host = hostName();
+  const token = central.token ?? tokenFromEnv();
+  try {
+    agent = await Agent.start(initial, {
+      host,
+      envToken: tokenFromEnv(),
+      configState: { state: "pending" },
+    });
+  } catch (err) {
+    if (err instanceof StateLockedError || err instanceof ConfigError) {
+      log.error("{problem}", { problem: err.message });
+    } else log.error("Cannot start the agent: {error}", { error: describe(err) });
+    return 1;
+  }
+  const apply = async ({ name, version, config }: CentralConfig) => {
+    try {
+      const next = centralAgentConfig(central, config);
+      const refused = missingPermissions(next);
+      if (refused !== undefined) throw new ConfigError("", refused);
+      const summary = await agent.reload(next);
+      agent.setConfigState({ state: "applied", name, version });
+      log.info("Central config {name} version {version} applied: {summary}", {
+        name,
+        version,
+        summary,
+      });
+    } catch (err) {
+      const reason = err instanceof ConfigError ? err.message : describe(err);
+      agent.noteError(`Central config ${name} version ${version} refused: ${reason}`);
+      agent.setConfigState({ state: "refused", name, version, reason });
+      log.error(
+        "Central config {name} version {version} refused, the running config stays: {reason}",
+        { name, version, reason },
+      );
+    }
+  };
+  log.info("Taking the config from {server} every {seconds} s", {
+    server: central.server,
+    seconds: central.pollMs / 1000,
+  });
+  await pollCentralConfig({
+    server: central.server,
+    token,
+    id: agent.id,
+    host,
+    intervalMs: central.pollMs,
+    apply,
+    onProblem: (message) => agent.noteError(message),
+  }, stopped);
+  log.info("Stopping: waiting for batches in flight");
   await agent.stop();
   return 0;
 }
