@@ -13,7 +13,15 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type ConsoleMessage, type Page } from "playwright-core";
-import { type Server, type StartOptions, startServer } from "../_server.ts";
+import { join } from "node:path";
+import {
+  freePort,
+  MAIN,
+  type Server,
+  type StartOptions,
+  startServer,
+  watchProcess,
+} from "../_server.ts";
 
 /** Where each test's screenshot goes. */
 export const SCREENSHOTS = fileURLToPath(new URL("./screenshots/", import.meta.url));
@@ -40,6 +48,11 @@ export interface SessionOptions extends StartOptions {
   expectedErrors?: RegExp[];
   /** Viewport; default 1280 x 800. */
   viewport?: { width: number; height: number };
+  /**
+   * Runs `serve -config` with this config (its `http` address and a `tcp` input named `tcp` are
+   * added, on free ports) instead of flags; `args` are then ignored.
+   */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -51,7 +64,9 @@ export async function openSession(
   args: string[] = [],
   options: SessionOptions = {},
 ): Promise<Session> {
-  const server = await startServer(args, options);
+  const server = options.config === undefined
+    ? await startServer(args, options)
+    : await startConfigServer(options.config, options.permissions);
   let browser: Browser | undefined;
   try {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
@@ -91,6 +106,58 @@ export async function openSession(
     await server[Symbol.asyncDispose]();
     throw err;
   }
+}
+
+/**
+ * Runs `main.ts serve -config logboom.json` in a new temporary folder, with `config` plus an HTTP
+ * address and a TCP input on free ports.
+ */
+export async function startConfigServer(
+  config: Record<string, unknown>,
+  permissions = ["--allow-net", "--allow-write", "--allow-read=."],
+): Promise<Server> {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-browser-" });
+  const [port, httpPort] = [freePort(), freePort()];
+  const inputs = (config.inputs ?? {}) as Record<string, unknown>;
+  const full = {
+    sinks: { file: { type: "file", path: "out.log" } },
+    ...config,
+    http: { ...(config.http as object ?? {}), address: `127.0.0.1:${httpPort}` },
+    inputs: { ...inputs, tcp: { type: "tcp", address: `127.0.0.1:${port}` } },
+  };
+  await Deno.writeTextFile(join(dir, "logboom.json"), JSON.stringify(full, null, 2));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, MAIN, "serve", "-config", "logboom.json"],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let watched;
+  try {
+    watched = await watchProcess(child, {
+      ready: /Listening on/,
+      notReady: "Server exited before listening",
+    });
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true });
+    throw err;
+  }
+  return {
+    port,
+    httpPort,
+    url: `http://127.0.0.1:${httpPort}`,
+    dir,
+    child,
+    stderr: watched.stderr,
+    stop: watched.stop,
+    exited: watched.exited,
+    async [Symbol.asyncDispose]() {
+      await watched.kill();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }
 
 /** Sends lines over the server's TCP input and closes the connection. */
