@@ -87,6 +87,8 @@ export interface FileSinkStats extends FileWriterStats {
   failingFiles: number;
   /** Bytes queued and not yet written. */
   queuedBytes: number;
+  /** Rotated files waiting for compression or retention (the janitor's jobs). */
+  pendingJobs: number;
 }
 
 /** Lines for a file that waits for a place under the open-file cap, in arrival order. */
@@ -242,6 +244,7 @@ export class FileSink implements Sink {
       waitingFiles: this.#held.size + (previous?.stats.waitingFiles ?? 0),
       failingFiles: this.problems().length + (previous?.stats.failingFiles ?? 0),
       queuedBytes: this.#budget.used + (previous?.stats.queuedBytes ?? 0),
+      pendingJobs: this.#janitor.pending + (previous?.stats.pendingJobs ?? 0),
     };
   }
 

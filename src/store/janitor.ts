@@ -75,6 +75,11 @@ export class Janitor {
     return this.#compress || this.#keep !== undefined || this.#maxAgeMs !== undefined;
   }
 
+  /** Jobs queued or under way (a rotated file to compress, a sweep): the backlog. */
+  get pending(): number {
+    return this.#jobs.length + (this.#running === undefined ? 0 : 1);
+  }
+
   /** Takes a file just rotated away from `livePath`: compress it, then apply retention. */
   rotated(livePath: string, rotatedPath: string): void {
     this.#enqueue({ livePath, rotatedPath });
