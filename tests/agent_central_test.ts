@@ -78,7 +78,7 @@ Deno.test("central config: the agent applies each version by hot reload, refuses
     let res = await put(server.url, "group", { match: { hosts: ["*"] }, config: config("a") });
     assert.equal(res.status, 200, await res.clone().text());
     const v1 = (await res.json()).version;
-    await using agent = await startCentralAgent(dir, [
+    const agentArgs = [
       "-server",
       server.url,
       "-token",
@@ -89,7 +89,8 @@ Deno.test("central config: the agent applies each version by hot reload, refuses
       "state",
       "-poll",
       "200ms",
-    ]);
+    ];
+    await using agent = await startCentralAgent(dir, agentArgs);
     await Deno.writeTextFile(join(dir, "a", "app.log"), line(1, 0));
     await until(
       async () => (await storedLines(out)).some((l) => l.startsWith("c1 0 ")),
@@ -140,6 +141,14 @@ Deno.test("central config: the agent applies each version by hot reload, refuses
     assert.equal(agent.stderr().match(/refused, the running config stays/g)?.length, 1);
     const stopped = await agent.stop();
     assert.equal(stopped.code, 0, agent.stderr());
+    // Restarted, it runs the config it applied last from the first moment (the server may be
+    // away), then asks for newer ones.
+    await using again = await startCentralAgent(dir, agentArgs);
+    assert.match(
+      again.stderr(),
+      new RegExp(`Running central config edge version ${v2} kept from the last run`),
+    );
+    assert.match(again.stderr(), /Agent edge-1 started: 1 inputs/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

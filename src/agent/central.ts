@@ -38,6 +38,8 @@ export interface PollOptions {
   host: string;
   /** Time between polls, in ms. */
   intervalMs: number;
+  /** The version it runs already (kept from its last run), sent at the first poll. */
+  version?: number;
   /** Applies a new version (or refuses it); resolves once done. Never rejects. */
   apply: (update: CentralConfig) => Promise<void>;
   /** Told each problem once per run of failures (and a 401 each time it comes back). */
@@ -72,7 +74,7 @@ export async function pollCentralConfig(options: PollOptions, signal: AbortSigna
     random: options.random,
   });
   const url = `${server}/api/v1/agents/config?${new URLSearchParams({ id, host })}`;
-  let etag: string | undefined;
+  let etag = options.version === undefined ? undefined : `"${options.version}"`;
   let failures = 0;
   let said = "";
   let unmatched = false;

@@ -7,7 +7,9 @@
  * server instead (`GET /api/v1/agents/config`, polled every `-poll`): each new version is applied
  * as a file edit would be, or refused (the running config stays) and reported with its reason.
  * The state folder (checkpoints), the id and the token stay the agent's own; a config without
- * `servers` ships to `URL`. Until a config matches, the agent runs no input and reports in.
+ * `servers` ships to `URL`. Until a config matches, the agent runs no input and reports in. The
+ * last config applied is kept in the state folder (`central-config.json`): a restart while the
+ * server is away runs it again.
  *
  * ```sh
  * deno run --allow-read=/var/log,/etc/logboom,/var/lib/logboom-agent \
@@ -264,6 +266,8 @@ async function runAgentWith(parsed: ParsedAgentArgs, stopped: AbortSignal): Prom
 
 /** Where central configs seem to come from, for the paths they hold (relative ones: the cwd). */
 const CENTRAL_PATH = "central-config.json";
+/** The last central config applied, in the state folder. */
+const CENTRAL_KEPT = "central-config.json";
 
 /**
  * `central`'s part of every config: `doc` (a central config, or none) with the agent's own state
@@ -291,12 +295,14 @@ async function runCentral(
   stopped: AbortSignal,
 ): Promise<number> {
   setupLogging(parsed.level);
-  const initial = centralAgentConfig(central, undefined);
-  const missing = missingPermissions(initial);
+  const empty = centralAgentConfig(central, undefined);
+  const missing = missingPermissions(empty);
   if (missing !== undefined) {
     log.error("{problem}", { problem: missing });
     return 1;
   }
+  const kept = await keptConfig(central);
+  const initial = kept?.config ?? empty;
   let agent: Agent;
   const host = hostName();
   const token = central.token ?? tokenFromEnv();
@@ -304,7 +310,9 @@ async function runCentral(
     agent = await Agent.start(initial, {
       host,
       envToken: tokenFromEnv(),
-      configState: { state: "pending" },
+      configState: kept === undefined
+        ? { state: "pending" }
+        : { state: "applied", name: kept.name, version: kept.version },
     });
   } catch (err) {
     if (err instanceof StateLockedError || err instanceof ConfigError) {
@@ -319,6 +327,7 @@ async function runCentral(
       if (refused !== undefined) throw new ConfigError("", refused);
       const summary = await agent.reload(next);
       agent.setConfigState({ state: "applied", name, version });
+      await keepConfig(central, { name, version, config });
       log.info("Central config {name} version {version} applied: {summary}", {
         name,
         version,
@@ -344,10 +353,50 @@ async function runCentral(
     id: agent.id,
     host,
     intervalMs: central.pollMs,
+    version: kept?.version,
     apply,
     onProblem: (message) => agent.noteError(message),
   }, stopped);
   log.info("Stopping: waiting for batches in flight");
   await agent.stop();
   return 0;
+}
+
+/** The central config applied last time, if it is still good here. */
+async function keptConfig(
+  central: CentralFlags,
+): Promise<{ name: string; version: number; config: AgentConfig } | undefined> {
+  const path = join(central.stateDir, CENTRAL_KEPT);
+  try {
+    const { name, version, config } = JSON.parse(await Deno.readTextFile(path)) as CentralConfig;
+    const checked = centralAgentConfig(central, config);
+    const refused = missingPermissions(checked);
+    if (refused !== undefined) throw new ConfigError("", refused);
+    log.info("Running central config {name} version {version} kept from the last run", {
+      name,
+      version,
+    });
+    return { name, version, config: checked };
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    log.warn("Cannot run the central config kept in {path} ({error}); waiting for the server's", {
+      path,
+      error: describe(err),
+    });
+    return undefined;
+  }
+}
+
+/** Keeps `update` in the state folder for the next run (a failure is logged, not fatal). */
+async function keepConfig(central: CentralFlags, update: CentralConfig): Promise<void> {
+  const path = join(central.stateDir, CENTRAL_KEPT);
+  try {
+    await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(update) + "\n");
+    await Deno.rename(`${path}.tmp`, path);
+  } catch (err) {
+    log.warn("Cannot keep the central config in {path} for the next run: {error}", {
+      path,
+      error: describe(err),
+    });
+  }
 }
