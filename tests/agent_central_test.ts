@@ -239,3 +239,16 @@ Deno.test("central config: configs survive a server restart in its state folder;
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("central config: a server that may not read its state folder keeps configs in memory and says so", async () => {
+  // The design card's permissions: --allow-net --allow-write, no read.
+  await using server = await startServer(["-token", TOKEN]);
+  const res = await put(server.url, "all", { config: { inputs: [] } });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  const listed = await (await fetch(`${server.url}/api/v1/agent-configs`, { headers: auth }))
+    .json();
+  assert.equal(listed.persistent, false);
+  assert.match(listed.memory_only, /agent-configs\.json needs --allow-read/);
+  assert.match(server.stderr(), /Agent configs are kept in memory only \(lost at a restart\)/);
+});

@@ -137,8 +137,8 @@ export class Api {
   readonly #protocols: ProtocolIngest;
   #tail: TailRoute;
   readonly #agents = new AgentRegistry();
-  /** Opened (its file read) at construction; a failure is answered by its routes. */
-  readonly #agentConfigs: Promise<AgentConfigStore>;
+  /** Opened (its file read) at first use; a failure is answered by its routes, tried again next. */
+  #agentConfigsOpen: Promise<AgentConfigStore> | undefined;
   readonly #requests = new Map<string, Map<number, number>>();
   #closing = false;
 
@@ -160,10 +160,6 @@ export class Api {
       heartbeatMs: config.heartbeatMs,
       linesPerSecond: config.tailRate,
     });
-    this.#agentConfigs = AgentConfigStore.open(parts.server?.stateDir);
-    this.#agentConfigs.catch((err) =>
-      log.error("Cannot read the agent configs: {error}", { error: describe(err) })
-    );
   }
 
   /**
@@ -252,12 +248,12 @@ export class Api {
         if (this.#closing) return new HttpError(503, "The server is shutting down").response();
         return methodIs(req, "GET") ?? this.#tail.handle(req);
       case "/api/v1/agents": {
-        const configs = await this.#agentConfigs.catch(() => undefined);
+        const configs = await this.#agentConfigs().catch(() => undefined);
         return methodIs(req, "GET") ?? json(200, { agents: this.#agents.list(configs) });
       }
       case "/api/v1/agent-configs":
       case "/api/v1/agents/config":
-        return await agentConfigsRoute(req, await this.#agentConfigs);
+        return await agentConfigsRoute(req, await this.#agentConfigs());
       case "/api/v1/status":
         return methodIs(req, "GET") ?? json(200, await this.#status());
       case "/api/v1/agents/report": {
@@ -297,7 +293,7 @@ export class Api {
       }
       default:
         if (new URL(req.url).pathname.startsWith("/api/v1/agent-configs/")) {
-          return await agentConfigsRoute(req, await this.#agentConfigs);
+          return await agentConfigsRoute(req, await this.#agentConfigs());
         }
         await req.body?.cancel();
         return new HttpError(404, `No route "${new URL(req.url).pathname}"`).response();
@@ -324,8 +320,18 @@ export class Api {
     return this.#parts.sources.summary();
   }
 
+  /** The agent configs, opened at the first call (a server that never uses them reads nothing). */
+  #agentConfigs(): Promise<AgentConfigStore> {
+    this.#agentConfigsOpen ??= AgentConfigStore.open(this.#parts.server?.stateDir).catch((err) => {
+      this.#agentConfigsOpen = undefined;
+      log.error("Cannot read the agent configs: {error}", { error: describe(err) });
+      throw err;
+    });
+    return this.#agentConfigsOpen;
+  }
+
   async #status(): Promise<Record<string, unknown>> {
-    const configs = await this.#agentConfigs.catch(() => undefined);
+    const configs = await this.#agentConfigs().catch(() => undefined);
     return await serverStatus({
       facts: this.#parts.server ?? {},
       sinks: this.#parts.sinkMetrics(),
