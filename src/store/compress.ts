@@ -6,6 +6,7 @@
  */
 
 import { dirname } from "node:path";
+import { readIndex, removeIndex, writeIndex } from "./file_index.ts";
 
 /** Options of {@linkcode gzipFile}. */
 export interface GzipFileOptions {
@@ -22,6 +23,12 @@ export interface GzipFileOptions {
    * runs on the calling thread. Default: none.
    */
   pace?: () => Promise<void>;
+  /**
+   * The time indexes (`file_index.ts`) of `src` and of the output: the output's gets `src`'s
+   * marks and end (offsets into the uncompressed bytes); `src`'s is removed with `src`. Default:
+   * none.
+   */
+  index?: { src: string; dst: string };
 }
 
 /**
@@ -43,7 +50,7 @@ export interface GzipFileOptions {
  * ```
  */
 export async function gzipFile(src: string, options: GzipFileOptions = {}): Promise<string> {
-  const { signal, chunkBytes = 64 * 1024, pace } = options;
+  const { signal, chunkBytes = 64 * 1024, pace, index } = options;
   if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) {
     throw new RangeError(`Chunk size must be a positive integer, got ${chunkBytes}`);
   }
@@ -67,6 +74,7 @@ export async function gzipFile(src: string, options: GzipFileOptions = {}): Prom
     try {
       await pump(input, output, { chunkBytes, signal, pace });
       await output.sync();
+      if (index !== undefined) await copyIndex(index);
     } finally {
       output.close();
     }
@@ -81,7 +89,19 @@ export async function gzipFile(src: string, options: GzipFileOptions = {}): Prom
   // The rename must be durable before the only other copy goes.
   await syncDir(dirname(dst));
   await Deno.remove(src);
+  if (index !== undefined) await removeIndex(index.src);
   return dst;
+}
+
+/**
+ * Gives the output `src`'s index. A hint only: without it a search reads the whole file. (One
+ * gzip member, not one per MiB that a search could seek to: Web `DecompressionStream` stops at
+ * the first member, and people read rotated logs with it.)
+ */
+async function copyIndex(index: { src: string; dst: string }): Promise<void> {
+  const plain = await readIndex(index.src);
+  if (plain === undefined) return;
+  await writeIndex(index.dst, { marks: plain.marks, members: [], end: plain.end }).catch(() => {});
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   type FileWriterStats,
   type FsyncMode,
 } from "./file_writer.ts";
+import { createIndexWriter, type IndexLayout, indexLayout } from "./file_index.ts";
 import { Janitor } from "./janitor.ts";
 import { encodeJsonLines } from "./json_lines.ts";
 import { PathTemplate } from "./path_template.ts";
@@ -75,6 +76,11 @@ export interface FileSinkConfig {
    * order they came and one writer at a time appends to it and rotates it. Default: none.
    */
   previous?: FileSink;
+  /**
+   * Keep a time index of every file (`file_index.ts`) in `<stateDir>/index`, for searches.
+   * Default: no index.
+   */
+  index?: { stateDir: string };
 }
 
 /** What a file sink did so far, for metrics. */
@@ -93,7 +99,7 @@ export interface FileSinkStats extends FileWriterStats {
 
 /** Lines for a file that waits for a place under the open-file cap, in arrival order. */
 class Held {
-  readonly chunks: { data: Uint8Array; lines: number; mark?: BatchMark }[] = [];
+  readonly chunks: { data: Uint8Array; lines: number; mark?: BatchMark; at: number }[] = [];
   /** Resolves with the file's writer once it has one. */
   readonly started: Promise<FileWriter>;
   start!: (writer: FileWriter) => void;
@@ -144,6 +150,7 @@ export class FileSink implements Sink {
   readonly #failingShare: number;
   readonly #idleMs: number;
   readonly #janitor: Janitor;
+  readonly #index: IndexLayout | undefined;
   /** Shared with the sink this one replaces, so counters go on across a reload. */
   readonly #stats: FileWriterStats;
   readonly #sweeper: ReturnType<typeof setInterval>;
@@ -175,7 +182,9 @@ export class FileSink implements Sink {
     this.#stats = config.previous === undefined
       ? { linesWritten: 0, bytesWritten: 0, errors: 0, writeSeconds: new Histogram() }
       : config.previous.#stats;
+    this.#index = config.index && indexLayout(config.path, config.index.stateDir);
     this.#janitor = new Janitor({
+      index: this.#index,
       compress: config.compress,
       keep: config.keep,
       maxAgeMs: config.maxAgeMs,
@@ -278,7 +287,13 @@ export class FileSink implements Sink {
     if (this.#perLine) return this.#writeLines(batch);
     const data = this.#json ? encodeJsonLines(batch) : batch.data;
     this.#lastWrite = batch.receivedAt;
-    return this.#enqueue(this.#template.forBatch(batch), data, batch.lines, batch.mark);
+    return this.#enqueue(
+      this.#template.forBatch(batch),
+      data,
+      batch.lines,
+      batch.mark,
+      batch.receivedAt,
+    );
   }
 
   /**
@@ -295,7 +310,7 @@ export class FileSink implements Sink {
     this.#lastWrite = batch.receivedAt;
     if (typeof paths === "string") {
       this.#pathsOf.set(batch, [paths]);
-      return this.#enqueue(paths, data, batch.lines, batch.mark);
+      return this.#enqueue(paths, data, batch.lines, batch.mark, batch.receivedAt);
     }
     const { mark } = batch;
     const used = new Set<string>();
@@ -311,7 +326,8 @@ export class FileSink implements Sink {
       const runMark = mark === undefined || first === 0
         ? mark
         : { ...mark, skipped: mark.skipped + first };
-      room = this.#enqueue(path, data.subarray(start, at), i + 1 - first, runMark) && room;
+      const run = data.subarray(start, at);
+      room = this.#enqueue(path, run, i + 1 - first, runMark, batch.receivedAt) && room;
       used.add(path);
       first = i + 1;
       start = at;
@@ -321,7 +337,13 @@ export class FileSink implements Sink {
   }
 
   /** Queues whole lines for the file at `path`; see {@linkcode FileSink.write}. */
-  #enqueue(path: string, data: Uint8Array, lines: number, mark: BatchMark | undefined): boolean {
+  #enqueue(
+    path: string,
+    data: Uint8Array,
+    lines: number,
+    mark: BatchMark | undefined,
+    at: number,
+  ): boolean {
     const room = this.#budget.take(data.length);
     let writer = this.#writers.get(path);
     if (writer !== undefined) {
@@ -330,22 +352,22 @@ export class FileSink implements Sink {
         this.#writers.delete(path);
         this.#writers.set(path, writer);
       }
-      writer.enqueue(data, lines, mark);
+      writer.enqueue(data, lines, mark, at);
       return room && !this.#overShare(writer);
     }
     const held = this.#held.get(path);
     if (held !== undefined) {
       // `batch.data` is only lent for this call; JSON lines are this sink's own already.
-      held.chunks.push({ data: this.#json ? data : data.slice(), lines, mark });
+      held.chunks.push({ data: this.#json ? data : data.slice(), lines, mark, at });
       return room;
     }
     if (this.#writers.size + this.#closing.size < this.#maxOpenFiles) {
       writer = this.#start(path);
-      writer.enqueue(data, lines, mark);
+      writer.enqueue(data, lines, mark, at);
       return room;
     }
     const waiting = new Held();
-    waiting.chunks.push({ data: this.#json ? data : data.slice(), lines, mark });
+    waiting.chunks.push({ data: this.#json ? data : data.slice(), lines, mark, at });
     this.#held.set(path, waiting);
     this.#makeRoom();
     return room;
@@ -463,6 +485,7 @@ export class FileSink implements Sink {
     const options: FileWriterOptions = {
       ...this.#writerOptions,
       after: this.#replaced()?.released(path),
+      index: this.#index && createIndexWriter(this.#index, path),
       onWritten: (bytes) => {
         this.#budget.release(bytes);
         const writer = this.#writers.get(path);
@@ -524,7 +547,7 @@ export class FileSink implements Sink {
       if (this.#writers.size + this.#closing.size >= this.#maxOpenFiles) return;
       this.#held.delete(path);
       const writer = this.#start(path);
-      for (const { data, lines, mark } of held.chunks) writer.enqueue(data, lines, mark);
+      for (const { data, lines, mark, at } of held.chunks) writer.enqueue(data, lines, mark, at);
       held.start(writer);
       if (this.#closed) this.#retire(path, writer);
     }

@@ -10,6 +10,7 @@ import { describe, sleep } from "../_util.ts";
 import type { BatchMark } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
 import { RetryPolicy } from "../retry.ts";
+import type { FileIndexWriter } from "./file_index.ts";
 import type { MarkIntent, MarkJournal } from "./stream_marks.ts";
 import { nextRotationTime, rotatedName } from "./rotation.ts";
 
@@ -107,6 +108,11 @@ export interface FileWriterOptions {
    * writer at a time rotates it. Lines are queued meanwhile. Default: write at once.
    */
   after?: Promise<unknown>;
+  /**
+   * The file's time index (`file_index.ts`): a mark before a page now and then, the end at
+   * rotation. Default: none.
+   */
+  index?: FileIndexWriter;
 }
 
 /** What a writer did so far, for metrics. */
@@ -154,6 +160,8 @@ interface Page {
   lines: number;
   /** Sequence number of the last chunk copied in. */
   seq: number;
+  /** When its first chunk was received, ms since the epoch (for the time index). */
+  at: number;
   /** Marked batches in the page: where each lies, and the lines of its part stored at its end. */
   marks?: { mark: BatchMark; from: number; to: number; lines: number }[];
 }
@@ -208,6 +216,9 @@ export class FileWriter {
   readonly #rotation: RotationPolicy | undefined;
   readonly #marks: MarkJournal | undefined;
   readonly #after: Promise<unknown> | undefined;
+  readonly #index: FileIndexWriter | undefined;
+  /** When the last page written was received, for the index's end at rotation. */
+  #lastAt = 0;
   /**
    * Under time rotation, the boundary that ends the period of the open file's last lines:
    * unknown (taken from the file's mtime) until this writer wrote to the file it opened.
@@ -257,6 +268,7 @@ export class FileWriter {
     } = options;
     this.#marks = marks;
     this.#after = options.after;
+    this.#index = options.index;
     this.#stats = stats;
     this.path = path;
     this.#file = file;
@@ -331,27 +343,28 @@ export class FileWriter {
    * `ByteBudget`); this never drops. A `mark` is recorded with the journal before the bytes are
    * written (see {@linkcode FileWriterOptions.marks}).
    */
-  enqueue(data: Uint8Array, lines = 0, mark?: BatchMark): void {
+  enqueue(data: Uint8Array, lines = 0, mark?: BatchMark, at?: number): void {
     if (this.#closing) throw new Error(`Writer for "${this.path}" is closed`);
     if (data.length > this.#pageBytes && this.#rotation?.maxBytes !== undefined) {
       // A rotated file must not outgrow its size by a whole batch: split it between lines.
       let stored = mark?.skipped ?? 0;
       for (const piece of splitLines(data, this.#pageBytes)) {
         const pieceLines = countLines(piece);
-        this.#append(piece, pieceLines, mark, stored += pieceLines);
+        this.#append(piece, pieceLines, mark, stored += pieceLines, at);
       }
       return;
     }
-    this.#append(data, lines, mark, (mark?.skipped ?? 0) + lines);
+    this.#append(data, lines, mark, (mark?.skipped ?? 0) + lines, at);
   }
 
-  #append(data: Uint8Array, lines: number, mark?: BatchMark, stored = 0): void {
+  #append(data: Uint8Array, lines: number, mark?: BatchMark, stored = 0, at?: number): void {
     let tail = this.#pages.at(-1);
     if (tail === undefined || tail === this.#writing || tail.buf.length - tail.len < data.length) {
       if (tail !== undefined) {
         this.#nextPageBytes = Math.min(this.#nextPageBytes * 2, this.#pageBytes);
       }
-      tail = { buf: this.#page(data.length), len: 0, lines: 0, seq: 0, marks: undefined };
+      const buf = this.#page(data.length);
+      tail = { buf, len: 0, lines: 0, seq: 0, at: at ?? this.#clock(), marks: undefined };
       this.#pages.push(tail);
     }
     tail.buf.set(data, tail.len);
@@ -445,7 +458,7 @@ export class FileWriter {
         }
         const page = this.#pages[0];
         this.#writing = page;
-        await this.#writeWithRetry(page.buf.subarray(0, page.len), page.marks);
+        await this.#writeWithRetry(page.buf.subarray(0, page.len), page.marks, page.at);
         this.#pages.shift();
         this.#writing = undefined;
         if (this.#pages.length === 0) {
@@ -457,6 +470,7 @@ export class FileWriter {
         this.#stats.bytesWritten += page.len;
         this.#onWritten(page.len);
         this.#recycle(page.buf);
+        if (this.#index !== undefined) await this.#index.flush();
         if (this.#fsync === "batch") await this.#syncWithRetry();
         else if (this.#fsync === "interval") {
           if (!this.#dirty) {
@@ -473,6 +487,7 @@ export class FileWriter {
         if (this.idle) this.#onIdle();
       }
       if (this.#dirty) await this.#syncWithRetry();
+      await this.#index?.flush(true);
     } catch (err) {
       const lost = new UnwrittenDataError(this.path, this.#queuedBytes, { cause: err });
       this.#lost = lost;
@@ -525,6 +540,8 @@ export class FileWriter {
     if (timedOut) {
       this.#wake = undefined;
       await this.#syncWithRetry();
+      // Quiet now: the marks of the last second go to the index too.
+      await this.#index?.flush(true);
     }
   }
 
@@ -542,7 +559,11 @@ export class FileWriter {
    * Writes `data` whole under the lock, retrying with backoff until it is written; its marked
    * batches are journaled first, under the same lock.
    */
-  async #writeWithRetry(data: Uint8Array, marks?: Page["marks"]): Promise<void> {
+  async #writeWithRetry(
+    data: Uint8Array,
+    marks?: Page["marks"],
+    at = this.#clock(),
+  ): Promise<void> {
     let offset = 0;
     let failures = 0;
     while (offset < data.length) {
@@ -555,7 +576,15 @@ export class FileWriter {
         const now = this.#clock();
         if (offset === 0 && this.#rotation) file = await this.#rotateIfDue(file, data.length, now);
         if (offset === 0 && marks !== undefined) await this.#intend(file, data, marks);
+        const index = this.#index;
+        if (offset === 0 && index !== undefined && index.due(at)) {
+          // One lseek now and then: the mark's offset is the file's own size, whoever appended.
+          index.mark(file.seekSync(0, Deno.SeekMode.End), at);
+        }
+        const before = offset;
         while (offset < data.length) offset += await file.write(data.subarray(offset));
+        index?.wrote(offset - before);
+        if (at > this.#lastAt) this.#lastAt = at;
         const everyMs = this.#rotation?.everyMs;
         if (everyMs !== undefined) this.#periodEnd = nextRotationTime(now, everyMs);
         locked = false;
@@ -688,6 +717,7 @@ export class FileWriter {
     const at = byTime ? periodEnd! : now;
     const rotated = rotatedName(this.path, at, { taken: (p) => this.#opener.exists(p) });
     await this.#opener.rename(this.path, rotated);
+    await this.#index?.rotated(rotated, size, this.#lastAt);
     const fresh = await this.#opener.open(this.path);
     await fresh.lock(true);
     this.#file = fresh;
@@ -723,6 +753,7 @@ export class FileWriter {
     }
     if (this.#file === undefined) {
       this.#file = await this.#opener.open(this.path);
+      this.#index?.reset();
       // Another file, maybe with lines of an earlier period: its mtime tells.
       this.#periodEnd = undefined;
     }

@@ -14,6 +14,7 @@ import { getLogger } from "@logtape/logtape";
 import { dirname, join } from "node:path";
 import { describe } from "../_util.ts";
 import { gzipFile } from "./compress.ts";
+import { type IndexLayout, removeIndex, sidecarOf } from "./file_index.ts";
 import { parseRotated, type RotatedFile, selectExpired } from "./rotation.ts";
 
 /** What the janitor does with rotated files. */
@@ -29,6 +30,11 @@ export interface JanitorConfig {
    * thread it shares with ingestion. Default: never busy.
    */
   busy?: () => boolean;
+  /**
+   * Where the files' time indexes live (`file_index.ts`): compression indexes the `.gz`, and a
+   * file deleted loses its index too. Default: no indexes.
+   */
+  index?: IndexLayout;
 }
 
 interface Job {
@@ -57,6 +63,7 @@ export class Janitor {
   readonly #keep: number | undefined;
   readonly #maxAgeMs: number | undefined;
   readonly #busy: () => boolean;
+  readonly #index: IndexLayout | undefined;
   readonly #jobs: Job[] = [];
   readonly #abort = new AbortController();
   #running: Promise<void> | undefined;
@@ -68,6 +75,7 @@ export class Janitor {
     this.#keep = config.keep;
     this.#maxAgeMs = config.maxAgeMs;
     this.#busy = config.busy ?? (() => false);
+    this.#index = config.index;
   }
 
   /** Whether the janitor has anything to do at all. */
@@ -136,9 +144,9 @@ export class Janitor {
   async #do({ livePath, rotatedPath }: Job): Promise<void> {
     const signal = this.#abort.signal;
     const pace = () => this.#pace();
-    if (this.#compress && rotatedPath !== undefined) {
-      await gzipFile(rotatedPath, { signal, pace, chunkBytes: CHUNK_BYTES });
-    }
+    const gzip = (path: string) =>
+      gzipFile(path, { signal, pace, chunkBytes: CHUNK_BYTES, index: this.#sidecars(path) });
+    if (this.#compress && rotatedPath !== undefined) await gzip(rotatedPath);
     let found = await listRotated(livePath);
     if (rotatedPath === undefined && found.unsealed > 0) {
       log.info(
@@ -152,25 +160,37 @@ export class Janitor {
       // What a crash left: half-written .gz.tmp files, and plain files whose .gz is complete
       // (renamed into place) but which were not removed yet.
       for (const path of [...found.leftovers, ...found.superseded]) await Deno.remove(path);
+      for (const path of found.superseded) await this.#removeIndex(path);
       if (this.#compress) {
-        for (const file of found.rotations) {
-          if (!file.compressed) {
-            await gzipFile(file.path, { signal, pace, chunkBytes: CHUNK_BYTES });
-          }
-        }
+        for (const file of found.rotations) if (!file.compressed) await gzip(file.path);
       }
       found = await listRotated(livePath);
     }
     if (this.#keep === undefined && this.#maxAgeMs === undefined) return;
     const { keep, maxAgeMs } = { keep: this.#keep, maxAgeMs: this.#maxAgeMs };
     const expired = selectExpired(found.rotations, { keep, maxAgeMs });
-    for (const file of expired) await Deno.remove(file.path);
+    for (const file of expired) {
+      await Deno.remove(file.path);
+      await this.#removeIndex(file.path);
+    }
     if (expired.length > 0) {
       log.info('Deleted {count} expired rotations of "{path}"', {
         count: expired.length,
         path: livePath,
       });
     }
+  }
+
+  /** The index of `path` and of its `.gz`, for compression. */
+  #sidecars(path: string): { src: string; dst: string } | undefined {
+    if (this.#index === undefined) return undefined;
+    const src = sidecarOf(this.#index, path);
+    const dst = sidecarOf(this.#index, path + ".gz");
+    return src === undefined || dst === undefined ? undefined : { src, dst };
+  }
+
+  async #removeIndex(path: string): Promise<void> {
+    if (this.#index !== undefined) await removeIndex(sidecarOf(this.#index, path));
   }
 
   /**
