@@ -41,6 +41,7 @@ import { isLoopback } from "../units.ts";
 import { type InputMetrics, renderMetrics, type SinkMetrics } from "./metrics.ts";
 import { checkOrigin } from "./origin.ts";
 import { rulesTestRoute } from "./rules.ts";
+import { SEARCH_ROUTES, searchRoute } from "./search.ts";
 import type { SourceStats } from "./source_stats.ts";
 import { TailRoute } from "./tail.ts";
 import { webResponse, webRoute } from "./web.ts";
@@ -115,6 +116,7 @@ const ROUTES = new Set([
   "/api/v1/rules",
   "/api/v1/rules/test",
   "/api/v1/alerts",
+  ...SEARCH_ROUTES,
   "/metrics",
   "/healthz",
   "/readyz",
@@ -269,6 +271,13 @@ export class Api {
       }
       case "/api/v1/sources":
         return methodIs(req, "GET") ?? json(200, { sources: this.#sources() });
+      case "/api/v1/search":
+      case "/api/v1/search/histogram":
+      case "/api/v1/search/context": {
+        const { outputs, stateDir } = this.#parts.server ?? {};
+        const layout = outputs && stateDir !== undefined ? { outputs, stateDir } : undefined;
+        return await searchRoute(req, route, layout);
+      }
       case "/api/v1/rules": {
         // The running processing rules, for the page: the config's transforms section.
         const running = this.#parts.server?.running?.() as { transforms?: unknown } | undefined;

@@ -94,6 +94,8 @@ export type ContextPart = "outputs" | "reads" | "idle_timeout";
 export interface SinkContext {
   /** Stream marks the sink journals before writing marked batches, when it stores them. */
   marks?: StreamMarks;
+  /** The state folder, where a file sink keeps its files' time indexes. Default: no index. */
+  stateDir?: string;
   /**
    * On a reload that rebuilds the sink, the one it replaces: it takes batches until the new one
    * is swapped in, then drains and closes. A file sink writes a file both name only once the

@@ -193,7 +193,10 @@ export class Pipeline {
   async #build(reloadable: boolean): Promise<void> {
     const config = this.#config;
     for (const [name, sinkConfig] of Object.entries(config.sinks)) {
-      const built = await SINKS[sinkConfig.type].build(name, sinkConfig, { marks: this.#marks });
+      const built = await SINKS[sinkConfig.type].build(name, sinkConfig, {
+        marks: this.#marks,
+        stateDir: this.#stateDir,
+      });
       this.#sinks.push({ ...built, name, type: sinkConfig.type });
     }
     const staged = reloadable || config.transforms !== undefined;
@@ -348,6 +351,7 @@ export class Pipeline {
         const running = this.#sinks.find((s) => s.name === name && s.type === values.type);
         const sink = await SINKS[values.type].build(name, values, {
           marks: this.#marks,
+          stateDir: this.#stateDir,
           previous: running,
         });
         built.set(name, { ...sink, name, type: values.type });

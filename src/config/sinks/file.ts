@@ -7,6 +7,7 @@
 
 import { dirname } from "node:path";
 import { canRead, describe } from "../../_util.ts";
+import { logRoot } from "../../store/file_index.ts";
 import { FileSink } from "../../store/file_sink.ts";
 import { DEFAULT_LABELS, PathTemplate } from "../../store/path_template.ts";
 import { type BatchReads, BuildError, defineSink } from "../component.ts";
@@ -102,6 +103,10 @@ export const fileSink = defineSink({
         maxOpenFiles: values.max_open_files,
         // Rebuilt by a reload: a file both write is written once the old sink let it go.
         previous: context.previous?.sink instanceof FileSink ? context.previous.sink : undefined,
+        // Time indexes for searches, where the log folder can be read (searching reads it).
+        index: context.stateDir !== undefined && canRead(logRoot(values.path))
+          ? { stateDir: context.stateDir }
+          : undefined,
       });
     } catch (err) {
       throw new BuildError('Cannot open log file "{path}": {error}', {
