@@ -146,6 +146,33 @@ Deno.test("an alert on a field the rules extract fires, though no sink stores fi
   });
 });
 
+Deno.test("an alert on syslog's level fires though no sink reads levels (HTTP API off)", async () => {
+  await using receiver = new Receiver();
+  await inTempDir(async (dir) => {
+    const port = freePort();
+    await rewrite(join(dir, "logboom.json"), {
+      http: { address: "off" },
+      inputs: { syslog: { type: "syslog", tcp: `127.0.0.1:${port}` } },
+      sinks: { file: { type: "file", path: "out.log" } },
+      alerts: { errors: { level: "error", threshold: 1, window: "1m", webhook: receiver.url } },
+    });
+    await using server = runCli(PERMISSIONS, ["serve", "-config", "logboom.json"], { cwd: dir });
+    await until(() => /Listening on/.test(server.stderr()), server.stderr);
+    // Severities 3 (error), 6 (info), 2 (critical: fatal), non-transparent framing.
+    await send(
+      port,
+      "<11>1 - h app - - - disk full\n<14>1 - h app - - - fine\n<10>1 - h app - - - gone\n",
+    );
+    await until(() => receiver.bodies.length === 1, server.stderr);
+    assert.deepEqual([receiver.bodies[0].count, receiver.bodies[0].sample], [2, [
+      "<11>1 - h app - - - disk full",
+      "<10>1 - h app - - - gone",
+    ]]);
+    server.child.kill("SIGTERM");
+    assert.equal((await server.status()).code, 0, server.stderr());
+  });
+});
+
 Deno.test("validate names every problem of an alert at its key path and exits 2", async () => {
   await inTempDir(async (dir) => {
     await Deno.writeTextFile(
