@@ -246,6 +246,7 @@ async function runAgentWith(parsed: ParsedAgentArgs, stopped: AbortSignal): Prom
       log.error("Config change refused, the running config stays: {problem}", {
         problem: err.message,
       });
+      agent.noteError(`Config change refused, the running config stays: ${err.message}`);
     }
   };
   let reloads = Promise.resolve();
