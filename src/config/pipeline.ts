@@ -246,7 +246,9 @@ export class Pipeline {
       reads: {
         labels: new Set(sinks.flatMap((s) => [...s.reads?.labels ?? []])),
         times: sinks.some((s) => s.reads?.times ?? false),
-        levels: sinks.some((s) => s.reads?.levels ?? false),
+        // Alerts read levels too: syslog then gives each line its severity's.
+        levels: sinks.some((s) => s.reads?.levels ?? false) ||
+          Object.values(config.alerts ?? {}).some((alert) => alert.level !== undefined),
         fields: sinks.some((s) => s.reads?.fields ?? false),
       },
     };
