@@ -99,7 +99,7 @@ export class AgentConfigStore {
   readonly #now: () => number;
   #configs = new Map<string, AgentConfigEntry>();
   #lastVersion = 0;
-  /** Writes of the file, one after another. */
+  /** Changes, one after another. */
   #writing: Promise<unknown> = Promise.resolve();
 
   private constructor(path: string | undefined, options: AgentConfigStoreOptions) {
@@ -155,35 +155,39 @@ export class AgentConfigStore {
    * @throws {ConfigProblems} for a bad name or body (every problem at its key path); the file
    * system's error when it cannot be written (nothing changes then).
    */
-  async put(name: string, body: unknown): Promise<AgentConfigEntry> {
+  put(name: string, body: unknown): Promise<AgentConfigEntry> {
     const problems = checkEntry(name, body);
-    if (problems.length > 0) throw new ConfigProblems(problems);
-    if (!this.#configs.has(name) && this.#configs.size >= this.#maxConfigs) {
-      throw new ConfigProblems([{ key: "", problem: `at most ${this.#maxConfigs} configs` }]);
-    }
+    if (problems.length > 0) return Promise.reject(new ConfigProblems(problems));
     const { match, config } = body as { match?: AgentMatch; config: Record<string, unknown> };
-    const entry: AgentConfigEntry = {
-      name,
-      match: {
-        ...(match?.ids === undefined ? {} : { ids: [...match.ids] }),
-        ...(match?.hosts === undefined ? {} : { hosts: [...match.hosts] }),
-      },
-      version: this.#lastVersion + 1,
-      config: structuredClone(config),
-      updated: new Date(this.#now()).toISOString(),
-    };
-    const next = new Map(this.#configs).set(name, entry);
-    await this.#save(next, entry.version);
-    return entry;
+    // Changes go one at a time, each from the state the one before left.
+    return this.#change(async () => {
+      if (!this.#configs.has(name) && this.#configs.size >= this.#maxConfigs) {
+        throw new ConfigProblems([{ key: "", problem: `at most ${this.#maxConfigs} configs` }]);
+      }
+      const entry: AgentConfigEntry = {
+        name,
+        match: {
+          ...(match?.ids === undefined ? {} : { ids: [...match.ids] }),
+          ...(match?.hosts === undefined ? {} : { hosts: [...match.hosts] }),
+        },
+        version: this.#lastVersion + 1,
+        config: structuredClone(config),
+        updated: new Date(this.#now()).toISOString(),
+      };
+      await this.#save(new Map(this.#configs).set(name, entry), entry.version);
+      return entry;
+    });
   }
 
   /** Removes config `name`; resolves with whether there was one (the file is written first). */
-  async delete(name: string): Promise<boolean> {
-    if (!this.#configs.has(name)) return false;
-    const next = new Map(this.#configs);
-    next.delete(name);
-    await this.#save(next, this.#lastVersion);
-    return true;
+  delete(name: string): Promise<boolean> {
+    return this.#change(async () => {
+      if (!this.#configs.has(name)) return false;
+      const next = new Map(this.#configs);
+      next.delete(name);
+      await this.#save(next, this.#lastVersion);
+      return true;
+    });
   }
 
   /** The config agent `id` on `host` takes (see the module doc), if any. */
@@ -197,16 +201,21 @@ export class AgentConfigStore {
     return best;
   }
 
+  /** Runs `change` once the changes before it are done. */
+  #change<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#writing.then(change);
+    this.#writing = run.catch(() => {});
+    return run;
+  }
+
+  /** Writes `next` (when kept in a file), then makes it the store's state. */
   async #save(next: Map<string, AgentConfigEntry>, lastVersion: number): Promise<void> {
-    const write = this.#writing.then(async () => {
-      if (this.#path === undefined) return;
+    if (this.#path !== undefined) {
       const text = JSON.stringify({ last_version: lastVersion, configs: [...next.values()] });
       const tmp = `${this.#path}.tmp`;
       await Deno.writeTextFile(tmp, text + "\n");
       await Deno.rename(tmp, this.#path);
-    });
-    this.#writing = write.catch(() => {});
-    await write;
+    }
     this.#configs = next;
     this.#lastVersion = lastVersion;
   }

@@ -237,3 +237,17 @@ Deno.test("status: version, uptime, queues, open files, disk and the config with
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("agent configs: changes made at once each get their own version, none lost", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await AgentConfigStore.open(dir);
+    const names = ["a", "b", "c", "d", "e"];
+    const entries = await Promise.all(names.map((name) => store.put(name, { config: CONFIG })));
+    assert.deepEqual(entries.map((e) => e.version), [1, 2, 3, 4, 5]);
+    const again = await AgentConfigStore.open(dir);
+    assert.deepEqual(again.list().map((e) => [e.name, e.version]), names.map((n, i) => [n, i + 1]));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
