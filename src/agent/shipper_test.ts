@@ -54,16 +54,34 @@ Deno.test("shipper fails over when a server is unreachable, and comes back to it
   const signal = new AbortController().signal;
   const down = `http://127.0.0.1:${lowPort()}`;
   let now = Date.UTC(2025, 0, 1);
+  const problems: string[] = [];
   const shipper = new Shipper({
     servers: [down, second.url],
     token: "",
     retry: RETRY,
     now: () => now,
+    onProblem: (message) => problems.push(message),
+  });
+  assert.deepEqual(shipper.failover, {
+    active: down,
+    servers: [down, second.url],
+    failing: false,
   });
   try {
     const result = await shipper.send(batch(10), { signal });
     assert.equal(result.server, 1);
     assert.equal(shipper.stats.failovers, 1, "given up after failover_after (2) refusals");
+    // The report's view: the second server is the active one and takes batches.
+    assert.deepEqual(shipper.failover, {
+      active: second.url,
+      servers: [down, second.url],
+      failing: false,
+    });
+    assert.match(problems[0], /^Cannot deliver to http:\/\/127\.0\.0\.1:\d+: /);
+    assert.match(
+      problems.at(-1)!,
+      /^Server http:\/\/127\.0\.0\.1:\d+ failed \(.*\); using the next one$/,
+    );
     await shipper.send(batch(20), { signal });
     assert.deepEqual(second.seen, [10, 20]);
     now += RETRY.failbackMs - 1;
@@ -202,9 +220,17 @@ Deno.test("shipper says when a server answers errors, and when it takes batches 
     const only = server((n) =>
       n < 3 ? Response.json({ error: "The disk is full" }, { status: 500 }) : ok()
     );
-    const shipper = new Shipper({ servers: [only.url], token: "", retry: RETRY });
+    const failing: boolean[] = [];
+    const shipper: Shipper = new Shipper({
+      servers: [only.url],
+      token: "",
+      retry: RETRY,
+      onProblem: () => failing.push(shipper.failover.failing),
+    });
     try {
       await shipper.send(batch(1), { signal: new AbortController().signal });
+      assert.deepEqual(failing, [true], "failing while its tries fail, said once");
+      assert.equal(shipper.failover.failing, false, "not once it takes batches again");
       const warnings = warningsOf(records);
       assert.equal(warnings.length, 1, "three failures in a row, one warning");
       assert.match(String(warnings[0].properties.problem), /500 The disk is full/);
