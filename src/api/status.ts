@@ -156,11 +156,23 @@ export async function diskSpace(path: string): Promise<DiskSpace> {
   }
 }
 
-const SECRET_KEY = /token|passw|secret|api_?key|authorization|credential/i;
+const SECRET_KEY = /token|passw|secret|api_?key|authorization|credential|signature/i;
+
+/** A URL's password and secret-named query values masked; other text as it is. */
+function maskUrl(text: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return text;
+  let masked = text.replace(/^(\w+:\/\/[^/:@]*):[^/@]*@/, "$1:***@");
+  masked = masked.replace(
+    /([?&])([^=&#]+)=([^&#]*)/g,
+    (all, sep, name, value) => SECRET_KEY.test(name) && value !== "" ? `${sep}${name}=***` : all,
+  );
+  return masked;
+}
 
 /**
  * `value` as JSON would show it, with every secret replaced by `"***"`: the values of keys that
- * name one (`token`, `password`, `api_key`...) and the password of URLs (`http://u:***@h`).
+ * name one (`token`, `password`, `api_key`...), the password of URLs (`http://u:***@h`) and their
+ * query values of such names (`?token=***`).
  * Regular expressions show their source, sets and maps their entries.
  */
 export function maskSecrets(value: unknown, key = ""): unknown {
@@ -168,7 +180,7 @@ export function maskSecrets(value: unknown, key = ""): unknown {
   if (SECRET_KEY.test(key) && (typeof value !== "object" || Array.isArray(value))) {
     return value === "" ? "" : "***";
   }
-  if (typeof value === "string") return value.replace(/^(\w+:\/\/[^/:@]*):[^/@]*@/, "$1:***@");
+  if (typeof value === "string") return maskUrl(value);
   if (typeof value !== "object") return typeof value === "bigint" ? String(value) : value;
   if (value instanceof RegExp) return value.source;
   if (Array.isArray(value) || value instanceof Set) {

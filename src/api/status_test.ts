@@ -17,12 +17,14 @@ Deno.test("status: secrets are masked wherever they are", () => {
       http: { token: "t", allow_origin: ["http://a"] },
       sinks: { s: { headers: { Authorization: "Basic x" }, api_key: "k", password: "" } },
       alerts: { a: { webhook: "https://user:pw@hooks.example/x?y=1" } },
+      hooks: ["http://h/x?a=1&api_key=k&sig=2", "not a url ?token=x"],
       rx: /^a$/,
     }),
     {
       http: { token: "***", allow_origin: ["http://a"] },
       sinks: { s: { headers: { Authorization: "***" }, api_key: "***", password: "" } },
       alerts: { a: { webhook: "https://user:***@hooks.example/x?y=1" } },
+      hooks: ["http://h/x?a=1&api_key=***&sig=2", "not a url ?token=x"],
       rx: "^a$",
     },
   );
