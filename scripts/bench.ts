@@ -45,6 +45,7 @@ import { benchCost, benchHttp, benchLatency, benchSse } from "./bench_live.ts";
 import { benchSyslog, benchUdp } from "./bench_syslog.ts";
 import { benchProtocols } from "./bench_protocols.ts";
 import { benchRules } from "./bench_rules.ts";
+import { benchSearch } from "./bench_search.ts";
 import { benchTcpAlone } from "./bench_tcp_alone.ts";
 import { median } from "./_median.ts";
 import { parseSize } from "../src/units.ts";
@@ -104,6 +105,12 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: 
       "-s); bar: 40% of the plain rate; cost per step in ns per line",
     yardstick: false,
     needs: "Go",
+  },
+  search: {
+    help: "a rare string in 1 GB of stored plain logs through GET /api/v1/search against " +
+      "grep -F -c (bar: 1.5x), and the bytes a 1% time range reads (bar: 5%) (not in the " +
+      "default run)",
+    yardstick: false,
   },
   udp: {
     help: "UDP (raw and syslog) received vs sent, at the highest rate where rsyslog imudp loses " +
@@ -331,6 +338,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   latency: benchLatency,
   cost: benchCost,
   syslog: (rounds) => benchSyslog(rounds, load),
+  search: benchSearch,
   udp: (rounds) =>
     benchUdp(rounds, {
       s: load.s,
