@@ -359,7 +359,19 @@ function matchRank(match: AgentMatch, id: string, host: string): number {
   return Infinity;
 }
 
+/** Compiled host globs: a listing of many agents matches each against every config. */
+const GLOBS = new Map<string, RegExp>();
+
 function globRegex(glob: string): RegExp {
+  let regex = GLOBS.get(glob);
+  if (regex === undefined) {
+    if (GLOBS.size >= 10_000) GLOBS.clear();
+    GLOBS.set(glob, regex = compileHostGlob(glob));
+  }
+  return regex;
+}
+
+function compileHostGlob(glob: string): RegExp {
   const source = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(
     /\?/g,
     ".",
