@@ -98,6 +98,8 @@ export class AgentConfigStore {
   readonly #maxConfigs: number;
   readonly #now: () => number;
   #configs = new Map<string, AgentConfigEntry>();
+  /** The configs by name, made again at each change. */
+  #sorted: AgentConfigEntry[] = [];
   #lastVersion = 0;
   /** Changes, one after another. */
   #writing: Promise<unknown> = Promise.resolve();
@@ -140,7 +142,7 @@ export class AgentConfigStore {
 
   /** Every config, by name. */
   list(): AgentConfigEntry[] {
-    return [...this.#configs.values()].sort((a, b) => a.name < b.name ? -1 : 1);
+    return [...this.#sorted];
   }
 
   /** The config named `name`. */
@@ -194,7 +196,7 @@ export class AgentConfigStore {
   forAgent(id: string, host: string): AgentConfigEntry | undefined {
     let best: AgentConfigEntry | undefined;
     let bestRank = Infinity;
-    for (const entry of this.list()) {
+    for (const entry of this.#sorted) {
       const rank = matchRank(entry.match, id, host);
       if (rank < bestRank) [best, bestRank] = [entry, rank];
     }
@@ -216,7 +218,12 @@ export class AgentConfigStore {
       await Deno.writeTextFile(tmp, text + "\n");
       await Deno.rename(tmp, this.#path);
     }
-    this.#configs = next;
+    this.#use(next, lastVersion);
+  }
+
+  #use(configs: Map<string, AgentConfigEntry>, lastVersion: number): void {
+    this.#configs = configs;
+    this.#sorted = [...configs.values()].sort((a, b) => a.name < b.name ? -1 : 1);
     this.#lastVersion = lastVersion;
   }
 
@@ -245,8 +252,7 @@ export class AgentConfigStore {
         configs.set(entry.name, entry);
       }
       if (!Number.isSafeInteger(doc.last_version)) throw new Error("no last_version");
-      this.#configs = configs;
-      this.#lastVersion = doc.last_version;
+      this.#use(configs, doc.last_version);
     } catch (err) {
       const aside = `${path}.unreadable`;
       await Deno.rename(path, aside);
