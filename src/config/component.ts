@@ -81,6 +81,8 @@ export interface BatchReads {
   levels?: boolean;
   /** Whether each line's fields (`Batch.fields`) are read. Default false. */
   fields?: boolean;
+  /** With `fields`, the only ones read (a template's `{fields.NAME}`); absent: all of them. */
+  fieldNames?: ReadonlySet<string>;
 }
 
 /**
@@ -128,6 +130,11 @@ export interface BuiltSink {
   reopen?(): void;
   /** Set on the live sink. */
   live?: LiveSink;
+  /**
+   * Whether it reads every field of the lines it is given now, besides its `reads` (the live
+   * sink while a tail is open); asked per batch.
+   */
+  readsAllFieldsNow?(): boolean;
   /** Set on the file sink: the file sink's fsync mode, which the stream marks journal follows. */
   fsync?: "never" | "interval" | "batch";
 }

@@ -25,6 +25,7 @@ import { stateDirConflict } from "../store/state_dir.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import { compiledTransforms } from "../transforms/config.ts";
 import { TransformStage } from "../transforms/stage.ts";
+import { type FieldNeeds, needsWith, NO_FIELDS } from "../transforms/step.ts";
 import {
   BuildError,
   type BuiltSink,
@@ -207,6 +208,7 @@ export class Pipeline {
       // With no pipeline a batch costs the stage one lookup of its source.
       this.#stage = new TransformStage(this.#router, compiledTransforms(config.transforms ?? {}), {
         tap: this.#sources,
+        needs: fieldNeedsOf(this.#sinks),
       });
     }
     const context = this.#contextFor(config, this.#sinks);
@@ -477,6 +479,8 @@ export class Pipeline {
         error: describe(err),
       });
     });
+    // The batches from now on go to the new sinks: the rules give what those read.
+    if (this.#stage !== undefined) this.#stage.needs = fieldNeedsOf(sinks);
     const file = sinks.find((s) => s.fsync !== undefined);
     if (this.#marks !== undefined && file !== undefined) this.#marks.sync = file.fsync === "batch";
     this.#gate.max = next.net.max_connections;
@@ -658,6 +662,25 @@ async function openMarks(
       error: describe(err),
     }, { cause: err });
   }
+}
+
+/**
+ * What the sinks read of the lines' fields, now: the names their templates use, all of them for
+ * the JSON format, all while a live tail is open. The rules give only those (`parse: json`
+ * picks them). The same object while it holds, so the rules plan their steps once for it.
+ */
+function fieldNeedsOf(sinks: readonly BuiltSink[]): () => FieldNeeds {
+  let fixed: FieldNeeds = NO_FIELDS;
+  for (const { reads } of sinks) {
+    if (reads?.fields !== true) continue;
+    fixed = reads.fieldNames === undefined ? "all" : needsWith(fixed, reads.fieldNames);
+  }
+  const now = sinks.flatMap((s) => s.readsAllFieldsNow === undefined ? [] : [s.readsAllFieldsNow]);
+  if (fixed === "all" || now.length === 0) return () => fixed;
+  return () => {
+    for (const reads of now) if (reads()) return "all";
+    return fixed;
+  };
 }
 
 /** Says, once serving, whether marks survive a restart and what the last crash left. */

@@ -244,6 +244,11 @@ export class LiveHub implements Sink {
     return this.#epoch;
   }
 
+  /** Subscribers now (cheaper than `stats` when asked per batch). */
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
   /** Counters for metrics. */
   get stats(): LiveHubStats {
     return {

@@ -7,7 +7,7 @@
 
 import type { Batch } from "../pipeline/batch.ts";
 import { compileSourceGlob, type SourceGlob } from "./source_glob.ts";
-import type { Step } from "./step.ts";
+import type { FieldNeeds, Step } from "./step.ts";
 import { ScratchBytes, type Trace, Work } from "./work.ts";
 
 /** A step's counters, for `/metrics`. Work is measured per batch, never per line. */
@@ -52,6 +52,8 @@ export class CompiledPipeline {
   /** Its steps, in order. */
   readonly steps: readonly PipelineStep[];
   readonly #globs: readonly SourceGlob[];
+  /** The last plan: for what is read after the pipeline, what is read after each step. */
+  #plan: { after: FieldNeeds; steps: FieldNeeds[]; before: FieldNeeds } | undefined;
 
   /**
    * @param name its name in the config.
@@ -79,10 +81,37 @@ export class CompiledPipeline {
     return this.#globs.some((glob) => glob.test(source));
   }
 
-  /** Runs every step on `work`, timing each once for the batch; stops when no line is left. */
-  run(work: Work): void {
-    for (const { step, label, counters } of this.steps) {
+  /**
+   * The fields read before the pipeline when `after` are read after it (the same object as
+   * long as `after` is the same object: plans are kept).
+   */
+  needsBefore(after: FieldNeeds): FieldNeeds {
+    return this.#planFor(after).before;
+  }
+
+  #planFor(after: FieldNeeds): { after: FieldNeeds; steps: FieldNeeds[]; before: FieldNeeds } {
+    if (this.#plan?.after === after) return this.#plan;
+    const steps: FieldNeeds[] = new Array(this.steps.length);
+    let needs = after;
+    for (let k = this.steps.length - 1; k >= 0; k--) {
+      steps[k] = needs;
+      const { step } = this.steps[k];
+      needs = step.needs === undefined ? "all" : step.needs(needs);
+    }
+    return this.#plan = { after, steps, before: needs };
+  }
+
+  /**
+   * Runs every step on `work`, timing each once for the batch; stops when no line is left.
+   *
+   * @param after the fields read after the pipeline; default all.
+   */
+  run(work: Work, after: FieldNeeds = "all"): void {
+    const wanted = this.#planFor(after).steps;
+    for (let k = 0; k < this.steps.length; k++) {
+      const { step, label, counters } = this.steps[k];
       if (work.live === 0) return;
+      work.wanted = wanted[k];
       const lines = work.live;
       const dropped = work.dropped;
       const errors = work.errors;
@@ -149,12 +178,25 @@ export class Transforms {
   /**
    * Runs the matching pipelines on `batch`. The batch made is borrowed like any batch: its bytes
    * may be a reused buffer, valid until the next call.
+   *
+   * @param after the fields read after the pipelines (by the sinks and live tails); default all.
+   *   Pass the same object while it holds: the pipelines plan their steps' needs once for it.
    */
-  apply(batch: Batch, trace?: Trace): Applied {
+  apply(batch: Batch, trace?: Trace, after: FieldNeeds = "all"): Applied {
     const pipelines = this.matching(batch.meta.source);
     if (pipelines.length === 0) return { batch, pipelines };
     const work = new Work(batch, trace, this.#scratch);
-    for (const pipeline of pipelines) pipeline.run(work);
+    if (pipelines.length === 1) pipelines[0].run(work, after);
+    else {
+      // Each pipeline gives what the ones after it read, too.
+      const afters: FieldNeeds[] = new Array(pipelines.length);
+      let needs = after;
+      for (let j = pipelines.length - 1; j >= 0; j--) {
+        afters[j] = needs;
+        needs = pipelines[j].needsBefore(needs);
+      }
+      for (let j = 0; j < pipelines.length; j++) pipelines[j].run(work, afters[j]);
+    }
     return { batch: work.finish(), pipelines, work };
   }
 }

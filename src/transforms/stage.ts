@@ -19,6 +19,7 @@ import { describe } from "../_util.ts";
 import type { Batch } from "../pipeline/batch.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
 import { Transforms } from "./pipeline.ts";
+import type { FieldNeeds } from "./step.ts";
 import { renderTransformMetrics } from "./metrics.ts";
 
 const log = getLogger(["logboom", "transforms"]);
@@ -45,8 +46,16 @@ export class TransformStage implements Sink {
   readonly #router: Sink;
   readonly #tap: Sink | undefined;
   #transforms: Transforms;
+  /** The fields read after the stage, now (the live tails' change as they come and go). */
+  #needs: () => FieldNeeds;
   /** What batches that cannot carry a note were made into (see {@linkcode noteMade}). */
   readonly #made = new WeakMap<Batch, Batch | null>();
+  /**
+   * Whether no pipeline ran yet (none was ever configured): every batch is passed on as it is,
+   * and nothing needs mapping back. Once one did, batches in flight may carry notes, so it stays
+   * false.
+   */
+  #idle: boolean;
   /** Batches passed on untransformed because a step threw. */
   #failures = 0;
   #loggedAt = -Infinity;
@@ -55,12 +64,24 @@ export class TransformStage implements Sink {
    * @param router where the batches made go.
    * @param transforms the pipelines.
    * @param options `tap`: a sink that sees every batch as received, before the steps (the
-   * per-source counters).
+   * per-source counters); `needs`: the fields the sinks and live tails read now (the same
+   * object while it holds; default all).
    */
-  constructor(router: Sink, transforms: Transforms, options: { tap?: Sink } = {}) {
+  constructor(
+    router: Sink,
+    transforms: Transforms,
+    options: { tap?: Sink; needs?: () => FieldNeeds } = {},
+  ) {
     this.#router = router;
     this.#transforms = transforms;
     this.#tap = options.tap;
+    this.#needs = options.needs ?? (() => "all");
+    this.#idle = transforms.pipelines.length === 0;
+  }
+
+  /** What the sinks and live tails read from the next batch on (a reload changed the sinks). */
+  set needs(needs: () => FieldNeeds) {
+    this.#needs = needs;
   }
 
   /** The pipelines running now. */
@@ -85,11 +106,13 @@ export class TransformStage implements Sink {
       return pipeline;
     });
     this.#transforms = new Transforms(pipelines);
+    if (pipelines.length > 0) this.#idle = false;
   }
 
   /** Transforms `batch` and writes what is left of it to the router. */
   write(batch: Batch): boolean {
     this.#tap?.write(batch);
+    if (this.#idle) return this.#router.write(batch);
     const made = this.#apply(batch);
     if (made === batch) return this.#router.write(batch);
     this.#noteMade(batch, made ?? null);
@@ -119,7 +142,7 @@ export class TransformStage implements Sink {
 
   #apply(batch: Batch): Batch | undefined {
     try {
-      return this.#transforms.apply(batch).batch;
+      return this.#transforms.apply(batch, undefined, this.#needs()).batch;
     } catch (err) {
       // A step's bug must never lose accepted lines: they go on as received.
       this.#failures++;
@@ -153,7 +176,7 @@ export class TransformStage implements Sink {
 
   /** Resolves once the router has room (for what the steps made of `batch`, when given). */
   writable(batch?: Batch): Promise<void> {
-    if (batch === undefined) return this.#router.writable();
+    if (batch === undefined || this.#idle) return this.#router.writable(batch);
     const made = this.#madeOfOne(batch);
     if (made === null) return Promise.resolve();
     return this.#router.writable(made ?? batch);
@@ -161,7 +184,8 @@ export class TransformStage implements Sink {
 
   /** Resolves once what the steps made of `batches` (of everything, without) is stored. */
   flush(batches?: readonly Batch[]): Promise<void> {
-    return this.#router.flush(batches === undefined ? undefined : this.#madeOf(batches));
+    if (batches === undefined || this.#idle) return this.#router.flush(batches);
+    return this.#router.flush(this.#madeOf(batches));
   }
 
   /** The router's answer for lines from `origin`. */

@@ -10,10 +10,34 @@
 import type { KeyTable, Values } from "../config/keys.ts";
 import type { Work } from "./work.ts";
 
+/**
+ * The fields something reads: by name, or `"all"` of them. What the sinks, the live tails and the
+ * steps after a step read is what that step must give (`parse: json` picks only those, see
+ * `json_pick.ts`).
+ */
+export type FieldNeeds = ReadonlySet<string> | "all";
+
+/** No field read. */
+export const NO_FIELDS: FieldNeeds = new Set<string>();
+
+/** `needs` with `names` too. */
+export function needsWith(needs: FieldNeeds, names: Iterable<string>): FieldNeeds {
+  if (needs === "all") return needs;
+  const out = new Set(needs);
+  for (const name of names) out.add(name);
+  return out;
+}
+
 /** A compiled step: what it does to one batch. */
 export interface Step {
   /** Runs on every line of `work` not dropped yet. */
   run(work: Work): void;
+  /**
+   * The fields read before this step, given `after`, those read after it: those it reads
+   * itself, and those read after it that it does not make. Without it: all (a step that does not
+   * say may read any).
+   */
+  needs?(after: FieldNeeds): FieldNeeds;
 }
 
 /** A step type: its keys and how to compile them. */

@@ -10,6 +10,7 @@
 
 import type { Batch, BatchMark } from "../pipeline/batch.ts";
 import type { Fields } from "../pipeline/record.ts";
+import type { FieldNeeds } from "./step.ts";
 
 const decoder = new TextDecoder();
 const LF = 10;
@@ -55,6 +56,11 @@ export class Work {
   errors = 0;
   /** The step running, for the trace: `app.steps[2] (filter)`. */
   step = "";
+  /**
+   * The fields read after the step running (by the steps after it, the sinks, the live tails):
+   * what it must give. Set by the pipeline before each step; `"all"` unless told.
+   */
+  wanted: FieldNeeds = "all";
   /** Set by the rules tester only. */
   readonly trace: Trace | undefined;
   /** Each line's input line number, with a trace only. */

@@ -147,6 +147,7 @@ function readsOf(values: FileValues): BatchReads {
     times: false,
     levels: template.usesLevel,
     fields: template.fields.length > 0,
+    fieldNames: new Set(template.fields),
   };
 }
 

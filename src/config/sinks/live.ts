@@ -46,6 +46,8 @@ export const liveSink = defineSink({
       // Tails filter by level: inputs that know a line's level from its framing (syslog's PRI)
       // give it. Fields are not asked for: the inputs that have them give them anyway.
       reads: { labels: new Set<string>(), times: false, levels: true },
+      // A tail shows and filters any field: while one is open, rules give them all.
+      readsAllFieldsNow: () => hub.subscriberCount > 0,
       live: { hub, tailRate },
     });
   },

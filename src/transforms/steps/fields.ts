@@ -5,7 +5,7 @@
  */
 
 import { setField } from "../../protocols/fields.ts";
-import { defineStep, type Step, StepKeyError } from "../step.ts";
+import { defineStep, needsWith, type Step, StepKeyError } from "../step.ts";
 import type { Work } from "../work.ts";
 
 /** The `set` step. */
@@ -23,6 +23,7 @@ export const setStep = defineStep({
           if (work.isLive(i)) setField(work.ownFields(i), field, value);
         }
       },
+      needs: (after) => after,
     } satisfies Step;
   },
 });
@@ -49,6 +50,7 @@ export const renameStep = defineStep({
           setField(own, to, value);
         }
       },
+      needs: (after) => needsWith(after, [from]),
     } satisfies Step;
   },
 });
@@ -73,6 +75,7 @@ export const deleteStep = defineStep({
           for (const name of names) delete own[name];
         }
       },
+      needs: (after) => after,
     } satisfies Step;
   },
 });

@@ -11,6 +11,7 @@ import {
   atKey,
   CONDITION_KEYS,
   defineStep,
+  needsWith,
   ROUTE_FIELD,
   type Step,
   StepKeyError,
@@ -50,12 +51,14 @@ export const filterStep = defineStep({
       throw new StepKeyError("action", "needs a condition: level, field or regex");
     }
     const include = values.action === "include";
+    const reads = values.field === undefined ? [] : [values.field];
     return {
       run(work: Work) {
         for (let i = 0; i < work.lines; i++) {
           if (work.isLive(i) && test(work, i) !== include) work.drop(i);
         }
       },
+      needs: (after) => needsWith(after, reads),
     } satisfies Step;
   },
 });
@@ -82,6 +85,8 @@ export const routeStep = defineStep({
   compile(values) {
     const test = condition(values);
     const to = values.to;
+    // An earlier route's mark (or a parsed `_route`) wins.
+    const reads = values.field === undefined ? [ROUTE_FIELD] : [ROUTE_FIELD, values.field];
     return {
       run(work: Work) {
         for (let i = 0; i < work.lines; i++) {
@@ -91,6 +96,7 @@ export const routeStep = defineStep({
           if (test === undefined || test(work, i)) work.ownFields(i)[ROUTE_FIELD] = to;
         }
       },
+      needs: (after) => needsWith(after, reads),
     } satisfies Step;
   },
 });

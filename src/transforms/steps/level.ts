@@ -13,7 +13,7 @@ import type { BatchMeta } from "../../pipeline/batch.ts";
 import { levelCode } from "../../pipeline/record.ts";
 import { normalizeLevel } from "../../protocols/fields.ts";
 import { guessLevel } from "../level_guess.ts";
-import { defineStep, type Step } from "../step.ts";
+import { defineStep, type FieldNeeds, needsWith, type Step } from "../step.ts";
 import type { Work } from "../work.ts";
 
 /** The `level` step. */
@@ -64,6 +64,10 @@ class LevelStep implements Step {
     readonly inherit: boolean,
     readonly override: boolean,
   ) {}
+
+  needs(after: FieldNeeds): FieldNeeds {
+    return needsWith(after, this.fields);
+  }
 
   run(work: Work): void {
     const levels = work.writeLevels();

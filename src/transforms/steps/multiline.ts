@@ -56,6 +56,8 @@ export const multilineStep = defineStep({
     const joinBytes = encoder.encode(join);
     const { max_lines: maxLines, max_bytes: maxBytes } = values;
     return {
+      // The text alone decides; an event keeps its first line's fields.
+      needs: (after) => after,
       run(work: Work) {
         work.compact();
         const first: number[] = [];

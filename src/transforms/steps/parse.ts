@@ -13,7 +13,16 @@ import { facilityName, type ParsedSyslog, severityName, SyslogParser } from "../
 import { compileCapture } from "../capture.ts";
 import { compileDissect } from "../dissect.ts";
 import { parseLogfmt } from "../logfmt.ts";
-import { atKey, defineStep, PARSE_ERROR_FIELD, type Step, StepKeyError } from "../step.ts";
+import { nextBackslash, pickJson, RecentStrings } from "../json_pick.ts";
+import {
+  atKey,
+  defineStep,
+  type FieldNeeds,
+  needsWith,
+  PARSE_ERROR_FIELD,
+  type Step,
+  StepKeyError,
+} from "../step.ts";
 import type { Work } from "../work.ts";
 
 const FORMATS = ["json", "logfmt", "regex", "dissect", "syslog"] as const;
@@ -88,7 +97,11 @@ export const parseStep = defineStep({
 });
 
 /**
- * `parse: json`. A batch whose lines are all JSON is parsed by one `JSON.parse` of them as an
+ * `parse: json`. When only some fields are read after the step (by the steps after it, the sinks
+ * and the live tails: `Work.wanted`), each line gives only those ({@linkcode pickJson}, 2-3 times
+ * cheaper), unless the step drops lines that do not parse or something reads the parse-error
+ * mark: then every line is parsed whole, so that only lines `JSON.parse` takes are kept. Else a
+ * batch whose lines are all JSON is parsed by one `JSON.parse` of them as an
  * array (a third cheaper than one call per line, measured on 100-byte lines); when that fails or
  * does not give one value per line, each line is parsed alone. (Lines that are each valid JSON
  * give exactly one value each; a crafted batch of invalid lines that still parses with the right
@@ -97,9 +110,25 @@ export const parseStep = defineStep({
  * are flattened into dotted keys.
  */
 class JsonStep implements Step {
+  /** The names wanted last, as a list. */
+  #wanted: { names: ReadonlySet<string>; list: string[] } | undefined;
+  readonly #strings = new RecentStrings();
+
   constructor(readonly field: string | undefined, readonly drop: boolean) {}
 
+  needs(after: FieldNeeds): FieldNeeds {
+    return this.field === undefined ? after : needsWith(after, [this.field]);
+  }
+
   run(work: Work): void {
+    const wanted = work.wanted;
+    if (
+      wanted !== "all" && this.field === undefined && !this.drop && !work.hasFields &&
+      !wanted.has(PARSE_ERROR_FIELD)
+    ) {
+      this.#pick(work, wanted);
+      return;
+    }
     if (this.field === undefined && work.live === work.lines) {
       const values = parseAll(work);
       if (values !== undefined) {
@@ -128,6 +157,43 @@ class JsonStep implements Step {
         continue;
       }
       this.#take(work, i, value);
+    }
+  }
+
+  /** Gives each line, which had no fields, the fields of `names` it has. */
+  #pick(work: Work, names: ReadonlySet<string>): void {
+    if (this.#wanted?.names !== names) this.#wanted = { names, list: [...names] };
+    const list = this.#wanted.list;
+    const text = work.decoded();
+    // With one character per byte (ASCII), the lines' byte ends are their text's, found once
+    // for this step and the compaction after it.
+    const ascii = text.length === work.data.length;
+    let start = 0;
+    // Used again after a line that had none of the names (left empty).
+    let fields: Fields = {};
+    let backslash = -1;
+    for (let i = 0; i < work.lines; i++) {
+      const end = ascii ? work.end(i) : text.indexOf("\n", start);
+      if (work.isLive(i)) {
+        if (backslash < start) backslash = nextBackslash(text, start);
+        const picked = pickJson(text, start, end, list, fields, backslash, this.#strings);
+        if (picked !== "none") {
+          if (picked === "done") work.setFields(i, fields);
+          fields = {};
+        }
+        if (picked === "whole") {
+          let value: unknown;
+          try {
+            value = JSON.parse(text.slice(start, end));
+          } catch {
+            failed(work, i, "json", "not JSON", false);
+            start = end + 1;
+            continue;
+          }
+          this.#take(work, i, value);
+        } else if (picked === "not-json") failed(work, i, "json", "not JSON", false);
+      }
+      start = end + 1;
     }
   }
 
@@ -211,6 +277,10 @@ class TextParseStep implements Step {
     readonly drop: boolean,
   ) {}
 
+  needs(after: FieldNeeds): FieldNeeds {
+    return this.field === undefined ? after : needsWith(after, [this.field]);
+  }
+
   run(work: Work): void {
     const { format, read, field, drop } = this;
     for (let i = 0; i < work.lines; i++) {
@@ -240,6 +310,10 @@ class SyslogStep implements Step {
   readonly #parser = new SyslogParser();
 
   constructor(readonly field: string | undefined, readonly drop: boolean) {}
+
+  needs(after: FieldNeeds): FieldNeeds {
+    return this.field === undefined ? after : needsWith(after, [this.field]);
+  }
 
   run(work: Work): void {
     const now = work.input.receivedAt;

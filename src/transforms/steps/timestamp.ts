@@ -7,7 +7,7 @@
  */
 
 import { timeMsOf } from "../../protocols/fields.ts";
-import { defineStep, type Step } from "../step.ts";
+import { defineStep, needsWith, type Step } from "../step.ts";
 import type { Work } from "../work.ts";
 
 /** The `timestamp` step. */
@@ -46,6 +46,7 @@ export const timestampStep = defineStep({
           }
         }
       },
+      needs: (after) => needsWith(after, names),
     } satisfies Step;
   },
 });
