@@ -451,7 +451,12 @@ function poll(req: Request, url: URL, store: AgentConfigStore): Response {
   }
   const etag = `"${entry.version}"`;
   const seen = req.headers.get("if-none-match");
-  if (seen !== null && seen.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) {
+  // The version quoted as ETags are, or bare (a hand-made request), weak or not; `*` any.
+  const same = (tag: string) => {
+    const bare = tag.trim().replace(/^W\//, "");
+    return bare === etag || bare === String(entry.version) || bare === "*";
+  };
+  if (seen !== null && seen.split(",").some(same)) {
     return new Response(null, { status: 304, headers: { etag } });
   }
   return json(200, { name: entry.name, version: entry.version, config: entry.config }, { etag });

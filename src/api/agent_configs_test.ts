@@ -98,6 +98,7 @@ Deno.test("agent configs: versions, matching by id, host glob or all, ETag and 3
   got = await poll("id=a1&host=db-1");
   assert.equal(JSON.parse(got.body).name, "all");
   assert.equal((await poll("id=a1&host=db-1", '"1"')).status, 304);
+  assert.equal((await poll("id=a1&host=db-1", 'W/"0", 1')).status, 304);
   // A change gives a new version: the old ETag no longer matches.
   await put("all", { match: {}, config: { ...CONFIG, scan_interval: "2s" } });
   got = await poll("id=a1&host=db-1", '"1"');
