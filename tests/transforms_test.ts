@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, send } from "./_server.ts";
-import { ingest, runCli, until } from "./_http.ts";
+import { ingest, runCli, SseTail, type TailLine, until } from "./_http.ts";
 
 const PERMISSIONS = [
   "--allow-net",
@@ -130,6 +130,51 @@ Deno.test("serve -config with transforms: parsed, levelled, filtered, routed, co
       await metrics(),
       /logboom_transform_lines_in_total\{pipeline="app",step="0",type="parse"\} 8\n/,
     );
+    server.child.kill("SIGTERM");
+    assert.equal((await server.status()).code, 0, server.stderr());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("rules give what is read: a template's field always, every field while a live tail is open", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-transforms-" });
+  try {
+    const tcpPort = freePort();
+    const httpPort = freePort();
+    await Deno.writeTextFile(
+      join(dir, "logboom.yaml"),
+      `
+log_level: info
+http: { address: "127.0.0.1:${httpPort}" }
+inputs:
+  app: { type: tcp, address: "127.0.0.1:${tcpPort}", source: app }
+sinks:
+  file: { type: file, path: "logs/{fields.service}.log" }
+transforms:
+  app: { steps: [{ type: parse, format: json }, { type: level }] }
+`,
+    );
+    await using server = runCli(PERMISSIONS, ["serve", "-config", "logboom.yaml"], { cwd: dir });
+    await until(() => /Listening on/.test(server.stderr()), server.stderr);
+    const url = `http://127.0.0.1:${httpPort}`;
+    const read = (name: string) => Deno.readTextFile(join(dir, "logs", name)).catch(() => "");
+    const a = '{"service":"billing","user":"bob","level":"warn","msg":"a"}';
+    const b = '{"service":"auth","user":"ann","level":"info","msg":"b"}';
+    // No tail: the template's field files each line.
+    await send(tcpPort, `${a}\n${b}\n`);
+    await until(async () => (await read("billing.log")) === `${a}\n`, server.stderr);
+    assert.equal(await read("auth.log"), `${b}\n`);
+    // A tail filters on a field no sink reads, and sees every field.
+    const tail = await SseTail.open(url, "?field.user=bob");
+    await send(tcpPort, `${b}\n${a}\n`);
+    await tail.wait((t) => t.lines.length >= 1);
+    const [line] = tail.lines as (TailLine & { level?: string; fields?: unknown })[];
+    assert.equal(line.line, a);
+    assert.equal(line.level, "warn");
+    assert.deepEqual(line.fields, { service: "billing", user: "bob", level: "warn", msg: "a" });
+    await tail.close();
+    await until(async () => (await read("billing.log")) === `${a}\n${a}\n`, server.stderr);
     server.child.kill("SIGTERM");
     assert.equal((await server.status()).code, 0, server.stderr());
   } finally {
