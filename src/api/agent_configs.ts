@@ -339,6 +339,21 @@ export function checkEntry(name: string, body: unknown): ConfigProblem[] {
   for (const key of Object.keys(AGENT_OWN)) {
     if (own[key] !== undefined) problems.push({ key: `config.${key}`, problem: AGENT_OWN[key] });
   }
+  // Agents run in folders of their own: a relative path would mean something else on each.
+  if (Array.isArray(own.inputs)) {
+    own.inputs.forEach((input, i) => {
+      const paths = (input as { paths?: unknown } | null)?.paths;
+      if (!Array.isArray(paths)) return;
+      paths.forEach((path, j) => {
+        if (typeof path === "string" && path !== "" && !path.startsWith("/")) {
+          problems.push({
+            key: `config.inputs[${i}].paths[${j}]`,
+            problem: `must be an absolute path in a central config, got ${JSON.stringify(path)}`,
+          });
+        }
+      });
+    });
+  }
   // The agent's own checker, with what each agent adds for itself.
   const whole = {
     ...own,

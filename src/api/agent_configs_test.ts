@@ -47,7 +47,7 @@ Deno.test("agent configs: PUT checks the whole config and answers every problem 
       state_dir: "/x",
       token: "t",
       colour: "blue",
-      inputs: [{ paths: [] }],
+      inputs: [{ paths: [] }, { source: "b", paths: ["logs/*.log"] }],
       batch: { max_wait: "soon" },
     },
   });
@@ -57,12 +57,13 @@ Deno.test("agent configs: PUT checks the whole config and answers every problem 
     "match.hosts[1]",
     "config.state_dir",
     "config.token",
+    "config.inputs[1].paths[0]",
     "config.colour",
     "config.inputs[0].source",
     "config.inputs[0].paths",
     "config.batch.max_wait",
   ]);
-  assert.match(body.error, /^7 problems: match\.hosts\[1\]: /);
+  assert.match(body.error, /^8 problems: match\.hosts\[1\]: /);
   assert.match(body.problems[1].problem, /-stateDir/);
   // Nothing was stored.
   assert.deepEqual((await (await call("/api/v1/agent-configs")).json()).configs, []);
