@@ -98,7 +98,7 @@ export function renderReference(example: string): string {
     "takes the next batch; the others keep running as they were, with their counters and the " +
     "last level of each stream. A section added to a server started without one applies " +
     "the same way (a server started from a config file always has the stage; with no " +
-    "pipeline it costs a batch one lookup of its source).",
+    "pipeline yet it passes batches on untouched).",
     "- `alerts`: an alert whose keys did not change keeps its window, its state (firing or not) " +
     "and its counters; a changed one starts anew, with an empty window; a removed one stops " +
     "(its unsent notifications are given up, logged; a firing one is not told resolved).",

@@ -32,10 +32,15 @@ Deno.test("parse json gives only the fields read after it; lines and levels are 
   const none = run(STEPS, NO_FIELDS);
   assert.deepEqual(none.lines, all.lines);
   assert.deepEqual(none.levels, ["info", "error", "error", "warn"]);
-  // Nobody reads fields: the level step's names alone were picked.
-  assert.deepEqual(none.fields, [{ level: "info" }, { level: "error" }, {
-    _parse_error: "json: not JSON",
-  }, { lvl: "warn" }]);
+  // Nobody reads fields after the stage: the level step's names alone were picked, and the
+  // batch goes on without them.
+  assert.equal(none.fields, undefined);
+  assert.deepEqual(run(STEPS, new Set(["msg"])).fields, [
+    { level: "info", msg: "up" },
+    { level: "error", msg: "boom" },
+    { _parse_error: "json: not JSON" },
+    { lvl: "warn", msg: "slow" },
+  ]);
   // Read whole: the line with 01 does not parse (its level is guessed from the text).
   assert.deepEqual(all.fields?.[0], { level: "info", msg: "up", user: "bob" });
   assert.deepEqual(all.fields?.[1], { _parse_error: "json: not JSON" });

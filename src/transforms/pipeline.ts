@@ -197,6 +197,7 @@ export class Transforms {
       }
       for (let j = 0; j < pipelines.length; j++) pipelines[j].run(work, afters[j]);
     }
-    return { batch: work.finish(), pipelines, work };
+    const ownFields = after === "all" || after.size > 0;
+    return { batch: work.finish({ ownFields }), pipelines, work };
   }
 }

@@ -8,8 +8,9 @@
  * The per-source counters (`/api/v1/sources`, `logboom_received_lines_total`) are a tap before
  * the steps: they count lines received, dropped ones included.
  *
- * With no `transforms` section the server has no stage at all: inputs write to the router, and
- * nothing on the hot path changes.
+ * A server started from flags alone has no stage: inputs write to the router. One started from a
+ * config file always has one, so that rules can come by reload; until a pipeline runs, it passes
+ * batches on untouched (one check per batch).
  *
  * @module
  */

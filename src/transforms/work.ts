@@ -336,8 +336,11 @@ export class Work {
    * The batch the steps made: the input itself when nothing changed, `undefined` when every
    * line was dropped. A batch with a stream mark whose line count changed keeps counting the
    * input's lines in its mark (see {@linkcode markOf}).
+   *
+   * @param options `ownFields: false`: leave out the fields the steps made (when the input had
+   *   none): nothing after the stage reads them.
    */
-  finish(): Batch | undefined {
+  finish(options: { ownFields?: boolean } = {}): Batch | undefined {
     this.compact();
     if (this.live === 0) return undefined;
     if (!this.#changed) return this.input;
@@ -353,7 +356,13 @@ export class Work {
     if (input.mark !== undefined) batch.mark = markOf(input.mark, input.lines, this.lines);
     if (this.#times !== undefined) batch.times = this.#times;
     if (this.#levels !== undefined) batch.levels = this.#levels;
-    if (this.#fields !== undefined) batch.fields = this.#fields;
+    // Fields the steps made only for themselves (nothing after the stage reads any) are left
+    // behind: the live ring would otherwise keep them alive, for a backfill that shows only what
+    // was read anyway.
+    const made = input.fields === undefined;
+    if (this.#fields !== undefined && (options.ownFields !== false || !made)) {
+      batch.fields = this.#fields;
+    }
     return batch;
   }
 }
