@@ -18,6 +18,8 @@
  *   `imptcp`; bar 2x rsyslog's lines/s (`scripts/bench_syslog.ts`).
  * - `udp`: lines received versus sent over UDP (raw and syslog) at the highest rate where rsyslog
  *   `imudp` loses nothing, and at twice it (`scripts/bench_syslog.ts`).
+ * - `page`: the web page's live tail in headless Chromium at 10,000 lines/s for 60 s: no long task
+ *   over 100 ms, a bounded JS heap (`scripts/bench_page.ts`); not in the default run.
  *
  * ```sh
  * deno task bench                          # every scenario, 3 rounds each
@@ -117,6 +119,12 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: 
       "nothing and at 2x",
     yardstick: false,
     needs: "Go and rsyslog",
+  },
+  page: {
+    help: "the web page's live tail in headless Chromium at 10,000 lines/s for 60 s: long tasks " +
+      "and JS heap (not in the default run)",
+    yardstick: false,
+    needs: "/usr/bin/chromium",
   },
 };
 
@@ -331,6 +339,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   store: benchStore,
   rotate: benchRotation,
   agent: async (rounds) => await (await import("./bench_agent.ts")).benchAgent(rounds),
+  page: async (rounds) => await (await import("./bench_page.ts")).benchPage(rounds),
   http: benchHttp,
   protocols: benchProtocols,
   rules: (rounds) => benchRules(rounds, load),

@@ -1,12 +1,13 @@
 // The live tail: lines as they arrive, newest at the bottom, filtered on the server.
 //
-// The list is drawn without Preact: lines arrive at up to tens of thousands a second, so they
-// are queued as they are read and put in the page once per animation frame, at most WINDOW of
-// them, and the oldest rows are removed past WINDOW; everything else is counted. Scrolling up
-// (or Pause) pauses: new lines wait (the last WINDOW of them) and are counted in "paused, N new
-// lines" until Resume. The stream is the SSE tail read with fetch (EventSource cannot send the
-// token); after a network cut it reconnects with the last cursor as Last-Event-ID, and the
-// server tells how many lines were missed.
+// The list is drawn without Preact, and only the rows on screen exist: lines arrive at up to
+// tens of thousands a second, so they are queued as they are read, and once per animation frame
+// the last WINDOW of them are kept (everything else is counted) and the few dozen rows in view
+// are filled in (a tall spacer gives the scroll bar its length). Scrolling up (or Pause) pauses:
+// new lines wait (the last WINDOW of them) and are counted in "paused, N new lines" until
+// Resume. The stream is the SSE tail read with fetch (EventSource cannot send the token); after
+// a network cut it reconnects with the last cursor as Last-Event-ID, and the server tells how
+// many lines were missed.
 
 import { useEffect, useRef, useState } from "./vendor/hooks.js";
 import {
@@ -75,6 +76,11 @@ function fieldValue(fields, name) {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
+/** `text` cut or padded to `width` characters. */
+function pad(text, width) {
+  return text.length > width ? text.slice(0, width - 1) + "…" : text.padEnd(width);
+}
+
 function shortTime(ts) {
   const date = new Date(ts);
   if (Number.isNaN(date.getTime())) return "";
@@ -83,25 +89,53 @@ function shortTime(ts) {
     pad(date.getMilliseconds(), 3);
 }
 
+/** Height of a row, in CSS pixels (the style sheet's `.lines .row`). */
+const ROW = 18;
+
 /** The tail's connection and the list it fills; independent of Preact. */
 class TailEngine {
   /**
-   * @param {HTMLElement} list the scrolling element rows go into.
+   * @param {HTMLElement} list the scrolling element the rows go into.
    * @param {(stats: object) => void} onStats called when the counters change (throttled).
+   * @param {(item: object | null) => void} onSelect called when the selected line changes.
    */
-  constructor(list, onStats) {
+  constructor(list, onStats, onSelect) {
     this.list = list;
     this.onStats = onStats;
-    this.rows = new WeakMap();
+    this.onSelect = onSelect;
+    this.items = [];
     this.pending = [];
     this.paused = false;
     this.frame = 0;
     this.statsTimer = 0;
     this.columns = [];
     this.selected = null;
+    this.spacer = document.createElement("div");
+    this.spacer.className = "rows-height";
+    this.pool = document.createElement("div");
+    this.pool.className = "rows";
+    list.replaceChildren(this.spacer, this.pool);
+    this.viewHeight = list.clientHeight;
+    this.resize = new ResizeObserver(() => {
+      this.viewHeight = list.clientHeight;
+      this.#schedule();
+    });
+    this.resize.observe(list);
     this.reset();
+    // Only the user's own scrolling pauses (the list's own moves to the bottom never do): a wheel
+    // or touch upwards, a press on the scroll bar, or keys (see TailView).
     this.onScroll = () => this.#scrolled();
+    this.onWheel = (e) => e.deltaY < 0 && this.#scrollable() && this.pause();
+    this.onPointer = (e) => e.target === list && this.#scrollable() && this.pause();
+    this.onTouch = () => this.#scrollable() && this.pause();
     list.addEventListener("scroll", this.onScroll, { passive: true });
+    list.addEventListener("wheel", this.onWheel, { passive: true });
+    list.addEventListener("pointerdown", this.onPointer);
+    list.addEventListener("touchmove", this.onTouch, { passive: true });
+  }
+
+  #scrollable() {
+    return this.items.length * ROW > this.list.clientHeight;
   }
 
   reset() {
@@ -122,10 +156,11 @@ class TailEngine {
     this.stop();
     this.columns = columns;
     this.pending = [];
-    this.list.replaceChildren();
-    this.selected = null;
+    this.items = [];
     this.paused = false;
+    this.select(null);
     this.reset();
+    this.#render();
     this.#publish(true);
     this.abort = new AbortController();
     this.#run(query, this.abort.signal);
@@ -140,7 +175,11 @@ class TailEngine {
   destroy() {
     this.stop();
     clearTimeout(this.statsTimer);
+    this.resize.disconnect();
     this.list.removeEventListener("scroll", this.onScroll);
+    this.list.removeEventListener("wheel", this.onWheel);
+    this.list.removeEventListener("pointerdown", this.onPointer);
+    this.list.removeEventListener("touchmove", this.onTouch);
   }
 
   async #run(query, signal) {
@@ -215,81 +254,84 @@ class TailEngine {
     this.pending.push(item);
     // Only the last WINDOW can ever be shown: older ones are counted, not kept.
     if (this.pending.length > 2 * WINDOW) this.pending.splice(0, this.pending.length - WINDOW);
-    if (!this.paused && this.frame === 0) this.frame = requestAnimationFrame(() => this.#flush());
+    if (!this.paused) this.#schedule();
     this.#publish(false);
   }
 
-  /** Puts the queued lines in the page: one DOM update per frame. */
-  #flush() {
+  #schedule() {
+    if (this.frame === 0) this.frame = requestAnimationFrame(() => this.#frame());
+  }
+
+  /** Once per frame: the queued lines join the window (unless paused), and the view is drawn. */
+  #frame() {
     this.frame = 0;
-    if (this.paused || this.pending.length === 0) return;
-    const items = this.pending.length > WINDOW ? this.pending.slice(-WINDOW) : this.pending;
-    this.pending = [];
-    const fragment = document.createDocumentFragment();
-    for (const item of items) fragment.append(this.#row(item));
-    const list = this.list;
-    list.append(fragment);
-    let extra = list.childElementCount - WINDOW;
-    while (extra-- > 0) {
-      const first = list.firstElementChild;
-      if (first === this.selected) this.selected = null;
-      first.remove();
+    if (!this.paused && this.pending.length > 0) {
+      const items = this.items;
+      for (const item of this.pending) items.push(item);
+      this.pending = [];
+      if (items.length > WINDOW) items.splice(0, items.length - WINDOW);
+      this.stats.shown = items.length;
+      this.#publish(false);
     }
-    this.programmatic = true;
-    list.scrollTop = list.scrollHeight;
-    this.stats.shown = list.childElementCount;
-    this.#publish(false);
+    this.#render();
   }
 
-  #row(item) {
-    const row = document.createElement("div");
-    if (item.dropped !== undefined) {
-      row.className = "row marker";
-      row.textContent = `${formatNumber(item.dropped)} lines skipped here (dropped for this tail)`;
-      return row;
+  /** Fills the rows in view; while following, keeps the view at the bottom. */
+  #render() {
+    // Read fresh: the banners above the list change its height before any resize event.
+    this.viewHeight = this.list.clientHeight;
+    const total = this.items.length;
+    const height = total * ROW;
+    this.spacer.style.height = `${height}px`;
+    let top;
+    if (this.paused) top = this.list.scrollTop;
+    else {
+      top = Math.max(0, height - this.viewHeight);
+      if (this.list.scrollTop !== top) this.list.scrollTop = top;
     }
-    if (item.note !== undefined) {
-      row.className = "row marker";
-      row.textContent = item.note;
-      return row;
+    const first = Math.min(Math.floor(top / ROW), Math.max(0, total - 1));
+    const count = Math.max(0, Math.min(total - first, Math.ceil(this.viewHeight / ROW) + 1));
+    this.pool.style.transform = `translateY(${first * ROW}px)`;
+    const pool = this.pool;
+    while (pool.childElementCount < count) pool.append(newRow());
+    while (pool.childElementCount > count) pool.lastElementChild.remove();
+    let row = pool.firstElementChild;
+    for (let i = 0; i < count; i++, row = row.nextElementSibling) {
+      this.#fill(row, this.items[first + i], first + i);
     }
-    row.className = item.level ? `row lv-${item.level}` : "row";
-    const time = document.createElement("span");
-    time.className = "c-time";
-    time.textContent = shortTime(item.ts);
-    const source = document.createElement("span");
-    source.className = "c-source";
-    source.textContent = item.source ?? "";
-    const level = document.createElement("span");
-    level.className = "c-level";
-    level.textContent = item.level ?? "";
-    row.append(time, source, level);
+  }
+
+  #fill(row, item, index) {
+    const selected = item === this.selected;
+    row.dataset.index = String(index);
+    if (row.item === item && row.selected === selected) return;
+    row.item = item;
+    row.selected = selected;
+    const [head, text] = row.children;
+    if (item.dropped !== undefined || item.note !== undefined) {
+      row.className = "row marker";
+      head.textContent = "";
+      text.textContent = item.note ??
+        `${formatNumber(item.dropped)} lines skipped here (dropped for this tail)`;
+      return;
+    }
+    row.className = `row${item.level ? ` lv-${item.level}` : ""}${selected ? " sel" : ""}`;
+    let meta = `${shortTime(item.ts)} ${pad(item.source ?? "", 10)} ${pad(item.level ?? "", 5)}`;
     if (this.columns.length > 0) {
       const fields = fieldsOf(item);
-      for (const name of this.columns) {
-        const cell = document.createElement("span");
-        cell.className = "c-field";
-        cell.textContent = fieldValue(fields, name);
-        row.append(cell);
-      }
+      for (const name of this.columns) meta += ` ${pad(fieldValue(fields, name), 16)}`;
     }
-    const text = document.createElement("span");
-    text.className = "c-line";
+    head.textContent = meta + " ";
     text.textContent = item.line;
-    row.append(text);
-    this.rows.set(row, item);
-    return row;
   }
 
   #scrolled() {
     const list = this.list;
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 4;
-    if (this.programmatic) {
-      this.programmatic = false;
-      if (atBottom) return;
-    }
-    if (!atBottom && !this.paused) this.pause();
-    else if (atBottom && this.paused) this.resume();
+    this.viewHeight = list.clientHeight;
+    // Paused, the user scrolled back to the bottom: follow again.
+    const atBottom = list.scrollTop + this.viewHeight >= this.items.length * ROW - 4;
+    if (atBottom && this.paused && this.#scrollable()) this.resume();
+    else this.#schedule();
   }
 
   pause() {
@@ -297,8 +339,6 @@ class TailEngine {
     this.paused = true;
     this.stats.paused = true;
     this.stats.newWhilePaused = 0;
-    cancelAnimationFrame(this.frame);
-    this.frame = 0;
     this.#publish(true);
   }
 
@@ -306,84 +346,105 @@ class TailEngine {
     this.paused = false;
     this.stats.paused = false;
     this.stats.newWhilePaused = 0;
-    this.#flush();
-    this.programmatic = true;
-    this.list.scrollTop = this.list.scrollHeight;
+    this.#frame();
     this.#publish(true);
   }
 
   /** The line of a row element, or undefined (markers). */
-  itemOf(row) {
-    return row === null ? undefined : this.rows.get(row);
+  itemAt(row) {
+    const item = row === null ? undefined : this.items[Number(row.dataset.index)];
+    return item === undefined || item.line === undefined ? undefined : item;
   }
 
-  select(row) {
-    this.selected?.classList.remove("sel");
-    this.selected = row;
-    if (row !== null) {
-      row.classList.add("sel");
-      row.scrollIntoView({ block: "nearest" });
-    }
-    this.#publish(true);
+  select(item) {
+    this.selected = item;
+    this.onSelect(item);
+    this.#schedule();
   }
 
-  /** Shows (or hides) a row's fields under it, with a button per field to make it a column. */
-  toggleDetail(row, onColumn) {
-    const open = row.querySelector(".detail");
-    if (open !== null) {
-      open.remove();
-      return;
+  /** Selects the line `step` rows from the selected one (or the last), and shows it; pauses. */
+  move(step) {
+    this.pause();
+    const items = this.items;
+    let index = this.selected === null ? items.length : items.indexOf(this.selected);
+    do index += step; while (index >= 0 && index < items.length && items[index].line === undefined);
+    if (index < 0 || index >= items.length) return;
+    this.select(items[index]);
+    const top = this.list.scrollTop;
+    if (index * ROW < top) this.list.scrollTop = index * ROW;
+    else if ((index + 1) * ROW > top + this.viewHeight) {
+      this.list.scrollTop = (index + 1) * ROW - this.viewHeight;
     }
-    const item = this.itemOf(row);
-    if (item === undefined) return;
-    const detail = document.createElement("div");
-    detail.className = "detail";
-    const fields = fieldsOf(item);
-    const entries = Object.entries({
-      source: item.source,
-      host: item.host,
-      time: new Date(item.ts).toISOString(),
-      ...(item.level ? { level: item.level } : {}),
-    });
-    const table = document.createElement("dl");
-    const add = (key, value, column) => {
-      const dt = document.createElement("dt");
-      dt.textContent = key;
-      const dd = document.createElement("dd");
-      dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
-      if (column) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "small";
-        button.textContent = this.columns.includes(key) ? "remove column" : "as column";
-        button.addEventListener("click", (e) => {
-          e.stopPropagation();
-          onColumn(key);
-        });
-        dd.append(" ", button);
-      }
-      table.append(dt, dd);
-    };
-    for (const [key, value] of entries) add(key, value, false);
-    if (fields === undefined) add("fields", "none (a plain line)", false);
-    else for (const [key, value] of Object.entries(fields)) add(key, value ?? "", true);
-    detail.append(table);
-    row.append(detail);
   }
 
   #publish(now) {
     if (now) {
       clearTimeout(this.statsTimer);
       this.statsTimer = 0;
-      this.onStats({ ...this.stats, selected: this.selected !== null });
+      this.onStats({ ...this.stats });
       return;
     }
     if (this.statsTimer !== 0) return;
     this.statsTimer = setTimeout(() => {
       this.statsTimer = 0;
-      this.onStats({ ...this.stats, selected: this.selected !== null });
+      this.onStats({ ...this.stats });
     }, 250);
   }
+}
+
+function newRow() {
+  const row = document.createElement("div");
+  const head = document.createElement("span");
+  head.className = "c-meta";
+  const text = document.createElement("span");
+  text.className = "c-line";
+  row.append(head, text);
+  return row;
+}
+
+/** The selected line: its fields (each can become a column), copy, open in search. */
+function LineDetail({ item, columns, onColumn, onCopy, copied, onSearch, onClose }) {
+  const fields = fieldsOf(item);
+  const base = {
+    time: new Date(item.ts).toISOString(),
+    source: item.source,
+    host: item.host,
+    ...(item.level ? { level: item.level } : {}),
+  };
+  const show = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : String(v ?? ""));
+  return html`
+    <div class="detail" role="region" aria-label="Selected line">
+      <div class="tailbar">
+        <strong>Selected line</strong>
+        <button type="button" onClick=${onCopy} title="c">${copied || "Copy"}</button>
+        <button type="button" onClick=${onSearch} title="s">Open in search</button>
+        <span class="spacer"></span>
+        <button type="button" onClick=${onClose} title="Escape">Close</button>
+      </div>
+      <pre class="line-text">${item.line}</pre>
+      <dl>
+          ${Object.entries(base).map(([k, v]) =>
+            html`
+              <dt>${k}</dt>
+              <dd>${show(v)}</dd>
+            `
+          )}
+          ${fields === undefined
+            ? html`
+              <dt>fields</dt>
+              <dd class="muted">none (a plain line)</dd>
+            `
+            : Object.entries(fields).map(([k, v]) =>
+              html`
+                <dt>${k}</dt>
+                <dd>${show(v)}
+                          <button type="button" class="small" onClick=${() => onColumn(k)}>
+                            ${columns.includes(k) ? "remove column" : "as column"}</button></dd>
+              `
+            )}
+        </dl>
+    </div>
+  `;
 }
 
 /** The filters form; its inputs start from the URL and apply on submit (Enter). */
@@ -439,13 +500,15 @@ export function TailView({ params }) {
   const listRef = useRef(null);
   const engine = useRef(null);
   const [stats, setStats] = useState({ state: "connecting", received: 0, shown: 0, dropped: 0 });
+  const [selected, setSelected] = useState(null);
+  const [detail, setDetail] = useState(true);
   const [copied, setCopied] = useState("");
   const query = tailQuery(params);
   const columns = columnsOf(params);
   const colsKey = columns.join(",");
 
   useEffect(() => {
-    engine.current = new TailEngine(listRef.current, setStats);
+    engine.current = new TailEngine(listRef.current, setStats, setSelected);
     return () => engine.current.destroy();
   }, []);
   useEffect(() => {
@@ -459,96 +522,80 @@ export function TailView({ params }) {
     else out.set("cols", next.join(","));
     navigate("tail", out);
   };
-  const selectedItem = () => engine.current?.itemOf(engine.current.selected);
   const copy = async () => {
-    const item = selectedItem();
-    if (item === undefined) return;
-    setCopied((await copyText(item.line)) ? "Copied" : "Copy failed");
+    if (selected === null) return;
+    setCopied((await copyText(selected.line)) ? "Copied" : "Copy failed");
     setTimeout(() => setCopied(""), 1500);
   };
   const openInSearch = () => {
-    const item = selectedItem();
-    if (item === undefined) return;
-    const ts = Number(item.ts);
+    if (selected === null) return;
+    const ts = Number(selected.ts);
     navigate("search", {
-      q: item.line.slice(0, 500),
-      source: item.source,
+      q: selected.line.slice(0, 500),
+      source: selected.source,
       from: new Date(ts - 60_000).toISOString(),
       to: new Date(ts + 60_000).toISOString(),
       open: "first",
     });
   };
-  const expand = () => {
-    const row = engine.current?.selected;
-    if (row) engine.current.toggleDetail(row, toggleColumn);
-  };
   const onClick = (e) => {
-    const row = e.target.closest(".row");
-    if (row === null || row.classList.contains("marker") || e.target.closest(".detail")) return;
-    if (engine.current.selected === row) expand();
-    else engine.current.select(row);
+    const item = engine.current.itemAt(e.target.closest(".row"));
+    if (item === undefined) return;
+    if (item === selected) setDetail(!detail);
+    else {
+      setDetail(true);
+      engine.current.select(item);
+    }
   };
   const onKey = (e) => {
     const eng = engine.current;
-    const move = (row) => {
-      while (row !== null && row.classList.contains("marker")) {
-        row = e.key === "ArrowUp" ? row.previousElementSibling : row.nextElementSibling;
-      }
-      if (row !== null) eng.select(row);
-    };
-    if (e.key === "ArrowDown") {
-      move(eng.selected?.nextElementSibling ?? listRef.current.firstElementChild);
-    } else if (e.key === "ArrowUp") {
-      move(eng.selected?.previousElementSibling ?? listRef.current.lastElementChild);
-    } else if (e.key === "Enter") expand();
+    if (e.key === "ArrowDown") eng.move(1);
+    else if (e.key === "ArrowUp") eng.move(-1);
+    else if (e.key === "Enter") setDetail(!detail);
     else if (e.key === "c") copy();
     else if (e.key === "s") openInSearch();
     else if (e.key === "p") eng.paused ? eng.resume() : eng.pause();
     else if (e.key === "End") eng.resume();
-    else if (e.key === "Escape") eng.select(null);
+    else if (e.key === "PageUp" || e.key === "Home") {
+      eng.pause();
+      return; // the list scrolls as usual
+    } else if (e.key === "Escape") eng.select(null);
     else return;
     e.preventDefault();
   };
 
-  return html`
-    <section class="view tail" aria-label="Live tail">
-      <${TailFilters} key=${query + "|" + colsKey} params=${params} />
-      <div class="tailbar">
-          <span class=${`state st-${stats.state}`} role="status">${stateText(stats)}</span>
-          <span class="counts" aria-live="off">
-            ${formatNumber(stats.received)} lines received; showing the last ${formatNumber(
-              stats.shown,
-            )}
-            ${stats.dropped > 0
-              ? html`; <strong>${formatNumber(stats.dropped)} dropped</strong>`
-              : ""}
-          </span>
-          ${columns.length > 0
-            ? html`<span class="muted">columns: ${columns.join(", ")}</span>`
-            : ""}
-          <span class="spacer"></span>
-          ${stats.selected
-            ? html`
-              <span class="actions">
-                <button type="button" onClick=${expand} title="Enter">Fields</button>
-                <button type="button" onClick=${copy} title="c">${copied || "Copy"}</button>
-                <button type="button" onClick=${openInSearch} title="s">Open in search</button>
-              </span>
-            `
-            : ""}
-          <button type="button" class="pause" onClick=${() =>
-            stats.paused ? engine.current.resume() : engine.current.pause()} title="p">
-            ${stats.paused ? "Resume" : "Pause"}
-          </button>
-        </div>
-      <div class="paused" role="status" hidden=${!stats.paused}>
-          Paused, ${formatNumber(stats.newWhilePaused ?? 0)} new lines.
-          <button type="button" class="resume" onClick=${() =>
-            engine.current.resume()}>Resume</button>
-        </div>
-      <div class="lines" key="lines" ref=${listRef} tabindex="0" role="log" aria-live="off"
-        aria-label="Lines; arrows select, Enter shows fields, c copies, s opens in search, p pauses"
-        onClick=${onClick} onKeyDown=${onKey}></div>
-    </section>
-  `;
+  return html`<section class="view tail" aria-label="Live tail">
+    <${TailFilters} key=${query + "|" + colsKey} params=${params} />
+    <div class="tailbar">
+      <span class=${`state st-${stats.state}`} role="status">${stateText(stats)}</span>
+      <span class="counts" aria-live="off">
+        ${formatNumber(stats.received)} lines received; showing the last ${
+    formatNumber(stats.shown)
+  }
+        ${stats.dropped > 0 ? html`; <strong>${formatNumber(stats.dropped)} dropped</strong>` : ""}
+      </span>
+      ${columns.length > 0 ? html`<span class="muted">columns: ${columns.join(", ")}</span>` : ""}
+      <span class="spacer"></span>
+      <button type="button" class="pause" title="p" onClick=${() =>
+    stats.paused ? engine.current.resume() : engine.current.pause()}>
+        ${stats.paused ? "Resume" : "Pause"}
+      </button>
+    </div>
+    <div class="paused" role="status" hidden=${!stats.paused}>
+      Paused, ${formatNumber(stats.newWhilePaused ?? 0)} new lines.
+      <button type="button" class="resume" onClick=${() => engine.current.resume()}>Resume</button>
+    </div>
+    <div class="lines" key="lines" ref=${listRef} tabindex="0" role="log" aria-live="off"
+      aria-label="Lines; arrows select, Enter shows fields, c copies, s opens in search, p pauses"
+      onClick=${onClick} onKeyDown=${onKey}></div>
+    ${
+    selected !== null && detail
+      ? html`
+        <${LineDetail} key="detail" item=${selected}
+          columns=${columns} onColumn=${toggleColumn} onCopy=${copy} copied=${copied}
+          onSearch=${openInSearch} onClose=${() => engine.current.select(null)} />
+      `
+      : ""
+  }
+  </section>`;
 }

@@ -75,7 +75,8 @@ Deno.test({
     ]);
     await waitForLine(page, "retrying charge");
     assert.deepEqual((await tailLines(page)).sort(), ["card declined", "retrying charge"]);
-    assert.equal(await page.textContent(".row.lv-error .c-level"), "error");
+    assert.equal(await page.textContent(".row.lv-error .c-line"), "card declined");
+    assert.match(await page.textContent(".row.lv-error .c-meta") ?? "", / billing +error /);
     // The link reproduces the view: a new page on the same URL has the filter set.
     const again = await page.context().newPage();
     await again.goto(page.url());
