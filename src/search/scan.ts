@@ -1,6 +1,6 @@
 /**
  * Scanning one stored file for a query: the time index picks the byte ranges the time range can
- * hold, each range is read backward in blocks of 1 MiB (newest line first), the text is found in
+ * hold, each range is read backward in blocks of 4 MiB (newest line first), the text is found in
  * the raw bytes (`find_bytes.ts`) and only lines that hold it are decoded and checked against
  * the other filters. Memory is bounded by the block and the longest line held whole
  * ({@linkcode MAX_LINE}); a longer line is searched and shown in pieces of that size.
@@ -18,7 +18,7 @@ import { openRandom, type RandomReader, streamGzip } from "./reader.ts";
 /** Most text of hits held from one `.gz` file before they are answered. */
 const MAX_HELD_BYTES = 64 * 1024 * 1024;
 /** Bytes read at a time. */
-export const BLOCK = 1024 * 1024;
+export const BLOCK = 4 * 1024 * 1024;
 /** The longest line held whole; longer ones are handled in pieces of this size. */
 export const MAX_LINE = 1024 * 1024;
 /**
@@ -427,7 +427,7 @@ export class Scanner {
  * pausing with them) but costs about 2.3 ms here (nested timeouts are clamped), so slices are
  * longer than ingestion's 4 ms: 1 GB takes about 10 turns.
  */
-const SLICE_MS = 16;
+const SLICE_MS = 20;
 
 function clockTurns(): { due(): boolean; pause(): Promise<void> } {
   let clock = performance.now();
