@@ -208,7 +208,7 @@ export class Pipeline {
       // With no pipeline a batch costs the stage one lookup of its source.
       this.#stage = new TransformStage(this.#router, compiledTransforms(config.transforms ?? {}), {
         tap: this.#sources,
-        needs: fieldNeedsOf(this.#sinks),
+        needs: fieldNeedsOf(this.#sinks, this.#alerts?.fieldNames),
       });
     }
     const context = this.#contextFor(config, this.#sinks);
@@ -480,7 +480,9 @@ export class Pipeline {
       });
     });
     // The batches from now on go to the new sinks: the rules give what those read.
-    if (this.#stage !== undefined) this.#stage.needs = fieldNeedsOf(sinks);
+    if (this.#stage !== undefined) {
+      this.#stage.needs = fieldNeedsOf(sinks, this.#alerts?.fieldNames);
+    }
     const file = sinks.find((s) => s.fsync !== undefined);
     if (this.#marks !== undefined && file !== undefined) this.#marks.sync = file.fsync === "batch";
     this.#gate.max = next.net.max_connections;
@@ -669,8 +671,12 @@ async function openMarks(
  * the JSON format, all while a live tail is open. The rules give only those (`parse: json`
  * picks them). The same object while it holds, so the rules plan their steps once for it.
  */
-function fieldNeedsOf(sinks: readonly BuiltSink[]): () => FieldNeeds {
-  let fixed: FieldNeeds = NO_FIELDS;
+function fieldNeedsOf(
+  sinks: readonly BuiltSink[],
+  alerts: ReadonlySet<string> = NO_FIELDS as ReadonlySet<string>,
+): () => FieldNeeds {
+  // The alerts' rules read their fields after the transforms, as sinks do.
+  let fixed: FieldNeeds = alerts.size === 0 ? NO_FIELDS : needsWith(NO_FIELDS, alerts);
   for (const { reads } of sinks) {
     if (reads?.fields !== true) continue;
     fixed = reads.fieldNames === undefined ? "all" : needsWith(fixed, reads.fieldNames);
