@@ -112,7 +112,7 @@ Deno.test("validate says OK for the example and exits 0", async () => {
   assert.equal(status.code, 0, cli.stderr());
   assert.match(
     cli.stdout(),
-    /example\.yaml: OK \(inputs: http, tcp, app, syslog, lines; sinks: file, live; transforms: app\)/,
+    /example\.yaml: OK \(inputs: http, tcp, app, syslog, lines; sinks: file, live; transforms: app; alerts: tcp_errors\)/,
   );
 });
 

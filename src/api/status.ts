@@ -158,6 +158,20 @@ export async function diskSpace(path: string): Promise<DiskSpace> {
 
 const SECRET_KEY = /token|passw|secret|api_?key|authorization|credential|signature/i;
 
+/** Keys holding a webhook's URL, whose path itself is often the secret (Slack, Discord). */
+const WEBHOOK_KEY = /webhook|hook_?url/i;
+
+/** A webhook's URL as its origin alone: `https://hooks.slack.com/***`. */
+function maskWebhook(text: string): string {
+  try {
+    const url = new URL(text);
+    const hidden = (url.pathname !== "/" && url.pathname !== "") || url.search !== "";
+    return url.origin + (hidden ? "/***" : "/");
+  } catch {
+    return "***";
+  }
+}
+
 /** A URL's password and secret-named query values masked; other text as it is. */
 function maskUrl(text: string): string {
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return text;
@@ -172,7 +186,8 @@ function maskUrl(text: string): string {
 /**
  * `value` as JSON would show it, with every secret replaced by `"***"`: the values of keys that
  * name one (`token`, `password`, `api_key`...), the password of URLs (`http://u:***@h`) and their
- * query values of such names (`?token=***`).
+ * query values of such names (`?token=***`), and a webhook's URL past its origin
+ * (`https://hooks.slack.com/***`).
  * Regular expressions show their source, sets and maps their entries.
  */
 export function maskSecrets(value: unknown, key = ""): unknown {
@@ -180,6 +195,7 @@ export function maskSecrets(value: unknown, key = ""): unknown {
   if (SECRET_KEY.test(key) && (typeof value !== "object" || Array.isArray(value))) {
     return value === "" ? "" : "***";
   }
+  if (WEBHOOK_KEY.test(key) && typeof value === "string") return maskWebhook(value);
   if (typeof value === "string") return maskUrl(value);
   if (typeof value !== "object") return typeof value === "bigint" ? String(value) : value;
   if (value instanceof RegExp) return value.source;

@@ -50,10 +50,13 @@ export async function runValidate(args: readonly string[]): Promise<number> {
     const transforms = config.transforms === undefined
       ? ""
       : `; transforms: ${Object.keys(config.transforms).join(", ") || "none"}`;
+    const alerts = config.alerts === undefined
+      ? ""
+      : `; alerts: ${Object.keys(config.alerts).join(", ") || "none"}`;
     console.log(
       `${parsed.file}: OK (inputs: ${inputs.join(", ")}; sinks: ${
         Object.keys(config.sinks).join(", ")
-      }${transforms})`,
+      }${transforms}${alerts})`,
     );
     return 0;
   } catch (err) {
