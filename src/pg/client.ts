@@ -1,0 +1,65 @@
+/**
+ * The few parts of `pg` (node-postgres) and `pg-copy-streams` logboom uses, typed here: their
+ * `@types` packages bring `@types/node`, which would retype Deno's own globals (`setTimeout`'s
+ * id) for the whole program.
+ *
+ * `pg` sets TCP_NODELAY on its socket (`connection.js`: `stream.setNoDelay(true)`), so a COPY's
+ * last message is not held back by Nagle's algorithm waiting for the server's delayed ACK (which
+ * cost the `postgres` package about 87 ms per COPY here, FIELD_NOTES).
+ *
+ * @module
+ */
+
+import pg from "pg";
+import { from as pgCopyFrom } from "pg-copy-streams";
+import type { Rows } from "./rows.ts";
+
+/** A result of one statement. */
+export interface QueryResult {
+  rows: Record<string, unknown>[];
+  rowCount: number | null;
+}
+
+/** A writable COPY stream (a Node `Writable`). */
+interface CopyStream {
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  on(event: "error", listener: (err: Error) => void): void;
+  on(event: "finish", listener: () => void): void;
+}
+
+/** A `pg.Client`, as far as it is used. */
+export interface PgClient {
+  connect(): Promise<void>;
+  end(): Promise<void>;
+  /** One statement with `$1` parameters, or several separated by `;` without (an array then). */
+  query(sql: string, values?: unknown[]): Promise<QueryResult>;
+  query(copy: CopyStream): CopyStream;
+  escapeLiteral(text: string): string;
+  on(event: "error", listener: (err: Error) => void): void;
+  on(event: "end", listener: () => void): void;
+  /** The server process's id, for `pg_cancel_backend`. */
+  readonly processID: number | null;
+}
+
+/** A client for `url` (not connected yet). */
+export function openClient(url: string, connectTimeoutMs: number): PgClient {
+  const Client = (pg as unknown as { Client: new (options: unknown) => PgClient }).Client;
+  return new Client({
+    connectionString: url,
+    connectionTimeoutMillis: connectTimeoutMs,
+    keepAlive: true,
+    application_name: "logboom",
+  });
+}
+
+/** Sends `rows` through one `COPY ... FROM STDIN`; resolves once the server took them all. */
+export function copyRows(client: PgClient, sql: string, rows: readonly Rows[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query((pgCopyFrom as (sql: string) => CopyStream)(sql));
+    stream.on("error", reject);
+    stream.on("finish", () => resolve());
+    for (const r of rows) stream.write(r.data);
+    stream.end();
+  });
+}
