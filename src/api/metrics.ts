@@ -31,6 +31,10 @@ export interface SinkMetrics {
   readonly waitingFiles?: number;
   /** Outputs whose writes keep failing now (file sink). */
   readonly failingFiles?: number;
+  /** Messages published and not yet acknowledged (NATS sink). */
+  readonly pendingAcks?: number;
+  /** Messages of the stream not yet stored (a storage worker's consumer). */
+  readonly consumerLag?: number;
 }
 
 /** Everything the page shows, gathered at request time. */
@@ -160,6 +164,12 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       "waitingFiles",
     ],
     ["logboom_sink_failing_outputs", "Outputs that cannot be written now.", "failingFiles"],
+    ["logboom_sink_pending_acks", "Messages awaiting JetStream's acknowledgement.", "pendingAcks"],
+    [
+      "logboom_sink_consumer_lag",
+      "Stream messages a storage worker has not stored.",
+      "consumerLag",
+    ],
   ] as const;
   for (const [name, help, key] of gauges) {
     out.family(name, "gauge", help);

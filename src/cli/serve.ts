@@ -37,6 +37,8 @@ import { Pipeline, ReloadRefused } from "../config/pipeline.ts";
 import { watchConfig } from "../config_watch.ts";
 import { flagKeys, type ServerConfig } from "../config/server_config.ts";
 import { MAX_RECEIVE_BUFFER, MIN_RECEIVE_BUFFER } from "../net/socket_buffer.ts";
+import { defaultValues } from "../config/keys.ts";
+import { SINKS } from "../config/registry.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
@@ -140,6 +142,18 @@ export const SERVE_FLAGS: FlagSpecs = {
     help: "Receive buffer of the -udp and -syslog UDP sockets, e.g. 8MiB (as ss -m shows it); " +
       "needs --allow-ffi, capped by net.core.rmem_max unless root; default the system's",
   },
+  nats: {
+    type: "string",
+    value: "URL[,URL...]",
+    help: "Publish to a NATS JetStream stream on these servers instead of the log file " +
+      "(storage workers, logboom store, write the files)",
+  },
+  natsStream: {
+    type: "string",
+    value: "NAME",
+    default: "LOGBOOM",
+    help: "JetStream stream of -nats, created when missing (3 replicas)",
+  },
   ...HTTP_FLAGS,
   ...NET_FLAGS,
   ...WATCH_FLAGS,
@@ -198,6 +212,10 @@ export interface ServeConfig {
   udp?: HostPort;
   /** Receive buffer of the UDP sockets (`-udpReceiveBuffer`). Default the system's. */
   udpReceiveBuffer?: number;
+  /** NATS servers to publish to instead of the file (`-nats`). Default none. */
+  nats?: string[];
+  /** The JetStream stream of `nats`. */
+  natsStream?: string;
 }
 
 /** What {@linkcode parseServeArgs} makes of a command line. */
@@ -254,6 +272,8 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     syslog: optional(values.syslog, (v) => parseAddressFlag("syslog", v)),
     udp: optional(values.udp, (v) => parseAddressFlag("udp", v)),
     udpReceiveBuffer: optional(values.udpReceiveBuffer, parseReceiveBufferFlag),
+    nats: optional(values.nats, (v) => parseListFlag("nats", v)),
+    natsStream: values.natsStream as string,
   };
   if (config.udpReceiveBuffer !== undefined && !config.udp && !config.syslog) {
     throw new FlagError(`Flag "-udpReceiveBuffer" is for the sockets of -udp and -syslog`);
@@ -263,6 +283,12 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
 
 function optional<T>(value: string | boolean | undefined, parse: (v: string) => T): T | undefined {
   return typeof value === "string" ? parse(value) : undefined;
+}
+
+function parseListFlag(flag: string, value: string): string[] {
+  const items = value.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  if (items.length === 0) throw new FlagError(`Flag "-${flag}" needs at least one URL`);
+  return items;
 }
 
 function parseReceiveBufferFlag(value: string): number {
@@ -372,6 +398,17 @@ export function serverConfigFromFlags(flags: ServeConfig): ServerConfig {
       address: flags.udp,
       max_line: 64 * 1024,
       receive_buffer: flags.udpReceiveBuffer,
+    };
+  }
+  if (flags.nats !== undefined) {
+    // JetStream takes the file's place: storage workers (logboom store) write the files.
+    delete config.sinks.file;
+    config.sinks.nats = {
+      ...defaultValues(SINKS.nats.keys),
+      type: "nats",
+      servers: flags.nats,
+      stream: flags.natsStream ?? "LOGBOOM",
+      queue_bytes: flags.queueBytes,
     };
   }
   if (flags.http.address !== undefined) {

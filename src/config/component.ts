@@ -137,6 +137,11 @@ export interface BuiltSink {
   readsAllFieldsNow?(): boolean;
   /** Set on the file sink: the file sink's fsync mode, which the stream marks journal follows. */
   fsync?: "never" | "interval" | "batch";
+  /**
+   * Given the live hub once every sink is built (the HTTP API on): the NATS sink feeds it the
+   * lines of the other ingest nodes (the cluster tail).
+   */
+  attachLive?(live: LiveSink): void;
 }
 
 /**

@@ -213,6 +213,7 @@ export class Pipeline {
     }
     const context = this.#contextFor(config, this.#sinks);
     this.#context = context;
+    if (context.live !== undefined) { for (const s of this.#sinks) s.attachLive?.(context.live); }
     const listed = Object.keys(config.inputs);
     const withApi = config.http.address === undefined ? listed : [...listed, API];
     for (const name of startOrder(config, withApi)) {
@@ -588,7 +589,7 @@ export class Pipeline {
     const paths = this.#sinks.flatMap((s) => s.outputs ?? []);
     log.info("Listening on {listeners}, appending to {paths}", {
       listeners: shown.map((i) => i.address).join(", ") || "no socket",
-      paths: paths.map((p) => `"${p}"`).join(", "),
+      paths: paths.map((p) => `"${p}"`).join(", ") || "no file",
     });
   }
 }

@@ -14,6 +14,7 @@ import { udpInput } from "./inputs/udp.ts";
 import { watchInput } from "./inputs/watch.ts";
 import { fileSink } from "./sinks/file.ts";
 import { liveSink } from "./sinks/live.ts";
+import { natsSink } from "./sinks/nats.ts";
 
 /**
  * Input components by type. One with a `section` (the HTTP API) is configured in the top-level
@@ -31,6 +32,7 @@ export const INPUTS: Readonly<Record<string, InputComponent>> = {
 export const SINKS: Readonly<Record<string, SinkComponent>> = {
   file: fileSink,
   live: liveSink,
+  nats: natsSink,
 };
 
 /** The input types a config may name under `inputs`. */
