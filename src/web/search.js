@@ -167,8 +167,9 @@ function Histogram({ data, onRange }) {
       <div class="chart" ref=${box} role="img"
         aria-label="Matching lines over time: ${formatNumber(total)} in ${data.counts
           .length} buckets"></div>
-      <p class="muted">${formatNumber(total)} matching lines from ${formatTime(data.from)} to
-          ${formatTime(data.to)}; drag over the chart to narrow the range.</p>
+      <p class="muted">${`${formatNumber(total)} matching lines from ${formatTime(data.from)} to ${
+        formatTime(data.to)
+      }; drag over the chart to narrow the range.`}</p>
     </div>
   `;
 }
@@ -230,6 +231,12 @@ function Context({ hit, onClose }) {
   }
     </div>
   </div>`;
+}
+
+function doneText(done) {
+  return `${formatNumber(done.files)} files, ${formatNumber(done.scanned_bytes)} bytes read, ` +
+    `${formatNumber(done.skipped_bytes)} skipped by the time index, ${formatNumber(done.ms)} ms` +
+    (done.truncated ? "; stopped at the limit" : "");
 }
 
 /** The search view. */
@@ -368,13 +375,7 @@ export function SearchView({ params }) {
     done
       ? html`
         <span class="state st-live" role="status">${formatNumber(done.matched)} matched</span>
-        <span class="muted">${formatNumber(done.files)} files, ${formatNumber(
-          done.scanned_bytes,
-        )} bytes read,
-                ${formatNumber(done.skipped_bytes)} skipped by the time index, ${formatNumber(
-                  done.ms,
-                )} ms
-                ${done.truncated ? "; stopped at the limit" : ""}</span>
+        <span class="muted">${doneText(done)}</span>
       `
       : ""
   }

@@ -543,7 +543,9 @@ export function TailView({ params }) {
     if (item === undefined) return;
     if (item === selected) setDetail(!detail);
     else {
+      // A line picked stays put: the tail pauses until Resume.
       setDetail(true);
+      engine.current.pause();
       engine.current.select(item);
     }
   };
