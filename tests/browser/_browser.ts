@@ -64,6 +64,13 @@ export async function openSession(
   args: string[] = [],
   options: SessionOptions = {},
 ): Promise<Session> {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    throw new Error(
+      `No Chromium at ${CHROMIUM}: apt-get install chromium (or set LOGBOOM_CHROMIUM)`,
+    );
+  }
   const server = options.config === undefined
     ? await startServer(args, options)
     : await startConfigServer(options.config, options.permissions);
