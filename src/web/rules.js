@@ -64,13 +64,18 @@ export function RulesView() {
   }, []);
   const tryRules = async (e) => {
     e.preventDefault();
-    setAnswer(
-      await sendJson("/api/v1/rules/test", "POST", {
-        config: rules ?? SAMPLE_RULES,
-        text: lines,
-        source,
-      }),
-    );
+    const text = rules ?? SAMPLE_RULES;
+    // JSON is sent parsed: the server reads YAML text only with --allow-env for the yaml package.
+    let body = { config: text, text: lines, source };
+    try {
+      const doc = JSON.parse(text);
+      if (doc !== null && typeof doc === "object" && "transforms" in doc) {
+        body = { transforms: doc.transforms, text: lines, source };
+      }
+    } catch {
+      // YAML: sent as text
+    }
+    setAnswer(await sendJson("/api/v1/rules/test", "POST", body));
   };
   const transforms = running?.data?.transforms;
   return html`<div class="view rules">
