@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { freePort, type WatchedProcess, watchProcess } from "./_server.ts";
+import { freePort, MAIN, type WatchedProcess, watchProcess } from "./_server.ts";
 import { until } from "./_http.ts";
 
 /** Where `nats-server` is, or `undefined` when it is not installed. */
@@ -194,4 +194,35 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     throw err;
   }
   return cluster;
+}
+
+/** Permissions of the `serve` and `store` subprocesses of the scale-out tests. */
+export const NODE_PERMISSIONS = ["--allow-net", "--allow-write", "--allow-read"];
+
+/** A running `logboom store`. */
+export interface StoreProcess {
+  /** Its working folder. */
+  dir: string;
+  /** The process. */
+  process: WatchedProcess;
+}
+
+/**
+ * Starts `logboom store` with `args` in `dir` and waits until it stores (its "Storing stream"
+ * line).
+ */
+export async function startStore(args: string[], dir: string): Promise<StoreProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...NODE_PERMISSIONS, MAIN, "store", ...args],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const process = await watchProcess(child, {
+    ready: /Storing stream/,
+    notReady: "logboom store exited before it stored",
+  });
+  return { dir, process };
 }

@@ -10,6 +10,7 @@ import { formatUsage } from "./flags.ts";
 import { runSend } from "./send.ts";
 import { runRules } from "./rules.ts";
 import { runServe, SERVE_FLAGS, SERVE_SYNOPSIS } from "./serve.ts";
+import { runStore } from "./store.ts";
 import { runTail } from "./tail.ts";
 import { runValidate } from "./validate.ts";
 import { VERSION } from "./version.ts";
@@ -38,6 +39,10 @@ const COMMANDS: Record<string, Command> = {
   validate: {
     run: runValidate,
     summary: "Check a serve config file (-config FILE): every problem with its key path",
+  },
+  store: {
+    run: runStore,
+    summary: "Storage worker: write a NATS JetStream stream's lines to files and/or PostgreSQL",
   },
   rules: {
     run: runRules,
