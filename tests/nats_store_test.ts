@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { clientLines, freePort, send, startServer, verifyLines } from "./_server.ts";
+import { clientLines, send, startServer, verifyLines } from "./_server.ts";
 import { until } from "./_http.ts";
 import { natsServerPath, NODE_PERMISSIONS, startNatsCluster, startStore } from "./_nats.ts";
 

@@ -69,6 +69,13 @@ export const STORE_FLAGS: FlagSpecs = {
     default: "logboom-store",
     help: "Prefix of the durable consumers' names (NAME-p<partition>)",
   },
+  ackWait: {
+    type: "string",
+    value: "DURATION",
+    default: "30s",
+    help: "How long JetStream waits for an ack before it delivers a message again (when the " +
+      "consumer is created): how soon a restarted worker gets what it had not acked",
+  },
   logFile: {
     type: "string",
     value: "PATH",
@@ -142,6 +149,7 @@ export interface StoreConfig {
   partitions: number;
   owned: number[];
   durable: string;
+  ackWaitMs: number;
   logFile?: string;
   format: FileFormat;
   fsync: FsyncMode;
@@ -200,6 +208,7 @@ export function parseStoreArgs(args: readonly string[]): ParsedStoreArgs {
     partitions,
     owned,
     durable: str("durable")!,
+    ackWaitMs: duration("ackWait", str("ackWait")!),
     logFile,
     format: parseChoice("format", str("format")!, { choices: ["raw", "json"] }) as FileFormat,
     fsync: parseChoice("fsync", str("fsync")!, {
@@ -371,6 +380,7 @@ export async function store(config: StoreConfig, signal: AbortSignal): Promise<n
       subject: config.subject,
       partitions: config.owned,
       durable: config.durable,
+      ackWaitMs: config.ackWaitMs,
       files,
       marks,
       pg,
