@@ -14,6 +14,7 @@ import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { HttpError } from "../net/http_error.ts";
 import type { StoreLayout } from "../search/catalog.ts";
+import { pgSearchFor, type SearchBackend } from "../search/pg.ts";
 import { parseQuery, QueryError } from "../search/query.ts";
 import type { Hit } from "../search/scan.ts";
 import { context, histogram, search } from "../search/search.ts";
@@ -35,7 +36,8 @@ const MAX_BUCKETS = 1000;
 
 /**
  * Answers a search route; `layout` says where the stored files are (`undefined` when nothing is
- * stored in files: 404).
+ * stored in files: 404). A `postgres` sink registered for the same state folder (its `search`
+ * key) is read instead (`search/pg.ts`).
  */
 export async function searchRoute(
   req: Request,
@@ -45,23 +47,35 @@ export async function searchRoute(
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new HttpError(405, "Use GET", { headers: { allow: "GET, HEAD" } }).response();
   }
-  if (layout === undefined || layout.outputs.length === 0) {
+  const backend = pgSearchFor(layout?.stateDir) ?? filesBackend(layout);
+  if (backend === undefined) {
     return new HttpError(404, "Nothing is stored in files here to search").response();
   }
   const params = new URL(req.url).searchParams;
   try {
     switch (route) {
       case "/api/v1/search":
-        return searchAnswer(layout, params, req.signal);
+        return searchAnswer(backend, params, req.signal);
       case "/api/v1/search/histogram":
-        return await histogramAnswer(layout, params, req.signal);
+        return await histogramAnswer(backend, params, req.signal);
       default:
-        return await contextAnswer(layout, params, req.signal);
+        return await contextAnswer(backend, params, req.signal);
     }
   } catch (err) {
     if (err instanceof QueryError) return new HttpError(400, err.message).response();
     throw err;
   }
+}
+
+/** The search over the stored files of `layout`; `undefined` when there are none. */
+function filesBackend(layout: StoreLayout | undefined): SearchBackend | undefined {
+  if (layout === undefined || layout.outputs.length === 0) return undefined;
+  return {
+    search: (query, signal) => search(layout, query, signal),
+    histogram: (query, buckets, signal) => histogram(layout, query, buckets, signal),
+    context: (file, offset, before, after, signal) =>
+      context(layout, file, offset, before, after, signal),
+  };
 }
 
 function hitJson(hit: Hit & { hit?: true }): string {
@@ -77,7 +91,7 @@ function hitJson(hit: Hit & { hit?: true }): string {
 }
 
 function searchAnswer(
-  layout: StoreLayout,
+  backend: SearchBackend,
   params: URLSearchParams,
   requestSignal: AbortSignal,
 ): Response {
@@ -87,7 +101,7 @@ function searchAnswer(
   const onAbort = () => abort.abort(requestSignal.reason);
   requestSignal.addEventListener("abort", onAbort, { once: true });
   const started = performance.now();
-  const found = search(layout, query, abort.signal);
+  const found = backend.search(query, abort.signal);
   const stop = async () => {
     requestSignal.removeEventListener("abort", onAbort);
     abort.abort(new Error("The client went away"));
@@ -130,7 +144,7 @@ function searchAnswer(
 }
 
 async function histogramAnswer(
-  layout: StoreLayout,
+  backend: SearchBackend,
   params: URLSearchParams,
   signal: AbortSignal,
 ): Promise<Response> {
@@ -142,7 +156,7 @@ async function histogramAnswer(
   params.delete("buckets");
   if (params.has("limit")) throw new QueryError('The histogram takes no "limit"');
   const query = parseQuery(params);
-  const h = await histogram(layout, query, buckets, signal);
+  const h = await backend.histogram(query, buckets, signal);
   return json({
     from: new Date(h.from).toISOString(),
     to: new Date(h.to).toISOString(),
@@ -153,7 +167,7 @@ async function histogramAnswer(
 }
 
 async function contextAnswer(
-  layout: StoreLayout,
+  backend: SearchBackend,
   params: URLSearchParams,
   signal: AbortSignal,
 ): Promise<Response> {
@@ -162,7 +176,7 @@ async function contextAnswer(
   const offset = count(params, "offset", undefined, Number.MAX_SAFE_INTEGER);
   const before = count(params, "before", 20, MAX_CONTEXT);
   const after = count(params, "after", 20, MAX_CONTEXT);
-  const lines = await context(layout, file, offset, before, after, signal);
+  const lines = await backend.context(file, offset, before, after, signal);
   if (lines === undefined) {
     return new HttpError(404, `No stored file "${file}"`).response();
   }

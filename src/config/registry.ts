@@ -14,6 +14,7 @@ import { udpInput } from "./inputs/udp.ts";
 import { watchInput } from "./inputs/watch.ts";
 import { fileSink } from "./sinks/file.ts";
 import { liveSink } from "./sinks/live.ts";
+import { postgresSink } from "./sinks/postgres.ts";
 import { natsSink } from "./sinks/nats.ts";
 
 /**
@@ -33,6 +34,7 @@ export const SINKS: Readonly<Record<string, SinkComponent>> = {
   file: fileSink,
   live: liveSink,
   nats: natsSink,
+  postgres: postgresSink,
 };
 
 /** The input types a config may name under `inputs`. */

@@ -293,7 +293,8 @@ function addLiveSink(config: ServerConfig, problems: Problems): void {
 /** Checks that span components: one file sink, something to read from, free addresses. */
 function checkWhole(config: ServerConfig, problems: Problems): void {
   const files = Object.entries(config.sinks).filter(([, sink]) => sink.type === "file");
-  const stores = files.length + Object.values(config.sinks).filter((s) => s.type === "nats").length;
+  const stores = files.length +
+    Object.values(config.sinks).filter((s) => s.type === "nats" || s.type === "postgres").length;
   if (stores === 0) {
     problems.add("sinks", "needs a sink of type file, where lines are stored");
   } else if (files.length > 1) {
