@@ -18,6 +18,8 @@
  *   `imptcp`; bar 2x rsyslog's lines/s (`scripts/bench_syslog.ts`).
  * - `udp`: lines received versus sent over UDP (raw and syslog) at the highest rate where rsyslog
  *   `imudp` loses nothing, and at twice it (`scripts/bench_syslog.ts`).
+ * - `postgres`: the PostgreSQL sink's rows/s by transaction size against a minimal COPY client
+ *   (`scripts/bench_postgres.ts`); not in the default run.
  * - `page`: the web page's live tail in headless Chromium at 10,000 lines/s for 60 s: no long task
  *   over 100 ms, a bounded JS heap (`scripts/bench_page.ts`); not in the default run.
  *
@@ -119,6 +121,13 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: 
       "nothing and at 2x",
     yardstick: false,
     needs: "Go and rsyslog",
+  },
+  postgres: {
+    help: "the PostgreSQL sink's rows/s at 100, 1,000 and 10,000 rows per transaction against " +
+      "a minimal COPY client, the exactly-once path, a one-row transaction's ms (bar: 70% at " +
+      "10,000) (not in the default run)",
+    yardstick: false,
+    needs: "PostgreSQL",
   },
   page: {
     help: "the web page's live tail in headless Chromium at 10,000 lines/s for 60 s: long tasks " +
@@ -340,6 +349,7 @@ const SCENARIOS: Record<string, (rounds: number) => Promise<string[]>> = {
   rotate: benchRotation,
   agent: async (rounds) => await (await import("./bench_agent.ts")).benchAgent(rounds),
   page: async (rounds) => await (await import("./bench_page.ts")).benchPage(rounds),
+  postgres: async (rounds) => await (await import("./bench_postgres.ts")).benchPostgres(rounds),
   http: benchHttp,
   protocols: benchProtocols,
   rules: (rounds) => benchRules(rounds, load),

@@ -73,8 +73,14 @@ export interface PgServer {
   sql(text: string): Promise<string>;
 }
 
+/** Options of {@linkcode startPostgres}. */
+export interface PgServerOptions {
+  /** Keep PostgreSQL's defaults: fsync and full page writes on (benchmarks). Default false. */
+  durable?: boolean;
+}
+
 /** Starts a server; call {@linkcode postgresMissing} first. */
-export async function startPostgres(): Promise<PgServer> {
+export async function startPostgres(options: PgServerOptions = {}): Promise<PgServer> {
   const bin = postgresBin();
   if (bin === undefined) throw new Error(postgresMissing());
   const dir = await Deno.makeTempDir({ prefix: "logboom-pg-" });
@@ -115,14 +121,11 @@ export async function startPostgres(): Promise<PgServer> {
         dir,
         "-c",
         "listen_addresses=127.0.0.1",
-        "-c",
-        "fsync=off",
-        "-c",
-        "full_page_writes=off",
+        ...(options.durable ? [] : ["-c", "fsync=off", "-c", "full_page_writes=off"]),
         "-c",
         "max_connections=40",
         "-c",
-        "shared_buffers=32MB",
+        `shared_buffers=${options.durable ? "128MB" : "32MB"}`,
       ],
       stdin: "null",
       stdout: "null",

@@ -53,13 +53,38 @@ export function openClient(url: string, connectTimeoutMs: number): PgClient {
   });
 }
 
+/** Bytes of COPY data sent per message, about. */
+const CHUNK_BYTES = 256 * 1024;
+
 /** Sends `rows` through one `COPY ... FROM STDIN`; resolves once the server took them all. */
 export function copyRows(client: PgClient, sql: string, rows: readonly Rows[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const stream = client.query((pgCopyFrom as (sql: string) => CopyStream)(sql));
     stream.on("error", reject);
     stream.on("finish", () => resolve());
-    for (const r of rows) stream.write(r.data);
+    // Few large messages: each chunk costs two socket writes (its header, its bytes).
+    let pending: Uint8Array[] = [];
+    let size = 0;
+    const send = () => {
+      if (pending.length === 1) stream.write(pending[0]);
+      else if (pending.length > 1) {
+        const joined = new Uint8Array(size);
+        let at = 0;
+        for (const part of pending) {
+          joined.set(part, at);
+          at += part.length;
+        }
+        stream.write(joined);
+      }
+      pending = [];
+      size = 0;
+    };
+    for (const r of rows) {
+      if (size + r.data.length > CHUNK_BYTES && pending.length > 0) send();
+      pending.push(r.data);
+      size += r.data.length;
+    }
+    send();
     stream.end();
   });
 }
