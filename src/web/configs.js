@@ -51,8 +51,7 @@ function Editor({ entry, isNew, onSaved }) {
       config,
     });
     if (result.data !== undefined) {
-      setOutcome({ kind: "saved", message: `Saved as version ${result.data.version ?? "?"}` });
-      onSaved(name);
+      onSaved(name, `Saved "${name}" as version ${result.data.version ?? "?"}`);
     } else {
       setOutcome({ kind: "problems", result, problems: result.body?.problems ?? [] });
     }
@@ -66,7 +65,7 @@ function Editor({ entry, isNew, onSaved }) {
       method: "DELETE",
     });
     setConfirmDelete(false);
-    if (result.error === undefined) onSaved(undefined);
+    if (result.error === undefined) onSaved(undefined, `Deleted "${name}"`);
     else setOutcome({ kind: "problems", result, problems: [] });
   };
 
@@ -92,7 +91,6 @@ function Editor({ entry, isNew, onSaved }) {
       : ""
   }
     </div>
-    ${outcome?.kind === "saved" ? html`<p class="notice" role="status">${outcome.message}</p>` : ""}
     ${
     outcome?.kind === "error"
       ? html`<p class="notice error" role="alert">${outcome.message}</p>`
@@ -174,7 +172,9 @@ export function ConfigsView({ params }) {
   }, [reload]);
   const configs = list?.data?.configs ?? [];
   const entry = configs.find((c) => c.name === selected);
-  const onSaved = (name) => {
+  const [notice, setNotice] = useState("");
+  const onSaved = (name, message) => {
+    setNotice(message);
     setReload(reload + 1);
     navigate("configs", name === undefined ? {} : { name }, { replace: true });
   };
@@ -211,9 +211,10 @@ export function ConfigsView({ params }) {
             <a href=${routeHref("configs", {
               new: "1",
             })} role="button" class="button">New config</a>
+            ${notice ? html`<p class="notice saved" role="status">${notice}</p>` : ""}
             ${isNew || entry !== undefined
               ? html`
-                <${Editor} key=${isNew ? "new" : `${entry.name}@${entry.version}`}
+                <${Editor} key=${isNew ? "new" : entry.name}
                   entry=${isNew ? undefined : entry} isNew=${isNew} onSaved=${onSaved} />
               `
               : ""}

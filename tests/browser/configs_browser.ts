@@ -62,6 +62,7 @@ Deno.test({
       await page.click("form.editor button[type=submit]");
       await page.waitForFunction(() => location.hash.includes("name=web"));
       await page.waitForSelector("table.config-list a:text-is('web')");
+      assert.match(await page.textContent(".notice.saved") ?? "", /Saved "web" as version \d+/);
       // The agent polls, applies it by hot reload and reports the version it runs.
       await page.waitForSelector("table.agent-configs tr:has-text('web-1') .badge.applied", {
         timeout: 30_000,

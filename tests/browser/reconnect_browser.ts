@@ -47,3 +47,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "lines the server no longer holds when the tail comes back are counted as dropped",
+  ...BROWSER_TEST,
+  async fn() {
+    await using session = await openSession("reconnect-dropped", [], {
+      path: "",
+      expectedErrors: [/net::ERR_/],
+    });
+    const { page, server } = session;
+    const proxy = new TcpProxy(server.httpPort);
+    try {
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      await page.waitForSelector(".state.st-live");
+      await sendTcp(server, ["before"]);
+      await waitForLine(page, "before");
+      proxy.down = true;
+      proxy.cut();
+      await page.waitForSelector(".state.st-reconnecting");
+      // Far more than the server's ring of recent lines (10,000) while the page is away.
+      // One connection, so "last" is stored last.
+      await sendTcp(server, [...Array.from({ length: 30_000 }, (_, i) => `missed ${i}`), "last"]);
+      proxy.down = false;
+      await waitForLine(page, "last", 30_000);
+      await page.waitForFunction(() =>
+        /\d+ dropped/.test(document.querySelector(".tailbar .counts")?.textContent ?? "")
+      );
+      const counts = await page.textContent(".tailbar .counts") ?? "";
+      const dropped = Number(/([\d,]+) dropped/.exec(counts)![1].replaceAll(",", ""));
+      assert.ok(dropped >= 10_000 && dropped < 30_000, counts);
+    } finally {
+      await proxy.close();
+    }
+  },
+});
