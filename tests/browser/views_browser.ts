@@ -89,3 +89,47 @@ Deno.test({
     assert.deepEqual(levels, ["error", "info"]);
   },
 });
+
+Deno.test({
+  name: "a view whose API the server lacks says it is not available instead of breaking",
+  ...BROWSER_TEST,
+  async fn() {
+    await using session = await openSession("unavailable", [], {
+      path: "",
+      // The 404 answers the test makes the server's stand-in give.
+      expectedErrors: [/status of 404/],
+    });
+    const { page, server } = session;
+    // An older server: no alerts route.
+    await page.route("**/api/v1/alerts", (route) =>
+      route.fulfill({
+        status: 404,
+        contentType: "application/json",
+        body: '{"error":"No route \\"/api/v1/alerts\\""}',
+      }));
+    await page.goto(server.url + "/#/alerts");
+    await page.waitForSelector(".notice.unavailable");
+    assert.match(await page.textContent(".notice.unavailable") ?? "", /Alerts is not available/);
+    // The other views still work.
+    await page.click("nav a:text-is('Live tail')");
+    await page.waitForSelector(".state.st-live");
+  },
+});
+
+Deno.test({
+  name: "the selected line is copied to the clipboard with c",
+  ...BROWSER_TEST,
+  async fn() {
+    await using session = await openSession("tail-copy", [], { path: "" });
+    const { page, server } = session;
+    await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+    await page.goto(server.url + "/");
+    await page.waitForSelector(".state.st-live");
+    await sendTcp(server, ["copy me, please"]);
+    await waitForLine(page, "copy me, please");
+    await page.click(".lines .row:has-text('copy me, please')");
+    await page.keyboard.press("c");
+    await page.waitForSelector(".detail button:text-is('Copied')");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "copy me, please");
+  },
+});
