@@ -385,7 +385,7 @@ export async function store(config: StoreConfig, signal: AbortSignal): Promise<n
       marks,
       pg,
     });
-    await worker.start();
+    worker.start();
   } catch (err) {
     log.error("Cannot start the storage worker: {error}", { error: describe(err) });
     await closeAll();

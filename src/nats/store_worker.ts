@@ -132,34 +132,40 @@ export class StoreWorker {
     return `${this.#o.durable ?? "logboom-store"}-p${p}`;
   }
 
-  /** Starts a consumer per partition; resolves once each exists. */
-  async start(): Promise<void> {
-    const jsm = await jetstreamManager(this.#o.nc, { timeout: 10_000 });
-    for (const p of this.#o.partitions) {
-      const name = this.consumerName(p);
-      try {
-        await jsm.consumers.info(this.#o.stream, name);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        await jsm.consumers.add(this.#o.stream, {
-          durable_name: name,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          filter_subject: `${this.#o.subject}.${p}`,
-          ack_wait: nanos(this.#o.ackWaitMs ?? 60_000),
-          max_ack_pending: this.#o.maxAckPending ?? 1024,
-        });
-        log.info("Created consumer {consumer} of stream {stream} for {subject}", {
-          consumer: name,
-          stream: this.#o.stream,
-          subject: `${this.#o.subject}.${p}`,
-        });
-      }
-    }
+  /**
+   * Starts reading each owned partition, creating its durable consumer when missing; while the
+   * stream does not exist yet (no ingest node published), it waits for it.
+   */
+  start(): void {
     this.#running = Promise.all([
       ...this.#o.partitions.map((p) => this.#partition(p)),
       this.#watchLag(),
     ]).then(() => {});
+  }
+
+  /** Creates the consumer of partition `p` unless it exists. */
+  async #ensureConsumer(p: number): Promise<void> {
+    const jsm = await jetstreamManager(this.#o.nc, { timeout: 10_000 });
+    const name = this.consumerName(p);
+    try {
+      await jsm.consumers.info(this.#o.stream, name);
+      return;
+    } catch (err) {
+      if (!isNotFound(err) || /stream not found/i.test(describe(err))) throw err;
+    }
+    await jsm.consumers.add(this.#o.stream, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: `${this.#o.subject}.${p}`,
+      ack_wait: nanos(this.#o.ackWaitMs ?? 60_000),
+      max_ack_pending: this.#o.maxAckPending ?? 1024,
+    });
+    log.info("Created consumer {consumer} of stream {stream} for {subject}", {
+      consumer: name,
+      stream: this.#o.stream,
+      subject: `${this.#o.subject}.${p}`,
+    });
   }
 
   /** Why nothing is stored now, when so. */
@@ -199,6 +205,7 @@ export class StoreWorker {
     const js = jetstream(this.#o.nc);
     while (!signal.aborted) {
       try {
+        await this.#ensureConsumer(p);
         const consumer = await js.consumers.get(this.#o.stream, this.consumerName(p));
         await this.#consume(consumer, p);
       } catch (err) {

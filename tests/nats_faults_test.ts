@@ -1,0 +1,275 @@
+/**
+ * Faults through NATS JetStream: the stream leader killed under load, two of three servers down,
+ * a storage worker killed, two workers sharing. The oracle: unique numbered lines, every
+ * acknowledged one stored exactly once (none missing, none twice, none torn).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { metric, until } from "./_http.ts";
+import { startServer } from "./_server.ts";
+import {
+  natsServerPath,
+  NODE_PERMISSIONS,
+  startNatsCluster,
+  startStore,
+  type StoreProcess,
+} from "./_nats.ts";
+
+const ignore = natsServerPath() === undefined;
+const encoder = new TextEncoder();
+const FILLER = "x".repeat(40);
+
+function line(client: number, seq: number): string {
+  return `c${client} ${seq} ${FILLER}\n`;
+}
+
+/** Lines `from` to `to - 1` of `client`. */
+function lines(client: number, from: number, to: number): string {
+  let text = "";
+  for (let i = from; i < to; i++) text += line(client, i);
+  return text;
+}
+
+/** What was stored under `dir`, counted against what each client had acknowledged. */
+interface Tally {
+  missing: number;
+  duplicated: number;
+  torn: number;
+  stored: number;
+}
+
+async function readAll(dir: string): Promise<string> {
+  let out = "";
+  const walk = async (folder: string) => {
+    for await (const entry of Deno.readDir(folder)) {
+      if (entry.name.startsWith(".")) continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else out += await Deno.readTextFile(path);
+    }
+  };
+  await walk(dir).catch(() => {});
+  return out;
+}
+
+/** Counts lines of `texts` against `expected` (client -> lines acknowledged). */
+function tally(texts: string[], expected: Map<number, number>): Tally {
+  const seen = new Map<number, Map<number, number>>();
+  const out: Tally = { missing: 0, duplicated: 0, torn: 0, stored: 0 };
+  for (const text of texts) {
+    for (const l of text.split("\n")) {
+      // A probe's line is stored when it was taken before the failure showed.
+      if (l === "" || l === "probe") continue;
+      const m = /^c(\d+) (\d+) x{40}$/.exec(l);
+      if (m === null) {
+        out.torn++;
+        continue;
+      }
+      out.stored++;
+      const client = Number(m[1]);
+      const per = seen.get(client) ?? new Map<number, number>();
+      seen.set(client, per);
+      const n = per.get(Number(m[2])) ?? 0;
+      if (n > 0) out.duplicated++;
+      per.set(Number(m[2]), n + 1);
+    }
+  }
+  for (const [client, count] of expected) {
+    const per = seen.get(client);
+    for (let i = 0; i < count; i++) if (!per?.has(i)) out.missing++;
+  }
+  return out;
+}
+
+/**
+ * An HTTP client that posts bodies of 100 lines with a stream id and offset and, on any error or
+ * non-200, sends the same body again (as the agent does), until stopped.
+ */
+function httpClient(url: string, client: number, stop: AbortSignal) {
+  const state = { acked: 0, refused: 0, retryAfter: "" };
+  const done = (async () => {
+    while (!stop.aborted) {
+      const from = state.acked;
+      try {
+        const res = await fetch(`${url}/api/v1/ingest?source=http${client}`, {
+          method: "POST",
+          body: lines(client, from, from + 100),
+          headers: { "x-stream-id": `client-${client}`, "x-stream-offset": String(from + 100) },
+          signal: AbortSignal.timeout(20_000),
+        });
+        await res.body?.cancel();
+        if (res.status === 200) state.acked = from + 100;
+        else {
+          state.refused++;
+          state.retryAfter = res.headers.get("retry-after") ?? "";
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  })();
+  return { state, done };
+}
+
+/** Sends `count` lines of `client` over TCP in writes of 100 lines; resolves once all are sent. */
+async function tcpClient(port: number, client: number, count: number): Promise<void> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  for (let i = 0; i < count; i += 100) {
+    const data = encoder.encode(lines(client, i, Math.min(count, i + 100)));
+    let at = 0;
+    while (at < data.length) at += await conn.write(data.subarray(at));
+  }
+}
+
+async function withWorkers(
+  count: number,
+  run: (
+    dirs: string[],
+    start: (i: number, args: string[]) => Promise<StoreProcess>,
+  ) => Promise<void>,
+): Promise<void> {
+  const dirs: string[] = [];
+  for (let i = 0; i < count; i++) dirs.push(await Deno.makeTempDir({ prefix: "logboom-store-" }));
+  const running: StoreProcess[] = [];
+  try {
+    await run(dirs, async (i, args) => {
+      const worker = await startStore(args, dirs[i]);
+      running.push(worker);
+      return worker;
+    });
+  } finally {
+    await Promise.allSettled(running.map((w) => w.process.kill()));
+    await Promise.allSettled(dirs.map((d) => Deno.remove(d, { recursive: true })));
+  }
+}
+
+Deno.test({
+  name: "nats: kill -9 of the stream leader under HTTP and TCP load loses and doubles nothing",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(3);
+  await using server = await startServer(["-nats", cluster.urls], {
+    permissions: NODE_PERMISSIONS,
+  });
+  await withWorkers(1, async ([dir], start) => {
+    await start(0, ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-ackWait", "3s"]);
+    const stop = new AbortController();
+    const http = httpClient(server.url, 0, stop.signal);
+    const tcpLines = 60_000;
+    const tcp = tcpClient(server.port, 1, tcpLines);
+    await until(() => http.state.acked >= 1000, () => "no HTTP body acknowledged", 20_000);
+    const leader = await cluster.streamLeader("LOGBOOM");
+    await cluster.kill(leader);
+    const before = http.state.acked;
+    // Publishing goes on once the other two elected a new leader.
+    await until(
+      () => http.state.acked >= before + 1000,
+      () => "nothing acked after the kill",
+      30_000,
+    );
+    await cluster.start(leader);
+    const after = http.state.acked;
+    await until(
+      () => http.state.acked >= after + 500,
+      () => "nothing acked after the restart",
+      20_000,
+    );
+    stop.abort();
+    await http.done;
+    await tcp;
+    const expected = new Map([[0, http.state.acked], [1, tcpLines]]);
+    await until(
+      async () => {
+        const t = tally([await readAll(join(dir, "logs"))], expected);
+        return t.missing === 0;
+      },
+      () => "the worker did not store every acknowledged line",
+      40_000,
+    );
+    const t = tally([await readAll(join(dir, "logs"))], expected);
+    assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
+    // Lines sent after the last acknowledgement may be stored too, each once.
+    assert.ok(t.stored >= http.state.acked + tcpLines);
+  });
+});
+
+Deno.test({
+  name: "nats: two of three servers down: 503 with Retry-After, TCP waits, then all flows, once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(3);
+  await using server = await startServer(["-nats", cluster.urls], {
+    permissions: NODE_PERMISSIONS,
+  });
+  await withWorkers(1, async ([dir], start) => {
+    await start(0, ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-ackWait", "3s"]);
+    const stop = new AbortController();
+    const http = httpClient(server.url, 0, stop.signal);
+    await until(() => http.state.acked >= 500, () => "no HTTP body acknowledged", 20_000);
+    const [, n2, n3] = cluster.nodes.map((n) => n.name);
+    await cluster.kill(n2);
+    await cluster.kill(n3);
+    // No quorum: once a publish failed, ingest refuses with 503 + Retry-After, /readyz says why.
+    // (The client above waits on its body under way: its resend queues behind it.)
+    let refusal: Response | undefined;
+    await until(
+      async () => {
+        const res = await fetch(`${server.url}/api/v1/ingest?source=probe`, {
+          method: "POST",
+          body: "probe\n",
+          signal: AbortSignal.timeout(1000),
+        }).catch(() => undefined);
+        await res?.body?.cancel();
+        if (res?.status === 503) refusal = res;
+        return refusal !== undefined;
+      },
+      () => "ingest never answered 503",
+      30_000,
+    );
+    assert.equal(refusal!.headers.get("retry-after"), "1");
+    const ready = await fetch(`${server.url}/readyz`);
+    const reason = await ready.text();
+    assert.equal(ready.status, 503);
+    assert.match(reason, /JetStream stream LOGBOOM/);
+    // TCP: the sink holds its share and the connection stops being read; nothing is dropped.
+    const tcpLines = 500_000;
+    let tcpDone = false;
+    const tcp = tcpClient(server.port, 1, tcpLines).then(() => tcpDone = true);
+    await until(
+      async () => await metric(server.url, 'logboom_sink_queue_bytes{sink="nats"}') >= 4 << 20,
+      () => "the nats sink's queue never filled to its share",
+      20_000,
+    );
+    const queued = await metric(server.url, 'logboom_sink_queue_bytes{sink="nats"}');
+    assert.ok(queued < 6 << 20, `queue grew to ${queued} bytes while failing`);
+    assert.equal(tcpDone, false, "the TCP client sent everything while nothing could be stored");
+    const ackedWhileDown = http.state.acked;
+    await cluster.start(n2);
+    await cluster.start(n3);
+    await until(
+      () => http.state.acked >= ackedWhileDown + 500,
+      () => "ingest did not resume",
+      40_000,
+    );
+    await tcp;
+    stop.abort();
+    await http.done;
+    const expected = new Map([[0, http.state.acked], [1, tcpLines]]);
+    await until(
+      async () => {
+        const t = tally([await readAll(join(dir, "logs"))], expected);
+        return t.missing === 0;
+      },
+      () => "the worker did not store every acknowledged line",
+      40_000,
+    );
+    const t = tally([await readAll(join(dir, "logs"))], expected);
+    assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
+  });
+});
