@@ -206,6 +206,27 @@ Deno.test({
           );
         },
       );
+
+      await t.step("giving up while the server is down: a clear error, no hang", async () => {
+        const sink = new PgSink({ url: server.url, table: "gone", retry: FAST_RETRY });
+        await sink.maintain();
+        await server.kill();
+        const stop = new AbortController();
+        const pending = sink.writeSequenced(
+          "w",
+          [{ seq: 1, batches: [batch(["x"])] }],
+          stop.signal,
+        );
+        sink.write(batch(["y", "z"]));
+        await until(() => sink.problems().length > 0, () => "no problem reported");
+        stop.abort(new Error("worker stopping"));
+        await assert.rejects(pending, /worker stopping/);
+        await assert.rejects(
+          sink.close({ signal: AbortSignal.timeout(200) }),
+          /Cannot write 2 rows to postgres:\/\/.* \(table gone\)/,
+        );
+        await server.restart();
+      });
     } finally {
       await server.close();
     }

@@ -82,6 +82,8 @@ export interface SequencedResult {
 export interface PgSinkStats {
   /** Rows committed. */
   rows: number;
+  /** Bytes of COPY text committed. */
+  bytes: number;
   /** Transactions committed. */
   transactions: number;
   /** Failed attempts (connections, statements). */
@@ -133,6 +135,19 @@ export function displayUrl(url: string): string {
   }
 }
 
+/**
+ * Why node-postgres cannot run in this process, or `undefined`: it reads libpq's environment
+ * variables (PGUSER, PGSSLMODE...) for what a URL leaves out, and Deno refuses that without
+ * `--allow-env=PG*`.
+ */
+export function envProblem(): string | undefined {
+  const env = Deno.permissions.querySync({ name: "env", variable: "PGUSER" });
+  if (env.state !== "granted") {
+    return "PostgreSQL's client reads libpq's PG* environment variables: run with " +
+      "--allow-env=PG* (besides the other variables allowed)";
+  }
+}
+
 /** Checks a URL before connecting: the error's message, or `undefined`. */
 export function checkUrl(url: string): string | undefined {
   let parsed: URL;
@@ -158,6 +173,7 @@ export class PgSink implements Sink {
   /** Counters. */
   readonly stats: PgSinkStats = {
     rows: 0,
+    bytes: 0,
     transactions: 0,
     errors: 0,
     queuedBytes: 0,
@@ -176,6 +192,8 @@ export class PgSink implements Sink {
   /** Own sequences committed, deleted by the next transaction. */
   #ownDone = 0;
   #queue: Job[] = [];
+  /** The sequenced job being written now. */
+  #running: Job | undefined;
   #inFlight: InFlight | undefined;
   #lastId = 0;
   #committedId = 0;
@@ -196,7 +214,7 @@ export class PgSink implements Sink {
 
   /** Starts the writer; it connects at once and retries while the server cannot be reached. */
   constructor(options: PgSinkOptions) {
-    const problem = checkUrl(options.url);
+    const problem = checkUrl(options.url) ?? envProblem();
     if (problem !== undefined) throw new TypeError(problem);
     this.#url = options.url;
     this.names = new TableNames(options.table ?? "logs");
@@ -287,15 +305,31 @@ export class PgSink implements Sink {
       return { seq, rows };
     });
     return new Promise((resolve, reject) => {
-      this.#queue.push({
+      // Given up while waiting its turn (the server down, say): out of the queue at once.
+      const onAbort = () => {
+        const at = this.#queue.indexOf(job);
+        if (at === -1 || this.#running === job) return;
+        this.#queue.splice(at, 1);
+        this.#release(bytes);
+        reject(signal!.reason);
+      };
+      const job: SequencedJob = {
         kind: "sequenced",
         consumer,
         messages: encoded,
         bytes,
         signal,
-        resolve,
-        reject,
-      });
+        resolve(result) {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(result);
+        },
+        reject(err) {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(job);
       this.stats.queuedBytes += bytes;
       this.#wake?.();
     });
@@ -348,11 +382,14 @@ export class PgSink implements Sink {
       await this.#disconnect();
     }
     const left = this.#queue.length + (this.#inFlight?.jobs.length ?? 0);
-    if (left > 0 || this.#stop.signal.aborted) {
-      const rows = this.#queue.reduce(
-        (n, job) => n + (job.kind === "plain" ? job.rows.rows : 0),
-        0,
-      );
+    if (left > 0) {
+      let rows = 0;
+      for (const job of [...this.#inFlight?.jobs ?? [], ...this.#queue]) {
+        if (job.kind === "plain") rows += job.rows.rows;
+        else if (job.kind === "sequenced") {
+          for (const m of job.messages) for (const r of m.rows) rows += r.rows;
+        }
+      }
       const err = new Error(
         `Cannot write ${rows} rows to ${this.where}: ${this.#problem?.error ?? "closing gave up"}`,
       );
@@ -477,7 +514,13 @@ export class PgSink implements Sink {
           head.reject(head.signal.reason);
           return;
         }
-        const result = await this.#writeSequenced(client, head);
+        this.#running = head;
+        let result: SequencedResult;
+        try {
+          result = await this.#writeSequenced(client, head);
+        } finally {
+          this.#running = undefined;
+        }
         this.#queue.shift();
         this.#release(head.bytes);
         head.resolve(result);
@@ -501,7 +544,10 @@ export class PgSink implements Sink {
     this.#ownDone = seq;
     if (stored.length > 0) {
       this.stats.transactions++;
-      for (const r of rows) this.stats.rows += r.rows;
+      for (const r of rows) {
+        this.stats.rows += r.rows;
+        this.stats.bytes += r.data.length;
+      }
     }
     this.#recovered();
     let bytes = 0;
@@ -526,7 +572,10 @@ export class PgSink implements Sink {
       for (const { seq, rows } of job.messages) {
         if (written.has(seq)) {
           result.written.push(seq);
-          for (const r of rows) this.stats.rows += r.rows;
+          for (const r of rows) {
+            this.stats.rows += r.rows;
+            this.stats.bytes += r.data.length;
+          }
         } else result.skipped.push(seq);
       }
       if (stored.length > 0) this.stats.transactions++;

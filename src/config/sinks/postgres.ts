@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkUrl, PgSink } from "../../pg/sink.ts";
+import { checkUrl, envProblem, PgSink } from "../../pg/sink.ts";
 import { checkTableName } from "../../pg/schema.ts";
 import { registerPgSearch } from "../../search/pg.ts";
 import { defineSink } from "../component.ts";
@@ -62,14 +62,7 @@ export const postgresSink = defineSink({
   type: "postgres",
   doc: "Lines stored as rows of a PostgreSQL table partitioned by day, written with COPY",
   keys: POSTGRES_KEYS,
-  refuse() {
-    // node-postgres reads libpq's variables (PGUSER, PGSSLMODE...) for what a URL leaves out.
-    const env = Deno.permissions.querySync({ name: "env", variable: "PGUSER" });
-    if (env.state !== "granted") {
-      return "The postgres sink reads libpq's PG* environment variables: run with " +
-        "--allow-env=PG* (besides the other variables allowed)";
-    }
-  },
+  refuse: () => envProblem(),
   build(name, values, context) {
     const sink = new PgSink({
       url: values.url,
@@ -96,7 +89,7 @@ export const postgresSink = defineSink({
       metrics: () => ({
         name,
         linesWritten: sink.stats.rows,
-        bytesWritten: 0,
+        bytesWritten: sink.stats.bytes,
         queuedBytes: sink.stats.queuedBytes,
         errors: sink.stats.errors,
       }),
