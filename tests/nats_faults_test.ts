@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { metric, until } from "./_http.ts";
-import { startServer } from "./_server.ts";
+import { freePort, MAIN, startServer, watchProcess } from "./_server.ts";
 import {
   natsServerPath,
   NODE_PERMISSIONS,
@@ -272,4 +272,110 @@ Deno.test({
     const t = tally([await readAll(join(dir, "logs"))], expected);
     assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
   });
+});
+
+Deno.test({
+  name: "nats: a storage worker killed -9 while storing, then restarted, stores every line once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(3);
+  await using server = await startServer(["-nats", cluster.urls], {
+    permissions: NODE_PERMISSIONS,
+  });
+  const total = 300_000;
+  await tcpClient(server.port, 0, total);
+  await until(
+    async () => await metric(server.url, 'logboom_sink_lines_written_total{sink="nats"}') >= total,
+    () => "JetStream did not acknowledge every line",
+    30_000,
+  );
+  await withWorkers(1, async ([dir], start) => {
+    const args = ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-ackWait", "2s"];
+    const expected = new Map([[0, total]]);
+    for (const share of [0.2, 0.5]) {
+      const worker = await start(0, args);
+      await until(
+        async () => {
+          const t = tally([await readAll(join(dir, "logs"))], expected);
+          return t.stored >= total * share;
+        },
+        () => "the worker stored too little",
+        30_000,
+      );
+      await worker.process.kill();
+    }
+    await start(0, args);
+    await until(
+      async () => {
+        const t = tally([await readAll(join(dir, "logs"))], expected);
+        return t.missing === 0;
+      },
+      () => "the restarted worker did not store every line",
+      40_000,
+    );
+    const t = tally([await readAll(join(dir, "logs"))], expected);
+    assert.deepEqual(t, { missing: 0, duplicated: 0, torn: 0, stored: total });
+  });
+});
+
+Deno.test({
+  name: "nats: two workers share the partitions, each line stored by one of them, once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(3);
+  const dir = await Deno.makeTempDir({ prefix: "logboom-ingest-" });
+  const httpPort = freePort();
+  const config = {
+    http: { address: `127.0.0.1:${httpPort}` },
+    inputs: {},
+    sinks: { js: { type: "nats", servers: cluster.urls.split(","), partitions: 2 } },
+  };
+  await Deno.writeTextFile(join(dir, "logboom.json"), JSON.stringify(config));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...NODE_PERMISSIONS, MAIN, "serve", "-config", "logboom.json"],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const server = await watchProcess(child, { ready: /Listening on/, notReady: "serve exited" });
+  try {
+    await withWorkers(2, async (dirs, start) => {
+      const args = ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-partitions", "2"];
+      await start(0, [...args, "-partition", "0"]);
+      await start(1, [...args, "-partition", "1"]);
+      const stop = new AbortController();
+      // Eight sources: their hashes spread them over both partitions.
+      const clients = Array.from(
+        { length: 8 },
+        (_, i) => httpClient(`http://127.0.0.1:${httpPort}`, i, stop.signal),
+      );
+      await until(() => clients.every((c) => c.state.acked >= 1000), () => "too few acked", 30_000);
+      stop.abort();
+      await Promise.all(clients.map((c) => c.done));
+      const expected = new Map(clients.map((c, i) => [i, c.state.acked]));
+      const texts = async () => await Promise.all(dirs.map((d) => readAll(join(d, "logs"))));
+      await until(async () => tally(await texts(), expected).missing === 0, () => {
+        return "the workers did not store every acknowledged line";
+      }, 30_000);
+      const [a, b] = await texts();
+      const t = tally([a, b], expected);
+      assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
+      // Each worker stored its own sources only.
+      assert.ok(a.length > 0 && b.length > 0, "one worker stored nothing");
+      const sourcesOf = async (d: string) =>
+        (await Array.fromAsync(Deno.readDir(join(d, "logs")))).map((e) => e.name)
+          .filter((n) => !n.startsWith(".")).sort();
+      const [sa, sb] = [await sourcesOf(dirs[0]), await sourcesOf(dirs[1])];
+      assert.deepEqual(sa.filter((s) => sb.includes(s)), []);
+    });
+  } finally {
+    await server.kill();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -85,6 +85,8 @@ export interface StoreWorkerOptions {
   ackWaitMs?: number;
   /** Most messages delivered and not acked, per consumer. Default 1024. */
   maxAckPending?: number;
+  /** For tests: called once a group is stored, before its acks; throwing leaves it unacked. */
+  beforeAck?(seqs: readonly number[]): void;
 }
 
 /** Counters of the worker. */
@@ -285,6 +287,7 @@ export class StoreWorker {
         if (signal.aborted) return;
         this.#fail(err);
         await sleep(1000, signal).catch(() => {});
+        if (signal.aborted) return;
       }
     }
   }
@@ -341,6 +344,7 @@ export class StoreWorker {
       const { skipped } = await pg.writeSequenced(consumer, forPg, this.#stop.signal);
       if (files === undefined) this.stats.redelivered += skipped.length;
     }
+    this.#o.beforeAck?.(good.map((m) => m.info.streamSequence));
     const now = Date.now();
     const acks = good.map(async (m) => {
       const published = Number(m.info.timestampNanos) / 1e6;

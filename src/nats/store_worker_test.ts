@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { natsServerPath, startNatsCluster } from "../../tests/_nats.ts";
+import { until } from "../../tests/_http.ts";
+import type { BatchMeta } from "../pipeline/batch.ts";
+import { FileSink } from "../store/file_sink.ts";
+import { StreamMarks } from "../store/stream_marks.ts";
+import { NatsSink } from "./nats_sink.ts";
+import { StoreWorker } from "./store_worker.ts";
+
+const ignore = natsServerPath() === undefined;
+const encoder = new TextEncoder();
+const META: BatchMeta = { source: "app", host: "h1", input: "tcp" };
+
+/** Publishes `messages` messages of 100 numbered lines each through a NatsSink. */
+async function publish(urls: string, messages: number): Promise<void> {
+  const { connectNats } = await import("./connection.ts");
+  const nc = await connectNats(urls.split(","), "test publisher");
+  const sink = new NatsSink({
+    nc,
+    stream: { name: "T", subject: "t", replicas: 1, duplicateWindowMs: 60_000, maxBytes: 0 },
+    maxLines: 100,
+  });
+  for (let m = 0; m < messages; m++) {
+    let text = "";
+    for (let i = 0; i < 100; i++) text += `line ${m * 100 + i}\n`;
+    sink.write({ data: encoder.encode(text), lines: 100, meta: META, receivedAt: Date.now() });
+  }
+  await sink.close();
+}
+
+async function openStore(dir: string) {
+  const marks = await StreamMarks.open(join(dir, ".state"), { sync: true });
+  const files = await FileSink.open({ marks, path: join(dir, "out.log"), fsync: "batch" });
+  return { marks, files };
+}
+
+Deno.test({
+  name:
+    "StoreWorker: a group stored but not acked (a crash) is delivered again and not stored twice",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
+  try {
+    await publish(cluster.urls, 20);
+    const nc = await cluster.client();
+    // The first run stores a group, then "crashes" before its acks.
+    let first = await openStore(dir);
+    let crashed = false;
+    const worker1 = new StoreWorker({
+      nc,
+      stream: "T",
+      subject: "t",
+      partitions: [0],
+      files: first.files,
+      marks: first.marks,
+      ackWaitMs: 1000,
+      groupMessages: 8,
+      beforeAck: () => {
+        crashed = true;
+        throw new Error("crash before the acks");
+      },
+    });
+    worker1.start();
+    await until(() => crashed, () => "the first worker stored nothing");
+    await worker1.close();
+    await first.files.close();
+    await first.marks.close();
+    const stored = (await Deno.readTextFile(join(dir, "out.log"))).split("\n").length - 1;
+    assert.ok(stored >= 100, "the crashed run stored nothing");
+
+    // The second run gets the unacked messages again and skips what the first stored.
+    first = await openStore(dir);
+    const worker2 = new StoreWorker({
+      nc,
+      stream: "T",
+      subject: "t",
+      partitions: [0],
+      files: first.files,
+      marks: first.marks,
+      ackWaitMs: 1000,
+    });
+    worker2.start();
+    const jsm = await jetstreamManager(nc);
+    await until(
+      async () => {
+        const info = await jsm.consumers.info("T", worker2.consumerName(0));
+        return info.num_pending === 0 && info.num_ack_pending === 0;
+      },
+      () => "the second worker did not ack everything",
+      20_000,
+    );
+    await worker2.close();
+    await first.files.close();
+    await first.marks.close();
+    const lines = (await Deno.readTextFile(join(dir, "out.log"))).split("\n").filter((l) => l);
+    assert.equal(lines.length, 2000);
+    assert.equal(new Set(lines).size, 2000);
+    assert.ok(worker2.stats.redelivered >= 1, "nothing was delivered again");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
