@@ -11,10 +11,89 @@ import { DAY_MS } from "../src/pg/schema.ts";
 import { PgSink } from "../src/pg/sink.ts";
 import { RetryPolicy } from "../src/retry.ts";
 import { until } from "./_http.ts";
+import { bindFreePort } from "./_server.ts";
 import { postgresMissing, startPostgres } from "./_postgres.ts";
 
 const encoder = new TextEncoder();
 const FAST_RETRY = new RetryPolicy({ initialMs: 20, maxMs: 200, jitter: "none" });
+
+/**
+ * A proxy to PostgreSQL that, when armed, forwards the next COMMIT and cuts the connection
+ * before the server's answer reaches the client (then disarms).
+ */
+class CommitCutter {
+  readonly port: number;
+  armed = false;
+  cuts = 0;
+  readonly #listener: Deno.Listener;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+
+  constructor(target: number) {
+    const listener = bindFreePort((port) => Deno.listen({ hostname: "127.0.0.1", port }));
+    this.#listener = listener;
+    this.port = (listener.addr as Deno.NetAddr).port;
+    this.#accepting = (async () => {
+      for await (const client of listener) {
+        const task = this.#forward(client, target).finally(() => this.#tasks.delete(task));
+        this.#tasks.add(task);
+      }
+    })().catch(() => {});
+  }
+
+  async #forward(client: Deno.Conn, target: number): Promise<void> {
+    const server = await Deno.connect({ hostname: "127.0.0.1", port: target });
+    this.#conns.add(client).add(server);
+    let cutNext = false;
+    const close = () => {
+      for (const c of [client, server]) {
+        try {
+          c.close();
+        } catch {
+          // closed
+        }
+        this.#conns.delete(c);
+      }
+    };
+    const pipe = async (from: Deno.Conn, to: Deno.Conn, up: boolean) => {
+      const buf = new Uint8Array(256 * 1024);
+      try {
+        for (;;) {
+          const n = await from.read(buf);
+          if (n === null) break;
+          if (!up && cutNext) {
+            this.cuts++;
+            break; // the answer to the COMMIT: never delivered
+          }
+          if (up && this.armed && new TextDecoder().decode(buf.subarray(0, n)).includes("COMMIT")) {
+            this.armed = false;
+            cutNext = true;
+          }
+          let off = 0;
+          while (off < n) off += await to.write(buf.subarray(off, n));
+        }
+      } catch {
+        // cut
+      }
+      close();
+    };
+    await Promise.all([pipe(client, server, true), pipe(server, client, false)]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    for (const c of this.#conns) {
+      try {
+        c.close();
+      } catch {
+        // closed
+      }
+    }
+    await Promise.all(this.#tasks);
+  }
+}
 
 function batch(lines: string[] | Uint8Array, extra: Partial<Batch> = {}): Batch {
   const data = lines instanceof Uint8Array ? lines : encoder.encode(lines.join("\n") + "\n");
@@ -206,6 +285,34 @@ Deno.test({
           );
         },
       );
+
+      await t.step("a connection lost at COMMIT: the retry stores nothing twice", async () => {
+        // The COMMIT reaches the server, its answer never reaches the sink: did it commit?
+        await using proxy = new CommitCutter(server.port);
+        const url = server.url.replace(`:${server.port}/`, `:${proxy.port}/`);
+        const sink = new PgSink({ url, table: "doubt", retry: FAST_RETRY });
+        try {
+          await sink.maintain();
+          proxy.armed = true;
+          sink.write(batch(["once a", "once b"]));
+          await sink.flush();
+          assert.equal(proxy.cuts, 1);
+          assert.ok(sink.stats.errors >= 1);
+          const stored = await sink.writeSequenced("w", [{ seq: 5, batches: [batch(["seq 5"])] }]);
+          assert.deepEqual(stored, { written: [5], skipped: [] });
+          proxy.armed = true;
+          // Its answer lost as well: the retry finds sequence 5 stored and skips it.
+          const again = await sink.writeSequenced("w", [{ seq: 6, batches: [batch(["seq 6"])] }]);
+          assert.equal(proxy.cuts, 2);
+          assert.deepEqual(again, { written: [], skipped: [6] });
+        } finally {
+          await sink.close();
+        }
+        assert.equal(
+          (await server.sql("SELECT string_agg(message, ',' ORDER BY message) FROM doubt")).trim(),
+          "once a,once b,seq 5,seq 6",
+        );
+      });
 
       await t.step("giving up while the server is down: a clear error, no hang", async () => {
         const sink = new PgSink({ url: server.url, table: "gone", retry: FAST_RETRY });
