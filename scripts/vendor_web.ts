@@ -18,12 +18,7 @@
  * @module
  */
 
-// The packages are imported so that Deno fetches them (checked against deno.lock) before the
-// script resolves their files; preact and htm touch no DOM when loaded, uplot's CSS is text.
-import "preact";
-import "preact/hooks";
-import "htm";
-import "uplot/dist/uPlot.min.css" with { type: "text" };
+import "./_vendor_packages.js";
 import { dirname, join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 

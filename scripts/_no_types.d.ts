@@ -1,0 +1,2 @@
+// No types: see _vendor_packages.js.
+export {};
