@@ -42,14 +42,21 @@ export interface PgClient {
   readonly processID: number | null;
 }
 
-/** A client for `url` (not connected yet). */
-export function openClient(url: string, connectTimeoutMs: number): PgClient {
+/**
+ * A client for `url` (not connected yet), named `applicationName` in `pg_stat_activity` (the
+ * sink's is `logboom`, a search's `logboom search`).
+ */
+export function openClient(
+  url: string,
+  connectTimeoutMs: number,
+  applicationName = "logboom",
+): PgClient {
   const Client = (pg as unknown as { Client: new (options: unknown) => PgClient }).Client;
   return new Client({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
     keepAlive: true,
-    application_name: "logboom",
+    application_name: applicationName,
   });
 }
 

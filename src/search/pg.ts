@@ -111,7 +111,7 @@ export class PgSearch implements SearchBackend {
         "BEGIN READ ONLY;\n" +
           `DECLARE hits NO SCROLL CURSOR FOR SELECT ts, source, level, message, ` +
           `tableoid::regclass::text AS file, ctid::text AS ctid FROM ${this.#names.table} ` +
-          `${where} ORDER BY ts DESC LIMIT ${query.limit + 1}`,
+          `${where} ORDER BY ts DESC, ctid DESC LIMIT ${query.limit + 1}`,
       );
       const files = new Set<string>();
       for (;;) {
@@ -202,7 +202,7 @@ export class PgSearch implements SearchBackend {
   /** A connection for one search, with `statement_timeout` set, cancelled by `signal`. */
   async #open(signal?: AbortSignal): Promise<Session> {
     signal?.throwIfAborted();
-    const client = openClient(this.#config.url, 10_000);
+    const client = openClient(this.#config.url, 10_000, "logboom search");
     client.on("error", () => {}); // a connection lost mid-search fails its query
     await client.connect();
     let running = false;
