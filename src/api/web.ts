@@ -14,6 +14,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import index from "../web/index.html" with { type: "text" };
 import style from "../web/style.css" with { type: "text" };
 import icon from "../web/icon.svg" with { type: "text" };
@@ -78,7 +79,12 @@ interface Asset {
   body: Uint8Array<ArrayBuffer>;
   type: string;
   etag: string;
+  /** The body gzipped, made at the first request that accepts it. */
+  gzip?: Uint8Array<ArrayBuffer>;
 }
+
+/** Smaller bodies go as they are: gzip would save too little to be worth a header. */
+const GZIP_MIN = 1024;
 
 function asset(text: string, type: string): Asset {
   const body = new TextEncoder().encode(text);
@@ -117,7 +123,15 @@ export async function webResponse(req: Request, options: WebOptions): Promise<Re
     ? PAGES[options.tokenWanted ? "token" : "none"]
     : ASSETS.get(pathname);
   if (found === undefined) return new HttpError(404, `No page file "${pathname}"`).response();
-  const headers = {
+  // 100 KB of page in 45 KB (uPlot 51 KB in 22 KB): a remote browser waits less.
+  const gzip = found.body.length >= GZIP_MIN &&
+    /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "");
+  const body = gzip
+    ? found.gzip ??= new Uint8Array(gzipSync(found.body, { level: 9 }))
+    : found.body;
+  // Each encoding its own tag, as a cache must not give one for the other.
+  const etag = gzip ? `${found.etag.slice(0, -1)}-gz"` : found.etag;
+  const headers: Record<string, string> = {
     "content-type": found.type,
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
@@ -126,10 +140,12 @@ export async function webResponse(req: Request, options: WebOptions): Promise<Re
     // Asked again each time (a new version of the program serves new files), answered with 304
     // when unchanged.
     "cache-control": "no-cache",
-    etag: found.etag,
+    vary: "accept-encoding",
+    etag,
   };
-  if (req.headers.get("if-none-match") === found.etag) {
+  if (gzip) headers["content-encoding"] = "gzip";
+  if (req.headers.get("if-none-match") === etag) {
     return new Response(null, { status: 304, headers });
   }
-  return new Response(req.method === "HEAD" ? null : found.body, { headers });
+  return new Response(req.method === "HEAD" ? null : body, { headers });
 }

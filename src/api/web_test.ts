@@ -103,3 +103,27 @@ Deno.test("GET /api/v1/rules answers the running transforms section", async () =
   const none = setup("", () => ({}));
   assert.deepEqual(await (await none.call("/api/v1/rules")).json(), { transforms: null });
 });
+
+Deno.test("page files are gzipped for a browser that accepts it, each encoding with its own tag", async () => {
+  const { call } = setup();
+  const plain = await call("/ui/vendor/uPlot.js");
+  const text = await plain.text();
+  const zipped = await call("/ui/vendor/uPlot.js", { headers: { "accept-encoding": "gzip, br" } });
+  assert.equal(zipped.headers.get("content-encoding"), "gzip");
+  assert.equal(zipped.headers.get("vary"), "accept-encoding");
+  assert.notEqual(zipped.headers.get("etag"), plain.headers.get("etag"));
+  const bytes = new Uint8Array(await zipped.arrayBuffer());
+  assert.ok(bytes.length < text.length / 2);
+  const unzipped = await new Response(
+    new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip")),
+  ).text();
+  assert.equal(unzipped, text);
+  const again = await call("/ui/vendor/uPlot.js", {
+    headers: { "accept-encoding": "gzip", "if-none-match": zipped.headers.get("etag")! },
+  });
+  assert.equal(again.status, 304);
+  // A small file goes as it is.
+  const icon = await call("/ui/icon.svg", { headers: { "accept-encoding": "gzip" } });
+  assert.equal(icon.headers.get("content-encoding"), null);
+  await icon.body?.cancel();
+});
