@@ -61,7 +61,8 @@ Deno.test({
       );
       assert.equal(await readyz(url), 200);
 
-      // The database goes away: /readyz says so; an ingest waits and is stored once it is back.
+      // The database goes away: an ingest under way waits and is stored once it is back; once
+      // the sink knows, /readyz says so and new ingests are refused with 503 + Retry-After.
       await pg.kill();
       const waiting = ingest("while down\n", "api");
       await until(async () => {
@@ -69,13 +70,25 @@ Deno.test({
         const text = await r.text();
         return r.status === 503 && text.includes(pg.url);
       }, () => "readyz never said the database is down");
+      res = await ingest("refused\n", "api");
+      assert.equal(res.status, 503, await res.text());
+      assert.ok(res.headers.has("retry-after"));
       await pg.restart();
       res = await waiting;
-      assert.equal(res.status, 200, await res.text());
+      // Under way before the sink knew (200, stored) or after (503, retried by the client).
+      const answer = await res.text();
       await until(async () => await readyz(url) === 200, () => "not ready");
+      if (res.status === 503) {
+        res = await ingest("while down\n", "api");
+        assert.equal(res.status, 200, await res.text());
+      } else assert.equal(res.status, 200, answer);
       assert.equal(
         (await pg.sql("SELECT count(*) FROM logs WHERE message = 'while down'")).trim(),
         "1",
+      );
+      assert.equal(
+        (await pg.sql("SELECT count(*) FROM logs WHERE message = 'refused'")).trim(),
+        "0",
       );
 
       // The search API reads the table: text, source glob, newest first, limit, context.

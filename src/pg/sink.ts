@@ -52,7 +52,7 @@ export interface PgSinkOptions {
   queueBytes?: number;
   /** Partitions whose day ended longer ago than this are dropped. Default: kept. */
   maxAgeMs?: number;
-  /** Backoff between attempts. Default 250 ms doubling to 10 s. */
+  /** Backoff between attempts. Default 250 ms doubling to 5 s (with jitter). */
   retry?: RetryPolicy;
   /** How long a connection attempt may take, in ms. Default 10,000. */
   connectTimeoutMs?: number;
@@ -223,7 +223,7 @@ export class PgSink implements Sink {
     this.#transactionRows = Math.max(1, options.transactionRows ?? DEFAULT_TRANSACTION_ROWS);
     this.#queueBytes = options.queueBytes ?? DEFAULT_QUEUE_BYTES;
     this.#maxAgeMs = options.maxAgeMs;
-    this.#retry = options.retry ?? new RetryPolicy({ initialMs: 250, maxMs: 10_000 });
+    this.#retry = options.retry ?? new RetryPolicy({ initialMs: 250, maxMs: 5_000 });
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#now = options.now ?? Date.now;
     this.#maintenanceTimer = setInterval(() => {
@@ -261,6 +261,14 @@ export class PgSink implements Sink {
     const id = this.#lastId;
     if (this.#committedId >= id) return Promise.resolve();
     return new Promise((resolve, reject) => this.#flushWaiters.push({ id, resolve, reject }));
+  }
+
+  /**
+   * Whether the server keeps failing now: HTTP ingest then answers 503 with `Retry-After` at
+   * once rather than hold requests until it is back (what is queued stays queued).
+   */
+  blocked(): boolean {
+    return this.#problem !== undefined;
   }
 
   /** Why rows cannot be stored now: the server unreachable or refusing. */
