@@ -129,11 +129,17 @@ Deno.test({
   ...BROWSER_TEST,
   async fn() {
     const token = "s3cret-token-for-the-page";
-    await using session = await openSession("token", ["-token", token]);
+    await using session = await openSession("token", ["-token", token], {
+      // The wrong token's 401.
+      expectedErrors: [/status of 401/],
+    });
     const { page, server } = session;
     const html = await (await fetch(server.url + "/", { headers: { accept: "text/html" } })).text();
     assert.ok(!html.includes(token));
     await page.waitForSelector("input[name=token]");
+    await page.fill("input[name=token]", "not-the-token");
+    await page.press("input[name=token]", "Enter");
+    await page.waitForSelector(".login .notice.error:has-text('not the server')");
     await page.fill("input[name=token]", token);
     await page.press("input[name=token]", "Enter");
     await page.waitForSelector(".state.st-live");
@@ -145,5 +151,23 @@ Deno.test({
     await page.reload();
     await page.waitForSelector(".state.st-live");
     assert.equal(await page.$("input[name=token]"), null);
+  },
+});
+
+Deno.test({
+  name: "a regex the server refuses stops the tail with the server's reason",
+  ...BROWSER_TEST,
+  async fn() {
+    await using session = await openSession("tail-bad-regex", [], {
+      path: "/#/tail?regex=(unclosed",
+      expectedErrors: [/status of 400/],
+    });
+    const { page } = session;
+    await page.waitForSelector(".state.st-error");
+    assert.match(await page.textContent(".state.st-error") ?? "", /Invalid regex/);
+    // Fixing it in the form starts the tail.
+    await page.fill("input[name=regex]", "^GET ");
+    await page.press("input[name=regex]", "Enter");
+    await page.waitForSelector(".state.st-live");
   },
 });
