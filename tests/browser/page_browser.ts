@@ -47,13 +47,18 @@ Deno.test({
     await using session = await openSession("tail-lines");
     const { page, server } = session;
     await page.waitForSelector(".state.st-live");
-    await sendTcp(server, ["first line", "Error: Database connection failed", "third line"]);
-    await waitForLine(page, "third line");
+    const markup = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b>";
+    await sendTcp(server, ["first line", "Error: Database connection failed", markup, "last line"]);
+    await waitForLine(page, "last line");
     assert.deepEqual(await tailLines(page), [
       "first line",
       "Error: Database connection failed",
-      "third line",
+      markup,
+      "last line",
     ]);
+    // A line is text, never markup.
+    assert.equal(await page.$(".lines img, .lines b"), null);
+    assert.notEqual(await page.title(), "pwned");
   },
 });
 
