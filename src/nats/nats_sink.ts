@@ -292,36 +292,7 @@ export class NatsSink implements Sink {
   /** Adds `batch`'s lines to the message of its origin, sealing it when full. */
   #gather(batch: Batch): void {
     this.#pieces(batch, (data, lines, extras) => {
-      const key = batch.meta as unknown as object;
-      const id = keyOf(key);
-      let g = this.#gathering.get(id);
-      if (
-        g !== undefined &&
-        (g.lines + lines > this.#maxLines || g.bytes + data.length > this.#maxBytes)
-      ) {
-        this.#sealGathering(id, g);
-        g = undefined;
-      }
-      if (g === undefined) {
-        if (this.#gathering.size >= MAX_GATHERING) {
-          const [oldest, first] = this.#gathering.entries().next().value!;
-          this.#sealGathering(oldest, first);
-        }
-        g = {
-          meta: batch.meta,
-          receivedAt: batch.receivedAt,
-          parts: [],
-          bytes: 0,
-          lines: 0,
-          extras: {},
-        };
-        this.#gathering.set(id, g);
-      }
-      addExtras(g.extras, g.lines, extras, lines);
-      g.parts.push(data.slice());
-      g.bytes += data.length;
-      g.lines += lines;
-      this.#queued += data.length;
+      this.#fill(batch.meta, batch.receivedAt, data, lines, extras);
     }, true);
     if (this.#gathering.size > 0 && this.#lingerTimer === undefined) {
       this.#lingerTimer = setTimeout(() => {
@@ -330,6 +301,64 @@ export class NatsSink implements Sink {
         this.#pump();
       }, this.#lingerMs);
     }
+  }
+
+  /**
+   * Adds whole lines of `data` (borrowed) to the message gathering for `meta`, filling it up to
+   * `maxLines` and `maxBytes` and sealing it when full, so messages are as large as allowed.
+   */
+  #fill(
+    meta: BatchMeta,
+    receivedAt: number,
+    data: Uint8Array,
+    lines: number,
+    extras: LineExtras,
+  ): void {
+    const id = keyOf(meta as unknown as object);
+    let start = 0;
+    let line = 0;
+    while (line < lines) {
+      const g = this.#gathering.get(id) ?? this.#open(id, meta, receivedAt);
+      const roomLines = this.#maxLines - g.lines;
+      const roomBytes = this.#maxBytes - g.bytes;
+      let end = start;
+      let k = 0;
+      if (lines - line <= roomLines && data.length - start <= roomBytes) {
+        end = data.length;
+        k = lines - line;
+      } else {
+        while (k < roomLines && line + k < lines) {
+          const next = data.indexOf(10, end) + 1;
+          if (next - start > roomBytes) break;
+          end = next;
+          k++;
+        }
+      }
+      if (k > 0) {
+        const whole = k === lines && start === 0;
+        addExtras(g.extras, g.lines, whole ? extras : sliceExtras(extras, line, k), k);
+        g.parts.push(data.slice(start, end));
+        g.bytes += end - start;
+        g.lines += k;
+        this.#queued += end - start;
+        start = end;
+        line += k;
+      }
+      // Full (or the next line does not fit): sealed, and the rest starts the next message.
+      if (k === 0 || g.lines >= this.#maxLines || g.bytes >= this.#maxBytes) {
+        this.#sealGathering(id, g);
+      }
+    }
+  }
+
+  #open(id: string, meta: BatchMeta, receivedAt: number): Gathering {
+    if (this.#gathering.size >= MAX_GATHERING) {
+      const [oldest, first] = this.#gathering.entries().next().value!;
+      this.#sealGathering(oldest, first);
+    }
+    const g: Gathering = { meta, receivedAt, parts: [], bytes: 0, lines: 0, extras: {} };
+    this.#gathering.set(id, g);
+    return g;
   }
 
   /**
@@ -576,6 +605,15 @@ function extrasOf(batch: Batch, from: number, count: number): LineExtras {
     ) as (Readonly<Fields> | null)[];
   }
   return extras;
+}
+
+/** Lines `from` to `from + count` of `extras`. */
+function sliceExtras(extras: LineExtras, from: number, count: number): LineExtras {
+  const out: LineExtras = {};
+  if (extras.levels !== undefined) out.levels = extras.levels.slice(from, from + count);
+  if (extras.times !== undefined) out.times = extras.times.slice(from, from + count);
+  if (extras.fields !== undefined) out.fields = extras.fields.slice(from, from + count);
+  return out;
 }
 
 /** Appends `more` (of `lines` lines) to `into` (of `have` lines), filling gaps with nothing. */

@@ -1,0 +1,258 @@
+/**
+ * Scale-out benchmark (`deno task bench -scenario nats`, or this file alone): a 3-node
+ * nats-server cluster with JetStream on loopback, a stream with 3 replicas, and per round:
+ *
+ * - **minimal**: a plain publisher in this process, the same batches (1,000 lines of 100 bytes a
+ *   message, a message id each, 64 awaiting their ack at once) to the same stream: the yardstick;
+ * - **nats**: TCP lines -> `serve -nats` -> JetStream R3 -> `logboom store` -> a file (fsync batch
+ *   before each ack), lines/s until the last line is stored; and the ingest side alone (until
+ *   JetStream acknowledged the last line);
+ * - **single**: TCP lines -> `serve -logFile` (one node, no JetStream), until stored.
+ *
+ * Bar: nats (to the files) at least 80% of minimal. Then publish-to-stored latency at a steady
+ * 20,000 lines/s: from the TCP write to the line's arrival in the worker's file (read every 2 ms),
+ * p50 and p99. Skipped with one line when nats-server is not installed.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { median } from "./_median.ts";
+import { natsServerPath, NODE_PERMISSIONS, startNatsCluster, startStore } from "../tests/_nats.ts";
+import { freePort, startServer } from "../tests/_server.ts";
+import { metric, until } from "../tests/_http.ts";
+import { ensureStream } from "../src/nats/connection.ts";
+
+const LINES = Number(Deno.env.get("BENCH_NATS_LINES") ?? 1_000_000);
+const LINE = 100;
+const PER_MESSAGE = 1000;
+const BAR = 0.8;
+const encoder = new TextEncoder();
+
+/** 256 KiB of 100-byte lines, as a TCP sender writes them. */
+function chunk(): Uint8Array {
+  let text = "";
+  for (let i = 0; text.length + LINE <= 256 * 1024; i++) {
+    text += `bench ${i} `.padEnd(LINE - 1, "abcdefghijklmnopqrstuvwxyz") + "\n";
+  }
+  return encoder.encode(text);
+}
+
+/** Sends `lines` lines over TCP as fast as the server reads them. */
+async function sendTcp(port: number, lines: number): Promise<void> {
+  const data = chunk();
+  const per = data.length / LINE;
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  for (let sent = 0; sent < lines; sent += per) {
+    const part = lines - sent >= per ? data : data.subarray(0, (lines - sent) * LINE);
+    let at = 0;
+    while (at < part.length) at += await conn.write(part.subarray(at));
+  }
+}
+
+/** The minimal publisher: lines/s of `lines` lines, 1,000 a message, 64 in flight. */
+async function runMinimal(urls: string, lines: number): Promise<number> {
+  const { connect } = await import("@nats-io/transport-node");
+  const nc = await connect({ servers: urls.split(",") });
+  try {
+    const js = jetstream(nc);
+    const data = chunk().subarray(0, PER_MESSAGE * LINE);
+    const h = natsHeaders();
+    h.set("Lb-Lines", String(PER_MESSAGE));
+    const id = crypto.randomUUID();
+    const messages = Math.ceil(lines / PER_MESSAGE);
+    const started = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < messages) {
+        const n = next++;
+        await js.publish("logboom.minimal", data, { msgID: `${id}:${n}`, headers: h });
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, worker));
+    return (messages * PER_MESSAGE) / ((performance.now() - started) / 1000);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Lines/s through serve -nats to the worker's file, and of the ingest side alone. */
+async function runNats(
+  urls: string,
+  storeUrl: string,
+  lines: number,
+): Promise<{ stored: number; ingest: number }> {
+  await using server = await startServer(["-nats", urls], { permissions: NODE_PERMISSIONS });
+  const before = await metric(storeUrl, "logboom_store_lines_total");
+  const started = performance.now();
+  await sendTcp(server.port, lines);
+  let ingestDone = 0;
+  await until(
+    async () => {
+      if (ingestDone === 0) {
+        const acked = await metric(server.url, 'logboom_sink_lines_written_total{sink="nats"}');
+        if (acked >= lines) ingestDone = performance.now();
+      }
+      return await metric(storeUrl, "logboom_store_lines_total") - before >= lines;
+    },
+    () => "the worker did not store every line",
+    300_000,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { stored: lines / seconds, ingest: lines / ((ingestDone - started) / 1000) };
+}
+
+/** Lines/s of the single-node path: TCP -> serve -> file. */
+async function runSingle(lines: number): Promise<number> {
+  await using server = await startServer(["-logFile", "out.log"], {
+    permissions: NODE_PERMISSIONS,
+  });
+  const started = performance.now();
+  await sendTcp(server.port, lines);
+  await until(
+    async () => {
+      try {
+        return (await Deno.stat(join(server.dir, "out.log"))).size >= lines * LINE;
+      } catch {
+        return false;
+      }
+    },
+    () => "serve did not store every line",
+    300_000,
+  );
+  return lines / ((performance.now() - started) / 1000);
+}
+
+/** Publish-to-stored latency at a steady rate: ms of each line, from its write to the file. */
+async function runLatency(urls: string, file: string, rate: number, seconds: number) {
+  await using server = await startServer(["-nats", urls], { permissions: NODE_PERMISSIONS });
+  using out = await Deno.open(file, { read: true });
+  await out.seek(0, Deno.SeekMode.End);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const latencies: number[] = [];
+  const decoder = new TextDecoder();
+  let rest = "";
+  let sending = true;
+  const reader = (async () => {
+    const buf = new Uint8Array(1 << 20);
+    const t0 = performance.timeOrigin;
+    while (sending || latencies.length < rate * seconds) {
+      const n = await out.read(buf);
+      if (n === null || n === 0) {
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      const now = t0 + performance.now();
+      rest += decoder.decode(buf.subarray(0, n), { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      for (const l of parts) {
+        const m = /^lat (\d+(?:\.\d+)?) /.exec(l);
+        if (m) latencies.push(now - Number(m[1]));
+      }
+    }
+  })();
+  const tick = 10;
+  const per = Math.round(rate * tick / 1000);
+  const start = performance.now();
+  for (let t = 0; t < seconds * 1000 / tick; t++) {
+    const sentAt = performance.timeOrigin + performance.now();
+    let text = "";
+    for (let i = 0; i < per; i++) {
+      text += `lat ${sentAt.toFixed(1)} ${i}`.padEnd(LINE - 1, "x") + "\n";
+    }
+    const data = encoder.encode(text);
+    let at = 0;
+    while (at < data.length) at += await conn.write(data.subarray(at));
+    const wait = start + (t + 1) * tick - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  sending = false;
+  await Promise.race([reader, new Promise((r) => setTimeout(r, 30_000))]);
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  return { p50: q(0.5), p99: q(0.99), count: latencies.length };
+}
+
+/** Runs the scenario; resolves with the bars missed. */
+export async function benchNats(rounds: number): Promise<string[]> {
+  if (natsServerPath() === undefined) {
+    console.log("Skipped nats: nats-server is not installed (apt-get install nats-server)");
+    return [];
+  }
+  await using cluster = await startNatsCluster(3);
+  const storeDir = await Deno.makeTempDir({ prefix: "bench-nats-store-" });
+  const httpPort = freePort();
+  const storeUrl = `http://127.0.0.1:${httpPort}`;
+  const nc = await cluster.client();
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, {
+    name: "LOGBOOM",
+    subject: "logboom",
+    replicas: 3,
+    duplicateWindowMs: 600_000,
+    maxBytes: 0,
+  });
+  const worker = await startStore([
+    "-nats",
+    cluster.urls,
+    "-logFile",
+    "logs/out.log",
+    "-http",
+    `127.0.0.1:${httpPort}`,
+  ], storeDir);
+  try {
+    console.log(
+      `nats-server 3 nodes, stream R3 (file storage); ${LINES} lines of ${LINE} B per run; ` +
+        `worker fsync batch; ${rounds} rounds`,
+    );
+    const minimal: number[] = [];
+    const stored: number[] = [];
+    const ingest: number[] = [];
+    const single: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      await jsm.streams.purge("LOGBOOM");
+      minimal.push(await runMinimal(cluster.urls, LINES));
+      await jsm.streams.purge("LOGBOOM", { filter: "logboom.minimal" });
+      const n = await runNats(cluster.urls, storeUrl, LINES);
+      stored.push(n.stored);
+      ingest.push(n.ingest);
+      single.push(await runSingle(LINES));
+      await Deno.truncate(join(storeDir, "logs/out.log"), 0);
+      console.log(
+        `  round ${r + 1}: minimal ${k(minimal[r])}, nats to files ${k(n.stored)} ` +
+          `(ingest acked ${k(n.ingest)}), single node ${k(single[r])} lines/s`,
+      );
+    }
+    const ratios = stored.map((s, i) => s / minimal[i]);
+    const ratio = median(ratios);
+    const lat = await runLatency(cluster.urls, join(storeDir, "logs/out.log"), 20_000, 5);
+    console.log(
+      `nats: median ${k(median(stored))} lines/s to files (ingest ${k(median(ingest))}), ` +
+        `minimal publisher ${k(median(minimal))}, single node ${k(median(single))}; ` +
+        `ratio to minimal ${ratios.map((x) => x.toFixed(2)).join(" ")} (median ${
+          ratio.toFixed(2)
+        }, bar ${BAR}); publish-to-stored at 20,000 lines/s: p50 ${lat.p50.toFixed(1)} ms, ` +
+        `p99 ${lat.p99.toFixed(1)} ms (${lat.count} lines)`,
+    );
+    return ratio < BAR ? [`nats ratio ${ratio.toFixed(2)} < ${BAR}`] : [];
+  } finally {
+    await worker.process.stop();
+    await Deno.remove(storeDir, { recursive: true }).catch(() => {});
+  }
+}
+
+function k(n: number): string {
+  return `${Math.round(n / 1000)}k`;
+}
+
+if (import.meta.main) {
+  const missed = await benchNats(Number(Deno.args[0] ?? 1));
+  if (missed.length > 0) {
+    console.log(`Bar missed: ${missed.join("; ")}`);
+    Deno.exit(1);
+  }
+}

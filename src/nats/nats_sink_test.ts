@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type NatsCluster, natsServerPath, startNatsCluster } from "../../tests/_nats.ts";
+import type { Batch, BatchMeta } from "../pipeline/batch.ts";
+import { connectNats } from "./connection.ts";
+import { unpackMessage } from "./message.ts";
+import { NatsSink, type NatsSinkOptions } from "./nats_sink.ts";
+
+const ignore = natsServerPath() === undefined;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const META: BatchMeta = { source: "web", host: "10.0.0.1", input: "http", labels: { app: "api" } };
+const STREAM = { name: "S", subject: "s", replicas: 1, duplicateWindowMs: 60_000, maxBytes: 0 };
+
+function batch(from: number, count: number, extra: Partial<Batch> = {}): Batch {
+  let text = "";
+  for (let i = from; i < from + count; i++) text += `line ${i}\n`;
+  return {
+    data: encoder.encode(text),
+    lines: count,
+    meta: META,
+    receivedAt: 1_700_000_000_000,
+    ...extra,
+  };
+}
+
+async function sink(cluster: NatsCluster, options: Partial<NatsSinkOptions> = {}) {
+  const nc = await connectNats(cluster.urls.split(","), "test");
+  return new NatsSink({ nc, stream: STREAM, ...options });
+}
+
+/** Every message of the stream, unpacked. */
+async function messages(cluster: NatsCluster): Promise<Batch[]> {
+  const nc = await cluster.client();
+  const jsm = await jetstreamManager(nc);
+  const { state } = await jsm.streams.info("S");
+  const consumer = await jetstream(nc).consumers.get("S");
+  const out: Batch[] = [];
+  for (let i = 0; i < state.messages; i++) {
+    const m = await consumer.next({ expires: 2000 });
+    assert.ok(m !== null);
+    out.push(unpackMessage(m.data, m.headers));
+  }
+  return out;
+}
+
+Deno.test({
+  name: "NatsSink: lines of one origin fill messages up to the line bound, in order, with extras",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const s = await sink(cluster, { maxLines: 100 });
+  // 7 batches of 30 lines: 210 lines -> messages of 100, 100 and 10 lines.
+  for (let b = 0; b < 7; b++) {
+    const levels = new Uint8Array(30).fill(b === 2 ? 5 : 0);
+    const fields = b === 3 ? Array.from({ length: 30 }, (_, i) => ({ n: b * 30 + i })) : undefined;
+    s.write(batch(b * 30, 30, { levels, fields }));
+  }
+  await s.flush();
+  assert.equal(s.stats.linesWritten, 210);
+  assert.equal(s.pendingAcks, 0);
+  await s.close();
+  const got = await messages(cluster);
+  assert.deepEqual(got.map((m) => m.lines), [100, 100, 10]);
+  const text = got.map((m) => decoder.decode(m.data)).join("");
+  assert.equal(text, Array.from({ length: 210 }, (_, i) => `line ${i}\n`).join(""));
+  assert.deepEqual(got[0].meta, META);
+  assert.equal(got[0].receivedAt, 1_700_000_000_000);
+  // Batch 2's lines (60-89) are errors (5); batch 3's (90-119) have fields; the rest none.
+  const levels = got.flatMap((m) => Array.from(m.levels ?? new Uint8Array(m.lines)));
+  assert.deepEqual(levels.map((l, i) => l === 5 ? i : -1).filter((i) => i >= 0)[0], 60);
+  assert.equal(levels.filter((l) => l === 5).length, 30);
+  const fields = got.flatMap((m) => m.fields ?? new Array(m.lines).fill(undefined));
+  assert.deepEqual(fields[90], { n: 90 });
+  assert.deepEqual(fields[119], { n: 119 });
+  assert.equal(fields[120], undefined);
+});
+
+Deno.test({
+  name: "NatsSink: a marked batch resent through another node is stored once (same message ids)",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const mark = { stream: "agent-1", offset: 5000, part: 0, parts: 1, total: 3000, skipped: 0 };
+  // 3,000 lines of one marked part: three messages of 1,000, each id from the mark.
+  const a = await sink(cluster);
+  a.write(batch(0, 3000, { mark }));
+  await a.flush();
+  await a.close();
+  const b = await sink(cluster);
+  b.write(batch(0, 3000, { mark }));
+  await b.flush();
+  assert.equal(b.stats.duplicates, 3);
+  await b.close();
+  const got = await messages(cluster);
+  assert.equal(got.reduce((n, m) => n + m.lines, 0), 3000);
+});
