@@ -224,13 +224,18 @@ function Context({ hit, onClose }) {
       html`
         <div class=${`row ctx ${l.hit ? "hit" : ""} ${l.level ? `lv-${l.level}` : ""}`}>
           <span class="c-time">${formatTime(l.ts)}</span>
-          <span class="c-line">${l.line}</span>
+          <span class="c-line">${shortLine(l.line)}</span>
         </div>
       `
     )
   }
     </div>
   </div>`;
+}
+
+/** A line as a row shows it: its first 2,000 characters (a megabyte would hold a frame). */
+function shortLine(line) {
+  return line.length > 2000 ? `${line.slice(0, 2000)}…` : line;
 }
 
 function doneText(done) {
@@ -394,7 +399,7 @@ export function SearchView({ params }) {
           <span class="c-time">${formatTime(hit.ts)}</span>
           <span class="c-source">${hit.source ?? ""}</span>
           <span class="c-level">${hit.level ?? ""}</span>
-          <span class="c-line">${hit.line}</span>
+          <span class="c-line">${shortLine(hit.line)}</span>
         </div>
       `
     )

@@ -89,6 +89,8 @@ function shortTime(ts) {
     pad(date.getMilliseconds(), 3);
 }
 
+/** Characters of a line shown in its row. */
+const MAX_ROW_CHARS = 2000;
 /** Height of a row, in CSS pixels (the style sheet's `.lines .row`). */
 const ROW = 18;
 
@@ -322,7 +324,11 @@ class TailEngine {
       for (const name of this.columns) meta += ` ${pad(fieldValue(fields, name), 16)}`;
     }
     head.textContent = meta + " ";
-    text.textContent = item.line;
+    // A row shows one line's start: shaping a megabyte of text would hold a frame (the selected
+    // line's panel has it whole).
+    text.textContent = item.line.length > MAX_ROW_CHARS
+      ? `${item.line.slice(0, MAX_ROW_CHARS)}…`
+      : item.line;
   }
 
   #scrolled() {
@@ -421,7 +427,11 @@ function LineDetail({ item, columns, onColumn, onCopy, copied, onSearch, onClose
         <span class="spacer"></span>
         <button type="button" onClick=${onClose} title="Escape">Close</button>
       </div>
-      <pre class="line-text">${item.line}</pre>
+      <pre class="line-text">${item.line.length > 100_000
+        ? `${item.line.slice(0, 100_000)}… (${
+          formatNumber(item.line.length - 100_000)
+        } more characters: Copy takes them all)`
+        : item.line}</pre>
       <dl>
           ${Object.entries(base).map(([k, v]) =>
             html`
