@@ -90,12 +90,29 @@ Deno.test({
 
       await t.step("the limit cuts the answer and says so", async () => {
         const found = search.search(parseQuery(new URLSearchParams("source=bulk&limit=1200")));
-        let n = 0;
+        const numbers: number[] = [];
         let next;
-        while (!(next = await found.next()).done) n += next.value.length;
-        assert.equal(n, 1200);
+        while (!(next = await found.next()).done) {
+          for (const hit of next.value) numbers.push(Number(hit.line.split(" ")[2]));
+        }
+        // One batch over hundreds of pages, newest line first throughout.
+        assert.equal(numbers.length, 1200);
+        assert.deepEqual(numbers, Array.from({ length: 1200 }, (_, i) => 19_999 - i));
         assert.equal(next.value.truncated, true);
         assert.equal(next.value.matched, 1200);
+      });
+
+      await t.step("context: the rows stored around a hit, over pages", async () => {
+        const found = search.search(parseQuery(new URLSearchParams("q=filler line 10000 ")));
+        const [hit] = (await found.next()).value as { file: string; offset: number }[];
+        await found.return(undefined as never);
+        const around = await search.context(hit.file, hit.offset, 2, 2);
+        assert.deepEqual(
+          around?.map((h) => `${h.line.split(" ")[2]}${"hit" in h ? "*" : ""}`),
+          ["9998", "9999", "10000*", "10001", "10002"],
+        );
+        assert.equal(await search.context("logs_p20991231", 0, 1, 1), undefined);
+        assert.equal(await search.context("pg_class", 0, 1, 1), undefined);
       });
 
       await t.step("a search stopped after its first hits closes its connection", async () => {

@@ -198,7 +198,7 @@ Deno.test({
             "SELECT indexdef FROM pg_indexes WHERE tablename = 'parts_p20261130' ORDER BY 1",
           );
           assert.deepEqual(indexes.trim().split("\n").map((d) => d.replace(/^.*USING /, "")), [
-            "btree (level, ts)",
+            "btree (level, ts) WHERE (level IS NOT NULL)",
             "btree (source, ts)",
             "btree (ts)",
           ]);

@@ -18,7 +18,7 @@
  * | `labels`  | `jsonb`       | what the input parsed for the batch (syslog's app...), or NULL |
  *
  * partitioned by day of `ts` (UTC) as `<table>_pYYYYMMDD`, with indexes on `(ts)`,
- * `(source, ts)` and `(level, ts)`; and `<table>_sequences (consumer, seq, stored_at)`, the
+ * `(source, ts)` and `(level, ts)` (of the rows with a level); and `<table>_sequences (consumer, seq, stored_at)`, the
  * stream sequences stored per consumer, and `<table>_consumers (consumer, last_seq, updated_at)`,
  * each consumer's highest.
  *
@@ -84,7 +84,8 @@ export class TableNames {
       `fields jsonb, labels jsonb) PARTITION BY RANGE (ts)`,
       `CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t} (ts)`,
       `CREATE INDEX IF NOT EXISTS ${t}_source_ts ON ${t} (source, ts)`,
-      `CREATE INDEX IF NOT EXISTS ${t}_level_ts ON ${t} (level, ts)`,
+      // Lines without a level (plain text) cost this index nothing.
+      `CREATE INDEX IF NOT EXISTS ${t}_level_ts ON ${t} (level, ts) WHERE level IS NOT NULL`,
       `CREATE TABLE IF NOT EXISTS ${this.sequences} (consumer text NOT NULL, ` +
       `seq bigint NOT NULL, stored_at timestamptz NOT NULL DEFAULT now(), ` +
       `PRIMARY KEY (consumer, seq))`,

@@ -110,7 +110,7 @@ export class PgSearch implements SearchBackend {
       await session.query(
         "BEGIN READ ONLY;\n" +
           `DECLARE hits NO SCROLL CURSOR FOR SELECT ts, source, level, message, ` +
-          `tableoid::regclass::text AS file, ctid::text AS ctid FROM ${this.#names.table} ` +
+          `tableoid::regclass::text AS file, ctid::text AS rid FROM ${this.#names.table} ` +
           `${where} ORDER BY ts DESC, ctid DESC LIMIT ${query.limit + 1}`,
       );
       const files = new Set<string>();
@@ -183,7 +183,7 @@ export class PgSearch implements SearchBackend {
       const exists = await session.query(`SELECT to_regclass('${file}') IS NOT NULL AS known`);
       if (exists.rows[0]?.known !== true) return undefined;
       const tid = `'(${Math.floor(offset / 65536)},${offset % 65536})'::tid`;
-      const columns = `ts, source, level, message, '${file}' AS file, ctid::text AS ctid`;
+      const columns = `ts, source, level, message, '${file}' AS file, ctid::text AS rid`;
       const res = await session.query(
         `(SELECT ${columns} FROM ${file} WHERE ctid < ${tid} ORDER BY ctid DESC LIMIT ${before})` +
           ` UNION ALL (SELECT ${columns} FROM ${file} WHERE ctid >= ${tid} ORDER BY ctid ` +
@@ -252,11 +252,12 @@ interface Row {
   level: string | null;
   message: string;
   file: string;
-  ctid: string;
+  /** The ctid as text: named apart, so that ORDER BY ctid sorts the tid, not its text. */
+  rid: string;
 }
 
 function hitOf(row: Row): Hit {
-  const [block, item] = row.ctid.slice(1, -1).split(",").map(Number);
+  const [block, item] = row.rid.slice(1, -1).split(",").map(Number);
   return {
     ts: row.ts.getTime(),
     source: row.source,
