@@ -75,6 +75,14 @@ function copyTime(ms: number): string {
   return Number.isFinite(ms) && ms >= -2e14 && ms <= 8.64e15 ? new Date(ms).toISOString() : "\\N";
 }
 
+/** Years 1970 to 9999 in ms: a receive time outside (a clock gone wrong) is taken as now. */
+const LAST_MS = Date.UTC(9999, 11, 31);
+
+/** `ms` as a receive time the table partitions by: now when it is not a time of 1970-9999. */
+function saneTime(ms: number): number {
+  return Number.isFinite(ms) && ms >= 0 && ms <= LAST_MS ? ms : Date.now();
+}
+
 /** The rows of one batch. */
 export interface Rows {
   /** COPY text, one row per line of the batch. */
@@ -99,7 +107,8 @@ export interface Rows {
 export function encodeRows(batch: Batch): Rows {
   const { source, host, labels } = batch.meta;
   const { times, levels, fields } = batch;
-  const head = copyTime(batch.receivedAt) + "\t";
+  const receivedAt = saneTime(batch.receivedAt);
+  const head = copyTime(receivedAt) + "\t";
   const meta = "\t" + copyText(source) + "\t" + copyText(host) + "\t";
   const labelText = "\t" + copyJson(labels) + "\n";
   const lines = decoder.decode(batch.data).split("\n");
@@ -116,5 +125,5 @@ export function encodeRows(batch: Batch): Rows {
         copyText(lines[i]) + "\t" + copyJson(fields?.[i]) + labelText;
     }
   }
-  return { data: encoder.encode(out), rows: lines.length, receivedAt: batch.receivedAt };
+  return { data: encoder.encode(out), rows: lines.length, receivedAt };
 }

@@ -8,6 +8,7 @@
 import { checkUrl, envProblem, PgSink } from "../../pg/sink.ts";
 import { checkTableName } from "../../pg/schema.ts";
 import { registerPgSearch } from "../../search/pg.ts";
+import { DEFAULT_LABELS } from "../../store/path_template.ts";
 import { defineSink } from "../component.ts";
 import type { KeyTable } from "../keys.ts";
 
@@ -95,7 +96,13 @@ export const postgresSink = defineSink({
       }),
       queueBytes: values.queue_bytes,
       // Each line's time, level and fields are columns of the table.
-      reads: { labels: new Set(["host"]), times: true, levels: true, fields: true },
+      // and the labels syslog parses (app, facility, severity) go to `labels`.
+      reads: {
+        labels: new Set(["host", ...DEFAULT_LABELS]),
+        times: true,
+        levels: true,
+        fields: true,
+      },
       outputs: [],
     });
   },
