@@ -376,3 +376,14 @@ Deno.test("browsers from other sites are refused: WebSocket Origin, cross-site p
   assert.equal(await Deno.readTextFile(join(server.dir, "aggregated_logs.txt")), "");
   assert.equal((await server.stop()).code, 0);
 });
+
+Deno.test("search says it needs read permission when the server may not read the log folder", async () => {
+  await using server = await startServer(["-logFile", "out.log"]);
+  const res = await fetch(`${server.url}/api/v1/search?q=x`);
+  assert.equal(res.status, 503);
+  assert.match(
+    (await res.json()).error,
+    /needs read permission on their folder: run with --allow-read=\.$/,
+  );
+  assert.equal((await server.stop()).code, 0);
+});

@@ -14,6 +14,7 @@ import { getLogger } from "@logtape/logtape";
 import { describe } from "../_util.ts";
 import { HttpError } from "../net/http_error.ts";
 import type { StoreLayout } from "../search/catalog.ts";
+import { logRoot } from "../store/file_index.ts";
 import { pgSearchFor, type SearchBackend } from "../search/pg.ts";
 import { parseQuery, QueryError } from "../search/query.ts";
 import type { Hit } from "../search/scan.ts";
@@ -47,7 +48,21 @@ export async function searchRoute(
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new HttpError(405, "Use GET", { headers: { allow: "GET, HEAD" } }).response();
   }
-  const backend = pgSearchFor(layout?.stateDir) ?? filesBackend(layout);
+  const pg = pgSearchFor(layout?.stateDir);
+  const unreadable = pg === undefined
+    ? layout?.outputs.map(logRoot).find((root) =>
+      Deno.permissions.querySync({ name: "read", path: root }).state !== "granted"
+    )
+    : undefined;
+  if (unreadable !== undefined) {
+    // Said at once, rather than a search that finds no file.
+    return new HttpError(
+      503,
+      "Searching the stored files needs read permission on their folder: run with " +
+        `--allow-read=${unreadable}`,
+    ).response();
+  }
+  const backend = pg ?? filesBackend(layout);
   if (backend === undefined) {
     return new HttpError(404, "Nothing is stored in files here to search").response();
   }
