@@ -37,6 +37,8 @@ export const MAINTENANCE_MS = 3_600_000;
 const DAYS_AHEAD = 2;
 /** Sequences the sink records for its own transactions are under this consumer prefix. */
 const OWN_CONSUMER = "logboom-sink:";
+/** A sink deletes its own committed sequences every this many transactions. */
+const OWN_FORGET_EVERY = 64;
 /** Own sequences of a sink gone (crashed) are deleted after this long. */
 const OWN_SEQUENCES_KEPT = "1 day";
 
@@ -189,7 +191,7 @@ export class PgSink implements Sink {
   /** This sink's consumer name for its own transactions' sequences. */
   readonly #own = OWN_CONSUMER + crypto.randomUUID();
   #ownSeq = 0;
-  /** Own sequences committed, deleted by the next transaction. */
+  /** The last own sequence committed; those up to it are deleted now and then, and at close. */
   #ownDone = 0;
   #queue: Job[] = [];
   /** The sequenced job being written now. */
@@ -385,6 +387,12 @@ export class PgSink implements Sink {
     signal?.addEventListener("abort", giveUp, { once: true });
     try {
       await this.#loop;
+      const client = this.#client;
+      if (client !== undefined && this.#ownDone > 0 && this.#queue.length === 0) {
+        await client.query(
+          `DELETE FROM ${this.names.sequences} WHERE consumer = ${client.escapeLiteral(this.#own)}`,
+        ).catch(() => {});
+      }
     } finally {
       signal?.removeEventListener("abort", giveUp);
       await this.#disconnect();
@@ -547,7 +555,9 @@ export class PgSink implements Sink {
     }
     const { jobs, seq } = this.#inFlight;
     const rows = jobs.map((job) => job.rows);
-    const stored = await this.#transaction(client, this.#own, [{ seq, rows }], this.#ownDone);
+    // Own sequences committed are deleted every few transactions, not each (less churn).
+    const forget = seq % OWN_FORGET_EVERY === 0 ? this.#ownDone : 0;
+    const stored = await this.#transaction(client, this.#own, [{ seq, rows }], forget);
     this.#inFlight = undefined;
     this.#ownDone = seq;
     if (stored.length > 0) {
