@@ -34,11 +34,13 @@ Deno.test({
     const url = `http://127.0.0.1:${httpPort}`;
     try {
       const config = join(dir, "logboom.json");
+      const withPassword = pg.url.replace("logboom@", "logboom:s3cret@");
       await Deno.writeTextFile(
         config,
         JSON.stringify({
           http: { address: `127.0.0.1:${httpPort}` },
-          sinks: { db: { type: "postgres", url: pg.url, transaction_rows: 1000 } },
+          // Trust authentication ignores the password; it must show nowhere.
+          sinks: { db: { type: "postgres", url: withPassword, transaction_rows: 1000 } },
         }),
       );
       // Without the PG* variables node-postgres reads, it says how to run it.
@@ -60,6 +62,8 @@ Deno.test({
         "GET /a 200,GET /b 500 boom",
       );
       assert.equal(await readyz(url), 200);
+      const status = await (await fetch(`${url}/api/v1/status`)).text();
+      assert.ok(status.includes("logboom:***@") && !status.includes("s3cret"), status);
 
       // The database goes away: an ingest under way waits and is stored once it is back; once
       // the sink knows, /readyz says so and new ingests are refused with 503 + Retry-After.
@@ -68,7 +72,8 @@ Deno.test({
       await until(async () => {
         const r = await fetch(`${url}/readyz`);
         const text = await r.text();
-        return r.status === 503 && text.includes(pg.url);
+        assert.ok(!text.includes("s3cret"), text);
+        return r.status === 503 && text.includes(pg.url.replace("logboom@", "logboom:***@"));
       }, () => "readyz never said the database is down");
       res = await ingest("refused\n", "api");
       assert.equal(res.status, 503, await res.text());
