@@ -17,7 +17,7 @@
  */
 
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { median } from "./_median.ts";
 import { natsServerPath, NODE_PERMISSIONS, startNatsCluster, startStore } from "../tests/_nats.ts";
@@ -74,6 +74,47 @@ async function runMinimal(urls: string, lines: number): Promise<number> {
     await Promise.all(Array.from({ length: 64 }, worker));
     return (messages * PER_MESSAGE) / ((performance.now() - started) / 1000);
   } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * The minimal pipeline: the minimal publisher, and at the same time a minimal consumer (durable
+ * pull, explicit ack, payloads appended to a file, fsync every 256 messages) of the same
+ * messages: lines/s until the consumer has every line. What logboom does, with nothing else.
+ */
+async function runMinimalPipeline(urls: string, lines: number, dir: string): Promise<number> {
+  const { connect } = await import("@nats-io/transport-node");
+  const nc = await connect({ servers: urls.split(",") });
+  const jsm = await jetstreamManager(nc);
+  const name = `minimal-${crypto.randomUUID().slice(0, 8)}`;
+  await jsm.consumers.add("LOGBOOM", {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: "logboom.minimal",
+    deliver_policy: DeliverPolicy.New,
+  });
+  using file = await Deno.open(join(dir, `${name}.out`), { create: true, append: true });
+  try {
+    const consumer = await jetstream(nc).consumers.get("LOGBOOM", name);
+    const messages = await consumer.consume({ max_messages: 512 });
+    const wanted = Math.ceil(lines / PER_MESSAGE);
+    const started = performance.now();
+    const consuming = (async () => {
+      let got = 0;
+      for await (const m of messages) {
+        let at = 0;
+        while (at < m.data.length) at += await file.write(m.data.subarray(at));
+        if (++got % 256 === 0 || got === wanted) await file.sync();
+        m.ack();
+        if (got === wanted) break;
+      }
+    })();
+    await runMinimal(urls, lines);
+    await consuming;
+    return lines / ((performance.now() - started) / 1000);
+  } finally {
+    await jsm.consumers.delete("LOGBOOM", name).catch(() => {});
     await nc.close();
   }
 }
@@ -210,6 +251,7 @@ export async function benchNats(rounds: number): Promise<string[]> {
         `worker fsync batch; ${rounds} rounds`,
     );
     const minimal: number[] = [];
+    const pipeline: number[] = [];
     const stored: number[] = [];
     const ingest: number[] = [];
     const single: number[] = [];
@@ -217,13 +259,16 @@ export async function benchNats(rounds: number): Promise<string[]> {
       await jsm.streams.purge("LOGBOOM");
       minimal.push(await runMinimal(cluster.urls, LINES));
       await jsm.streams.purge("LOGBOOM", { filter: "logboom.minimal" });
+      pipeline.push(await runMinimalPipeline(cluster.urls, LINES, storeDir));
+      await jsm.streams.purge("LOGBOOM", { filter: "logboom.minimal" });
       const n = await runNats(cluster.urls, storeUrl, LINES);
       stored.push(n.stored);
       ingest.push(n.ingest);
       single.push(await runSingle(LINES));
       await Deno.truncate(join(storeDir, "logs/out.log"), 0);
       console.log(
-        `  round ${r + 1}: minimal ${k(minimal[r])}, nats to files ${k(n.stored)} ` +
+        `  round ${r + 1}: minimal ${k(minimal[r])} (with a minimal consumer ${k(pipeline[r])}), ` +
+          `nats to files ${k(n.stored)} ` +
           `(ingest acked ${k(n.ingest)}), single node ${k(single[r])} lines/s`,
       );
     }
@@ -232,7 +277,12 @@ export async function benchNats(rounds: number): Promise<string[]> {
     const lat = await runLatency(cluster.urls, join(storeDir, "logs/out.log"), 20_000, 5);
     console.log(
       `nats: median ${k(median(stored))} lines/s to files (ingest ${k(median(ingest))}), ` +
-        `minimal publisher ${k(median(minimal))}, single node ${k(median(single))}; ` +
+        `minimal publisher ${k(median(minimal))} (with a minimal consumer ${
+          k(median(pipeline))
+        }, ` +
+        `ratio ${(median(stored.map((s, i) => s / pipeline[i]))).toFixed(2)}), single node ${
+          k(median(single))
+        }; ` +
         `ratio to minimal ${ratios.map((x) => x.toFixed(2)).join(" ")} (median ${
           ratio.toFixed(2)
         }, bar ${BAR}); publish-to-stored at 20,000 lines/s: p50 ${lat.p50.toFixed(1)} ms, ` +

@@ -346,9 +346,19 @@ export class StoreWorker {
     }
     this.#o.beforeAck?.(good.map((m) => m.info.streamSequence));
     const now = Date.now();
-    const acks = good.map(async (m) => {
+    for (const m of good) {
       const published = Number(m.info.timestampNanos) / 1e6;
       this.stats.storeSeconds.observe(Math.max(0, now - published) / 1000);
+    }
+    this.stats.messages += good.length;
+    this.stats.lines += lines;
+    if (pg === undefined) {
+      // The journal knows what the files hold: a lost ack only brings a redelivery, skipped.
+      for (const m of good) m.ack();
+      return;
+    }
+    // PostgreSQL forgets a sequence once told it is acked: only after JetStream confirmed it.
+    const acks = good.map(async (m) => {
       try {
         await m.ackAck();
         return m.info.streamSequence;
@@ -357,10 +367,8 @@ export class StoreWorker {
         return undefined;
       }
     });
-    this.stats.messages += good.length;
-    this.stats.lines += lines;
     const acked = (await Promise.all(acks)).filter((s): s is number => s !== undefined);
-    if (pg !== undefined) pg.acked(consumer, acked);
+    pg.acked(consumer, acked);
   }
 }
 

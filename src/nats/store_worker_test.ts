@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { natsServerPath, startNatsCluster } from "../../tests/_nats.ts";
 import { until } from "../../tests/_http.ts";
+import { postgresMissing, startPostgres } from "../../tests/_postgres.ts";
+import { PgSink } from "../pg/sink.ts";
 import type { BatchMeta } from "../pipeline/batch.ts";
 import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
@@ -102,6 +104,71 @@ Deno.test({
     assert.equal(new Set(lines).size, 2000);
     assert.ok(worker2.stats.redelivered >= 1, "nothing was delivered again");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "StoreWorker: files and PostgreSQL both hold every line once after a crash before the acks",
+  ignore: ignore || postgresMissing() !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const pgServer = await startPostgres();
+  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
+  try {
+    await publish(cluster.urls, 20);
+    const nc = await cluster.client();
+    const run = async (crash: boolean) => {
+      const { marks, files } = await openStore(dir);
+      const pg = new PgSink({ url: pgServer.url, table: "logs" });
+      let crashed = false;
+      const worker = new StoreWorker({
+        nc,
+        stream: "T",
+        subject: "t",
+        partitions: [0],
+        files,
+        marks,
+        pg,
+        ackWaitMs: 1000,
+        groupMessages: 8,
+        beforeAck: crash
+          ? () => {
+            crashed = true;
+            throw new Error("crash before the acks");
+          }
+          : undefined,
+      });
+      worker.start();
+      if (crash) await until(() => crashed, () => "the first worker stored nothing", 20_000);
+      else {
+        const jsm = await jetstreamManager(nc);
+        await until(
+          async () => {
+            const info = await jsm.consumers.info("T", worker.consumerName(0));
+            return info.num_pending === 0 && info.num_ack_pending === 0;
+          },
+          () => "the second worker did not ack everything",
+          20_000,
+        );
+      }
+      await worker.close();
+      await files.close();
+      await marks.close();
+      await pg.close();
+    };
+    await run(true);
+    assert.ok(Number(await pgServer.sql("SELECT count(*) FROM logs")) >= 100);
+    await run(false);
+    const lines = (await Deno.readTextFile(join(dir, "out.log"))).split("\n").filter((l) => l);
+    assert.equal(lines.length, 2000);
+    assert.equal(new Set(lines).size, 2000);
+    const rows = await pgServer.sql("SELECT count(*), count(DISTINCT message) FROM logs");
+    assert.equal(rows.trim(), "2000|2000");
+  } finally {
+    await pgServer.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
