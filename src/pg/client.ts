@@ -95,3 +95,16 @@ export function copyRows(client: PgClient, sql: string, rows: readonly Rows[]): 
     stream.end();
   });
 }
+
+/**
+ * Ends `client`'s connection, waiting at most `timeoutMs` (a server that vanished without closing
+ * the socket would hold `end()` until TCP gives up); never throws.
+ */
+export async function endClient(client: PgClient, timeoutMs = 2000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    client.end().catch(() => {}),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
+  ]);
+  clearTimeout(timer);
+}

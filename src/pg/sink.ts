@@ -17,7 +17,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { copyRows, openClient, type PgClient, type QueryResult } from "./client.ts";
+import { copyRows, endClient, openClient, type PgClient, type QueryResult } from "./client.ts";
 import { describe } from "../_util.ts";
 import type { Batch } from "../pipeline/batch.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
@@ -491,7 +491,7 @@ export class PgSink implements Sink {
     try {
       await client.connect();
     } catch (err) {
-      client.end().catch(() => {});
+      void endClient(client);
       throw err;
     }
     this.#client = client;
@@ -505,7 +505,7 @@ export class PgSink implements Sink {
   async #disconnect(): Promise<void> {
     const client = this.#client;
     this.#client = undefined;
-    if (client !== undefined) await client.end().catch(() => {});
+    if (client !== undefined) await endClient(client);
   }
 
   /** One transaction (or call) from the head of the queue. */

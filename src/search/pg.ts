@@ -20,7 +20,7 @@
  */
 
 import { levelCode, LEVELS } from "../pipeline/record.ts";
-import { openClient, type PgClient, type QueryResult } from "../pg/client.ts";
+import { endClient, openClient, type PgClient, type QueryResult } from "../pg/client.ts";
 import { TableNames } from "../pg/schema.ts";
 import type { SearchQuery } from "./query.ts";
 import type { Hit } from "./scan.ts";
@@ -204,7 +204,12 @@ export class PgSearch implements SearchBackend {
     signal?.throwIfAborted();
     const client = openClient(this.#config.url, 10_000, "logboom search");
     client.on("error", () => {}); // a connection lost mid-search fails its query
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (err) {
+      await endClient(client);
+      throw err;
+    }
     let running = false;
     const cancel = () => {
       if (running && client.processID !== null) {
@@ -225,7 +230,7 @@ export class PgSearch implements SearchBackend {
       },
       async close() {
         signal?.removeEventListener("abort", cancel);
-        await client.end().catch(() => {});
+        await endClient(client);
       },
     };
     try {
@@ -320,6 +325,6 @@ async function cancelBackend(url: string, pid: number): Promise<void> {
   } catch {
     // The search ends with its connection anyway.
   } finally {
-    await client.end().catch(() => {});
+    await endClient(client);
   }
 }
