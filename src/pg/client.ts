@@ -44,19 +44,24 @@ export interface PgClient {
 
 /**
  * A client for `url` (not connected yet), named `applicationName` in `pg_stat_activity` (the
- * sink's is `logboom`, a search's `logboom search`).
+ * sink's is `logboom`, a search's `logboom search`); with `queryTimeoutMs`, a statement whose
+ * answer takes longer fails on the client's side (the caller then drops the connection).
  */
 export function openClient(
   url: string,
   connectTimeoutMs: number,
   applicationName = "logboom",
+  queryTimeoutMs?: number,
 ): PgClient {
   const Client = (pg as unknown as { Client: new (options: unknown) => PgClient }).Client;
   return new Client({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
+    // Probes after 10 s of silence: a server gone without closing the socket is noticed.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     application_name: applicationName,
+    ...(queryTimeoutMs === undefined ? {} : { query_timeout: queryTimeoutMs }),
   });
 }
 

@@ -25,6 +25,9 @@
  * @module
  */
 
+/** How long a schema change waits for the table's lock (see `createPartitions`). */
+const LOCK_TIMEOUT = "SET LOCAL lock_timeout = '5s'";
+
 /** One day in ms. */
 export const DAY_MS = 86_400_000;
 
@@ -95,9 +98,14 @@ export class TableNames {
     ].join(";\n");
   }
 
-  /** The statements creating the partitions of `days` (ms, midnight UTC) that are missing. */
+  /**
+   * The statements creating the partitions of `days` (ms, midnight UTC) that are missing. A
+   * partition is created under an exclusive lock of the table, which waits for the searches
+   * reading it, and writes would queue behind that wait: `lock_timeout` gives up after 5 s
+   * instead (tried again later; partitions are made days ahead).
+   */
   createPartitions(days: Iterable<number>): string {
-    const statements = ["BEGIN", `SELECT ${this.lock}`];
+    const statements = ["BEGIN", LOCK_TIMEOUT, `SELECT ${this.lock}`];
     for (const day of days) {
       const from = new Date(day).toISOString();
       const to = new Date(day + DAY_MS).toISOString();
@@ -120,6 +128,7 @@ export class TableNames {
   dropPartitions(partitions: readonly string[]): string {
     return [
       "BEGIN",
+      LOCK_TIMEOUT,
       `SELECT ${this.lock}`,
       ...partitions.map((name) => `DROP TABLE IF EXISTS ${name}`),
       "COMMIT",

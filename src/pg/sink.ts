@@ -37,6 +37,12 @@ export const MAINTENANCE_MS = 3_600_000;
 const DAYS_AHEAD = 2;
 /** Sequences the sink records for its own transactions are under this consumer prefix. */
 const OWN_CONSUMER = "logboom-sink:";
+/**
+ * A statement of the writer whose answer takes longer fails and the connection is opened again
+ * (a server unreachable without a reset would hold it for ever; a transaction retried after a lost
+ * answer stores nothing twice).
+ */
+const QUERY_TIMEOUT_MS = 120_000;
 /** A sink deletes its own committed sequences every this many transactions. */
 const OWN_FORGET_EVERY = 64;
 /** Own sequences of a sink gone (crashed) are deleted after this long. */
@@ -475,7 +481,7 @@ export class PgSink implements Sink {
 
   async #connect(): Promise<PgClient> {
     if (this.#client !== undefined) return this.#client;
-    const client = openClient(this.#url, this.#connectTimeoutMs);
+    const client = openClient(this.#url, this.#connectTimeoutMs, "logboom", QUERY_TIMEOUT_MS);
     const lost = (err?: unknown) => {
       if (this.#client !== client) return;
       this.#client = undefined;

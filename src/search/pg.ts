@@ -234,8 +234,12 @@ export class PgSearch implements SearchBackend {
       },
     };
     try {
+      // A client that stops reading holds the search's transaction (and its locks) open at
+      // most a minute past the statement timeout.
+      const timeout = Math.max(1, Math.round(this.#config.timeoutMs));
       await session.query(
-        `SET statement_timeout = ${Math.max(1, Math.round(this.#config.timeoutMs))}`,
+        `SET statement_timeout = ${timeout}; ` +
+          `SET idle_in_transaction_session_timeout = ${timeout + 60_000}`,
       );
     } catch (err) {
       await session.close();
