@@ -51,6 +51,10 @@ export const TOOLS: Record<string, Tool> = {
   openssl: { package: "openssl", usedFor: "a self-signed certificate for syslog over TLS" },
   ss: { package: "iproute2", usedFor: "reading the kernel's UDP drop counters" },
   chromium: { package: "chromium", usedFor: "the web page's browser tests (playwright-core)" },
+  "firefox-esr": {
+    package: "firefox-esr",
+    usedFor: "the web page's tests in Firefox (puppeteer-core)",
+  },
   "nats-server": { package: "nats-server", usedFor: "a JetStream cluster for the scale-out tests" },
 };
 
