@@ -1,14 +1,15 @@
 /// <reference lib="dom" />
 /**
  * Central agent configs in the page: a config with a mistake is refused with the problem at its
- * key; a good one is saved, a real agent started with `-server` takes it and reports it applied,
- * and the lines of the file it names reach the live tail.
+ * key; a good one is saved, a real agent started with `-server` takes it and reports it applied;
+ * one it cannot run shows as refused with the reason, and the lines of the file the config it kept
+ * names reach the live tail.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_PERMISSIONS } from "../_agent.ts";
-import { MAIN, watchProcess } from "../_server.ts";
+import { freePort, MAIN, watchProcess } from "../_server.ts";
 import { BROWSER_TEST, openSession, SCREENSHOTS, waitForLine } from "./_browser.ts";
 
 Deno.test({
@@ -73,7 +74,24 @@ Deno.test({
         new RegExp(`web v${version}`),
       );
       await page.screenshot({ path: `${SCREENSHOTS}configs-applied.png`, fullPage: true });
-      // Its lines arrive.
+      // A version the agent cannot run (its metrics port is taken) shows as refused, with the
+      // reason; the one before keeps running.
+      const port = freePort();
+      using _taken = Deno.listen({ hostname: "127.0.0.1", port });
+      await page.fill(
+        "textarea[name=config]",
+        JSON.stringify({ ...config, metrics: `127.0.0.1:${port}` }, null, 2),
+      );
+      await page.click("form.editor button[type=submit]");
+      await page.waitForSelector("table.agent-configs tr:has-text('web-1') .badge.refused", {
+        timeout: 30_000,
+      });
+      assert.match(
+        await page.textContent("table.agent-configs tr:has-text('web-1') .reason") ?? "",
+        /metrics: cannot listen/,
+      );
+      await page.screenshot({ path: `${SCREENSHOTS}configs-refused.png`, fullPage: true });
+      // Its lines arrive, from the config it kept.
       await page.click("nav a:text-is('Live tail')");
       await page.waitForSelector(".state.st-live");
       await Deno.writeTextFile(file, "after the push\n", { append: true });
