@@ -235,8 +235,14 @@ Deno.test({
               await sink.writeSequenced("v", [{ seq: 10, batches: [batch(["v10"])] }]),
               { written: [10], skipped: [] },
             );
-            // Acknowledged sequences are forgotten by the consumer's next transaction.
-            sink.acked("w", [10, 11]);
+            // Acknowledged sequences are forgotten by the consumer's next transaction, also by
+            // one that stores nothing new (a redelivery).
+            sink.acked("w", [10]);
+            assert.deepEqual(
+              await sink.writeSequenced("w", [{ seq: 12, batches: [batch(["m12"])] }]),
+              { written: [], skipped: [12] },
+            );
+            sink.acked("w", [11]);
             await sink.writeSequenced("w", [{ seq: 13, batches: [batch(["m13"])] }]);
             await assert.rejects(
               () => sink.writeSequenced("w", [{ seq: 0, batches: [] }]),
