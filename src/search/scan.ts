@@ -308,6 +308,20 @@ export class Scanner {
       }
       return hits;
     }
+    return this.#inOrder(file, spans, buf, start, end, pos, max);
+  }
+
+  /** The lines of `buf[start, end)` that pass every filter, in file order, at most `max`. */
+  #inOrder(
+    file: StoredFile,
+    spans: Span[],
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    pos: number,
+    max: number,
+  ): Hit[] {
+    const hits: Hit[] = [];
     for (let lineStart = start; lineStart < end && hits.length < max;) {
       let lineEnd = buf.indexOf(10, lineStart);
       if (lineEnd === -1 || lineEnd > end) lineEnd = end;
@@ -407,17 +421,7 @@ export class Scanner {
     end: number,
     pos: number,
   ): Hit[] {
-    const hits: Hit[] = [];
-    for (let lineStart = start; lineStart < end;) {
-      let lineEnd = buf.indexOf(10, lineStart);
-      if (lineEnd === -1 || lineEnd > end) lineEnd = end;
-      if (lineEnd > lineStart) {
-        const hit = this.#check(file, spans, buf, lineStart, lineEnd, pos);
-        if (hit !== undefined) hits.push(hit);
-      }
-      lineStart = lineEnd + 1;
-    }
-    return hits;
+    return this.#inOrder(file, spans, buf, start, end, pos, Infinity);
   }
 }
 
