@@ -691,6 +691,12 @@ export class PgSink implements Sink {
         `AND stored_at < now() - interval '${OWN_SEQUENCES_KEPT}'`,
     );
     if (this.#maxAgeMs === undefined) return [];
+    // A stream's sequences stored longer ago than the retention: a redelivery that old would
+    // land in a partition dropped as it comes (the acked ones are deleted as they are acked).
+    await client.query(
+      `DELETE FROM ${this.names.sequences} WHERE stored_at < now() - ` +
+        `${Math.round(this.#maxAgeMs)} * interval '1 millisecond'`,
+    );
     const oldest = this.#now() - this.#maxAgeMs;
     const res = await client.query(this.names.listPartitions());
     const old: string[] = [];
