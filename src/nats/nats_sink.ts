@@ -30,7 +30,7 @@ import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
 import type { Fields } from "../pipeline/record.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
-import { ensureStream, type StreamSpec } from "./connection.ts";
+import { ensureStream, isNotFound, type StreamSpec } from "./connection.ts";
 import { type LineExtras, type PackedMessage, packMessage } from "./message.ts";
 
 const log = getLogger(["logboom", "nats", "sink"]);
@@ -57,6 +57,12 @@ export interface NatsSinkOptions {
   lingerMs?: number;
   /** How long a publish waits for its acknowledgement before it is retried, in ms. Default 5000. */
   publishTimeoutMs?: number;
+  /**
+   * While nothing is being published, how often to ask JetStream for the stream's state, so that
+   * `/readyz` says when it cannot be reached (or has no quorum) before a client finds out, in ms.
+   * Default 5000.
+   */
+  probeEveryMs?: number;
 }
 
 /** One message, packed, until JetStream acknowledged it. */
@@ -149,6 +155,12 @@ export class NatsSink implements Sink {
   #backoffMs = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** Since when the connection is lost, while it is. */
+  #disconnected: number | undefined;
+  /** What the last idle probe found wrong, while it is. */
+  #probeFailure: { error: string; since: number } | undefined;
+  #probing = false;
+  readonly #probeTimer: ReturnType<typeof setInterval>;
 
   constructor(options: NatsSinkOptions) {
     const {
@@ -162,6 +174,7 @@ export class NatsSink implements Sink {
       maxBytes = 512 * 1024,
       lingerMs = 20,
       publishTimeoutMs = 5000,
+      probeEveryMs = 5000,
     } = options;
     this.#nc = nc;
     this.#js = jetstream(nc);
@@ -174,6 +187,54 @@ export class NatsSink implements Sink {
     this.#maxBytes = maxBytes;
     this.#lingerMs = lingerMs;
     this.#timeoutMs = publishTimeoutMs;
+    this.#probeTimer = setInterval(() => this.#probe(), probeEveryMs);
+    Deno.unrefTimer(this.#probeTimer);
+    this.#watchConnection();
+  }
+
+  /** Notes when the connection is lost and back. */
+  #watchConnection(): void {
+    (async () => {
+      for await (const status of this.#nc.status()) {
+        if (status.type === "disconnect") this.#disconnected ??= Date.now();
+        else if (status.type === "reconnect") {
+          this.#disconnected = undefined;
+          // A publish failed while away is sent again now rather than after its backoff.
+          if (this.#retryTimer !== undefined) {
+            clearTimeout(this.#retryTimer);
+            this.#retryTimer = undefined;
+            this.#pump();
+          }
+        }
+      }
+    })().catch(() => {});
+  }
+
+  /** While idle: whether JetStream answers for the stream (a leader, a quorum). */
+  #probe(): void {
+    if (this.#probing || this.#closed || this.#inFlight.size > 0 || this.#waiting.length > 0) {
+      return;
+    }
+    this.#probing = true;
+    (async () => {
+      const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs, checkAPI: false });
+      const info = await jsm.streams.info(this.#spec.name);
+      // A leader that lost its followers answers for a while still: count the replicas it hears.
+      const replicas = info.config.num_replicas;
+      if (replicas > 1) {
+        const heard = (info.cluster?.replicas ?? []).filter((r) =>
+          !r.offline && (r.current || r.active < 5e9)
+        ).length;
+        const quorum = Math.floor(replicas / 2) + 1;
+        if (info.cluster?.leader === undefined || 1 + heard < quorum) {
+          throw new Error(`no quorum: ${1 + heard} of ${replicas} replicas reachable`);
+        }
+      }
+    })().then(() => this.#probeFailure = undefined, (err) => {
+      // A stream not created yet is created by the first publish.
+      if (isNotFound(err)) this.#probeFailure = undefined;
+      else this.#probeFailure ??= { error: describe(err), since: Date.now() };
+    }).finally(() => this.#probing = false);
   }
 
   /** The connection, shared with the cluster tail. */
@@ -221,17 +282,19 @@ export class NatsSink implements Sink {
 
   /** While publishes keep failing: every origin waits (HTTP answers 503). */
   blocked(): boolean {
-    return this.#failure !== undefined;
+    return this.#failure !== undefined || this.#disconnected !== undefined ||
+      this.#probeFailure !== undefined;
   }
 
   /** Why nothing can be published now, when so. */
   problems(): SinkProblem[] {
-    if (this.#failure === undefined) return [];
-    return [{
-      path: `JetStream stream ${this.#spec.name}`,
-      error: this.#failure.error,
-      since: this.#failure.since,
-    }];
+    const path = `JetStream stream ${this.#spec.name}`;
+    const failure = this.#failure ?? this.#probeFailure;
+    if (failure !== undefined) return [{ path, ...failure }];
+    if (this.#disconnected !== undefined) {
+      return [{ path, error: "no NATS server reachable", since: this.#disconnected }];
+    }
+    return [];
   }
 
   /**
@@ -263,6 +326,7 @@ export class NatsSink implements Sink {
       }
     } finally {
       clearTimeout(this.#lingerTimer);
+      clearInterval(this.#probeTimer);
       clearTimeout(this.#retryTimer);
       for (const resolve of this.#roomWaiters.splice(0)) resolve();
       await this.#nc.close().catch(() => {});
@@ -501,6 +565,7 @@ export class NatsSink implements Sink {
       log.info("Publishing to JetStream stream {stream} works again", { stream: this.#spec.name });
     }
     this.#failure = undefined;
+    this.#probeFailure = undefined;
     this.#backoffMs = 0;
     this.stats.messages++;
     if (duplicate) this.stats.duplicates++;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsCluster, natsServerPath, startNatsCluster } from "../../tests/_nats.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
+import { until } from "../../tests/_http.ts";
 import { connectNats } from "./connection.ts";
 import { unpackMessage } from "./message.ts";
 import { NatsSink, type NatsSinkOptions } from "./nats_sink.ts";
@@ -98,4 +99,32 @@ Deno.test({
   await b.close();
   const got = await messages(cluster);
   assert.equal(got.reduce((n, m) => n + m.lines, 0), 3000);
+});
+
+Deno.test({
+  name:
+    "NatsSink: with nothing to publish, problems() says when JetStream has no quorum, and when back",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(3);
+  const s = await sink(cluster, { stream: { ...STREAM, replicas: 3 }, probeEveryMs: 200 });
+  try {
+    s.write(batch(0, 10));
+    await s.flush();
+    assert.deepEqual(s.problems(), []);
+    assert.equal(s.blocked(), false);
+    await cluster.kill("n2");
+    await cluster.kill("n3");
+    await until(() => s.problems().length > 0, () => "no problem reported", 20_000);
+    assert.equal(s.problems()[0].path, "JetStream stream S");
+    assert.equal(s.blocked(), true);
+    await cluster.start("n2");
+    await cluster.start("n3");
+    await until(() => s.problems().length === 0, () => "the problem stayed", 30_000);
+    assert.equal(s.blocked(), false);
+  } finally {
+    await s.close();
+  }
 });
