@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { metric, until } from "./_http.ts";
+import { countLines, FileWriter, startAgent, storedLines, writeConfig } from "./_agent.ts";
 import { freePort, MAIN, startServer, watchProcess } from "./_server.ts";
 import {
   natsServerPath,
@@ -377,5 +378,59 @@ Deno.test({
   } finally {
     await server.kill();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "nats: an agent fails over when its ingest node is killed -9; every line stored once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(3);
+  await using a = await startServer(["-nats", cluster.urls], { permissions: NODE_PERMISSIONS });
+  await using b = await startServer(["-nats", cluster.urls], { permissions: NODE_PERMISSIONS });
+  const agentDir = await Deno.makeTempDir({ prefix: "logboom-agent-" });
+  try {
+    await withWorkers(1, async ([dir], start) => {
+      await start(0, ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-ackWait", "3s"]);
+      const path = join(agentDir, "app.log");
+      await writeConfig(join(agentDir, "agent.json"), {
+        servers: [a.url, b.url],
+        state_dir: "state",
+        inputs: [{ source: "app", paths: [path], max_bytes: "1MiB" }],
+        batch: { max_bytes: "64KiB", max_wait: "50ms" },
+        retry: { initial: "50ms", max: "500ms", failback_after: "60s", resend_window: "1s" },
+        scan_interval: "200ms",
+      });
+      // A service writing 20,000 lines/s: batches are in flight when the node dies.
+      const writer = new FileWriter({ id: 7, path, rate: 20_000 });
+      await using _agent = await startAgent("agent.json", { cwd: agentDir });
+      const out = join(dir, "logs");
+      await until(async () => (await storedLines(out)).length > 10_000, () => "nothing stored");
+      // The agent's server dies with batches in flight: they go to b, and JetStream keeps the
+      // copies a published already once (same message ids from the stream and offset).
+      await a.stop("SIGKILL");
+      const stored = (await storedLines(out)).length;
+      await until(
+        async () => (await storedLines(out)).length >= stored + 20_000,
+        () => "nothing stored through b",
+        30_000,
+      );
+      await writer.stop();
+      const total = writer.written;
+      await until(
+        async () => (await storedLines(out)).length >= total,
+        () => "not every line stored",
+        40_000,
+      );
+      const counted = countLines(await storedLines(out), new Map([[7, total]]));
+      assert.deepEqual(
+        { ...counted, examples: [] },
+        { missing: 0, duplicated: 0, torn: 0, examples: [] },
+      );
+    });
+  } finally {
+    await Deno.remove(agentDir, { recursive: true });
   }
 });
