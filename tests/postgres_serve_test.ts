@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, until } from "./_http.ts";
+import { metric, runCli, until } from "./_http.ts";
 import { postgresMissing, startPostgres } from "./_postgres.ts";
 import { freePort } from "./_server.ts";
 
@@ -62,6 +62,9 @@ Deno.test({
         "GET /a 200,GET /b 500 boom",
       );
       assert.equal(await readyz(url), 200);
+      // Rows and transactions in /metrics.
+      assert.equal(await metric(url, 'logboom_sink_lines_written_total{sink="db"}'), 2);
+      assert.ok(await metric(url, 'logboom_sink_write_seconds_count{sink="db"}') >= 1);
       const status = await (await fetch(`${url}/api/v1/status`)).text();
       assert.ok(status.includes("logboom:***@") && !status.includes("s3cret"), status);
 

@@ -21,6 +21,7 @@ import { copyRows, endClient, openClient, type PgClient, type QueryResult } from
 import { describe } from "../_util.ts";
 import type { Batch } from "../pipeline/batch.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
+import { Histogram } from "../pipeline/histogram.ts";
 import { RetryPolicy } from "../retry.ts";
 import { COPY_COLUMNS, encodeRows, type Rows } from "./rows.ts";
 import { DAY_MS, dayStart, TableNames } from "./schema.ts";
@@ -100,6 +101,8 @@ export interface PgSinkStats {
   queuedBytes: number;
   /** Partitions dropped by retention. */
   partitionsDropped: number;
+  /** Seconds each committed transaction took, from BEGIN to COMMIT's answer. */
+  transactionSeconds: Histogram;
 }
 
 interface PlainJob {
@@ -186,6 +189,7 @@ export class PgSink implements Sink {
     errors: 0,
     queuedBytes: 0,
     partitionsDropped: 0,
+    transactionSeconds: new Histogram(),
   };
   readonly #url: string;
   readonly #transactionRows: number;
@@ -629,6 +633,7 @@ export class PgSink implements Sink {
       await client.query(this.names.createPartitions(missing));
       for (const day of missing) this.#partitions.add(day);
     }
+    const started = performance.now();
     const name = client.escapeLiteral(consumer);
     const seqs = messages.map((m) => m.seq).join(",");
     const statements = [
@@ -671,6 +676,7 @@ export class PgSink implements Sink {
       }
       tail.push("COMMIT");
       await client.query(tail.join(";\n"));
+      this.stats.transactionSeconds.observe((performance.now() - started) / 1000);
     } catch (err) {
       // The connection is closed and opened again, which rolls back.
       throw err;

@@ -93,6 +93,7 @@ export const postgresSink = defineSink({
         bytesWritten: sink.stats.bytes,
         queuedBytes: sink.stats.queuedBytes,
         errors: sink.stats.errors,
+        writeSeconds: sink.stats.transactionSeconds,
       }),
       queueBytes: values.queue_bytes,
       // Each line's time, level and fields are columns of the table.
