@@ -580,7 +580,12 @@ export class NatsSink implements Sink {
   #failed(out: Outgoing, err: unknown): void {
     this.#inFlight.delete(out);
     this.#inFlightBytes -= out.bytes;
-    this.#fail(describe(err));
+    const error = describe(err);
+    this.#fail(error);
+    // No stream takes the subject (deleted since?): it is made again before the next try.
+    if (/no responders|stream not found|jetstream is not enabled/i.test(error)) {
+      this.#streamReady = false;
+    }
     // Back at the front, in order; sent again after a pause, under the same message id.
     const at = this.#waiting.findIndex((w) => w.seq > out.seq);
     if (at < 0) this.#waiting.push(out);

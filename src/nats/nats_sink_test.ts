@@ -128,3 +128,24 @@ Deno.test({
     await s.close();
   }
 });
+
+Deno.test({
+  name: "NatsSink: a stream deleted while running is made again, and the batch stored",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const s = await sink(cluster);
+  try {
+    s.write(batch(0, 10));
+    await s.flush();
+    const jsm = await jetstreamManager(await cluster.client());
+    await jsm.streams.delete("S");
+    s.write(batch(10, 10));
+    await s.flush();
+    assert.equal((await jsm.streams.info("S")).state.messages, 1);
+  } finally {
+    await s.close();
+  }
+});
