@@ -10,9 +10,28 @@
  * @module
  */
 
-import pg from "pg";
-import { from as pgCopyFrom } from "pg-copy-streams";
 import type { Rows } from "./rows.ts";
+
+/** `pg` and `pg-copy-streams`, once loaded. */
+let modules:
+  | { Client: new (options: unknown) => PgClient; copyFrom: (sql: string) => CopyStream }
+  | undefined;
+
+/**
+ * Loads `pg` and `pg-copy-streams`, once, when a client is first opened: `pg` reads the
+ * environment as it loads (`USER`, `PG*`), which would ask a terminal user for env permission (or
+ * be refused) in every run of logboom, PostgreSQL configured or not.
+ */
+async function load(): Promise<NonNullable<typeof modules>> {
+  if (modules === undefined) {
+    const [pg, copy] = await Promise.all([import("pg"), import("pg-copy-streams")]);
+    modules = {
+      Client: (pg.default as unknown as { Client: new (options: unknown) => PgClient }).Client,
+      copyFrom: copy.from as unknown as (sql: string) => CopyStream,
+    };
+  }
+  return modules;
+}
 
 /** A result of one statement. */
 export interface QueryResult {
@@ -47,13 +66,13 @@ export interface PgClient {
  * sink's is `logboom`, a search's `logboom search`); with `queryTimeoutMs`, a statement whose
  * answer takes longer fails on the client's side (the caller then drops the connection).
  */
-export function openClient(
+export async function openClient(
   url: string,
   connectTimeoutMs: number,
   applicationName = "logboom",
   queryTimeoutMs?: number,
-): PgClient {
-  const Client = (pg as unknown as { Client: new (options: unknown) => PgClient }).Client;
+): Promise<PgClient> {
+  const { Client } = await load();
   return new Client({
     connectionString: url,
     connectionTimeoutMillis: connectTimeoutMs,
@@ -71,7 +90,8 @@ const CHUNK_BYTES = 256 * 1024;
 /** Sends `rows` through one `COPY ... FROM STDIN`; resolves once the server took them all. */
 export function copyRows(client: PgClient, sql: string, rows: readonly Rows[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const stream = client.query((pgCopyFrom as (sql: string) => CopyStream)(sql));
+    // Loaded with the client.
+    const stream = client.query(modules!.copyFrom(sql));
     stream.on("error", reject);
     stream.on("finish", () => resolve());
     // Few large messages: each chunk costs two socket writes (its header, its bytes).

@@ -485,7 +485,7 @@ export class PgSink implements Sink {
 
   async #connect(): Promise<PgClient> {
     if (this.#client !== undefined) return this.#client;
-    const client = openClient(this.#url, this.#connectTimeoutMs, "logboom", QUERY_TIMEOUT_MS);
+    const client = await openClient(this.#url, this.#connectTimeoutMs, "logboom", QUERY_TIMEOUT_MS);
     const lost = (err?: unknown) => {
       if (this.#client !== client) return;
       this.#client = undefined;

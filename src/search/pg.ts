@@ -202,7 +202,7 @@ export class PgSearch implements SearchBackend {
   /** A connection for one search, with `statement_timeout` set, cancelled by `signal`. */
   async #open(signal?: AbortSignal): Promise<Session> {
     signal?.throwIfAborted();
-    const client = openClient(this.#config.url, 10_000, "logboom search");
+    const client = await openClient(this.#config.url, 10_000, "logboom search");
     client.on("error", () => {}); // a connection lost mid-search fails its query
     try {
       await client.connect();
@@ -321,7 +321,7 @@ export function pgPattern(pattern: string): string {
 
 /** Asks the server to cancel what process `pid` runs (a search whose client went away). */
 async function cancelBackend(url: string, pid: number): Promise<void> {
-  const client = openClient(url, 5_000);
+  const client = await openClient(url, 5_000);
   client.on("error", () => {});
   try {
     await client.connect();
