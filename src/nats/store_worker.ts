@@ -205,9 +205,14 @@ export class StoreWorker {
   async #partition(p: number): Promise<void> {
     const signal = this.#stop.signal;
     const js = jetstream(this.#o.nc);
+    let reading = false;
     while (!signal.aborted) {
       try {
         await this.#ensureConsumer(p);
+        // Before the first read: another worker's pull requests mean it reads this partition,
+        // and a redelivery could reach the worker whose journal does not know it was stored.
+        if (!reading) await this.#checkAlone(p);
+        reading = true;
         const consumer = await js.consumers.get(this.#o.stream, this.consumerName(p));
         await this.#consume(consumer, p);
       } catch (err) {
@@ -215,6 +220,19 @@ export class StoreWorker {
         this.#fail(err);
         await sleep(1000, signal).catch(() => {});
       }
+    }
+  }
+
+  /** Throws while another client has pull requests waiting on partition `p`'s consumer. */
+  async #checkAlone(p: number): Promise<void> {
+    const jsm = await jetstreamManager(this.#o.nc, { timeout: 10_000 });
+    const info = await jsm.consumers.info(this.#o.stream, this.consumerName(p));
+    if (info.num_waiting > 0) {
+      throw new Error(
+        `partition ${p} is read by another worker (consumer ${info.name} has ` +
+          `${info.num_waiting} pull requests waiting): each partition needs exactly one worker; ` +
+          "waiting until they expire",
+      );
     }
   }
 
@@ -232,7 +250,8 @@ export class StoreWorker {
   /** Receives into a bounded queue; stores it a group at a time, then acks the group. */
   async #consume(consumer: Consumer, p: number): Promise<void> {
     const { groupMessages = 256, maxPendingBytes = 32 * 1024 * 1024 } = this.#o;
-    const messages = await consumer.consume({ max_messages: groupMessages * 2 });
+    // Pull requests expire after 10 s: a restarted worker waits at most that for its own.
+    const messages = await consumer.consume({ max_messages: groupMessages * 2, expires: 10_000 });
     this.#consumers.add(messages);
     const pending: JsMsg[] = [];
     let pendingBytes = 0;

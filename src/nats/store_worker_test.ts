@@ -172,3 +172,50 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "StoreWorker: a second worker on a partition that another reads waits, storing nothing",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const dirs = [
+    await Deno.makeTempDir({ prefix: "logboom-worker-" }),
+    await Deno.makeTempDir({ prefix: "logboom-worker-" }),
+  ];
+  const stores = [await openStore(dirs[0]), await openStore(dirs[1])];
+  const nc = await cluster.client();
+  const worker = (i: number) =>
+    new StoreWorker({
+      nc,
+      stream: "T",
+      subject: "t",
+      partitions: [0],
+      files: stores[i].files,
+      marks: stores[i].marks,
+    });
+  const first = worker(0);
+  const second = worker(1);
+  try {
+    await publish(cluster.urls, 5);
+    first.start();
+    await until(() => first.stats.lines === 500, () => "the first worker stored nothing");
+    second.start();
+    await until(
+      () => second.problems().some((p) => /read by another worker/.test(p.error)),
+      () => "the second worker did not see the first",
+    );
+    await publish(cluster.urls, 5);
+    await until(() => first.stats.lines === 1000, () => "the first worker stopped");
+    assert.equal(second.stats.lines, 0);
+  } finally {
+    await first.close();
+    await second.close();
+    for (const { files, marks } of stores) {
+      await files.close();
+      await marks.close();
+    }
+    for (const dir of dirs) await Deno.remove(dir, { recursive: true });
+  }
+});
