@@ -229,6 +229,12 @@ export interface InputComponent<T extends KeyTable = KeyTable> extends Component
 
 /** A sink component. */
 export interface SinkComponent<T extends KeyTable = KeyTable> extends ComponentBase<T> {
+  /**
+   * The outside service it writes to (`NATS JetStream`, `PostgreSQL`), when it needs one: the
+   * complete example config, which runs as written with nothing else, leaves such sinks out
+   * (`docs/scale-out.md` shows them).
+   */
+  service?: string;
   /** Why the process cannot run it as configured, as {@linkcode InputComponent.refuse}. */
   refuse?(values: Values<T>): string | undefined;
   /** Opens it. Throws {@linkcode BuildError} (or any error) when it cannot. */

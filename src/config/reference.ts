@@ -143,7 +143,10 @@ function section(title: string, keys: KeyTable, doc?: string): string[] {
 }
 
 function component(c: InputComponent | SinkComponent): string[] {
-  return [`### \`type: ${c.type}\``, "", c.doc + ".", "", ...table(c.keys), ""];
+  const service = "service" in c && c.service !== undefined
+    ? ` Needs ${c.service} (see [scale-out](scale-out.md)), so the example above leaves it out.`
+    : "";
+  return [`### \`type: ${c.type}\``, "", c.doc + "." + service, "", ...table(c.keys), ""];
 }
 
 function table(keys: KeyTable): string[] {

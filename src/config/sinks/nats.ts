@@ -116,6 +116,7 @@ export type NatsValues = Values<typeof NATS_KEYS>;
 /** The `nats` sink component. */
 export const natsSink = defineSink({
   type: "nats",
+  service: "NATS JetStream",
   doc: "Batches published to a NATS JetStream stream (replicated); storage workers " +
     "(logboom store) write them to files",
   keys: NATS_KEYS,

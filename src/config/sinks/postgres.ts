@@ -61,6 +61,7 @@ export const POSTGRES_KEYS = {
 /** The `postgres` sink component. */
 export const postgresSink = defineSink({
   type: "postgres",
+  service: "PostgreSQL",
   doc: "Lines stored as rows of a PostgreSQL table partitioned by day, written with COPY",
   keys: POSTGRES_KEYS,
   refuse: () => envProblem(),
