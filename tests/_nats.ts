@@ -211,9 +211,13 @@ export interface StoreProcess {
  * Starts `logboom store` with `args` in `dir` and waits until it stores (its "Storing stream"
  * line).
  */
-export async function startStore(args: string[], dir: string): Promise<StoreProcess> {
+export async function startStore(
+  args: string[],
+  dir: string,
+  permissions: string[] = [],
+): Promise<StoreProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...NODE_PERMISSIONS, MAIN, "store", ...args],
+    args: ["run", ...NODE_PERMISSIONS, ...permissions, MAIN, "store", ...args],
     cwd: dir,
     stdin: "null",
     stdout: "null",

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { metric, until } from "./_http.ts";
+import { postgresMissing, startPostgres } from "./_postgres.ts";
 import { countLines, FileWriter, startAgent, storedLines, writeConfig } from "./_agent.ts";
 import { freePort, MAIN, startServer, watchProcess } from "./_server.ts";
 import {
@@ -136,7 +137,9 @@ async function withWorkers(
   const running: StoreProcess[] = [];
   try {
     await run(dirs, async (i, args) => {
-      const worker = await startStore(args, dirs[i]);
+      // PostgreSQL's client reads libpq's PG* variables.
+      const env = args.includes("-postgres") ? ["--allow-env=PG*,USER"] : [];
+      const worker = await startStore(args, dirs[i], env);
       running.push(worker);
       return worker;
     });
@@ -156,46 +159,69 @@ Deno.test({
   await using server = await startServer(["-nats", cluster.urls], {
     permissions: NODE_PERMISSIONS,
   });
-  await withWorkers(1, async ([dir], start) => {
-    await start(0, ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-ackWait", "3s"]);
-    const stop = new AbortController();
-    const http = httpClient(server.url, 0, stop.signal);
-    const tcpLines = 60_000;
-    const tcp = tcpClient(server.port, 1, tcpLines);
-    await until(() => http.state.acked >= 1000, () => "no HTTP body acknowledged", 20_000);
-    const leader = await cluster.streamLeader("LOGBOOM");
-    await cluster.kill(leader);
-    const before = http.state.acked;
-    // Publishing goes on once the other two elected a new leader.
-    await until(
-      () => http.state.acked >= before + 1000,
-      () => "nothing acked after the kill",
-      30_000,
-    );
-    await cluster.start(leader);
-    const after = http.state.acked;
-    await until(
-      () => http.state.acked >= after + 500,
-      () => "nothing acked after the restart",
-      20_000,
-    );
-    stop.abort();
-    await http.done;
-    await tcp;
-    const expected = new Map([[0, http.state.acked], [1, tcpLines]]);
-    await until(
-      async () => {
-        const t = tally([await readAll(join(dir, "logs"))], expected);
-        return t.missing === 0;
-      },
-      () => "the worker did not store every acknowledged line",
-      40_000,
-    );
-    const t = tally([await readAll(join(dir, "logs"))], expected);
-    assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
-    // Lines sent after the last acknowledgement may be stored too, each once.
-    assert.ok(t.stored >= http.state.acked + tcpLines);
-  });
+  // With PostgreSQL installed, the worker stores to it as well, and it is checked the same way.
+  const pg = postgresMissing() === undefined ? await startPostgres() : undefined;
+  try {
+    await withWorkers(1, async ([dir], start) => {
+      const toPg = pg === undefined ? [] : ["-postgres", pg.url];
+      await start(0, [
+        "-nats",
+        cluster.urls,
+        "-logFile",
+        "logs/{source}.log",
+        "-ackWait",
+        "3s",
+        ...toPg,
+      ]);
+      const stop = new AbortController();
+      const http = httpClient(server.url, 0, stop.signal);
+      const tcpLines = 60_000;
+      const tcp = tcpClient(server.port, 1, tcpLines);
+      await until(() => http.state.acked >= 1000, () => "no HTTP body acknowledged", 20_000);
+      const leader = await cluster.streamLeader("LOGBOOM");
+      await cluster.kill(leader);
+      const before = http.state.acked;
+      // Publishing goes on once the other two elected a new leader.
+      await until(
+        () => http.state.acked >= before + 1000,
+        () => "nothing acked after the kill",
+        30_000,
+      );
+      await cluster.start(leader);
+      const after = http.state.acked;
+      await until(
+        () => http.state.acked >= after + 500,
+        () => "nothing acked after the restart",
+        20_000,
+      );
+      stop.abort();
+      await http.done;
+      await tcp;
+      const expected = new Map([[0, http.state.acked], [1, tcpLines]]);
+      await until(
+        async () => {
+          const t = tally([await readAll(join(dir, "logs"))], expected);
+          return t.missing === 0;
+        },
+        () => "the worker did not store every acknowledged line",
+        40_000,
+      );
+      const t = tally([await readAll(join(dir, "logs"))], expected);
+      assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
+      if (pg !== undefined) {
+        const rows = async () => await pg.sql("SELECT message FROM logs");
+        await until(async () => tally([await rows()], expected).missing === 0, () => {
+          return "PostgreSQL does not hold every acknowledged line";
+        }, 40_000);
+        const p = tally([await rows()], expected);
+        assert.deepEqual({ ...p, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
+      }
+      // Lines sent after the last acknowledgement may be stored too, each once.
+      assert.ok(t.stored >= http.state.acked + tcpLines);
+    });
+  } finally {
+    await pg?.close();
+  }
 });
 
 Deno.test({
