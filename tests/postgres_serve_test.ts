@@ -10,7 +10,7 @@ import { metric, runCli, until } from "./_http.ts";
 import { postgresMissing, startPostgres } from "./_postgres.ts";
 import { freePort } from "./_server.ts";
 
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env=PG*"];
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env=PG*,USER"];
 
 async function ndjson(url: string): Promise<Record<string, unknown>[]> {
   const res = await fetch(url);

@@ -17,7 +17,7 @@ const COUNT = 20_000;
 /** Starts `logboom store` with `args`, allowed libpq's variables, once it stores. */
 async function startStore(args: string[], dir: string) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...NODE_PERMISSIONS, "--allow-env=PG*", MAIN, "store", ...args],
+    args: ["run", ...NODE_PERMISSIONS, "--allow-env=PG*,USER", MAIN, "store", ...args],
     cwd: dir,
     stdin: "null",
     stdout: "null",

@@ -152,10 +152,14 @@ export function displayUrl(url: string): string {
  * `--allow-env=PG*`.
  */
 export function envProblem(): string | undefined {
-  const env = Deno.permissions.querySync({ name: "env", variable: "PGUSER" });
-  if (env.state !== "granted") {
-    return "PostgreSQL's client reads libpq's PG* environment variables: run with " +
-      "--allow-env=PG* (besides the other variables allowed)";
+  // `pg` reads USER as it loads, and libpq's PG* variables: without them a terminal would be
+  // asked, and a service refused, mid-run.
+  const missing = ["PGUSER", "USER"].some((variable) =>
+    Deno.permissions.querySync({ name: "env", variable }).state !== "granted"
+  );
+  if (missing) {
+    return "PostgreSQL's client reads USER and libpq's PG* environment variables: run with " +
+      "--allow-env=PG*,USER (besides the other variables allowed)";
   }
 }
 
