@@ -55,6 +55,10 @@ export const TOOLS: Record<string, Tool> = {
     package: "firefox-esr",
     usedFor: "the web page's tests in Firefox (puppeteer-core)",
   },
+  pg_ctlcluster: {
+    package: "postgresql",
+    usedFor: "PostgreSQL servers of the postgres sink tests (run from /usr/lib/postgresql/*/bin)",
+  },
   "nats-server": { package: "nats-server", usedFor: "a JetStream cluster for the scale-out tests" },
 };
 
