@@ -275,6 +275,26 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     nats: optional(values.nats, (v) => parseListFlag("nats", v)),
     natsStream: values.natsStream as string,
   };
+  if (config.nats !== undefined) {
+    const fileFlags = [
+      "logFile",
+      "format",
+      "fsync",
+      "rotateSize",
+      "rotateEvery",
+      "compress",
+      "keep",
+    ]
+      .concat(["maxAge", "maxOpenFiles"]).filter((flag) =>
+        args.some((a) => new RegExp(`^--?${flag}(=|$)`).test(a))
+      );
+    if (fileFlags.length > 0) {
+      warnings.push(
+        `-nats replaces the log file: ${fileFlags.map((f) => `-${f}`).join(", ")} not used ` +
+          "(give them to logboom store, which writes the files)",
+      );
+    }
+  }
   if (config.udpReceiveBuffer !== undefined && !config.udp && !config.syslog) {
     throw new FlagError(`Flag "-udpReceiveBuffer" is for the sockets of -udp and -syslog`);
   }

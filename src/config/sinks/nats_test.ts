@@ -29,3 +29,12 @@ Deno.test("nats sink keys: bad servers, stream names and subjects are refused at
   assert.match(problems({ servers: ["a:4222"], subject: "a.>" }), /sinks\.js\.subject/);
   assert.match(problems({ servers: ["a:4222"], replicas: 7 }), /sinks\.js\.replicas/);
 });
+
+Deno.test("serve -nats with file flags says they are not used", () => {
+  const { warnings } = parseServeArgs(["-nats", "a:4222", "-logFile", "x.log", "-compress"]);
+  assert.deepEqual(warnings, [
+    "-nats replaces the log file: -logFile, -compress not used (give them to logboom store, " +
+    "which writes the files)",
+  ]);
+  assert.deepEqual(parseServeArgs(["-nats", "a:4222"]).warnings, []);
+});
