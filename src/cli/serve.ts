@@ -44,6 +44,9 @@ const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
 const FSYNC_MODES: readonly FsyncMode[] = ["never", "interval", "batch"];
 const FORMATS: readonly FileFormat[] = ["raw", "json"];
+/** The flags of the file sink, which `-nats` replaces. */
+const FILE_FLAGS = ["logFile", "format", "fsync", "rotateSize", "rotateEvery", "compress"]
+  .concat(["keep", "maxAge", "maxOpenFiles"]);
 
 /** The flags of `serve`, with their defaults. */
 export const SERVE_FLAGS: FlagSpecs = {
@@ -276,18 +279,9 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     natsStream: values.natsStream as string,
   };
   if (config.nats !== undefined) {
-    const fileFlags = [
-      "logFile",
-      "format",
-      "fsync",
-      "rotateSize",
-      "rotateEvery",
-      "compress",
-      "keep",
-    ]
-      .concat(["maxAge", "maxOpenFiles"]).filter((flag) =>
-        args.some((a) => new RegExp(`^--?${flag}(=|$)`).test(a))
-      );
+    const fileFlags = FILE_FLAGS.filter((flag) =>
+      args.some((a) => new RegExp(`^--?${flag}(=|$)`).test(a))
+    );
     if (fileFlags.length > 0) {
       warnings.push(
         `-nats replaces the log file: ${fileFlags.map((f) => `-${f}`).join(", ")} not used ` +
