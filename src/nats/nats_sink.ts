@@ -3,8 +3,7 @@
  * JetStream acknowledged them (stored on a quorum of its replicas).
  *
  * - Batches of one origin are packed into messages of up to `maxLines` lines and `maxBytes`
- *   bytes (lines are never split, except one longer than a message, which is cut into pieces as
- *   `-maxLine` does); a message is sealed when full, after `lingerMs`, or at `flush()`.
+ *   bytes (`packer.ts`); a message is sealed when full, after `lingerMs`, or at `flush()`.
  * - Each message has an id: a batch of an idempotent stream (HTTP `X-Stream-Id`, agents, `send`)
  *   gets one from its stream id, offset, part and piece, so a resend through any ingest node is
  *   stored once within the stream's duplicate window; other batches get the node's id (random
@@ -28,10 +27,10 @@ import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jets
 import { describe } from "../_util.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
-import type { Fields } from "../pipeline/record.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
 import { ensureStream, isNotFound, type StreamSpec } from "./connection.ts";
-import { type LineExtras, type PackedMessage, packMessage } from "./message.ts";
+import { type PackedMessage, packMessage } from "./message.ts";
+import { type Packed, Packer } from "./packer.ts";
 
 const log = getLogger(["logboom", "nats", "sink"]);
 
@@ -76,16 +75,6 @@ interface Outgoing {
   readonly sealedAt: number;
 }
 
-/** Lines of one origin being gathered into a message. */
-interface Gathering {
-  readonly meta: BatchMeta;
-  readonly receivedAt: number;
-  readonly parts: Uint8Array[];
-  bytes: number;
-  lines: number;
-  extras: LineExtras;
-}
-
 /** Counters of the sink, for `/metrics`. */
 export interface NatsSinkStats {
   /** Lines JetStream acknowledged. */
@@ -107,7 +96,6 @@ const DEFAULT_IN_FLIGHT = 8 * 1024 * 1024;
 /** While failing, a streaming input waits once the queue holds this much. */
 const FAILING_SHARE = 4 * 1024 * 1024;
 const MAX_BACKOFF_MS = 2000;
-const MAX_GATHERING = 64;
 
 /** Publishes batches to JetStream; see the module's notes. */
 export class NatsSink implements Sink {
@@ -134,14 +122,14 @@ export class NatsSink implements Sink {
   readonly #maxBytes: number;
   readonly #lingerMs: number;
   readonly #timeoutMs: number;
-  readonly #gathering = new Map<string, Gathering>();
+  readonly #packer: Packer;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Sealed messages not yet sent, in order. */
   #waiting: Outgoing[] = [];
   /** Messages sent and not acknowledged. */
   readonly #inFlight = new Set<Outgoing>();
   #inFlightBytes = 0;
-  /** Bytes packed and not acknowledged (gathering, waiting, in flight). */
+  /** Bytes of sealed messages not acknowledged (waiting, in flight). */
   #queued = 0;
   #nextSeq = 1;
   /** Every message below this sequence is acknowledged. */
@@ -187,6 +175,7 @@ export class NatsSink implements Sink {
     this.#maxBytes = maxBytes;
     this.#lingerMs = lingerMs;
     this.#timeoutMs = publishTimeoutMs;
+    this.#packer = new Packer({ maxLines, maxBytes }, (packed) => this.#seal(packed));
     this.#probeTimer = setInterval(() => this.#probe(), probeEveryMs);
     Deno.unrefTimer(this.#probeTimer);
     this.#watchConnection();
@@ -199,6 +188,7 @@ export class NatsSink implements Sink {
         if (status.type === "disconnect") this.#disconnected ??= Date.now();
         else if (status.type === "reconnect") {
           this.#disconnected = undefined;
+          this.#wakeRoom();
           // A publish failed while away is sent again now rather than after its backoff.
           if (this.#retryTimer !== undefined) {
             clearTimeout(this.#retryTimer);
@@ -230,7 +220,10 @@ export class NatsSink implements Sink {
           throw new Error(`no quorum: ${1 + heard} of ${replicas} replicas reachable`);
         }
       }
-    })().then(() => this.#probeFailure = undefined, (err) => {
+    })().then(() => {
+      this.#probeFailure = undefined;
+      this.#wakeRoom();
+    }, (err) => {
       // A stream not created yet is created by the first publish.
       if (isNotFound(err)) this.#probeFailure = undefined;
       else this.#probeFailure ??= { error: describe(err), since: Date.now() };
@@ -244,7 +237,7 @@ export class NatsSink implements Sink {
 
   /** Bytes packed and not yet acknowledged. */
   get queuedBytes(): number {
-    return this.#queued;
+    return this.#queued + this.#packer.bytes;
   }
 
   /** Messages awaiting JetStream's acknowledgement. */
@@ -254,14 +247,14 @@ export class NatsSink implements Sink {
 
   /** Whether the queue is at its bound. */
   get full(): boolean {
-    return this.#queued >= this.#queueBytes;
+    return this.queuedBytes >= this.#queueBytes;
   }
 
   /** Packs `batch` (copied); `false` asks the producer to wait for {@linkcode writable}. */
   write(batch: Batch): boolean {
     if (this.#closed) throw new Error("The NATS sink is closed");
-    if (batch.mark !== undefined) this.#sealMarked(batch);
-    else this.#gather(batch);
+    this.#packer.add(batch);
+    this.#lingerLater();
     this.#pump();
     return this.#room();
   }
@@ -274,7 +267,7 @@ export class NatsSink implements Sink {
 
   /** Resolves once every batch written before the call is acknowledged by JetStream. */
   flush(): Promise<void> {
-    this.#sealAll();
+    this.#packer.sealAll();
     const seq = this.#nextSeq - 1;
     if (seq < this.#doneBelow) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push({ seq, resolve }));
@@ -313,7 +306,7 @@ export class NatsSink implements Sink {
           const abort = () =>
             reject(
               new Error(
-                `${this.#queued} bytes were not acknowledged by JetStream stream ${this.#spec.name}`,
+                `${this.queuedBytes} bytes were not acknowledged by JetStream stream ${this.#spec.name}`,
               ),
             );
           if (signal.aborted) return abort();
@@ -334,8 +327,9 @@ export class NatsSink implements Sink {
   }
 
   #room(): boolean {
-    if (this.#queued >= this.#queueBytes) return false;
-    return this.#failure === undefined || this.#queued < Math.min(FAILING_SHARE, this.#queueBytes);
+    const queued = this.queuedBytes;
+    if (queued >= this.#queueBytes) return false;
+    return !this.blocked() || queued < Math.min(FAILING_SHARE, this.#queueBytes);
   }
 
   #partition(meta: BatchMeta): number {
@@ -343,156 +337,26 @@ export class NatsSink implements Sink {
     return hash(meta.source + "\0" + meta.host) % this.#partitions;
   }
 
-  /** A marked batch: messages of its own, with ids from its mark. */
-  #sealMarked(batch: Batch): void {
-    const mark = batch.mark!;
-    const base = `${mark.stream}:${mark.offset}:${mark.part}:${mark.skipped}`;
-    let piece = 0;
-    this.#pieces(batch, (data, lines, extras) => {
-      this.#seal(batch.meta, data, lines, batch.receivedAt, extras, `${base}:${piece++}`);
-    });
-  }
-
   /** Adds `batch`'s lines to the message of its origin, sealing it when full. */
-  #gather(batch: Batch): void {
-    this.#pieces(batch, (data, lines, extras) => {
-      this.#fill(batch.meta, batch.receivedAt, data, lines, extras);
-    }, true);
-    if (this.#gathering.size > 0 && this.#lingerTimer === undefined) {
-      this.#lingerTimer = setTimeout(() => {
-        this.#lingerTimer = undefined;
-        this.#sealAll();
-        this.#pump();
-      }, this.#lingerMs);
-    }
+  /** Seals what is gathered after `lingerMs`, unless it fills first. */
+  #lingerLater(): void {
+    if (this.#packer.open === 0 || this.#lingerTimer !== undefined) return;
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = undefined;
+      this.#packer.sealAll();
+      this.#pump();
+    }, this.#lingerMs);
   }
 
-  /**
-   * Adds whole lines of `data` (borrowed) to the message gathering for `meta`, filling it up to
-   * `maxLines` and `maxBytes` and sealing it when full, so messages are as large as allowed.
-   */
-  #fill(
-    meta: BatchMeta,
-    receivedAt: number,
-    data: Uint8Array,
-    lines: number,
-    extras: LineExtras,
-  ): void {
-    const id = keyOf(meta as unknown as object);
-    let start = 0;
-    let line = 0;
-    while (line < lines) {
-      const g = this.#gathering.get(id) ?? this.#open(id, meta, receivedAt);
-      const roomLines = this.#maxLines - g.lines;
-      const roomBytes = this.#maxBytes - g.bytes;
-      let end = start;
-      let k = 0;
-      if (lines - line <= roomLines && data.length - start <= roomBytes) {
-        end = data.length;
-        k = lines - line;
-      } else {
-        while (k < roomLines && line + k < lines) {
-          const next = data.indexOf(10, end) + 1;
-          if (next - start > roomBytes) break;
-          end = next;
-          k++;
-        }
-      }
-      if (k > 0) {
-        const whole = k === lines && start === 0;
-        addExtras(g.extras, g.lines, whole ? extras : sliceExtras(extras, line, k), k);
-        g.parts.push(data.slice(start, end));
-        g.bytes += end - start;
-        g.lines += k;
-        this.#queued += end - start;
-        start = end;
-        line += k;
-      }
-      // Full (or the next line does not fit): sealed, and the rest starts the next message.
-      if (k === 0 || g.lines >= this.#maxLines || g.bytes >= this.#maxBytes) {
-        this.#sealGathering(id, g);
-      }
-    }
-  }
-
-  #open(id: string, meta: BatchMeta, receivedAt: number): Gathering {
-    if (this.#gathering.size >= MAX_GATHERING) {
-      const [oldest, first] = this.#gathering.entries().next().value!;
-      this.#sealGathering(oldest, first);
-    }
-    const g: Gathering = { meta, receivedAt, parts: [], bytes: 0, lines: 0, extras: {} };
-    this.#gathering.set(id, g);
-    return g;
-  }
-
-  /**
-   * Cuts `batch` into pieces of at most `maxLines` lines and `maxBytes` bytes at line ends (a
-   * longer line into pieces of `maxBytes`, each ended with a newline) and calls `take` for each,
-   * with each piece's own extras. `borrowed`: the piece's bytes are copied by `take`.
-   */
-  #pieces(
-    batch: Batch,
-    take: (data: Uint8Array, lines: number, extras: LineExtras) => void,
-    borrowed = false,
-  ): void {
-    const { data } = batch;
-    if (batch.lines <= this.#maxLines && data.length <= this.#maxBytes) {
-      take(borrowed ? data : data.slice(), batch.lines, extrasOf(batch, 0, batch.lines));
-      return;
-    }
-    let start = 0;
-    let line = 0;
-    while (start < data.length) {
-      let end = start;
-      let lines = 0;
-      while (end < data.length && lines < this.#maxLines) {
-        const nl = data.indexOf(10, end);
-        const next = nl + 1;
-        if (next - start > this.#maxBytes) break;
-        end = next;
-        lines++;
-      }
-      if (lines === 0) {
-        // One line longer than a message: a piece of it, ended with a newline.
-        const piece = new Uint8Array(this.#maxBytes);
-        piece.set(data.subarray(start, start + this.#maxBytes - 1));
-        piece[this.#maxBytes - 1] = 10;
-        take(piece, 1, extrasOf(batch, line, 1));
-        start += this.#maxBytes - 1;
-        continue;
-      }
-      const slice = data.subarray(start, end);
-      take(borrowed ? slice : slice.slice(), lines, extrasOf(batch, line, lines));
-      start = end;
-      line += lines;
-    }
-  }
-
-  #sealGathering(id: string, g: Gathering): void {
-    this.#gathering.delete(id);
-    const data = g.parts.length === 1 ? g.parts[0] : concat(g.parts, g.bytes);
-    this.#queued -= g.bytes;
-    this.#seal(g.meta, data, g.lines, g.receivedAt, g.extras, undefined);
-  }
-
-  #sealAll(): void {
-    for (const [id, g] of [...this.#gathering]) this.#sealGathering(id, g);
-  }
-
-  #seal(
-    meta: BatchMeta,
-    data: Uint8Array,
-    lines: number,
-    receivedAt: number,
-    extras: LineExtras,
-    msgID: string | undefined,
-  ): void {
+  /** A sealed message: queued to publish, with its id. */
+  #seal(packed: Packed): void {
+    const { meta, data, lines, receivedAt, extras, id } = packed;
     const seq = this.#nextSeq++;
     const message = packMessage(data, lines, meta, receivedAt, this.node, extras);
     const out: Outgoing = {
       seq,
       subject: `${this.#spec.subject}.${this.#partition(meta)}`,
-      msgID: msgID ?? `${this.node}:${seq}`,
+      msgID: id ?? `${this.node}:${seq}`,
       message,
       bytes: message.payload.length,
       sealedAt: performance.now(),
@@ -632,72 +496,9 @@ export function randomNode(): string {
   return btoa(String.fromCharCode(...bytes)).replace(/[+/]/g, "x");
 }
 
-const keys = new WeakMap<object, string>();
-let nextKey = 0;
-function keyOf(o: object): string {
-  let k = keys.get(o);
-  if (k === undefined) keys.set(o, k = String(nextKey++));
-  return k;
-}
-
 /** FNV-1a of a string's UTF-16 units. */
 function hash(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h >>> 0;
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** The extras of `count` lines of `batch` from line `from`. */
-function extrasOf(batch: Batch, from: number, count: number): LineExtras {
-  const extras: LineExtras = {};
-  if (batch.levels !== undefined) {
-    extras.levels = Array.from(batch.levels.subarray(from, from + count));
-  }
-  if (batch.times !== undefined) {
-    extras.times = Array.from(
-      batch.times.subarray(from, from + count),
-      (t) => Number.isNaN(t) ? null : t,
-    );
-  }
-  if (batch.fields !== undefined) {
-    extras.fields = batch.fields.slice(from, from + count).map((f) =>
-      f ?? null
-    ) as (Readonly<Fields> | null)[];
-  }
-  return extras;
-}
-
-/** Lines `from` to `from + count` of `extras`. */
-function sliceExtras(extras: LineExtras, from: number, count: number): LineExtras {
-  const out: LineExtras = {};
-  if (extras.levels !== undefined) out.levels = extras.levels.slice(from, from + count);
-  if (extras.times !== undefined) out.times = extras.times.slice(from, from + count);
-  if (extras.fields !== undefined) out.fields = extras.fields.slice(from, from + count);
-  return out;
-}
-
-/** Appends `more` (of `lines` lines) to `into` (of `have` lines), filling gaps with nothing. */
-function addExtras(into: LineExtras, have: number, more: LineExtras, lines: number): void {
-  if (more.levels !== undefined || into.levels !== undefined) {
-    into.levels ??= new Array(have).fill(0);
-    into.levels.push(...(more.levels ?? new Array(lines).fill(0)));
-  }
-  if (more.times !== undefined || into.times !== undefined) {
-    into.times ??= new Array(have).fill(null);
-    into.times.push(...(more.times ?? new Array(lines).fill(null)));
-  }
-  if (more.fields !== undefined || into.fields !== undefined) {
-    into.fields ??= new Array(have).fill(null);
-    into.fields.push(...(more.fields ?? new Array(lines).fill(null)));
-  }
 }
