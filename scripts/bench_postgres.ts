@@ -66,7 +66,7 @@ async function runSink(url: string, table: string, batches: Batch[], size: numbe
 /** Rows/s of a minimal client: pre-encoded rows, COPY per `size` rows, one connection. */
 async function runMinimal(url: string, table: string, rows: Rows[], size: number) {
   const names = new TableNames(table);
-  const client = openClient(url, 10_000);
+  const client = await openClient(url, 10_000);
   await client.connect();
   try {
     await client.query(names.create());
