@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
-import { CARD_PERMISSIONS, freePort, startServer, watchProcess } from "./_server.ts";
-import { runCli } from "./_http.ts";
+import { CARD_PERMISSIONS, freePort, send, startServer, watchProcess } from "./_server.ts";
+import { runCli, until } from "./_http.ts";
 
 const decoder = new TextDecoder();
 
@@ -179,6 +179,32 @@ Deno.test("the bundled single file knows its version, far from deno.json", async
       cwd: dir,
     }).output();
     assert.equal(decoder.decode(out.stdout), `logboom ${denoJson.version}\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the card's command in a terminal asks for no permission: serve starts and stores", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-card-tty-" });
+  try {
+    const port = freePort();
+    // script(1) gives it a terminal, where Deno would prompt for any permission not granted.
+    await using cli = runCli(["--allow-net", "--allow-write"], ["-port", String(port)], {
+      cwd: dir,
+      wrapper: ["script", "-qfe", "/dev/null", "-c"],
+      env: { TERM: "xterm" },
+    });
+    await until(() => /Listening on/.test(cli.stdout() + cli.stderr()), () => cli.stdout());
+    await send(port, "Error: Database connection failed\n");
+    await until(
+      async () =>
+        (await Deno.readTextFile(join(dir, "aggregated_logs.txt")).catch(() => "")) ===
+          "Error: Database connection failed\n",
+      () => cli.stdout() + cli.stderr(),
+    );
+    assert.doesNotMatch(cli.stdout() + cli.stderr(), /Deno requests/);
+    cli.child.kill("SIGTERM");
+    await cli.status();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
