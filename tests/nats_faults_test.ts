@@ -427,7 +427,14 @@ Deno.test({
   const agentDir = await Deno.makeTempDir({ prefix: "logboom-agent-" });
   try {
     await withWorkers(1, async ([dir], start) => {
-      await start(0, ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-ackWait", "3s"]);
+      const worker = await start(0, [
+        "-nats",
+        cluster.urls,
+        "-logFile",
+        "logs/{source}.log",
+        "-ackWait",
+        "3s",
+      ]);
       const path = join(agentDir, "app.log");
       await writeConfig(join(agentDir, "agent.json"), {
         servers: [a.url, b.url],
@@ -439,7 +446,7 @@ Deno.test({
       });
       // A service writing 20,000 lines/s: batches are in flight when the node dies.
       const writer = new FileWriter({ id: 7, path, rate: 20_000 });
-      await using _agent = await startAgent("agent.json", { cwd: agentDir });
+      await using agent = await startAgent("agent.json", { cwd: agentDir });
       const out = join(dir, "logs");
       await until(async () => (await storedLines(out)).length > 10_000, () => "nothing stored");
       // The agent's server dies with batches in flight: they go to b, and JetStream keeps the
@@ -448,7 +455,10 @@ Deno.test({
       const stored = (await storedLines(out)).length;
       await until(
         async () => (await storedLines(out)).length >= stored + 20_000,
-        () => "nothing stored through b",
+        () =>
+          `nothing stored through b; the agent said:\n${agent.stderr().slice(-2000)}\nb said:\n${
+            b.stderr().slice(-2000)
+          }\nthe worker said:\n${worker.process.stderr().slice(-2000)}`,
         30_000,
       );
       await writer.stop();

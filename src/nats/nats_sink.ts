@@ -96,6 +96,8 @@ const DEFAULT_IN_FLIGHT = 8 * 1024 * 1024;
 /** While failing, a streaming input waits once the queue holds this much. */
 const FAILING_SHARE = 4 * 1024 * 1024;
 const MAX_BACKOFF_MS = 2000;
+/** No acknowledgement for this long while publishes are in flight: blocked (503, TCP waits). */
+const STALL_MS = 2000;
 
 /** Publishes batches to JetStream; see the module's notes. */
 export class NatsSink implements Sink {
@@ -148,6 +150,9 @@ export class NatsSink implements Sink {
   /** What the last idle probe found wrong, while it is. */
   #probeFailure: { error: string; since: number } | undefined;
   #probing = false;
+  /** When the last acknowledgement came, and since when publishes are in flight. */
+  #lastAck = 0;
+  #busySince = 0;
   readonly #probeTimer: ReturnType<typeof setInterval>;
 
   constructor(options: NatsSinkOptions) {
@@ -276,7 +281,7 @@ export class NatsSink implements Sink {
   /** While publishes keep failing: every origin waits (HTTP answers 503). */
   blocked(): boolean {
     return this.#failure !== undefined || this.#disconnected !== undefined ||
-      this.#probeFailure !== undefined;
+      this.#probeFailure !== undefined || this.#stalledSince() !== undefined;
   }
 
   /** Why nothing can be published now, when so. */
@@ -287,7 +292,21 @@ export class NatsSink implements Sink {
     if (this.#disconnected !== undefined) {
       return [{ path, error: "no NATS server reachable", since: this.#disconnected }];
     }
+    const stalled = this.#stalledSince();
+    if (stalled !== undefined) {
+      return [{ path, error: "no acknowledgement from JetStream (election?)", since: stalled }];
+    }
     return [];
+  }
+
+  /**
+   * Since when publishes are awaiting acknowledgements and none came for {@linkcode STALL_MS}
+   * (a leader election, a quorum lost: the publishes time out only later), if so.
+   */
+  #stalledSince(): number | undefined {
+    if (this.#inFlight.size === 0) return undefined;
+    const since = Math.max(this.#lastAck, this.#busySince);
+    return Date.now() - since > STALL_MS ? since : undefined;
   }
 
   /**
@@ -409,6 +428,7 @@ export class NatsSink implements Sink {
   }
 
   #send(out: Outgoing): void {
+    if (this.#inFlight.size === 0) this.#busySince = Date.now();
     this.#inFlight.add(out);
     this.#inFlightBytes += out.bytes;
     this.#js.publish(out.subject, out.message.payload, {
@@ -422,6 +442,7 @@ export class NatsSink implements Sink {
   }
 
   #acked(out: Outgoing, duplicate: boolean): void {
+    this.#lastAck = Date.now();
     this.#inFlight.delete(out);
     this.#inFlightBytes -= out.bytes;
     this.#queued -= out.bytes;
