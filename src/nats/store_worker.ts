@@ -119,6 +119,9 @@ export class StoreWorker {
   readonly #o: StoreWorkerOptions;
   readonly #stop = new AbortController();
   readonly #consumers = new Set<ConsumerMessages>();
+  /** Messages received and not yet acked, by stream sequence. */
+  readonly #inProgress = new Map<number, JsMsg>();
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | undefined;
   #failure: { error: string; since: number } | undefined;
 
@@ -139,6 +142,11 @@ export class StoreWorker {
    * stream does not exist yet (no ingest node published), it waits for it.
    */
   start(): void {
+    // While stored (a disk that stalls, a file sink retrying), messages are not delivered again.
+    const ackWait = this.#o.ackWaitMs ?? 60_000;
+    this.#keepAlive = setInterval(() => {
+      for (const m of this.#inProgress.values()) m.working();
+    }, Math.max(500, ackWait / 3));
     this.#running = Promise.all([
       ...this.#o.partitions.map((p) => this.#partition(p)),
       this.#watchLag(),
@@ -181,6 +189,7 @@ export class StoreWorker {
     this.#stop.abort();
     for (const messages of this.#consumers) messages.stop();
     await this.#running;
+    clearInterval(this.#keepAlive);
   }
 
   async #watchLag(): Promise<void> {
@@ -278,6 +287,14 @@ export class StoreWorker {
           log.info("Reading stream {stream} again", { stream: this.#o.stream });
           this.#failure = undefined;
         }
+        // Delivered again while its first delivery is being stored (a store slower than
+        // ack_wait): that one's ack settles it.
+        const seq = m.info.streamSequence;
+        if (this.#inProgress.has(seq)) {
+          this.stats.redelivered++;
+          continue;
+        }
+        this.#inProgress.set(seq, m);
         pending.push(m);
         pendingBytes += m.data.length;
         wake?.();
@@ -297,17 +314,21 @@ export class StoreWorker {
   /** Stores a group, trying again after an error until it is stored or the worker stops. */
   async #storeUntilDone(consumer: string, group: readonly JsMsg[]): Promise<void> {
     const signal = this.#stop.signal;
-    for (;;) {
-      try {
-        await this.#store(consumer, group);
-        return;
-      } catch (err) {
-        // Not acked: what was stored is skipped when the group is stored again.
-        if (signal.aborted) return;
-        this.#fail(err);
-        await sleep(1000, signal).catch(() => {});
-        if (signal.aborted) return;
+    try {
+      for (;;) {
+        try {
+          await this.#store(consumer, group);
+          return;
+        } catch (err) {
+          // Not acked: what was stored is skipped when the group is stored again.
+          if (signal.aborted) return;
+          this.#fail(err);
+          await sleep(1000, signal).catch(() => {});
+          if (signal.aborted) return;
+        }
       }
+    } finally {
+      for (const m of group) this.#inProgress.delete(m.info.streamSequence);
     }
   }
 

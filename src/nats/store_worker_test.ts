@@ -6,6 +6,7 @@ import { until } from "../../tests/_http.ts";
 import { postgresMissing, startPostgres } from "../../tests/_postgres.ts";
 import { PgSink } from "../pg/sink.ts";
 import type { BatchMeta } from "../pipeline/batch.ts";
+import type { Sink } from "../pipeline/sink.ts";
 import { FileSink } from "../store/file_sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import { NatsSink } from "./nats_sink.ts";
@@ -217,5 +218,68 @@ Deno.test({
       await marks.close();
     }
     for (const dir of dirs) await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "StoreWorker: a store slower than ack_wait stores each message once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
+  const { marks, files } = await openStore(dir);
+  // The disk stalls for three ack waits before the first group is stored.
+  let release = () => {};
+  const stalled = new Promise<void>((resolve) => release = resolve);
+  let flushes = 0;
+  const slow: Sink = {
+    name: "slow",
+    get full() {
+      return files.full;
+    },
+    write: (batch) => files.write(batch),
+    writable: (batch) => files.writable(batch),
+    flush: async (batches) => {
+      if (flushes++ === 0) await stalled;
+      await files.flush(batches);
+    },
+    close: (options) => files.close(options),
+  };
+  const nc = await cluster.client();
+  const worker = new StoreWorker({
+    nc,
+    stream: "T",
+    subject: "t",
+    partitions: [0],
+    files: slow,
+    marks,
+    ackWaitMs: 1000,
+  });
+  try {
+    await publish(cluster.urls, 20);
+    worker.start();
+    await until(() => flushes > 0, () => "nothing stored");
+    // The fault itself: a stall longer than three ack waits (not a wait for something to happen).
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    release();
+    const jsm = await jetstreamManager(nc);
+    await until(
+      async () => {
+        const info = await jsm.consumers.info("T", worker.consumerName(0));
+        return info.num_pending === 0 && info.num_ack_pending === 0;
+      },
+      () => "the worker did not ack everything",
+      20_000,
+    );
+    await worker.close();
+    await files.close();
+    await marks.close();
+    const lines = (await Deno.readTextFile(join(dir, "out.log"))).split("\n").filter((l) => l);
+    assert.equal(new Set(lines).size, 2000);
+    assert.equal(lines.length, 2000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
