@@ -8,9 +8,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { describe } from "../../_util.ts";
-import { ClusterTail } from "../../nats/cluster_tail.ts";
-import { connectNats } from "../../nats/connection.ts";
-import { NatsSink } from "../../nats/nats_sink.ts";
+import type { ClusterTail } from "../../nats/cluster_tail.ts";
+import type { NatsSink } from "../../nats/nats_sink.ts";
 import { BuildError, defineSink } from "../component.ts";
 import type { KeyTable, Values } from "../keys.ts";
 
@@ -121,6 +120,13 @@ export const natsSink = defineSink({
     "(logboom store) write them to files",
   keys: NATS_KEYS,
   async build(name, values) {
+    // Loaded when a nats sink is built: the NATS client takes 60-100 ms to load, which a
+    // server without one would pay at every start.
+    const [{ connectNats }, { NatsSink }, { ClusterTail }] = await Promise.all([
+      import("../../nats/connection.ts"),
+      import("../../nats/nats_sink.ts"),
+      import("../../nats/cluster_tail.ts"),
+    ]);
     const servers = values.servers.map(serverUrl);
     let nc;
     try {
