@@ -290,24 +290,30 @@ Deno.test("a reload under load adds, changes and removes inputs: every line stor
 
 /** Every line of the files under `dir` (rotated ones included), by file. */
 async function filesUnder(dir: string): Promise<Map<string, string[]>> {
-  const walk = async (folder: string, out: Map<string, string[]>): Promise<void> => {
-    for await (const entry of Deno.readDir(folder)) {
+  const list = async (folder: string, out: string[]): Promise<string[]> => {
+    for (const entry of await Array.fromAsync(Deno.readDir(folder))) {
       const path = join(folder, entry.name);
-      if (entry.isDirectory) await walk(path, out);
-      else if (entry.isFile) {
-        out.set(path, (await Deno.readTextFile(path)).split("\n").filter((l) => l !== ""));
-      }
+      if (entry.isDirectory) await list(path, out);
+      else if (entry.isFile) out.push(path);
     }
+    return out;
   };
   for (;;) {
+    // A file rotated between the listing and its read (the live file then holds only what came
+    // after, its old lines under a name the listing missed): read again until the names held
+    // still over the reading.
+    const names = (await list(dir, [])).sort();
     const out = new Map<string, string[]>();
     try {
-      await walk(dir, out);
-      return out;
+      for (const path of names) {
+        out.set(path, (await Deno.readTextFile(path)).split("\n").filter((l) => l !== ""));
+      }
     } catch (err) {
-      // A file rotated away between the listing and its read: list again.
       if (!(err instanceof Deno.errors.NotFound)) throw err;
+      continue;
     }
+    const after = (await list(dir, [])).sort();
+    if (after.length === names.length && after.every((name, i) => name === names[i])) return out;
   }
 }
 
