@@ -230,3 +230,210 @@ export async function startStore(
   });
   return { dir, process };
 }
+
+/**
+ * Runs `count` workers' test: `start(i, args)` starts (or starts again) worker `i` in its own
+ * temporary folder `dirs[i]`, with PostgreSQL's permissions when `args` has `-postgres`. Every
+ * worker is killed and every folder removed at the end.
+ */
+export async function withWorkers(
+  count: number,
+  run: (
+    dirs: string[],
+    start: (i: number, args: string[]) => Promise<StoreProcess>,
+  ) => Promise<void>,
+): Promise<void> {
+  const dirs: string[] = [];
+  for (let i = 0; i < count; i++) dirs.push(await Deno.makeTempDir({ prefix: "logboom-store-" }));
+  const running: StoreProcess[] = [];
+  try {
+    await run(dirs, async (i, args) => {
+      // PostgreSQL's client reads libpq's PG* variables.
+      const env = args.includes("-postgres") ? ["--allow-env=PG*,USER"] : [];
+      const worker = await startStore(args, dirs[i], env);
+      running.push(worker);
+      return worker;
+    });
+  } finally {
+    await Promise.allSettled(running.map((w) => w.process.kill()));
+    await Promise.allSettled(dirs.map((d) => Deno.remove(d, { recursive: true })));
+  }
+}
+
+/** An ingest node (`serve -config`, a nats sink) on a fixed HTTP port, to kill and start again. */
+export interface IngestNode {
+  /** Its HTTP API, e.g. `http://127.0.0.1:20123`. */
+  url: string;
+  /** Its working folder (holds `logboom.json`). */
+  dir: string;
+  /** The process, while running. */
+  process?: WatchedProcess;
+  /** Kills it with SIGKILL. */
+  kill(): Promise<void>;
+  /** Starts it (again) on the same port and config; resolves once it listens. */
+  start(): Promise<void>;
+  /** Kills it and removes its folder. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts an ingest node publishing to the cluster at `urls` (comma-separated) with `partitions`
+ * subject partitions and HTTP only (no TCP input).
+ */
+export async function startIngest(urls: string, partitions = 1): Promise<IngestNode> {
+  const dir = await Deno.makeTempDir({ prefix: "logboom-ingest-" });
+  const httpPort = freePort();
+  const config = {
+    http: { address: `127.0.0.1:${httpPort}` },
+    inputs: {},
+    sinks: { js: { type: "nats", servers: urls.split(","), partitions } },
+  };
+  await Deno.writeTextFile(join(dir, "logboom.json"), JSON.stringify(config));
+  const node: IngestNode = {
+    url: `http://127.0.0.1:${httpPort}`,
+    dir,
+    async kill() {
+      await node.process?.kill();
+      node.process = undefined;
+    },
+    async start() {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...NODE_PERMISSIONS, MAIN, "serve", "-config", "logboom.json"],
+        cwd: dir,
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      node.process = await watchProcess(child, { ready: /Listening on/, notReady: "serve exited" });
+    },
+    async [Symbol.asyncDispose]() {
+      await node.kill();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  try {
+    await node.start();
+  } catch (err) {
+    await node[Symbol.asyncDispose]();
+    throw err;
+  }
+  return node;
+}
+
+const FILLER = "x".repeat(40);
+
+/** Line `seq` of client `client` of the scale-out tests: `c<client> <seq> ` and 40 x. */
+export function numberedLine(client: number, seq: number): string {
+  return `c${client} ${seq} ${FILLER}\n`;
+}
+
+/** Lines `from` to `to - 1` of `client` ({@linkcode numberedLine}). */
+export function numberedLines(client: number, from: number, to: number): string {
+  let text = "";
+  for (let i = from; i < to; i++) text += numberedLine(client, i);
+  return text;
+}
+
+/** Every file under `dir` (dot files and folders left out), as one text. */
+export async function readAll(dir: string): Promise<string> {
+  let out = "";
+  const walk = async (folder: string) => {
+    for await (const entry of Deno.readDir(folder)) {
+      if (entry.name.startsWith(".")) continue;
+      const path = join(folder, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else out += await Deno.readTextFile(path);
+    }
+  };
+  await walk(dir).catch(() => {});
+  return out;
+}
+
+/** What was stored, counted against what each client had acknowledged. */
+export interface Tally {
+  missing: number;
+  duplicated: number;
+  torn: number;
+  stored: number;
+}
+
+/**
+ * Counts the lines of `texts` against `expected` (client -> lines acknowledged: lines 0 to n - 1
+ * must each be there once; later ones, sent but not acknowledged, may be, once). A whole line is
+ * a {@linkcode numberedLine} or an agent test's 99-character line (`_agent.ts` `line`); anything
+ * else is torn.
+ */
+export function tally(texts: string[], expected: Map<number, number>): Tally {
+  const seen = new Map<number, Map<number, number>>();
+  const out: Tally = { missing: 0, duplicated: 0, torn: 0, stored: 0 };
+  for (const text of texts) {
+    for (const l of text.split("\n")) {
+      // A probe's line is stored when it was taken before the failure showed.
+      if (l === "" || l === "probe") continue;
+      const m = /^c(\d+) (\d+) (x+)$/.exec(l);
+      if (m === null || (m[3].length !== 40 && l.length !== 99)) {
+        out.torn++;
+        continue;
+      }
+      out.stored++;
+      const client = Number(m[1]);
+      const per = seen.get(client) ?? new Map<number, number>();
+      seen.set(client, per);
+      const n = per.get(Number(m[2])) ?? 0;
+      if (n > 0) out.duplicated++;
+      per.set(Number(m[2]), n + 1);
+    }
+  }
+  for (const [client, count] of expected) {
+    const per = seen.get(client);
+    for (let i = 0; i < count; i++) if (!per?.has(i)) out.missing++;
+  }
+  return out;
+}
+
+/**
+ * An HTTP client that posts bodies of 100 {@linkcode numberedLines} with a stream id and offset
+ * and, on any error or non-200, sends the same body again (as the agent does) to the next of
+ * `urls`, until stopped; at most `rate` lines a second when given. `state.acked` counts the lines
+ * of bodies answered 200.
+ */
+export function httpClient(
+  urls: string | readonly string[],
+  client: number,
+  stop: AbortSignal,
+  rate = Infinity,
+) {
+  const list = typeof urls === "string" ? [urls] : urls;
+  let at = 0;
+  const state = { acked: 0, refused: 0, retryAfter: "" };
+  const started = Date.now();
+  const done = (async () => {
+    while (!stop.aborted) {
+      const from = state.acked;
+      // The load's pace: the next body is due once the ones before it are.
+      const due = started + from * 1000 / rate - Date.now();
+      if (due > 0) await new Promise((r) => setTimeout(r, due));
+      try {
+        const res = await fetch(`${list[at]}/api/v1/ingest?source=http${client}`, {
+          method: "POST",
+          body: numberedLines(client, from, from + 100),
+          headers: { "x-stream-id": `client-${client}`, "x-stream-offset": String(from + 100) },
+          signal: AbortSignal.timeout(20_000),
+        });
+        await res.body?.cancel();
+        if (res.status === 200) state.acked = from + 100;
+        else {
+          state.refused++;
+          state.retryAfter = res.headers.get("retry-after") ?? "";
+          at = (at + 1) % list.length;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } catch {
+        at = (at + 1) % list.length;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  })();
+  return { state, done };
+}

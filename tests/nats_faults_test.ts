@@ -9,143 +9,29 @@ import { join } from "node:path";
 import { metric, until } from "./_http.ts";
 import { postgresMissing, startPostgres } from "./_postgres.ts";
 import { countLines, FileWriter, startAgent, storedLines, writeConfig } from "./_agent.ts";
-import { freePort, MAIN, startServer, watchProcess } from "./_server.ts";
+import { startServer } from "./_server.ts";
 import {
+  httpClient,
   natsServerPath,
   NODE_PERMISSIONS,
+  numberedLines,
+  readAll,
+  startIngest,
   startNatsCluster,
-  startStore,
-  type StoreProcess,
+  tally,
+  withWorkers,
 } from "./_nats.ts";
 
 const ignore = natsServerPath() === undefined;
 const encoder = new TextEncoder();
-const FILLER = "x".repeat(40);
-
-function line(client: number, seq: number): string {
-  return `c${client} ${seq} ${FILLER}\n`;
-}
-
-/** Lines `from` to `to - 1` of `client`. */
-function lines(client: number, from: number, to: number): string {
-  let text = "";
-  for (let i = from; i < to; i++) text += line(client, i);
-  return text;
-}
-
-/** What was stored under `dir`, counted against what each client had acknowledged. */
-interface Tally {
-  missing: number;
-  duplicated: number;
-  torn: number;
-  stored: number;
-}
-
-async function readAll(dir: string): Promise<string> {
-  let out = "";
-  const walk = async (folder: string) => {
-    for await (const entry of Deno.readDir(folder)) {
-      if (entry.name.startsWith(".")) continue;
-      const path = join(folder, entry.name);
-      if (entry.isDirectory) await walk(path);
-      else out += await Deno.readTextFile(path);
-    }
-  };
-  await walk(dir).catch(() => {});
-  return out;
-}
-
-/** Counts lines of `texts` against `expected` (client -> lines acknowledged). */
-function tally(texts: string[], expected: Map<number, number>): Tally {
-  const seen = new Map<number, Map<number, number>>();
-  const out: Tally = { missing: 0, duplicated: 0, torn: 0, stored: 0 };
-  for (const text of texts) {
-    for (const l of text.split("\n")) {
-      // A probe's line is stored when it was taken before the failure showed.
-      if (l === "" || l === "probe") continue;
-      const m = /^c(\d+) (\d+) x{40}$/.exec(l);
-      if (m === null) {
-        out.torn++;
-        continue;
-      }
-      out.stored++;
-      const client = Number(m[1]);
-      const per = seen.get(client) ?? new Map<number, number>();
-      seen.set(client, per);
-      const n = per.get(Number(m[2])) ?? 0;
-      if (n > 0) out.duplicated++;
-      per.set(Number(m[2]), n + 1);
-    }
-  }
-  for (const [client, count] of expected) {
-    const per = seen.get(client);
-    for (let i = 0; i < count; i++) if (!per?.has(i)) out.missing++;
-  }
-  return out;
-}
-
-/**
- * An HTTP client that posts bodies of 100 lines with a stream id and offset and, on any error or
- * non-200, sends the same body again (as the agent does), until stopped.
- */
-function httpClient(url: string, client: number, stop: AbortSignal) {
-  const state = { acked: 0, refused: 0, retryAfter: "" };
-  const done = (async () => {
-    while (!stop.aborted) {
-      const from = state.acked;
-      try {
-        const res = await fetch(`${url}/api/v1/ingest?source=http${client}`, {
-          method: "POST",
-          body: lines(client, from, from + 100),
-          headers: { "x-stream-id": `client-${client}`, "x-stream-offset": String(from + 100) },
-          signal: AbortSignal.timeout(20_000),
-        });
-        await res.body?.cancel();
-        if (res.status === 200) state.acked = from + 100;
-        else {
-          state.refused++;
-          state.retryAfter = res.headers.get("retry-after") ?? "";
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  })();
-  return { state, done };
-}
 
 /** Sends `count` lines of `client` over TCP in writes of 100 lines; resolves once all are sent. */
 async function tcpClient(port: number, client: number, count: number): Promise<void> {
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
   for (let i = 0; i < count; i += 100) {
-    const data = encoder.encode(lines(client, i, Math.min(count, i + 100)));
+    const data = encoder.encode(numberedLines(client, i, Math.min(count, i + 100)));
     let at = 0;
     while (at < data.length) at += await conn.write(data.subarray(at));
-  }
-}
-
-async function withWorkers(
-  count: number,
-  run: (
-    dirs: string[],
-    start: (i: number, args: string[]) => Promise<StoreProcess>,
-  ) => Promise<void>,
-): Promise<void> {
-  const dirs: string[] = [];
-  for (let i = 0; i < count; i++) dirs.push(await Deno.makeTempDir({ prefix: "logboom-store-" }));
-  const running: StoreProcess[] = [];
-  try {
-    await run(dirs, async (i, args) => {
-      // PostgreSQL's client reads libpq's PG* variables.
-      const env = args.includes("-postgres") ? ["--allow-env=PG*,USER"] : [];
-      const worker = await startStore(args, dirs[i], env);
-      running.push(worker);
-      return worker;
-    });
-  } finally {
-    await Promise.allSettled(running.map((w) => w.process.kill()));
-    await Promise.allSettled(dirs.map((d) => Deno.remove(d, { recursive: true })));
   }
 }
 
@@ -362,57 +248,36 @@ Deno.test({
   sanitizeOps: false,
 }, async () => {
   await using cluster = await startNatsCluster(3);
-  const dir = await Deno.makeTempDir({ prefix: "logboom-ingest-" });
-  const httpPort = freePort();
-  const config = {
-    http: { address: `127.0.0.1:${httpPort}` },
-    inputs: {},
-    sinks: { js: { type: "nats", servers: cluster.urls.split(","), partitions: 2 } },
-  };
-  await Deno.writeTextFile(join(dir, "logboom.json"), JSON.stringify(config));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...NODE_PERMISSIONS, MAIN, "serve", "-config", "logboom.json"],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const server = await watchProcess(child, { ready: /Listening on/, notReady: "serve exited" });
-  try {
-    await withWorkers(2, async (dirs, start) => {
-      const args = ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-partitions", "2"];
-      await start(0, [...args, "-partition", "0"]);
-      await start(1, [...args, "-partition", "1"]);
-      const stop = new AbortController();
-      // Eight sources: their hashes spread them over both partitions.
-      const clients = Array.from(
-        { length: 8 },
-        (_, i) => httpClient(`http://127.0.0.1:${httpPort}`, i, stop.signal),
-      );
-      await until(() => clients.every((c) => c.state.acked >= 1000), () => "too few acked", 30_000);
-      stop.abort();
-      await Promise.all(clients.map((c) => c.done));
-      const expected = new Map(clients.map((c, i) => [i, c.state.acked]));
-      const texts = async () => await Promise.all(dirs.map((d) => readAll(join(d, "logs"))));
-      await until(async () => tally(await texts(), expected).missing === 0, () => {
-        return "the workers did not store every acknowledged line";
-      }, 30_000);
-      const [a, b] = await texts();
-      const t = tally([a, b], expected);
-      assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
-      // Each worker stored its own sources only.
-      assert.ok(a.length > 0 && b.length > 0, "one worker stored nothing");
-      const sourcesOf = async (d: string) =>
-        (await Array.fromAsync(Deno.readDir(join(d, "logs")))).map((e) => e.name)
-          .filter((n) => !n.startsWith(".")).sort();
-      const [sa, sb] = [await sourcesOf(dirs[0]), await sourcesOf(dirs[1])];
-      assert.deepEqual(sa.filter((s) => sb.includes(s)), []);
-    });
-  } finally {
-    await server.kill();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using ingest = await startIngest(cluster.urls, 2);
+  await withWorkers(2, async (dirs, start) => {
+    const args = ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-partitions", "2"];
+    await start(0, [...args, "-partition", "0"]);
+    await start(1, [...args, "-partition", "1"]);
+    const stop = new AbortController();
+    // Eight sources: their hashes spread them over both partitions.
+    const clients = Array.from(
+      { length: 8 },
+      (_, i) => httpClient(ingest.url, i, stop.signal),
+    );
+    await until(() => clients.every((c) => c.state.acked >= 1000), () => "too few acked", 30_000);
+    stop.abort();
+    await Promise.all(clients.map((c) => c.done));
+    const expected = new Map(clients.map((c, i) => [i, c.state.acked]));
+    const texts = async () => await Promise.all(dirs.map((d) => readAll(join(d, "logs"))));
+    await until(async () => tally(await texts(), expected).missing === 0, () => {
+      return "the workers did not store every acknowledged line";
+    }, 30_000);
+    const [a, b] = await texts();
+    const t = tally([a, b], expected);
+    assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
+    // Each worker stored its own sources only.
+    assert.ok(a.length > 0 && b.length > 0, "one worker stored nothing");
+    const sourcesOf = async (d: string) =>
+      (await Array.fromAsync(Deno.readDir(join(d, "logs")))).map((e) => e.name)
+        .filter((n) => !n.startsWith(".")).sort();
+    const [sa, sb] = [await sourcesOf(dirs[0]), await sourcesOf(dirs[1])];
+    assert.deepEqual(sa.filter((s) => sb.includes(s)), []);
+  });
 });
 
 Deno.test({
