@@ -193,7 +193,13 @@ export class NatsSink implements Sink {
         if (status.type === "disconnect") this.#disconnected ??= Date.now();
         else if (status.type === "reconnect") {
           this.#disconnected = undefined;
-          this.#wakeRoom();
+          // A server answers again, which says nothing of the stream's quorum (two of three
+          // down, the one left takes the connection): blocked until a probe finds one.
+          this.#probeFailure ??= {
+            error: "reconnected; checking that the stream has a quorum",
+            since: Date.now(),
+          };
+          this.#probe(true);
           // A publish failed while away is sent again now rather than after its backoff.
           if (this.#retryTimer !== undefined) {
             clearTimeout(this.#retryTimer);
@@ -205,11 +211,13 @@ export class NatsSink implements Sink {
     })().catch(() => {});
   }
 
-  /** While idle: whether JetStream answers for the stream (a leader, a quorum). */
-  #probe(): void {
-    if (this.#probing || this.#closed || this.#inFlight.size > 0 || this.#waiting.length > 0) {
-      return;
-    }
+  /**
+   * While idle (or when `now`, after a reconnect): whether JetStream answers for the stream (a
+   * leader, a quorum).
+   */
+  #probe(now = false): void {
+    if (this.#probing || this.#closed) return;
+    if (!now && (this.#inFlight.size > 0 || this.#waiting.length > 0)) return;
     this.#probing = true;
     (async () => {
       const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs, checkAPI: false });
@@ -231,7 +239,12 @@ export class NatsSink implements Sink {
     }, (err) => {
       // A stream not created yet is created by the first publish.
       if (isNotFound(err)) this.#probeFailure = undefined;
-      else this.#probeFailure ??= { error: describe(err), since: Date.now() };
+      else {
+        this.#probeFailure = {
+          error: describe(err),
+          since: this.#probeFailure?.since ?? Date.now(),
+        };
+      }
     }).finally(() => this.#probing = false);
   }
 
