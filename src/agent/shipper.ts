@@ -327,10 +327,11 @@ export class Shipper {
       this.#stats.retries++;
       this.#troubled(index, outcome);
       let delay = this.#policy.delayMs(attempt++);
-      if (outcome.kind === "unanswered") {
-        sticky ??= { server: index, since: this.#now() };
+      if (outcome.kind === "unanswered") sticky ??= { server: index, since: this.#now() };
+      if (outcome.kind === "unanswered" || (outcome.kind === "refused" && sticky !== undefined)) {
+        // Kept with the server that may have it for the resend window, refused or not.
         if (
-          this.#now() - sticky.since >= this.#retry.resendWindowMs && this.#servers.length > 1
+          this.#now() - sticky!.since >= this.#retry.resendWindowMs && this.#servers.length > 1
         ) {
           this.#stats.possibleDuplicateBytes += batch.bytes;
           this.#giveUp(index, `no answer for ${this.#retry.resendWindowMs} ms (${outcome.why})`);
@@ -342,13 +343,11 @@ export class Shipper {
           sticky = undefined;
           delay = 0;
         }
+        if (outcome.kind === "refused") delay = Math.max(delay, outcome.retryAfterMs);
       } else if (outcome.kind === "refused") {
-        // While an earlier try is unanswered, the batch stays with that server (it may have it).
-        if (sticky === undefined) {
-          const before = this.#choose();
-          this.#failed(index, outcome.why);
-          if (this.#choose() !== before) delay = 0;
-        }
+        const before = this.#choose();
+        this.#failed(index, outcome.why);
+        if (this.#choose() !== before) delay = 0;
         delay = Math.max(delay, outcome.retryAfterMs);
       } else {
         sticky = undefined;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { type ShipBatch, Shipper } from "./shipper.ts";
-import { FAST_RETRY as RETRY, FreezingProxy, lowPort, until } from "./_test_target.ts";
+import { FAST_RETRY as RETRY, FreezingProxy, listenLow, lowPort, until } from "./_test_target.ts";
 
 function batch(offset: number): ShipBatch {
   return {
@@ -302,5 +302,41 @@ Deno.test("shipper sends a batch tied to a server a reload took away to the serv
     shipper.close();
     await kept.http.shutdown();
     await dropped.http.shutdown();
+  }
+});
+
+Deno.test("shipper sends an unanswered batch to the next server after the resend window, though its server now refuses connections", async () => {
+  const second = server(ok);
+  // The first server takes the first try and dies with it (kill -9): the connection is cut
+  // before an answer, and every connection after that is refused.
+  const listener = listenLow();
+  const dying = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(64 * 1024));
+    conn.close();
+    listener.close();
+  })();
+  let now = Date.UTC(2025, 0, 1);
+  const started = now;
+  const shipper = new Shipper({
+    servers: [`http://127.0.0.1:${listener.addr.port}`, second.url],
+    token: "",
+    retry: { ...RETRY, resendWindowMs: 1000 },
+    now: () => now,
+    sleep: (ms) => {
+      now += ms;
+      return Promise.resolve();
+    },
+  });
+  try {
+    const result = await shipper.send(batch(9), { signal: AbortSignal.timeout(5000) });
+    assert.equal(result.server, 1);
+    assert.deepEqual(second.seen, [9]);
+    assert.ok(now - started >= 1000, "kept with the first server for the resend window");
+    assert.equal(shipper.stats.possibleDuplicateBytes, 10);
+  } finally {
+    shipper.close();
+    await dying;
+    await second.http.shutdown();
   }
 });
