@@ -13,6 +13,7 @@
 import { statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { describe } from "../_util.ts";
+import { redactedWebhook } from "../alerts/config.ts";
 import type { LiveHubStats } from "../live/hub.ts";
 import type { NetStats } from "../net/accept.ts";
 import { VERSION } from "../cli/version.ts";
@@ -161,12 +162,10 @@ const SECRET_KEY = /token|passw|secret|api_?key|authorization|credential|signatu
 /** Keys holding a webhook's URL, whose path itself is often the secret (Slack, Discord). */
 const WEBHOOK_KEY = /webhook|hook_?url/i;
 
-/** A webhook's URL as its origin alone: `https://hooks.slack.com/***`. */
+/** A webhook's URL as the alerts API shows it (`https://hooks.slack.com/***`); not a URL: hidden. */
 function maskWebhook(text: string): string {
   try {
-    const url = new URL(text);
-    const hidden = (url.pathname !== "/" && url.pathname !== "") || url.search !== "";
-    return url.origin + (hidden ? "/***" : "/");
+    return redactedWebhook(text);
   } catch {
     return "***";
   }
