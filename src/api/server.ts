@@ -29,7 +29,7 @@ import { describe } from "../_util.ts";
 import { HttpIngest } from "../ingest/http_ingest.ts";
 import { ProtocolIngest, protocolRoute } from "../ingest/protocol_ingest.ts";
 import type { LiveHub } from "../live/hub.ts";
-import type { Sink } from "../pipeline/sink.ts";
+import { notReadyLines, type Sink } from "../pipeline/sink.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
 import type { AlertsView } from "../alerts/engine.ts";
 import { AgentRegistry } from "./agents.ts";
@@ -314,14 +314,7 @@ export class Api {
     const reasons: string[] = [];
     if (this.#closing) reasons.push("not ready: shutting down\n");
     else if (this.#parts.router.full) reasons.push("not ready: queue full\n");
-    const failing = this.#parts.router.problems?.() ?? [];
-    for (const { path, error, since } of failing.slice(0, 20)) {
-      const from = new Date(since).toISOString();
-      reasons.push(`not ready: cannot write "${path}" since ${from}: ${error}\n`);
-    }
-    if (failing.length > 20) {
-      reasons.push(`not ready: ${failing.length - 20} more outputs cannot write\n`);
-    }
+    reasons.push(...notReadyLines(this.#parts.router.problems?.() ?? []));
     return reasons;
   }
 

@@ -17,6 +17,7 @@ import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
 import { StoreWorker } from "../nats/store_worker.ts";
 import { connectNats } from "../nats/connection.ts";
 import { PgSink } from "../pg/sink.ts";
+import { notReadyLines } from "../pipeline/sink.ts";
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from "../prometheus.ts";
 import { type FileFormat, FileSink } from "../store/file_sink.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
@@ -432,10 +433,7 @@ function serveStatus(
     if (path === "/readyz") {
       const problems = [...worker.problems(), ...files?.problems() ?? [], ...pg?.problems() ?? []];
       if (problems.length === 0) return new Response("ready\n");
-      return new Response(
-        problems.map((p) => `not ready: cannot write "${p.path}": ${p.error}\n`).join(""),
-        { status: 503 },
-      );
+      return new Response(notReadyLines(problems).join(""), { status: 503 });
     }
     if (path !== "/metrics") return new Response("not found\n", { status: 404 });
     const out = new PrometheusWriter();

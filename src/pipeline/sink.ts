@@ -17,6 +17,20 @@ export interface SinkProblem {
   readonly since: number;
 }
 
+/**
+ * `/readyz`'s lines for outputs that cannot write, one each (at most 20, then how many more):
+ * `not ready: cannot write "<path>" since <ISO time>: <error>`.
+ */
+export function notReadyLines(problems: readonly SinkProblem[]): string[] {
+  const lines = problems.slice(0, 20).map(({ path, error, since }) =>
+    `not ready: cannot write "${path}" since ${new Date(since).toISOString()}: ${error}\n`
+  );
+  if (problems.length > 20) {
+    lines.push(`not ready: ${problems.length - 20} more outputs cannot write\n`);
+  }
+  return lines;
+}
+
 /** A destination for batches. */
 export interface Sink {
   /** A short name for logs and metrics, e.g. `file`. */
