@@ -124,27 +124,9 @@ export class BatchGroups {
     }
     group.buf.set(data.subarray(from, to), group.len);
     group.len += n;
-    const times = group.times;
-    if (times !== undefined) {
-      let t = times;
-      if (group.lines + lines > t.length) {
-        t = new Float64Array(Math.max(t.length * 2, group.lines + lines));
-        t.set(times.subarray(0, group.lines));
-        group.times = t;
-      }
-      if (typeof time === "number") t.fill(time, group.lines, group.lines + lines);
-      else for (let i = 0; i < lines; i++) t[group.lines + i] = time[i];
-    }
-    const levels = group.levels;
-    if (levels !== undefined) {
-      let l = levels;
-      if (group.lines + lines > l.length) {
-        l = new Uint8Array(Math.max(l.length * 2, group.lines + lines));
-        l.set(levels.subarray(0, group.lines));
-        group.levels = l;
-      }
-      if (typeof level === "number") l.fill(level, group.lines, group.lines + lines);
-      else for (let i = 0; i < lines; i++) l[group.lines + i] = level[i];
+    if (group.times !== undefined) group.times = append(group.times, group.lines, lines, time);
+    if (group.levels !== undefined) {
+      group.levels = append(group.levels, group.lines, lines, level);
     }
     group.lines += lines;
     this.#bytes += n;
@@ -176,4 +158,24 @@ export class BatchGroups {
       }
     }
   }
+}
+
+/**
+ * `column` with `lines` more values from line `at` on (one for all, or one per line): the same
+ * array, or a copy twice as large when it is full.
+ */
+function append<T extends Float64Array | Uint8Array>(
+  column: T,
+  at: number,
+  lines: number,
+  value: number | ArrayLike<number>,
+): T {
+  let out = column;
+  if (at + lines > column.length) {
+    out = new (column.constructor as new (n: number) => T)(Math.max(column.length * 2, at + lines));
+    out.set(column.subarray(0, at));
+  }
+  if (typeof value === "number") out.fill(value, at, at + lines);
+  else for (let i = 0; i < lines; i++) out[at + i] = value[i];
+  return out;
 }
