@@ -117,7 +117,7 @@ class JsonStep implements Step {
   constructor(readonly field: string | undefined, readonly drop: boolean) {}
 
   needs(after: FieldNeeds): FieldNeeds {
-    return this.field === undefined ? after : needsWith(after, [this.field]);
+    return withSource(after, this.field);
   }
 
   run(work: Work): void {
@@ -254,6 +254,11 @@ function isFlat(object: object): boolean {
   return true;
 }
 
+/** What a parse reads before it: what is read after it, and the field it parses, if any. */
+function withSource(after: FieldNeeds, field: string | undefined): FieldNeeds {
+  return field === undefined ? after : needsWith(after, [field]);
+}
+
 /** The text a parse reads on line `i`: the line's, or a field's value (`undefined`: none). */
 function source(work: Work, i: number, field: string | undefined): string | undefined {
   if (field === undefined) return work.text(i);
@@ -278,7 +283,7 @@ class TextParseStep implements Step {
   ) {}
 
   needs(after: FieldNeeds): FieldNeeds {
-    return this.field === undefined ? after : needsWith(after, [this.field]);
+    return withSource(after, this.field);
   }
 
   run(work: Work): void {
@@ -312,7 +317,7 @@ class SyslogStep implements Step {
   constructor(readonly field: string | undefined, readonly drop: boolean) {}
 
   needs(after: FieldNeeds): FieldNeeds {
-    return this.field === undefined ? after : needsWith(after, [this.field]);
+    return withSource(after, this.field);
   }
 
   run(work: Work): void {
