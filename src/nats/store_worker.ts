@@ -262,6 +262,8 @@ export class StoreWorker {
     // Pull requests expire after 10 s: a restarted worker waits at most that for its own.
     const messages = await consumer.consume({ max_messages: groupMessages * 2, expires: 10_000 });
     this.#consumers.add(messages);
+    // Closed while the consumer was being made or checked: close() did not see this one to stop.
+    if (this.#stop.signal.aborted) messages.stop();
     const pending: JsMsg[] = [];
     let pendingBytes = 0;
     let wake: (() => void) | undefined;

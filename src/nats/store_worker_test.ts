@@ -283,3 +283,39 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "StoreWorker: closed as it starts (its consumer not yet reading), it stops",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
+  try {
+    await publish(cluster.urls, 1);
+    const nc = await cluster.client();
+    const { marks, files } = await openStore(dir);
+    // A SIGTERM that comes while the worker makes or checks its consumer: the reading it starts
+    // after that must end too, or close() waits for ever.
+    const worker = new StoreWorker({
+      nc,
+      stream: "T",
+      subject: "t",
+      partitions: [0],
+      files,
+      marks,
+    });
+    worker.start();
+    const closed = worker.close().then(() => "closed");
+    const deadline = AbortSignal.timeout(15_000);
+    const hung = new Promise((resolve) =>
+      deadline.addEventListener("abort", () => resolve("hung"), { once: true })
+    );
+    assert.equal(await Promise.race([closed, hung]), "closed");
+    await files.close();
+    await marks.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
