@@ -64,6 +64,8 @@ export interface NatsCluster {
   dir: string;
   /** Kills a node with SIGKILL (by name). */
   kill(name: string): Promise<void>;
+  /** Sends `signal` to a running node (SIGSTOP freezes it: connections stay open, unanswered). */
+  signal(name: string, signal: Deno.Signal): void;
   /** Starts a node (again) on its ports and data. */
   start(name: string): Promise<void>;
   /** The name of the stream's leader now. */
@@ -134,6 +136,11 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       const node = byName(name);
       await node.process?.kill();
       node.process = undefined;
+    },
+    signal(name, signal) {
+      const { process } = byName(name);
+      if (process === undefined) throw new Error(`Node ${name} is not running`);
+      Deno.kill(process.pid, signal);
     },
     start,
     async client() {
@@ -276,17 +283,29 @@ export interface IngestNode {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Options of {@linkcode startIngest}. */
+export interface IngestOptions {
+  /** Subject partitions. Default 1. */
+  partitions?: number;
+  /** A TCP input on this port; none by default (HTTP only). */
+  tcpPort?: number;
+  /** The stream and its subject prefix; default the sink's (`LOGBOOM`, `logboom`). */
+  stream?: string;
+  subject?: string;
+}
+
 /**
- * Starts an ingest node publishing to the cluster at `urls` (comma-separated) with `partitions`
- * subject partitions and HTTP only (no TCP input).
+ * Starts an ingest node publishing to the cluster at `urls` (comma-separated) through a sink
+ * named `nats`, with HTTP and, given `tcpPort`, TCP.
  */
-export async function startIngest(urls: string, partitions = 1): Promise<IngestNode> {
+export async function startIngest(urls: string, options: IngestOptions = {}): Promise<IngestNode> {
+  const { partitions = 1, tcpPort, stream, subject } = options;
   const dir = await Deno.makeTempDir({ prefix: "logboom-ingest-" });
   const httpPort = freePort();
   const config = {
     http: { address: `127.0.0.1:${httpPort}` },
-    inputs: {},
-    sinks: { js: { type: "nats", servers: urls.split(","), partitions } },
+    inputs: tcpPort === undefined ? {} : { tcp: { type: "tcp", address: `127.0.0.1:${tcpPort}` } },
+    sinks: { nats: { type: "nats", servers: urls.split(","), partitions, stream, subject } },
   };
   await Deno.writeTextFile(join(dir, "logboom.json"), JSON.stringify(config));
   const node: IngestNode = {

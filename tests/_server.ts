@@ -153,6 +153,8 @@ export async function startServer(
 
 /** A subprocess whose stderr is collected, with the ways to end it the tests use. */
 export interface WatchedProcess {
+  /** Its process id. */
+  readonly pid: number;
   /** Everything it printed on stderr so far. */
   stderr(): string;
   /** Sends `signal` (once) and resolves with the exit status, all of stderr read. */
@@ -196,6 +198,7 @@ export async function watchProcess(
     return result;
   };
   return {
+    pid: child.pid,
     stderr: () => text,
     stop(signal: Deno.Signal = "SIGTERM") {
       if (!stopped) child.kill(signal);

@@ -108,7 +108,8 @@ export const SERVE_FLAGS: FlagSpecs = {
     type: "string",
     value: "BYTES",
     default: "64MiB",
-    help: "Bound of the queue in front of the file; when full, TCP pushes back on senders",
+    help: "Bound of the queue in front of the file (with -nats, of the lines JetStream has not " +
+      "acknowledged; default there 16MiB); when full, TCP pushes back on senders",
   },
   fsync: {
     type: "string",
@@ -219,6 +220,8 @@ export interface ServeConfig {
   nats?: string[];
   /** The JetStream stream of `nats`. */
   natsStream?: string;
+  /** `-queueBytes` when given, for the nats sink (whose default differs from the file's). */
+  natsQueueBytes?: number;
 }
 
 /** What {@linkcode parseServeArgs} makes of a command line. */
@@ -278,6 +281,7 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     nats: optional(values.nats, (v) => parseListFlag("nats", v)),
     natsStream: values.natsStream as string,
   };
+  if (args.some((a) => /^--?queueBytes(=|$)/.test(a))) config.natsQueueBytes = config.queueBytes;
   if (config.nats !== undefined) {
     const fileFlags = FILE_FLAGS.filter((flag) =>
       args.some((a) => new RegExp(`^--?${flag}(=|$)`).test(a))
@@ -422,8 +426,9 @@ export function serverConfigFromFlags(flags: ServeConfig): ServerConfig {
       type: "nats",
       servers: flags.nats,
       stream: flags.natsStream ?? "LOGBOOM",
-      queue_bytes: flags.queueBytes,
     };
+    // -queueBytes bounds the nats sink's queue only when given: its default is the sink's own.
+    if (flags.natsQueueBytes !== undefined) config.sinks.nats.queue_bytes = flags.natsQueueBytes;
   }
   if (flags.http.address !== undefined) {
     config.sinks.live = {

@@ -10,7 +10,11 @@
  *   per process) and the message's sequence.
  * - Messages are published with at most `maxInFlightBytes` awaiting their acknowledgement; a
  *   timeout or "no responders" (a leader election, no quorum) retries the same message with the
- *   same id after a backoff, so JetStream keeps one copy.
+ *   same id after a backoff, so JetStream keeps one copy. A publish is a plain NATS publish with
+ *   a reply subject under one inbox subscription of the sink's, its acknowledgement (JetStream's
+ *   `PubAck`) matched by the reply subject's last token, and timeouts found by one timer: what
+ *   `JetStreamClient.publish` does, without a request object, an error object (for its stack)
+ *   and a timer per message.
  * - While publishes keep failing, `blocked()` is true (HTTP answers 503 + `Retry-After`),
  *   `problems()` says why (`/readyz`), and `write` asks streaming inputs to wait once the queue
  *   holds its share; nothing queued is dropped.
@@ -22,8 +26,13 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
+import {
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { describe } from "../_util.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
@@ -33,6 +42,7 @@ import { type PackedMessage, packMessage } from "./message.ts";
 import { type Packed, Packer } from "./packer.ts";
 
 const log = getLogger(["logboom", "nats", "sink"]);
+const decoder = new TextDecoder();
 
 /** Options of {@linkcode NatsSink}. */
 export interface NatsSinkOptions {
@@ -44,7 +54,7 @@ export interface NatsSinkOptions {
   partitions?: number;
   /** This node's id in message ids and the `Lb-Node` header; default random. */
   node?: string;
-  /** Bound of the queue (packed, unacknowledged bytes), in bytes. Default 64 MiB. */
+  /** Bound of the queue (packed, unacknowledged bytes), in bytes. Default 16 MiB. */
   queueBytes?: number;
   /** Most bytes awaiting JetStream's acknowledgement at once. Default 8 MiB. */
   maxInFlightBytes?: number;
@@ -68,11 +78,14 @@ export interface NatsSinkOptions {
 interface Outgoing {
   readonly seq: number;
   readonly subject: string;
-  readonly msgID: string;
   readonly message: PackedMessage;
   readonly bytes: number;
   /** When it was sealed, for the publish latency. */
   readonly sealedAt: number;
+  /** When it was last sent (`performance.now()`), for its timeout. */
+  sentAt: number;
+  /** Times it was sent. */
+  sends: number;
 }
 
 /** Counters of the sink, for `/metrics`. */
@@ -91,7 +104,7 @@ export interface NatsSinkStats {
   publishSeconds: Histogram;
 }
 
-const DEFAULT_QUEUE = 64 * 1024 * 1024;
+const DEFAULT_QUEUE = 16 * 1024 * 1024;
 const DEFAULT_IN_FLIGHT = 8 * 1024 * 1024;
 /** While failing, a streaming input waits once the queue holds this much. */
 const FAILING_SHARE = 4 * 1024 * 1024;
@@ -115,7 +128,13 @@ export class NatsSink implements Sink {
     publishSeconds: new Histogram(),
   };
   readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
+  /** Replies (acknowledgements) come to `<#inbox>.<attempt>`. */
+  readonly #inbox: string;
+  readonly #replies: Subscription;
+  /** Messages sent and not acknowledged, by attempt (a retry is a new attempt), oldest first. */
+  readonly #attempts = new Map<number, Outgoing>();
+  #lastAttempt = 0;
+  #timeoutTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #spec: StreamSpec;
   readonly #partitions: number;
   readonly #queueBytes: number;
@@ -128,8 +147,6 @@ export class NatsSink implements Sink {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Sealed messages not yet sent, in order. */
   #waiting: Outgoing[] = [];
-  /** Messages sent and not acknowledged. */
-  readonly #inFlight = new Set<Outgoing>();
   #inFlightBytes = 0;
   /** Bytes of sealed messages not acknowledged (waiting, in flight). */
   #queued = 0;
@@ -170,7 +187,12 @@ export class NatsSink implements Sink {
       probeEveryMs = 5000,
     } = options;
     this.#nc = nc;
-    this.#js = jetstream(nc);
+    this.#inbox = createInbox();
+    this.#replies = nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, msg) => {
+        if (err === null) this.#reply(msg);
+      },
+    });
     this.#spec = stream;
     this.#partitions = partitions;
     this.node = node;
@@ -217,7 +239,7 @@ export class NatsSink implements Sink {
    */
   #probe(now = false): void {
     if (this.#probing || this.#closed) return;
-    if (!now && (this.#inFlight.size > 0 || this.#waiting.length > 0)) return;
+    if (!now && (this.#attempts.size > 0 || this.#waiting.length > 0)) return;
     this.#probing = true;
     (async () => {
       const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs, checkAPI: false });
@@ -260,7 +282,7 @@ export class NatsSink implements Sink {
 
   /** Messages awaiting JetStream's acknowledgement. */
   get pendingAcks(): number {
-    return this.#inFlight.size + this.#waiting.length;
+    return this.#attempts.size + this.#waiting.length;
   }
 
   /** Whether the queue is at its bound. */
@@ -317,7 +339,7 @@ export class NatsSink implements Sink {
    * (a leader election, a quorum lost: the publishes time out only later), if so.
    */
   #stalledSince(): number | undefined {
-    if (this.#inFlight.size === 0) return undefined;
+    if (this.#attempts.size === 0) return undefined;
     const since = Math.max(this.#lastAck, this.#busySince);
     return Date.now() - since > STALL_MS ? since : undefined;
   }
@@ -353,6 +375,7 @@ export class NatsSink implements Sink {
       clearTimeout(this.#lingerTimer);
       clearInterval(this.#probeTimer);
       clearTimeout(this.#retryTimer);
+      clearTimeout(this.#timeoutTimer);
       for (const resolve of this.#roomWaiters.splice(0)) resolve();
       await this.#nc.close().catch(() => {});
     }
@@ -385,14 +408,18 @@ export class NatsSink implements Sink {
     const { meta, data, lines, receivedAt, extras, id } = packed;
     const seq = this.#nextSeq++;
     const message = packMessage(data, lines, meta, receivedAt, this.node, extras);
+    message.headers.set("Nats-Msg-Id", id ?? `${this.node}:${seq}`);
     const out: Outgoing = {
       seq,
       subject: `${this.#spec.subject}.${this.#partition(meta)}`,
-      msgID: id ?? `${this.node}:${seq}`,
       message,
       bytes: message.payload.length,
       sealedAt: performance.now(),
+      sentAt: 0,
+      sends: 0,
     };
+    // The packer's bytes were copied into the payload (with the lines' extras): free now.
+    if (message.payload !== data) this.#packer.release(data);
     this.#queued += out.bytes;
     this.#waiting.push(out);
   }
@@ -406,7 +433,7 @@ export class NatsSink implements Sink {
     }
     while (this.#waiting.length > 0) {
       const next = this.#waiting[0];
-      if (this.#inFlight.size > 0 && this.#inFlightBytes + next.bytes > this.#maxInFlight) break;
+      if (this.#attempts.size > 0 && this.#inFlightBytes + next.bytes > this.#maxInFlight) break;
       this.#waiting.shift();
       this.#send(next);
     }
@@ -441,22 +468,83 @@ export class NatsSink implements Sink {
   }
 
   #send(out: Outgoing): void {
-    if (this.#inFlight.size === 0) this.#busySince = Date.now();
-    this.#inFlight.add(out);
+    if (this.#attempts.size === 0) this.#busySince = Date.now();
+    const attempt = ++this.#lastAttempt;
+    out.sentAt = performance.now();
+    out.sends++;
+    this.#attempts.set(attempt, out);
     this.#inFlightBytes += out.bytes;
-    this.#js.publish(out.subject, out.message.payload, {
-      msgID: out.msgID,
-      headers: out.message.headers,
-      timeout: this.#timeoutMs,
-    }).then(
-      (ack) => this.#acked(out, ack.duplicate),
-      (err) => this.#failed(out, err),
-    );
+    try {
+      this.#nc.publish(out.subject, out.message.payload, {
+        reply: `${this.#inbox}.${attempt}`,
+        headers: out.message.headers,
+      });
+    } catch (err) {
+      this.#failed(attempt, out, describe(err));
+      return;
+    }
+    this.#timeoutLater();
   }
 
-  #acked(out: Outgoing, duplicate: boolean): void {
+  /** JetStream's answer to an attempt: its `PubAck`, an API error, or "no responders". */
+  #reply(msg: Msg): void {
+    const attempt = Number(msg.subject.slice(this.#inbox.length + 1));
+    const out = this.#attempts.get(attempt);
+    // An answer after its attempt timed out: the retry (same message id) gets its own.
+    if (out === undefined) return;
+    if (msg.headers?.hasError) {
+      const { code, description } = msg.headers;
+      this.#failed(
+        attempt,
+        out,
+        code === 503
+          ? "no responders (no stream leader for the subject)"
+          : `${code} ${description}`,
+      );
+      return;
+    }
+    let ack: {
+      stream?: string;
+      duplicate?: boolean;
+      error?: { code?: number; description?: string };
+    };
+    try {
+      ack = JSON.parse(decoder.decode(msg.data));
+    } catch {
+      this.#failed(attempt, out, "JetStream's acknowledgement is not JSON");
+      return;
+    }
+    if (ack.error !== undefined) {
+      this.#failed(
+        attempt,
+        out,
+        `${ack.error.description ?? "JetStream error"} (${ack.error.code})`,
+      );
+    } else if (typeof ack.stream !== "string" || ack.stream === "") {
+      this.#failed(attempt, out, "JetStream's acknowledgement names no stream");
+    } else this.#acked(attempt, out, ack.duplicate === true);
+  }
+
+  /** Fails the attempts older than the publish timeout; again when the oldest left is due. */
+  #timeoutLater(): void {
+    if (this.#timeoutTimer !== undefined) return;
+    const oldest = this.#attempts.values().next().value;
+    if (oldest === undefined) return;
+    const wait = Math.max(0, oldest.sentAt + this.#timeoutMs - performance.now());
+    this.#timeoutTimer = setTimeout(() => {
+      this.#timeoutTimer = undefined;
+      const due = performance.now() - this.#timeoutMs;
+      for (const [attempt, out] of this.#attempts) {
+        if (out.sentAt > due) break;
+        this.#failed(attempt, out, `no acknowledgement within ${this.#timeoutMs} ms`);
+      }
+      this.#timeoutLater();
+    }, wait);
+  }
+
+  #acked(attempt: number, out: Outgoing, duplicate: boolean): void {
     this.#lastAck = Date.now();
-    this.#inFlight.delete(out);
+    this.#attempts.delete(attempt);
     this.#inFlightBytes -= out.bytes;
     this.#queued -= out.bytes;
     if (this.#failure !== undefined) {
@@ -471,14 +559,16 @@ export class NatsSink implements Sink {
     this.stats.bytesWritten += out.bytes;
     this.stats.publishSeconds.observe((performance.now() - out.sealedAt) / 1000);
     this.#done(out.seq);
+    // Sent once and acknowledged: the client wrote it out and holds it no more. (An attempt that
+    // timed out may still sit in the client's buffer, waiting for a reconnect.)
+    if (out.sends === 1) this.#packer.release(out.message.payload);
     this.#pump();
     this.#wakeRoom();
   }
 
-  #failed(out: Outgoing, err: unknown): void {
-    this.#inFlight.delete(out);
+  #failed(attempt: number, out: Outgoing, error: string): void {
+    this.#attempts.delete(attempt);
     this.#inFlightBytes -= out.bytes;
-    const error = describe(err);
     this.#fail(error);
     // No stream takes the subject (deleted since?): it is made again before the next try.
     if (/no responders|stream not found|jetstream is not enabled/i.test(error)) {

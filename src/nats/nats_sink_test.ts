@@ -149,3 +149,37 @@ Deno.test({
     await s.close();
   }
 });
+
+Deno.test({
+  name:
+    "NatsSink: an acknowledgement that comes after its publish timed out is not counted; the retry's is, once",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  await using cluster = await startNatsCluster(1);
+  const s = await sink(cluster, { publishTimeoutMs: 300 });
+  try {
+    s.write(batch(0, 10));
+    await s.flush();
+    // Frozen, the server takes the publish into its socket and answers only once thawed, after
+    // the sink gave up on that attempt and sent the message again under the same id.
+    cluster.signal("n1", "SIGSTOP");
+    s.write(batch(10, 10));
+    const flushed = s.flush();
+    await until(() => s.stats.errors > 0, () => "the publish did not time out");
+    assert.match(s.problems()[0]?.error ?? "", /no acknowledgement within 300 ms/);
+    cluster.signal("n1", "SIGCONT");
+    await flushed;
+    assert.equal(s.stats.messages, 2);
+    assert.equal(s.stats.linesWritten, 20);
+    assert.equal(s.stats.duplicates, 1);
+    assert.equal(s.pendingAcks, 0);
+    assert.equal(s.queuedBytes, 0);
+    assert.deepEqual(s.problems(), []);
+  } finally {
+    await s.close();
+  }
+  const got = await messages(cluster);
+  assert.deepEqual(got.map((m) => m.lines), [10, 10]);
+});

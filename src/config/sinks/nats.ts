@@ -68,8 +68,10 @@ export const NATS_KEYS = {
   },
   queue_bytes: {
     type: "size",
-    default: "64MiB",
-    doc: "Bound of the lines not yet acknowledged by JetStream; when full, inputs push back",
+    default: "16MiB",
+    doc: "Bound of the lines not yet acknowledged by JetStream; when full, inputs push back. " +
+      "Twice the bytes in flight: more holds lines that JetStream takes no sooner, and costs " +
+      "the ingest node CPU (fresh memory, collections)",
   },
   in_flight_bytes: {
     type: "size",

@@ -13,6 +13,15 @@ Deno.test("serve -nats: JetStream takes the file sink's place", () => {
   assert.equal(serverConfigFromFlags(parseServeArgs([]).config).sinks.nats, undefined);
 });
 
+Deno.test("serve -nats: the queue is the nats sink's own (16 MiB) unless -queueBytes says", () => {
+  const queue = (...args: string[]) =>
+    serverConfigFromFlags(parseServeArgs(["-nats", "nats://a:4222", ...args]).config).sinks.nats
+      .queue_bytes;
+  assert.equal(queue(), 16 * 1024 * 1024);
+  assert.equal(queue("-queueBytes", "1MiB"), 1024 * 1024);
+  assert.equal(queue("--queueBytes=128MiB"), 128 * 1024 * 1024);
+});
+
 Deno.test("nats sink keys: bad servers, stream names and subjects are refused at their key", () => {
   const problems = (sink: Record<string, unknown>) => {
     try {
