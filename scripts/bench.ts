@@ -20,9 +20,9 @@
  *   `imudp` loses nothing, and at twice it (`scripts/bench_syslog.ts`).
  * - `postgres`: the PostgreSQL sink's rows/s by transaction size against a minimal COPY client
  *   (`scripts/bench_postgres.ts`); not in the default run.
- * - `nats`: TCP through `serve -nats`, JetStream R3 and `logboom store` to a file, against a
- *   minimal publisher of the same batches, the single-node path, and publish-to-stored latency
- *   (`scripts/bench_nats.ts`); not in the default run.
+ * - `nats`: TCP through an ingest node to JetStream R3, and on through `logboom store` to a file,
+ *   each against a minimal publisher of the same batches; the single-node path, and
+ *   publish-to-stored latency (`scripts/bench_nats.ts`); not in the default run.
  * - `page`: the web page's live tail in headless Chromium at 10,000 lines/s for 60 s: no long task
  *   over 100 ms, a bounded JS heap (`scripts/bench_page.ts`); not in the default run.
  *
@@ -133,9 +133,9 @@ const SCENARIO_HELP: Record<string, { help: string; yardstick: boolean; needs?: 
     needs: "PostgreSQL",
   },
   nats: {
-    help: "TCP -> serve -nats -> JetStream R3 (3 local servers) -> logboom store -> file against " +
-      "a minimal publisher of the same batches (bar: 80%), the single-node path, and " +
-      "publish-to-stored latency p50/p99 (not in the default run)",
+    help: "TCP -> serve -nats -> JetStream R3 (3 local servers), and on -> logboom store -> " +
+      "file, each against a minimal publisher of the same batches (bars: 80%), the single-node " +
+      "path, and publish-to-stored latency p50/p99 (not in the default run)",
     yardstick: false,
     needs: "nats-server",
   },

@@ -76,8 +76,8 @@ Deno.test({
     await using cluster = await startNatsCluster(3);
     const pg = await pgStarting;
     // Two ingest nodes, each publishing to the two partitions the two workers share.
-    await using a = await startIngest(cluster.urls, 2);
-    await using b = await startIngest(cluster.urls, 2);
+    await using a = await startIngest(cluster.urls, { partitions: 2 });
+    await using b = await startIngest(cluster.urls, { partitions: 2 });
     await withWorkers(2, async (dirs, start) => {
       const args = (partition: number) => [
         "-nats",

@@ -248,7 +248,7 @@ Deno.test({
   sanitizeOps: false,
 }, async () => {
   await using cluster = await startNatsCluster(3);
-  await using ingest = await startIngest(cluster.urls, 2);
+  await using ingest = await startIngest(cluster.urls, { partitions: 2 });
   await withWorkers(2, async (dirs, start) => {
     const args = ["-nats", cluster.urls, "-logFile", "logs/{source}.log", "-partitions", "2"];
     await start(0, [...args, "-partition", "0"]);
