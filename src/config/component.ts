@@ -83,6 +83,11 @@ export interface BatchReads {
   fields?: boolean;
   /** With `fields`, the only ones read (a template's `{fields.NAME}`); absent: all of them. */
   fieldNames?: ReadonlySet<string>;
+  /**
+   * Whether each line's end (`Batch.ends`) is read: a sink that cuts batches at line counts (the
+   * nats sink). Inputs that frame lines then note them as they find them. Default false.
+   */
+  lineEnds?: boolean;
 }
 
 /**

@@ -253,6 +253,7 @@ export class Pipeline {
         levels: sinks.some((s) => s.reads?.levels ?? false) ||
           Object.values(config.alerts ?? {}).some((alert) => alert.level !== undefined),
         fields: sinks.some((s) => s.reads?.fields ?? false),
+        lineEnds: sinks.some((s) => s.reads?.lineEnds ?? false),
       },
     };
   }
@@ -604,6 +605,7 @@ function changedParts(before: InputContext, after: InputContext): Set<ContextPar
       c.reads.times,
       c.reads.levels ?? false,
       c.reads.fields ?? false,
+      c.reads.lineEnds ?? false,
     ]);
   if (reads(before) !== reads(after)) parts.add("reads");
   if (before.net.idle_timeout !== after.net.idle_timeout) parts.add("idle_timeout");

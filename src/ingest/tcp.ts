@@ -35,6 +35,8 @@ export interface TcpInputConfig {
   source?: string;
   /** The input's name, which labels its lines' counters. Default `tcp`. */
   input?: string;
+  /** Whether batches come with their lines' ends (`Batch.ends`): a sink reads them. */
+  lineEnds?: boolean;
 }
 
 /** Options of {@linkcode TcpInput.close}. */
@@ -65,6 +67,8 @@ export class TcpInput {
   readonly #listener: Deno.Listener;
   readonly #sink: Sink;
   #maxLine: number | undefined;
+  /** Whether batches come with their lines' ends; read after each read, so a reload applies. */
+  lineEnds: boolean;
   readonly #bufferSize: number | undefined;
   readonly #gate: ConnectionGate;
   #idleMs: number;
@@ -84,6 +88,7 @@ export class TcpInput {
     this.addr = listener.addr as Deno.NetAddr;
     this.#sink = sink;
     this.#maxLine = config.maxLine;
+    this.lineEnds = config.lineEnds ?? false;
     this.#bufferSize = config.bufferSize;
     this.#gate = config.gate ?? new ConnectionGate(2048);
     this.#idleMs = config.idleTimeoutMs ?? 60 * 60 * 1000;
@@ -202,6 +207,7 @@ export class TcpInput {
       // Waiting on a full queue is not the client's idleness.
       deadline.at = Infinity;
       if (n !== null) this.#activity += n;
+      framer.lineEnds = this.lineEnds;
       const framed = n === null ? framer.end() : framer.commit(n);
       if (framed) {
         const batch = { ...framed, meta, receivedAt: Date.now() };

@@ -179,7 +179,9 @@ export class Packer {
       cut.lines = batch.lines - line;
       return true;
     }
-    cutLines(data, start, roomLines, roomBytes, cut);
+    if (batch.ends !== undefined) {
+      endsCut(batch.ends, start, line, batch.lines - line, roomLines, roomBytes, cut);
+    } else cutLines(data, start, roomLines, roomBytes, cut);
     if (cut.lines > 0) return true;
     if (roomBytes < this.#maxBytes) return false;
     cut.end = start + this.#maxBytes;
@@ -291,6 +293,36 @@ class BufferPool {
     free.push(buffer);
     this.#kept += size;
   }
+}
+
+/**
+ * `cutLines` from the lines' known ends (`Batch.ends`): the lines from `line` (of `left` lines
+ * left, the first starting at or before byte `start`) that fit in `maxLines` lines and `maxBytes`
+ * bytes, into `out`, by a binary search rather than a scan.
+ */
+export function endsCut(
+  ends: Uint32Array,
+  start: number,
+  line: number,
+  left: number,
+  maxLines: number,
+  maxBytes: number,
+  out: Cut,
+): void {
+  let k = Math.min(left, maxLines);
+  if (k > 0 && ends[line + k - 1] - start > maxBytes) {
+    // The most lines whose end is within maxBytes: lo fits (0 always does), hi does not.
+    let lo = 0;
+    let hi = k;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      if (ends[line + mid - 1] - start <= maxBytes) lo = mid;
+      else hi = mid;
+    }
+    k = lo;
+  }
+  out.end = k > 0 ? ends[line + k - 1] : start;
+  out.lines = k;
 }
 
 /**

@@ -82,17 +82,21 @@ function expected(lines: Line[], maxLines: number, maxBytes: number): Line[][] {
   return out;
 }
 
-function batchOf(lines: Line[], offset: number): Batch {
+/** `lines` as a batch, with the lines' ends (as the TCP input gives them) when `withEnds`. */
+function batchOf(lines: Line[], offset: number, withEnds: boolean): Batch {
   const bytes = encoder.encode(lines.map((l) => l.text).join(""));
   // At an odd place in a larger buffer, as batches framed out of a read buffer are.
   const buffer = new Uint8Array(bytes.length + offset);
   buffer.set(bytes, offset);
+  let at = 0;
+  const ends = Uint32Array.from(lines, (l) => at += encoder.encode(l.text).length);
   return {
     data: buffer.subarray(offset),
     lines: lines.length,
     meta: META,
     receivedAt: 1_700_000_000_000,
     levels: Uint8Array.from(lines, (l) => l.level),
+    ...(withEnds ? { ends } : {}),
   };
 }
 
@@ -101,7 +105,7 @@ function linesOf(packed: Packed): Line[] {
   return texts.map((text, i) => ({ text, level: packed.extras.levels![i] }));
 }
 
-Deno.test("Packer: messages are as full as the bounds allow, lines and levels in order", () => {
+Deno.test("Packer: messages are as full as the bounds allow, lines and levels in order, cut by a scan or by the lines' ends", () => {
   const next = random(11);
   for (let trial = 0; trial < 300; trial++) {
     const maxLines = 1 + Math.floor(next() * 30);
@@ -126,7 +130,7 @@ Deno.test("Packer: messages are as full as the bounds allow, lines and levels in
         lines.push({ text: text + "\n", level: Math.floor(next() * 7) });
       }
       all.push(...lines);
-      packer.add(batchOf(lines, Math.floor(next() * 4)));
+      packer.add(batchOf(lines, Math.floor(next() * 4), next() < 0.5));
     }
     packer.sealAll();
     assert.equal(packer.bytes, 0);

@@ -426,5 +426,6 @@ function dropLines(batch: Batch, n: number): Batch | undefined {
     levels: batch.levels?.subarray(n),
     times: batch.times?.subarray(n),
     fields: batch.fields?.slice(n),
+    ends: undefined,
   };
 }

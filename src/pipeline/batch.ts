@@ -85,4 +85,10 @@ export interface Batch {
    * keeps the objects, which are never changed once a batch is written.
    */
   readonly fields?: readonly (Readonly<Fields> | undefined)[];
+  /**
+   * Each line's end in `data` (the offset after its newline), from inputs that frame lines, when
+   * a sink reads them (`BatchReads.lineEnds`: the nats sink cuts messages at line counts without
+   * scanning). Borrowed like `data`. A batch made from another with other bytes leaves it out.
+   */
+  readonly ends?: Uint32Array;
 }

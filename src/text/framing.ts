@@ -19,6 +19,11 @@ export interface FramedLines {
   data: Uint8Array;
   /** How many lines `data` holds. */
   lines: number;
+  /**
+   * Each line's end in `data` (the offset after its newline), when the framer was asked for them
+   * ({@linkcode LineFramer.lineEnds}). Borrowed like `data`.
+   */
+  ends?: Uint32Array;
 }
 
 /** Options of {@linkcode LineFramer}. */
@@ -77,6 +82,13 @@ export class LineFramer {
   #continued = false;
   /** Where lines are rewritten when input needs changes (CR, blank lines, splits); reused. */
   #scratch: Uint8Array = new Uint8Array(0);
+  /** Where line ends are written while {@linkcode lineEnds} is on; reused, grown when full. */
+  #ends: Uint32Array = new Uint32Array(0);
+  /**
+   * Whether framed lines come with their ends (`FramedLines.ends`), for a consumer that cuts
+   * batches at line counts (the nats sink): one store per line, so off unless asked for.
+   */
+  lineEnds = false;
 
   /** @param options see {@linkcode LineFramerOptions} for the defaults. */
   constructor(options: LineFramerOptions = {}) {
@@ -159,6 +171,8 @@ export class LineFramer {
     let runStart = 0;
     let pos = 0;
     let lines = 0;
+    const wantEnds = this.lineEnds;
+    let ends = this.#ends;
     const copyRun = (end: number, newline: boolean) => {
       if (out === undefined) {
         const size = len + Math.ceil(len / maxLine) + 1;
@@ -174,6 +188,10 @@ export class LineFramer {
       for (let p = from; p < to; p += maxLine) {
         runStart = p;
         copyRun(Math.min(p + maxLine, to), true);
+        if (wantEnds) {
+          if (lines === ends.length) ends = this.#growEnds();
+          ends[lines] = w;
+        }
         lines++;
       }
     };
@@ -211,8 +229,17 @@ export class LineFramer {
           copyRun(pos, false);
         } else if (end !== nl || nl === len) {
           copyRun(end, true);
+          if (wantEnds) {
+            if (lines === ends.length) ends = this.#growEnds();
+            ends[lines] = w;
+          }
           lines++;
         } else {
+          // Untouched: part of the run copied later (at `w`), or of `view` itself.
+          if (wantEnds) {
+            if (lines === ends.length) ends = this.#growEnds();
+            ends[lines] = w + nl + 1 - runStart;
+          }
           lines++;
           pos = nl + 1;
           continue;
@@ -229,7 +256,15 @@ export class LineFramer {
       if (w > 0) data = out.subarray(0, w);
     }
     this.#consumed = Math.min(pos, len);
-    return data === undefined ? undefined : { data, lines };
+    if (data === undefined) return undefined;
+    return wantEnds ? { data, lines, ends: ends.subarray(0, lines) } : { data, lines };
+  }
+
+  /** `#ends` twice as large (at least 1,024), what it held kept. */
+  #growEnds(): Uint32Array {
+    const grown = new Uint32Array(Math.max(1024, this.#ends.length * 2));
+    grown.set(this.#ends);
+    return this.#ends = grown;
   }
 
   /** Moves the partial line to the front; grows the buffer when it is full of one partial line. */

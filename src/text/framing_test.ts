@@ -167,3 +167,37 @@ Deno.test("framing agrees with the plain rules on random input split at random p
     assert.equal(lines, want.filter((b) => b === 10).length, `round ${round}: line count`);
   }
 });
+
+Deno.test("framing with lineEnds gives each line's end, whatever it rewrote (CR, blanks, splits)", () => {
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const alphabet = [10, 10, 13, 32, 9, 65, 66, 67, 68, 69, 70, 71, 72, 73];
+  for (let round = 0; round < 2000; round++) {
+    const maxLine = 1 + Math.floor(random() * 40);
+    const input = Uint8Array.from(
+      { length: Math.floor(random() * 600) },
+      () => alphabet[Math.floor(random() * alphabet.length)],
+    );
+    const framer = new LineFramer({ maxLine, bufferSize: 1 + Math.floor(random() * 64) });
+    framer.lineEnds = true;
+    const check = (framed: FramedLines | undefined) => {
+      if (!framed) return;
+      const want: number[] = [];
+      framed.data.forEach((b, i) => b === 10 && want.push(i + 1));
+      assert.deepEqual(Array.from(framed.ends ?? []), want, `round ${round}`);
+      assert.equal(framed.lines, want.length);
+    };
+    // Read as a socket does: into the framer's own buffer, as much as fits.
+    for (let at = 0; at < input.length;) {
+      const room = framer.buffer;
+      const n = Math.min(room.length, input.length - at, 1 + Math.floor(random() * 70));
+      room.set(input.subarray(at, at + n));
+      check(framer.commit(n));
+      at += n;
+    }
+    check(framer.end());
+  }
+  const off = new LineFramer();
+  off.buffer.set(encoder.encode("a\nb\n"));
+  assert.equal(off.commit(4)?.ends, undefined);
+});

@@ -44,7 +44,8 @@ export const tcpInput = defineInput({
   doc: "Newline-delimited lines over TCP, one batch per read; a full queue pushes back on senders",
   keys: TCP_KEYS,
   listens: (values) => [{ transport: "tcp", address: values.address }],
-  uses: ["idle_timeout"],
+  // Connections take the idle timeout and whether a sink reads line ends, in place.
+  uses: ["idle_timeout", "reads"],
   update(input, values) {
     // The line limit applies to connections accepted from now on; another address needs
     // another socket, another source another input (connections file their lines as they began).
@@ -58,7 +59,10 @@ export const tcpInput = defineInput({
   },
   adapt(input, context) {
     if (!(input instanceof TcpComponent)) return undefined;
-    return () => input.idleTimeoutMs = context.net.idle_timeout;
+    return () => {
+      input.idleTimeoutMs = context.net.idle_timeout;
+      input.lineEnds = context.reads.lineEnds ?? false;
+    };
   },
   build(name, values, context) {
     const address = values.address;
@@ -71,6 +75,7 @@ export const tcpInput = defineInput({
         idleTimeoutMs: context.net.idle_timeout,
         source: values.source,
         input: name,
+        lineEnds: context.reads.lineEnds ?? false,
       }, context.router);
       return Promise.resolve(new TcpComponent(name, input, address, values.source));
     } catch (err) {
@@ -108,6 +113,11 @@ class TcpComponent implements Input {
   /** The idle timeout, for open connections too. */
   set idleTimeoutMs(ms: number) {
     this.#input.idleTimeoutMs = ms;
+  }
+
+  /** Whether batches come with their lines' ends, from the next read of each connection on. */
+  set lineEnds(on: boolean) {
+    this.#input.lineEnds = on;
   }
 
   stats(): Record<string, number> {

@@ -174,12 +174,14 @@ export const natsSink = defineSink({
         pendingAcks: sink.pendingAcks,
       }),
       queueBytes: values.queue_bytes,
-      // Stores what the storage workers' templates may read: every label, level, time, field.
+      // Stores what the storage workers' templates may read: every label, level, time, field;
+      // cuts batches into messages at line counts, where the lines' ends save a scan.
       reads: {
         labels: new Set(["host", "app", "facility", "severity"]),
         times: true,
         levels: true,
         fields: true,
+        lineEnds: true,
       },
       outputs: [],
       attachLive: values.tail
