@@ -256,12 +256,15 @@ export class NatsSink implements Sink {
         }
       }
     })().then(() => {
-      this.#probeFailure = undefined;
-      this.#wakeRoom();
+      // While publishes are under way, their acknowledgements say whether JetStream stores: a
+      // leader that has just lost its followers still lists them as current for seconds.
+      if (this.#attempts.size > 0 || this.#waiting.length > 0) return;
+      this.#recovered();
     }, (err) => {
       // A stream not created yet is created by the first publish.
-      if (isNotFound(err)) this.#probeFailure = undefined;
-      else {
+      if (isNotFound(err)) {
+        if (this.#attempts.size === 0 && this.#waiting.length === 0) this.#recovered();
+      } else {
         this.#probeFailure = {
           error: describe(err),
           since: this.#probeFailure?.since ?? Date.now(),
@@ -547,12 +550,13 @@ export class NatsSink implements Sink {
     this.#attempts.delete(attempt);
     this.#inFlightBytes -= out.bytes;
     this.#queued -= out.bytes;
-    if (this.#failure !== undefined) {
-      log.info("Publishing to JetStream stream {stream} works again", { stream: this.#spec.name });
+    // A message stored proves a quorum; "duplicate" only that the leader knew its id (it answers
+    // so without its followers, while new messages time out).
+    if (!duplicate) this.#recovered();
+    else if (this.#failure !== undefined || this.#probeFailure !== undefined) {
+      // The last under way was one it knew: a probe says at once whether it stores (idle only).
+      queueMicrotask(() => this.#probe());
     }
-    this.#failure = undefined;
-    this.#probeFailure = undefined;
-    this.#backoffMs = 0;
     this.stats.messages++;
     if (duplicate) this.stats.duplicates++;
     this.stats.linesWritten += out.message.lines;
@@ -563,6 +567,17 @@ export class NatsSink implements Sink {
     // timed out may still sit in the client's buffer, waiting for a reconnect.)
     if (out.sends === 1) this.#packer.release(out.message.payload);
     this.#pump();
+    this.#wakeRoom();
+  }
+
+  /** JetStream stores again (or, idle, a probe found a quorum): inputs go on. */
+  #recovered(): void {
+    if (this.#failure !== undefined) {
+      log.info("Publishing to JetStream stream {stream} works again", { stream: this.#spec.name });
+    }
+    this.#failure = undefined;
+    this.#probeFailure = undefined;
+    this.#backoffMs = 0;
     this.#wakeRoom();
   }
 
