@@ -98,17 +98,43 @@ async function publishMinimal(urls: string, subject: string, lines: number): Pro
   }
 }
 
-/** Lines/s of the minimal publisher to `subject` until JetStream acknowledged every line. */
-async function runMinimal(urls: string, subject: string, lines: number): Promise<number> {
-  const started = performance.now();
-  await publishMinimal(urls, subject, lines);
-  return lines / ((performance.now() - started) / 1000);
+/**
+ * CPU seconds (user + system) process `pid` used so far, from `/proc` (Linux); `NaN` where that
+ * cannot be read.
+ */
+function cpuSeconds(pid: number | "self"): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+/** `/proc`'s clock ticks per second (`getconf CLK_TCK`: 100 on Linux's usual builds). */
+const CLOCK_TICKS = 100;
+
+/** A run's lines/s and the CPU seconds of who published (this process, or the ingest node). */
+interface AloneRun {
+  rate: number;
+  publisherCpu: number;
 }
 
-/** Lines/s of TCP lines through an ingest node to stream `ALONE` until JetStream acknowledged. */
-async function runIngestAlone(urls: string, lines: number): Promise<number> {
+/** The minimal publisher to `subject` until JetStream acknowledged every line. */
+async function runMinimal(urls: string, subject: string, lines: number): Promise<AloneRun> {
+  const cpu = cpuSeconds("self");
+  const started = performance.now();
+  await publishMinimal(urls, subject, lines);
+  const rate = lines / ((performance.now() - started) / 1000);
+  return { rate, publisherCpu: cpuSeconds("self") - cpu };
+}
+
+/** TCP lines through an ingest node to stream `ALONE` until JetStream acknowledged them. */
+async function runIngestAlone(urls: string, lines: number): Promise<AloneRun> {
   const port = freePort();
   await using node = await startIngest(urls, { tcpPort: port, stream: "ALONE", subject: "alone" });
+  const pid = node.process!.pid;
+  const cpu = cpuSeconds(pid);
   const started = performance.now();
   await sendTcp(port, lines);
   await until(
@@ -116,7 +142,8 @@ async function runIngestAlone(urls: string, lines: number): Promise<number> {
     () => "JetStream did not acknowledge every line",
     300_000,
   );
-  return lines / ((performance.now() - started) / 1000);
+  const rate = lines / ((performance.now() - started) / 1000);
+  return { rate, publisherCpu: cpuSeconds(pid) - cpu };
 }
 
 /**
@@ -324,6 +351,9 @@ export async function benchNats(rounds: number): Promise<string[]> {
         `worker fsync batch; ${rounds} rounds`,
     );
     const alone: number[] = [];
+    /** CPU seconds per million lines of the ingest node, and of this process publishing. */
+    const aloneCpu: number[] = [];
+    const minimalCpu: number[] = [];
     const minimal: number[] = [];
     const stored: number[] = [];
     const minimalStored: number[] = [];
@@ -339,8 +369,10 @@ export async function benchNats(rounds: number): Promise<string[]> {
         async () => (await purgeAlone(), await runIngestAlone(cluster.urls, LINES)),
         async () => (await purgeAlone(), await runMinimal(cluster.urls, "alone.0", LINES)),
       );
-      alone.push(a);
-      minimal.push(m);
+      alone.push(a.rate);
+      minimal.push(m.rate);
+      aloneCpu.push(a.publisherCpu * 1e6 / LINES);
+      minimalCpu.push(m.publisherCpu * 1e6 / LINES);
       const purge = async () => {
         await jsm.streams.purge("LOGBOOM");
         await quiet(jsm, ["ALONE", "LOGBOOM"]);
@@ -360,7 +392,9 @@ export async function benchNats(rounds: number): Promise<string[]> {
         if (f.isFile) await Deno.truncate(join(storeDir, "logs", f.name), 0);
       }
       console.log(
-        `  round ${r + 1}: publish alone: ingest node ${k(a)}, minimal ${k(m)}; to files: ` +
+        `  round ${r + 1}: publish alone: ingest node ${k(a.rate)}, minimal ${
+          k(m.rate)
+        }; to files: ` +
           `serve -nats ${k(n)}, minimal ${k(ms)}; minimal publisher + minimal consumer ${
             k(pipeline[r])
           }; single node ${k(single[r])} lines/s`,
@@ -377,7 +411,11 @@ export async function benchNats(rounds: number): Promise<string[]> {
       `nats: publish alone (JetStream R3 acknowledged): ingest node ${k(median(alone))} vs ` +
         `minimal publisher ${k(median(minimal))} lines/s: ratio ${list(aloneRatios)} (median ${
           aloneRatio.toFixed(2)
-        }, bar ${BAR}). To files (through the worker): serve -nats ${k(median(stored))} vs ` +
+        }, bar ${BAR}); CPU per million lines: ingest node ${
+          median(aloneCpu).toFixed(2)
+        } s, minimal publisher (in the sender, no TCP) ${
+          median(minimalCpu).toFixed(2)
+        } s. To files (through the worker): serve -nats ${k(median(stored))} vs ` +
         `the minimal publisher's batches ${k(median(minimalStored))}: ratio ${
           list(storedRatios)
         } (median ${storedRatio.toFixed(2)}, bar ${BAR}). To files against publishing alone ${
