@@ -14,6 +14,7 @@ import {
 import type { Batch } from "../pipeline/batch.ts";
 import { TestSink } from "../pipeline/_test_sink.ts";
 import { HttpIngest } from "./http_ingest.ts";
+import { seededRandom } from "../_seeded_random.ts";
 
 const encoder = new TextEncoder();
 const KEYS: ReadonlyMap<string, KeyUse> = new Map<string, KeyUse>([
@@ -118,16 +119,9 @@ function check(bytes: Uint8Array, budget: number, keys = KEYS): void {
   );
 }
 
-/** A small seeded generator (mulberry32), so that a failure repeats. */
+/** A seeded generator (`seededRandom`) with the picks these cases use. */
 function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)];
   return { next, int, pick };

@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import { cutLines, type Packed, Packer } from "./packer.ts";
+import { seededRandom } from "../_seeded_random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const META: BatchMeta = { source: "web", host: "10.0.0.1", input: "tcp" };
-
-/** A small seeded generator (mulberry32), so that a failure repeats. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `cutLines` done a line at a time with `indexOf`. */
 function naiveCut(data: Uint8Array, start: number, maxLines: number, maxBytes: number) {
@@ -30,7 +21,7 @@ function naiveCut(data: Uint8Array, start: number, maxLines: number, maxBytes: n
 }
 
 Deno.test("cutLines: finds the same cut as a line-by-line scan, at any alignment", () => {
-  const next = random(7);
+  const next = seededRandom(7);
   for (let trial = 0; trial < 5000; trial++) {
     const size = 1 + Math.floor(next() * 400);
     const offset = Math.floor(next() * 8);
@@ -106,7 +97,7 @@ function linesOf(packed: Packed): Line[] {
 }
 
 Deno.test("Packer: messages are as full as the bounds allow, lines and levels in order, cut by a scan or by the lines' ends", () => {
-  const next = random(11);
+  const next = seededRandom(11);
   for (let trial = 0; trial < 300; trial++) {
     const maxLines = 1 + Math.floor(next() * 30);
     const maxBytes = 16 + Math.floor(next() * 300);

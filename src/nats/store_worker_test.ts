@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { natsServerPath, startNatsCluster } from "../../tests/_nats.ts";
+import { type NatsCluster, natsServerPath, startNatsCluster } from "../../tests/_nats.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { until } from "../../tests/_http.ts";
 import { postgresMissing, startPostgres } from "../../tests/_postgres.ts";
 import { PgSink } from "../pg/sink.ts";
@@ -33,6 +34,24 @@ async function publish(urls: string, messages: number): Promise<void> {
   await sink.close();
 }
 
+/**
+ * Runs `test` with a one-server cluster whose stream `T` holds `messages` messages of 100 lines, a
+ * client of it, and a folder removed afterwards.
+ */
+async function withPublished(
+  messages: number,
+  test: (env: { cluster: NatsCluster; nc: NatsConnection; dir: string }) => Promise<void>,
+): Promise<void> {
+  await using cluster = await startNatsCluster(1);
+  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
+  try {
+    await publish(cluster.urls, messages);
+    await test({ cluster, nc: await cluster.client(), dir });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 async function openStore(dir: string) {
   const marks = await StreamMarks.open(join(dir, ".state"), { sync: true });
   const files = await FileSink.open({ marks, path: join(dir, "out.log"), fsync: "batch" });
@@ -46,11 +65,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {
-  await using cluster = await startNatsCluster(1);
-  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
-  try {
-    await publish(cluster.urls, 20);
-    const nc = await cluster.client();
+  await withPublished(20, async ({ nc, dir }) => {
     // The first run stores a group, then "crashes" before its acks.
     let first = await openStore(dir);
     let crashed = false;
@@ -104,9 +119,7 @@ Deno.test({
     assert.equal(lines.length, 2000);
     assert.equal(new Set(lines).size, 2000);
     assert.ok(worker2.stats.redelivered >= 1, "nothing was delivered again");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test({
@@ -290,11 +303,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {
-  await using cluster = await startNatsCluster(1);
-  const dir = await Deno.makeTempDir({ prefix: "logboom-worker-" });
-  try {
-    await publish(cluster.urls, 1);
-    const nc = await cluster.client();
+  await withPublished(1, async ({ nc, dir }) => {
     const { marks, files } = await openStore(dir);
     // A SIGTERM that comes while the worker makes or checks its consumer: the reading it starts
     // after that must end too, or close() waits for ever.
@@ -315,7 +324,5 @@ Deno.test({
     assert.equal(await Promise.race([closed, hung]), "closed");
     await files.close();
     await marks.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -7,6 +7,7 @@ import {
   SlicedJsonParser,
   STEP_BYTES,
 } from "./json_slices.ts";
+import { seededRandom } from "../_seeded_random.ts";
 
 const encoder = new TextEncoder();
 
@@ -49,16 +50,6 @@ function assertSame(bytes: Uint8Array, budgets: number[], fatal = false): void {
       assert.ok(got.error instanceof JsonSliceError, String(got.error));
     }
   }
-}
-
-/** A seeded generator (mulberry32), so that a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PIECES = [
@@ -109,7 +100,7 @@ function jsonText(next: () => number, depth: number): string {
 }
 
 Deno.test("SlicedJsonParser: random valid documents give JSON.parse's value at every step size", () => {
-  const next = random(1);
+  const next = seededRandom(1);
   for (let i = 0; i < 600; i++) {
     const text = " " + jsonText(next, 0) + "\n";
     assertSame(encoder.encode(text), [1, 2, 3, 5, 8, 13, 64]);
@@ -117,7 +108,7 @@ Deno.test("SlicedJsonParser: random valid documents give JSON.parse's value at e
 });
 
 Deno.test("SlicedJsonParser: random damage is refused exactly when JSON.parse refuses it", () => {
-  const next = random(2);
+  const next = seededRandom(2);
   const damage = ['"', "\\", ",", ":", "[", "]", "{", "}", " ", "x", "1", "\u00ff", "\\u12"];
   let refused = 0;
   for (let i = 0; i < 3000; i++) {
@@ -177,7 +168,7 @@ Deno.test("SlicedJsonParser: a byte order mark is dropped as TextDecoder drops i
 });
 
 Deno.test("SlicedJsonParser: long strings cut anywhere keep escapes, surrogate pairs and UTF-8 whole", () => {
-  const next = random(3);
+  const next = seededRandom(3);
   for (let i = 0; i < 200; i++) {
     let s = "";
     const n = 20 + Math.floor(next() * 80);

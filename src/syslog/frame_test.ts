@@ -7,6 +7,7 @@ import {
   type SyslogFramerOptions,
   type SyslogFrames,
 } from "./frame.ts";
+import { seededRandom } from "../_seeded_random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -273,16 +274,6 @@ Deno.test("raw UDP lines: one or more lines per datagram, blank ones skipped", (
   assert.equal(framer.split, 1);
 });
 
-/** A small seeded PRNG (mulberry32), so a failing case can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function binary(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
@@ -397,7 +388,7 @@ function randomStream(next: () => number, max: number): Uint8Array {
 Deno.test("syslog framing matches the whole-stream rules on random streams and random reads", () => {
   const max = MIN_MAX_MESSAGE;
   for (let seed = 1; seed <= 300; seed++) {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const bytes = randomStream(next, max);
     const want = reference(bytes, max);
     const framer = new SyslogFramer({ maxMessage: max, bufferSize: 1 + Math.floor(next() * 3000) });

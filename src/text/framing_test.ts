@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { seededRandom } from "../_seeded_random.ts";
 import { type FramedLines, LineFramer } from "./framing.ts";
 
 const encoder = new TextEncoder();
@@ -137,10 +138,18 @@ function referenceFrame(input: Uint8Array, maxLine: number): Uint8Array {
   return new Uint8Array(out);
 }
 
-Deno.test("framing agrees with the plain rules on random input split at random places", () => {
-  let seed = 42;
-  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-  const alphabet = [10, 10, 13, 32, 9, 0, 0xff, 65, 66, 67, 68, 69, 70, 71];
+/** A random case: bytes of `alphabet`, a framer of random limits, and the generator for more. */
+interface RandomCase {
+  round: number;
+  input: Uint8Array;
+  maxLine: number;
+  framer: LineFramer;
+  random: () => number;
+}
+
+/** Runs `check` on 2,000 random cases. */
+function randomCases(seed: number, alphabet: number[], check: (c: RandomCase) => void): void {
+  const random = seededRandom(seed);
   for (let round = 0; round < 2000; round++) {
     const maxLine = 1 + Math.floor(random() * 40);
     const input = Uint8Array.from(
@@ -148,6 +157,13 @@ Deno.test("framing agrees with the plain rules on random input split at random p
       () => alphabet[Math.floor(random() * alphabet.length)],
     );
     const framer = new LineFramer({ maxLine, bufferSize: 1 + Math.floor(random() * 64) });
+    check({ round, input, maxLine, framer, random });
+  }
+}
+
+Deno.test("framing agrees with the plain rules on random input split at random places", () => {
+  const alphabet = [10, 10, 13, 32, 9, 0, 0xff, 65, 66, 67, 68, 69, 70, 71];
+  randomCases(42, alphabet, ({ round, input, maxLine, framer, random }) => {
     const got: number[] = [];
     let lines = 0;
     const take = (framed: FramedLines | undefined) => {
@@ -165,20 +181,12 @@ Deno.test("framing agrees with the plain rules on random input split at random p
     const want = referenceFrame(input, maxLine);
     assert.deepEqual(new Uint8Array(got), want, `round ${round}`);
     assert.equal(lines, want.filter((b) => b === 10).length, `round ${round}: line count`);
-  }
+  });
 });
 
 Deno.test("framing with lineEnds gives each line's end, whatever it rewrote (CR, blanks, splits)", () => {
-  let seed = 7;
-  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const alphabet = [10, 10, 13, 32, 9, 65, 66, 67, 68, 69, 70, 71, 72, 73];
-  for (let round = 0; round < 2000; round++) {
-    const maxLine = 1 + Math.floor(random() * 40);
-    const input = Uint8Array.from(
-      { length: Math.floor(random() * 600) },
-      () => alphabet[Math.floor(random() * alphabet.length)],
-    );
-    const framer = new LineFramer({ maxLine, bufferSize: 1 + Math.floor(random() * 64) });
+  randomCases(7, alphabet, ({ round, input, framer, random }) => {
     framer.lineEnds = true;
     const check = (framed: FramedLines | undefined) => {
       if (!framed) return;
@@ -196,7 +204,7 @@ Deno.test("framing with lineEnds gives each line's end, whatever it rewrote (CR,
       at += n;
     }
     check(framer.end());
-  }
+  });
   const off = new LineFramer();
   off.buffer.set(encoder.encode("a\nb\n"));
   assert.equal(off.commit(4)?.ends, undefined);
