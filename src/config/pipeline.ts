@@ -485,6 +485,14 @@ export class Pipeline {
     if (this.#stage !== undefined) {
       this.#stage.needs = fieldNeedsOf(sinks, this.#alerts?.fieldNames);
     }
+    // Cluster tails feed the live hub: a sink built by this reload attaches to it, and every sink
+    // does when the live sink itself was built anew.
+    if (context.live !== undefined) {
+      const liveChanged = context.live !== this.#context?.live;
+      for (const s of sinks) {
+        if (liveChanged || !this.#sinks.includes(s)) s.attachLive?.(context.live);
+      }
+    }
     const file = sinks.find((s) => s.fsync !== undefined);
     if (this.#marks !== undefined && file !== undefined) this.#marks.sync = file.fsync === "batch";
     this.#gate.max = next.net.max_connections;
