@@ -380,6 +380,7 @@ export class NatsSink implements Sink {
       clearTimeout(this.#retryTimer);
       clearTimeout(this.#timeoutTimer);
       for (const resolve of this.#roomWaiters.splice(0)) resolve();
+      if (!this.#nc.isClosed()) this.#replies.unsubscribe();
       await this.#nc.close().catch(() => {});
     }
   }
