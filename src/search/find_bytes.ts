@@ -42,6 +42,8 @@ const get = (i: number) => [LOCAL_GET, i];
 const set = (i: number) => [LOCAL_SET, i];
 const c32 = (n: number) => [I32_CONST, ...leb(n)];
 const mem = [0, 0]; // memarg: align 1, offset 0
+/** `local += n`. */
+const addTo = (local: number, n: number) => [...get(local), ...c32(n), I32_ADD, ...set(local)];
 
 /**
  * Whether the needle sits at `pos`, inside two blocks: out of the inner one when it does (the
@@ -70,14 +72,14 @@ const verify = [
   I32_NE,
   BR_IF,
   2, // differs: on to the next candidate
-  ...get(K),
-  ...c32(1),
-  I32_ADD,
-  ...set(K),
+  ...addTo(K, 1),
   BR,
   0,
   END,
 ];
+
+/** The candidate at `pos`: `verify`'s two blocks, returning `pos` when the needle sits there. */
+const tryAt = [BLOCK, VOID, BLOCK, VOID, ...verify, END, ...get(POS), RETURN, END];
 
 const body = [
   // locals: v1, v2 (v128); bits, pos, k (i32)
@@ -144,15 +146,7 @@ const body = [
   I32_CTZ,
   I32_ADD,
   ...set(POS),
-  BLOCK,
-  VOID,
-  BLOCK,
-  VOID,
-  ...verify,
-  END,
-  ...get(POS),
-  RETURN, // matched
-  END,
+  ...tryAt,
   ...get(BITS),
   ...get(BITS),
   ...c32(1),
@@ -163,10 +157,7 @@ const body = [
   0,
   END,
   END,
-  ...get(START),
-  ...c32(16),
-  I32_ADD,
-  ...set(START),
+  ...addTo(START, 16),
   BR,
   0,
   END,
@@ -185,19 +176,8 @@ const body = [
   1,
   ...get(START),
   ...set(POS),
-  BLOCK,
-  VOID,
-  BLOCK,
-  VOID,
-  ...verify,
-  END,
-  ...get(POS),
-  RETURN,
-  END,
-  ...get(START),
-  ...c32(1),
-  I32_ADD,
-  ...set(START),
+  ...tryAt,
+  ...addTo(START, 1),
   BR,
   0,
   END,
