@@ -24,7 +24,7 @@ import { endClient, openClient, type PgClient, type QueryResult } from "../pg/cl
 import { TableNames } from "../pg/schema.ts";
 import type { SearchQuery } from "./query.ts";
 import type { Hit } from "./scan.ts";
-import type { Histogram, SearchSummary } from "./search.ts";
+import { emptySummary, type Histogram, type SearchSummary } from "./search.ts";
 
 /** Rows fetched from the cursor at a time. */
 const FETCH_ROWS = 500;
@@ -95,13 +95,7 @@ export class PgSearch implements SearchBackend {
 
   /** See {@linkcode SearchBackend.search}. */
   async *search(query: SearchQuery, signal?: AbortSignal): AsyncGenerator<Hit[], SearchSummary> {
-    const summary: SearchSummary = {
-      matched: 0,
-      files: 0,
-      scannedBytes: 0,
-      skippedBytes: 0,
-      truncated: false,
-    };
+    const summary = emptySummary();
     const session = await this.#open(signal);
     try {
       const { client } = session;

@@ -19,6 +19,11 @@ export interface SearchSummary {
   truncated: boolean;
 }
 
+/** A summary of nothing done yet, for a search to count into. */
+export function emptySummary(): SearchSummary {
+  return { matched: 0, files: 0, scannedBytes: 0, skippedBytes: 0, truncated: false };
+}
+
 /** Searches running now, for tests and metrics. */
 export const searchGauge = { active: 0 };
 
@@ -34,13 +39,7 @@ export async function* search(
   searchGauge.active++;
   try {
     const scanner = new Scanner(query);
-    const summary: SearchSummary = {
-      matched: 0,
-      files: 0,
-      scannedBytes: 0,
-      skippedBytes: 0,
-      truncated: false,
-    };
+    const summary = emptySummary();
     const files = await listStoredFiles(layout);
     const wanted = () => query.limit - summary.matched;
     for (let i = 0; i < files.length; i++) {
