@@ -369,6 +369,22 @@ export async function readAll(dir: string): Promise<string> {
   return out;
 }
 
+/**
+ * Waits (at most `timeoutMs`) until what `read` gives (stored files, rows) holds every line
+ * `expected` says was acknowledged, then reads once more: those texts and their tally, for the
+ * caller's checks (nothing twice, nothing torn).
+ */
+export async function untilAllStored(
+  read: () => Promise<string[]>,
+  expected: Map<number, number>,
+  message: () => string,
+  timeoutMs: number,
+): Promise<{ texts: string[]; tally: Tally }> {
+  await until(async () => tally(await read(), expected).missing === 0, message, timeoutMs);
+  const texts = await read();
+  return { texts, tally: tally(texts, expected) };
+}
+
 /** What was stored, counted against what each client had acknowledged. */
 export interface Tally {
   missing: number;

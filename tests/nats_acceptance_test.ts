@@ -23,7 +23,7 @@ import {
   startIngest,
   startNatsCluster,
   type StoreProcess,
-  tally,
+  untilAllStored,
   withWorkers,
 } from "./_nats.ts";
 
@@ -189,13 +189,12 @@ Deno.test({
         () => `the files hold fewer bytes than were acknowledged (${bytes})\n${logs()}`,
         60_000,
       );
-      await until(
-        async () => tally(await files(), expected).missing === 0,
+      const { texts: [file0, file1], tally: inFiles } = await untilAllStored(
+        files,
+        expected,
         () => `the files miss acknowledged lines\n${logs()}`,
         30_000,
       );
-      const [file0, file1] = await files();
-      const inFiles = tally([file0, file1], expected);
       assert.deepEqual(
         { ...inFiles, stored: 0 },
         { missing: 0, duplicated: 0, torn: 0, stored: 0 },
@@ -213,13 +212,12 @@ Deno.test({
           () => `PostgreSQL holds fewer rows than lines acknowledged (${total})\n${logs()}`,
           60_000,
         );
-        const rows = async () => [await pg.sql("SELECT message FROM logs")];
-        await until(
-          async () => tally(await rows(), expected).missing === 0,
+        const { tally: inPg } = await untilAllStored(
+          async () => [await pg.sql("SELECT message FROM logs")],
+          expected,
           () => `PostgreSQL misses acknowledged lines\n${logs()}`,
           30_000,
         );
-        const inPg = tally(await rows(), expected);
         assert.deepEqual(
           { ...inPg, stored: 0 },
           { missing: 0, duplicated: 0, torn: 0, stored: 0 },

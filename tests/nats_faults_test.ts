@@ -19,6 +19,7 @@ import {
   startIngest,
   startNatsCluster,
   tally,
+  untilAllStored,
   withWorkers,
 } from "./_nats.ts";
 
@@ -86,22 +87,20 @@ Deno.test({
       await http.done;
       await tcp;
       const expected = new Map([[0, http.state.acked], [1, tcpLines]]);
-      await until(
-        async () => {
-          const t = tally([await readAll(join(dir, "logs"))], expected);
-          return t.missing === 0;
-        },
+      const { tally: t } = await untilAllStored(
+        async () => [await readAll(join(dir, "logs"))],
+        expected,
         () => "the worker did not store every acknowledged line",
         40_000,
       );
-      const t = tally([await readAll(join(dir, "logs"))], expected);
       assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
       if (pg !== undefined) {
-        const rows = async () => await pg.sql("SELECT message FROM logs");
-        await until(async () => tally([await rows()], expected).missing === 0, () => {
-          return "PostgreSQL does not hold every acknowledged line";
-        }, 40_000);
-        const p = tally([await rows()], expected);
+        const { tally: p } = await untilAllStored(
+          async () => [await pg.sql("SELECT message FROM logs")],
+          expected,
+          () => "PostgreSQL does not hold every acknowledged line",
+          40_000,
+        );
         assert.deepEqual({ ...p, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
       }
       // Lines sent after the last acknowledgement may be stored too, each once.
@@ -186,15 +185,12 @@ Deno.test({
     stop.abort();
     await http.done;
     const expected = new Map([[0, http.state.acked], [1, tcpLines]]);
-    await until(
-      async () => {
-        const t = tally([await readAll(join(dir, "logs"))], expected);
-        return t.missing === 0;
-      },
+    const { tally: t } = await untilAllStored(
+      async () => [await readAll(join(dir, "logs"))],
+      expected,
       () => "the worker did not store every acknowledged line",
       40_000,
     );
-    const t = tally([await readAll(join(dir, "logs"))], expected);
     assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
   });
 });
@@ -232,15 +228,12 @@ Deno.test({
       await worker.process.kill();
     }
     await start(0, args);
-    await until(
-      async () => {
-        const t = tally([await readAll(join(dir, "logs"))], expected);
-        return t.missing === 0;
-      },
+    const { tally: t } = await untilAllStored(
+      async () => [await readAll(join(dir, "logs"))],
+      expected,
       () => "the restarted worker did not store every line",
       40_000,
     );
-    const t = tally([await readAll(join(dir, "logs"))], expected);
     assert.deepEqual(t, { missing: 0, duplicated: 0, torn: 0, stored: total });
   });
 });
@@ -267,12 +260,12 @@ Deno.test({
     stop.abort();
     await Promise.all(clients.map((c) => c.done));
     const expected = new Map(clients.map((c, i) => [i, c.state.acked]));
-    const texts = async () => await Promise.all(dirs.map((d) => readAll(join(d, "logs"))));
-    await until(async () => tally(await texts(), expected).missing === 0, () => {
-      return "the workers did not store every acknowledged line";
-    }, 30_000);
-    const [a, b] = await texts();
-    const t = tally([a, b], expected);
+    const { texts: [a, b], tally: t } = await untilAllStored(
+      () => Promise.all(dirs.map((d) => readAll(join(d, "logs")))),
+      expected,
+      () => "the workers did not store every acknowledged line",
+      30_000,
+    );
     assert.deepEqual({ ...t, stored: 0 }, { missing: 0, duplicated: 0, torn: 0, stored: 0 });
     // Each worker stored its own sources only.
     assert.ok(a.length > 0 && b.length > 0, "one worker stored nothing");
