@@ -8,25 +8,16 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { clientLines, send, startServer, verifyLines } from "./_server.ts";
 import { until } from "./_http.ts";
-import { natsServerPath, NODE_PERMISSIONS, startNatsCluster, startStore } from "./_nats.ts";
+import {
+  natsServerPath,
+  NODE_PERMISSIONS,
+  readAll,
+  startNatsCluster,
+  startStore,
+} from "./_nats.ts";
 
 const ignore = natsServerPath() === undefined;
 const SIZE = 60;
-
-/** Every line under `dir` (dot folders left out), as one text. */
-async function storedText(dir: string): Promise<string> {
-  let out = "";
-  const walk = async (folder: string) => {
-    for await (const entry of Deno.readDir(folder)) {
-      if (entry.name.startsWith(".")) continue;
-      const path = join(folder, entry.name);
-      if (entry.isDirectory) await walk(path);
-      else out += await Deno.readTextFile(path);
-    }
-  };
-  await walk(dir).catch(() => {});
-  return out;
-}
 
 Deno.test({
   name: "nats: HTTP and TCP lines are acknowledged once JetStream has them, and stored once",
@@ -77,13 +68,13 @@ Deno.test({
     try {
       await until(
         async () => {
-          const v = verifyLines(await storedText(join(dir, "logs")), 2, count, SIZE);
+          const v = verifyLines(await readAll(join(dir, "logs")), 2, count, SIZE);
           return v.lines >= 2 * count;
         },
         () => "the worker did not store every line",
         30_000,
       );
-      const verdict = verifyLines(await storedText(join(dir, "logs")), 2, count, SIZE);
+      const verdict = verifyLines(await readAll(join(dir, "logs")), 2, count, SIZE);
       assert.deepEqual(verdict, { lines: 2 * count, missing: 0, duplicated: 0, torn: 0 });
       assert.ok((await Deno.stat(join(dir, "logs/web.log"))).size > 0);
       assert.ok((await Deno.stat(join(dir, "logs/tcp.log"))).size > 0);

@@ -7,27 +7,16 @@
 
 import assert from "node:assert/strict";
 import { until } from "./_http.ts";
-import { natsServerPath, NODE_PERMISSIONS, startNatsCluster } from "./_nats.ts";
+import { natsServerPath, NODE_PERMISSIONS, startNatsCluster, startStore } from "./_nats.ts";
 import { postgresMissing, startPostgres } from "./_postgres.ts";
-import { clientLines, MAIN, send, startServer, verifyLines, watchProcess } from "./_server.ts";
+import { clientLines, send, startServer, verifyLines } from "./_server.ts";
 
 const SIZE = 60;
 const COUNT = 20_000;
 
 /** Starts `logboom store` with `args`, allowed libpq's variables, once it stores. */
-async function startStore(args: string[], dir: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...NODE_PERMISSIONS, "--allow-env=PG*,USER", MAIN, "store", ...args],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  return await watchProcess(child, {
-    ready: /Storing stream/,
-    notReady: "logboom store exited before it stored",
-  });
+async function startPgStore(args: string[], dir: string) {
+  return (await startStore(args, dir, ["--allow-env=PG*,USER"])).process;
 }
 
 Deno.test({
@@ -46,12 +35,12 @@ Deno.test({
     await send(server.port, clientLines(0, COUNT, SIZE));
     const args = ["-nats", cluster.urls, "-postgres", pg.url, "-ackWait", "2s", "-http", "off"];
     const rows = async () => Number((await pg.sql("SELECT count(*) FROM logs")).trim());
-    let worker = await startStore(args, dir);
+    let worker = await startPgStore(args, dir);
     // Killed while storing: what it committed and had not acked is delivered again.
     await send(server.port, clientLines(1, COUNT, SIZE));
     await until(async () => await rows().catch(() => 0) > 0, worker.stderr, 30_000);
     await worker.stop("SIGKILL");
-    worker = await startStore(args, dir);
+    worker = await startPgStore(args, dir);
     try {
       await until(async () => await rows() >= 2 * COUNT, worker.stderr, 60_000);
       // A last batch after the redeliveries: nothing more comes.
