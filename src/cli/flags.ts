@@ -6,7 +6,8 @@
  * @module
  */
 
-import { parseSize } from "../units.ts";
+import { describe } from "../_util.ts";
+import { parseDuration, parseSize } from "../units.ts";
 
 /** How one flag is declared. */
 export interface FlagSpec {
@@ -174,6 +175,26 @@ export function parseBytes(flag: string, value: string): number {
     );
   }
   return bytes;
+}
+
+/** Parses a duration above zero such as `30s` or `5m`, in ms; throws {@linkcode FlagError} otherwise. */
+export function parseDurationFlag(flag: string, value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new FlagError(`Flag "-${flag}" takes a duration such as 30s or 5m: ${describe(err)}`);
+  }
+  if (ms <= 0) throw new FlagError(`Flag "-${flag}" takes a duration above zero, got "${value}"`);
+  return ms;
+}
+
+/** `parse(value)` when the flag was given a value, else `undefined`. */
+export function ifGiven<T>(
+  value: string | boolean | undefined,
+  parse: (value: string) => T,
+): T | undefined {
+  return typeof value === "string" ? parse(value) : undefined;
 }
 
 /** Checks `value` is one of `choices`; throws {@linkcode FlagError} naming them otherwise. */

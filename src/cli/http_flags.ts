@@ -6,9 +6,8 @@
  * @module
  */
 
-import { FlagError, type FlagSpecs, parseBytes } from "./flags.ts";
+import { FlagError, type FlagSpecs, parseBytes, parseDurationFlag } from "./flags.ts";
 import { type HostPort, parseHostPort } from "../units.ts";
-import { positiveDuration } from "./net_flags.ts";
 
 /** Flags of the HTTP API, merged into `serve`'s. */
 export const HTTP_FLAGS: FlagSpecs = {
@@ -127,11 +126,11 @@ export function parseHttpFlags(values: Record<string, string | boolean>): HttpSe
     maxSubscribers,
     allowedOrigins,
     tailRate: rate === 0 ? Infinity : rate,
-    headerTimeoutMs: positiveDuration(
+    headerTimeoutMs: parseDurationFlag(
       "headerTimeout",
       String(values.headerTimeout ?? HTTP_FLAGS.headerTimeout.default),
     ),
-    bodyTimeoutMs: positiveDuration(
+    bodyTimeoutMs: parseDurationFlag(
       "bodyTimeout",
       String(values.bodyTimeout ?? HTTP_FLAGS.bodyTimeout.default),
     ),

@@ -5,10 +5,8 @@
  * @module
  */
 
-import { describe } from "../_util.ts";
 import { DEFAULT_MAX_CONNECTIONS } from "../config/server_config.ts";
-import { parseDuration } from "../units.ts";
-import { FlagError, type FlagSpecs, parseCount } from "./flags.ts";
+import { type FlagSpecs, parseCount, parseDurationFlag } from "./flags.ts";
 
 /** The default cap (why this number: see its definition with the `net` section's keys). */
 export { DEFAULT_MAX_CONNECTIONS };
@@ -39,7 +37,7 @@ export interface NetSettings {
   idleTimeoutMs: number;
 }
 
-/** Reads the connection flags from parsed values; throws {@linkcode FlagError} for a bad one. */
+/** Reads the connection flags from parsed values; throws `FlagError` for a bad one. */
 export function parseNetFlags(values: Record<string, string | boolean>): NetSettings {
   const maxConnections = parseCount(
     "maxConnections",
@@ -48,21 +46,9 @@ export function parseNetFlags(values: Record<string, string | boolean>): NetSett
   );
   return {
     maxConnections,
-    idleTimeoutMs: positiveDuration(
+    idleTimeoutMs: parseDurationFlag(
       "idleTimeout",
       String(values.idleTimeout ?? NET_FLAGS.idleTimeout.default),
     ),
   };
-}
-
-/** A duration flag above zero, in ms. */
-export function positiveDuration(flag: string, value: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(value);
-  } catch (err) {
-    throw new FlagError(`Flag "-${flag}" takes a duration such as 30s or 5m: ${describe(err)}`);
-  }
-  if (ms <= 0) throw new FlagError(`Flag "-${flag}" takes a duration above zero, got "${value}"`);
-  return ms;
 }

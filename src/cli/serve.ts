@@ -17,16 +17,16 @@ import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
 import { tokenFromEnv } from "../token.ts";
 import { HTTP_FLAGS, type HttpSettings, parseHttpFlags } from "./http_flags.ts";
 import { parseWatchPaths, WATCH_FLAGS } from "./watch_flags.ts";
-import type { FileFormat } from "../store/file_sink.ts";
-import { type HostPort, parseDuration, parseHostPort } from "../units.ts";
+import { FILE_FLAGS, type FileSettings, parseFileFlags } from "./file_flags.ts";
+import { type HostPort, parseHostPort } from "../units.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
 import {
   FlagError,
   type FlagSpecs,
+  ifGiven,
   parseBytes,
   parseChoice,
   parseCommand,
-  parseCount,
   parseFlags,
 } from "./flags.ts";
 import { HANGUP, hangupEvents, untilStopped } from "./_stop.ts";
@@ -43,10 +43,8 @@ import { SINKS } from "../config/registry.ts";
 const DEFAULT_PORT = 8080;
 const DEFAULT_LOG_FILE = "aggregated_logs.txt";
 const FSYNC_MODES: readonly FsyncMode[] = ["never", "interval", "batch"];
-const FORMATS: readonly FileFormat[] = ["raw", "json"];
 /** The flags of the file sink, which `-nats` replaces. */
-const FILE_FLAGS = ["logFile", "format", "fsync", "rotateSize", "rotateEvery", "compress"]
-  .concat(["keep", "maxAge", "maxOpenFiles"]);
+const FILE_SINK_FLAGS = ["logFile", "fsync", ...Object.keys(FILE_FLAGS)];
 
 /** The flags of `serve`, with their defaults. */
 export const SERVE_FLAGS: FlagSpecs = {
@@ -63,35 +61,7 @@ export const SERVE_FLAGS: FlagSpecs = {
     help: "File the lines are appended to, or a template with {source}, {host}, {date} " +
       "(one file per value); missing folders are created",
   },
-  format: {
-    type: "string",
-    value: "FORMAT",
-    default: "raw",
-    help: 'raw (lines as received) or json ({"ts","source","host","line"} per line)',
-  },
-  rotateSize: {
-    type: "string",
-    value: "BYTES",
-    help: "Rotate a file before it grows past this size, e.g. 100MiB",
-  },
-  rotateEvery: {
-    type: "string",
-    value: "DURATION",
-    help: "Rotate files at each multiple of this period in UTC, e.g. 24h (at midnight UTC)",
-  },
-  compress: { type: "bool", help: "Gzip rotated files in the background" },
-  keep: { type: "string", value: "N", help: "Keep this many rotated files per output" },
-  maxAge: {
-    type: "string",
-    value: "DURATION",
-    help: "Delete rotated files older than this, e.g. 7d",
-  },
-  maxOpenFiles: {
-    type: "string",
-    value: "N",
-    default: "1024",
-    help: "Most log files open at once; the least recently used idle ones are closed",
-  },
+  ...FILE_FLAGS,
   host: {
     type: "string",
     value: "ADDR",
@@ -173,7 +143,7 @@ export const SERVE_FLAGS: FlagSpecs = {
 export const SERVE_SYNOPSIS = "logboom [serve] [flags]";
 
 /** The settings of a running aggregator. */
-export interface ServeConfig {
+export interface ServeConfig extends FileSettings {
   /** TCP port. */
   port: number;
   /** Address the TCP listener binds. */
@@ -186,20 +156,6 @@ export interface ServeConfig {
   queueBytes: number;
   /** When the file is fsynced. */
   fsync: FsyncMode;
-  /** How lines are stored. */
-  format: FileFormat;
-  /** Rotation by size, in bytes. */
-  rotateBytes?: number;
-  /** Rotation by time, in ms. */
-  rotateEveryMs?: number;
-  /** Whether rotated files are gzipped. */
-  compress: boolean;
-  /** Rotated files kept per output. */
-  keep?: number;
-  /** Age past which rotated files are deleted, in ms. */
-  maxAgeMs?: number;
-  /** Most log files open at once. */
-  maxOpenFiles: number;
   /** Level of the program's own logs. */
   logLevel: LogLevelName;
   /** Folder of logboom's own state; default `.logboom` beside the log files. */
@@ -263,27 +219,21 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     maxLine: parseBytes("maxLine", values.maxLine as string),
     queueBytes: parseBytes("queueBytes", values.queueBytes as string),
     fsync: parseChoice("fsync", values.fsync as string, { choices: FSYNC_MODES }),
-    format: parseChoice("format", values.format as string, { choices: FORMATS }),
-    stateDir: optional(values.stateDir, (v) => v || undefined),
-    rotateBytes: optional(values.rotateSize, (v) => parseBytes("rotateSize", v)),
-    rotateEveryMs: optional(values.rotateEvery, (v) => parseDurationFlag("rotateEvery", v)),
-    compress: values.compress === true,
-    keep: optional(values.keep, (v) => parseCount("keep", v)),
-    maxAgeMs: optional(values.maxAge, (v) => parseDurationFlag("maxAge", v)),
-    maxOpenFiles: parseCount("maxOpenFiles", values.maxOpenFiles as string, { min: 1 }),
+    stateDir: ifGiven(values.stateDir, (v) => v || undefined),
+    ...parseFileFlags(values),
     logLevel: parseChoice("logLevel", values.logLevel as string, { choices: LOG_LEVELS }),
     http: parseHttpFlags(values),
     net: parseNetFlags(values),
     watch,
-    syslog: optional(values.syslog, (v) => parseAddressFlag("syslog", v)),
-    udp: optional(values.udp, (v) => parseAddressFlag("udp", v)),
-    udpReceiveBuffer: optional(values.udpReceiveBuffer, parseReceiveBufferFlag),
-    nats: optional(values.nats, (v) => parseListFlag("nats", v)),
+    syslog: ifGiven(values.syslog, (v) => parseAddressFlag("syslog", v)),
+    udp: ifGiven(values.udp, (v) => parseAddressFlag("udp", v)),
+    udpReceiveBuffer: ifGiven(values.udpReceiveBuffer, parseReceiveBufferFlag),
+    nats: ifGiven(values.nats, (v) => parseListFlag("nats", v)),
     natsStream: values.natsStream as string,
   };
   if (args.some((a) => /^--?queueBytes(=|$)/.test(a))) config.natsQueueBytes = config.queueBytes;
   if (config.nats !== undefined) {
-    const fileFlags = FILE_FLAGS.filter((flag) =>
+    const fileFlags = FILE_SINK_FLAGS.filter((flag) =>
       args.some((a) => new RegExp(`^--?${flag}(=|$)`).test(a))
     );
     if (fileFlags.length > 0) {
@@ -297,10 +247,6 @@ export function parseServeArgs(args: readonly string[]): ParsedServeArgs {
     throw new FlagError(`Flag "-udpReceiveBuffer" is for the sockets of -udp and -syslog`);
   }
   return { config, warnings, help };
-}
-
-function optional<T>(value: string | boolean | undefined, parse: (v: string) => T): T | undefined {
-  return typeof value === "string" ? parse(value) : undefined;
 }
 
 function parseListFlag(flag: string, value: string): string[] {
@@ -323,16 +269,6 @@ function parseAddressFlag(flag: string, value: string): HostPort {
   } catch (err) {
     throw new FlagError(`Flag "-${flag}" takes ADDR:PORT such as 0.0.0.0:514: ${describe(err)}`);
   }
-}
-
-function parseDurationFlag(flag: string, value: string): number {
-  try {
-    const ms = parseDuration(value);
-    if (ms > 0) return ms;
-  } catch (err) {
-    throw new FlagError(`Flag "-${flag}" takes a duration such as 24h or 15m: ${describe(err)}`);
-  }
-  throw new FlagError(`Flag "-${flag}" takes a duration above zero, got "${value}"`);
 }
 
 /**

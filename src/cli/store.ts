@@ -19,19 +19,22 @@ import { connectNats } from "../nats/connection.ts";
 import { PgSink } from "../pg/sink.ts";
 import { notReadyLines } from "../pipeline/sink.ts";
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from "../prometheus.ts";
-import { type FileFormat, FileSink } from "../store/file_sink.ts";
+import { FileSink } from "../store/file_sink.ts";
 import type { FsyncMode } from "../store/file_writer.ts";
 import { defaultStateDir } from "../store/state_dir.ts";
 import { StreamMarks } from "../store/stream_marks.ts";
-import { type HostPort, parseDuration, parseHostPort } from "../units.ts";
+import { type HostPort, parseHostPort } from "../units.ts";
 import { untilStopped } from "./_stop.ts";
+import { FILE_FLAGS, type FileSettings, parseFileFlags } from "./file_flags.ts";
 import {
   FlagError,
   type FlagSpecs,
+  ifGiven,
   parseBytes,
   parseChoice,
   parseCommand,
   parseCount,
+  parseDurationFlag,
   parseFlags,
 } from "./flags.ts";
 
@@ -83,7 +86,6 @@ export const STORE_FLAGS: FlagSpecs = {
     help: "File or template the lines are appended to, as serve's -logFile; give each worker " +
       "its own folder",
   },
-  format: { type: "string", value: "FORMAT", default: "raw", help: "raw or json, as serve's" },
   fsync: {
     type: "string",
     value: "MODE",
@@ -91,12 +93,7 @@ export const STORE_FLAGS: FlagSpecs = {
     help: "batch (before each ack to JetStream: nothing acked is lost on power loss), " +
       "interval or never",
   },
-  rotateSize: { type: "string", value: "BYTES", help: "Rotate a file before it grows past this" },
-  rotateEvery: { type: "string", value: "DURATION", help: "Rotate files at each multiple of this" },
-  compress: { type: "bool", help: "Gzip rotated files in the background" },
-  keep: { type: "string", value: "N", help: "Keep this many rotated files per output" },
-  maxAge: { type: "string", value: "DURATION", help: "Delete rotated files older than this" },
-  maxOpenFiles: { type: "string", value: "N", default: "1024", help: "Most log files open" },
+  ...FILE_FLAGS,
   queueBytes: {
     type: "string",
     value: "BYTES",
@@ -143,7 +140,7 @@ export const STORE_SYNOPSIS =
   "logboom store -nats URLS [-logFile TEMPLATE] [-postgres URL] [flags]";
 
 /** The settings of a storage worker. */
-export interface StoreConfig {
+export interface StoreConfig extends FileSettings {
   servers: string[];
   stream: string;
   subject: string;
@@ -152,14 +149,7 @@ export interface StoreConfig {
   durable: string;
   ackWaitMs: number;
   logFile?: string;
-  format: FileFormat;
   fsync: FsyncMode;
-  rotateBytes?: number;
-  rotateEveryMs?: number;
-  compress: boolean;
-  keep?: number;
-  maxAgeMs?: number;
-  maxOpenFiles: number;
   queueBytes: number;
   stateDir?: string;
   postgres?: string;
@@ -209,44 +199,21 @@ export function parseStoreArgs(args: readonly string[]): ParsedStoreArgs {
     partitions,
     owned,
     durable: str("durable")!,
-    ackWaitMs: duration("ackWait", str("ackWait")!),
+    ackWaitMs: parseDurationFlag("ackWait", str("ackWait")!),
     logFile,
-    format: parseChoice("format", str("format")!, { choices: ["raw", "json"] }) as FileFormat,
     fsync: parseChoice("fsync", str("fsync")!, {
       choices: ["never", "interval", "batch"],
     }) as FsyncMode,
-    rotateBytes: optional(str("rotateSize"), (v) => parseBytes("rotateSize", v)),
-    rotateEveryMs: optional(str("rotateEvery"), (v) => duration("rotateEvery", v)),
-    compress: values.compress === true,
-    keep: optional(str("keep"), (v) => parseCount("keep", v)),
-    maxAgeMs: optional(str("maxAge"), (v) => duration("maxAge", v)),
-    maxOpenFiles: parseCount("maxOpenFiles", str("maxOpenFiles")!, { min: 1 }),
+    ...parseFileFlags(values),
     queueBytes: parseBytes("queueBytes", str("queueBytes")!),
-    stateDir: optional(str("stateDir"), (v) => v || undefined),
+    stateDir: ifGiven(str("stateDir"), (v) => v || undefined),
     postgres,
     pgTable: str("pgTable")!,
-    pgMaxAgeMs: optional(str("pgMaxAge"), (v) => duration("pgMaxAge", v)),
+    pgMaxAgeMs: ifGiven(str("pgMaxAge"), (v) => parseDurationFlag("pgMaxAge", v)),
     http: httpValue === "off" ? undefined : address("http", httpValue),
     logLevel: parseChoice("logLevel", str("logLevel")!, { choices: LOG_LEVELS }) as LogLevelName,
   };
   return { config, help };
-}
-
-function optional<T>(value: string | undefined, parse: (v: string) => T): T | undefined {
-  return value === undefined ? undefined : parse(value);
-}
-
-function duration(flag: string, value: string): number {
-  let ms = NaN;
-  try {
-    ms = parseDuration(value);
-  } catch {
-    // Below.
-  }
-  if (!(ms > 0)) {
-    throw new FlagError(`Flag "-${flag}" takes a duration such as 24h, got "${value}"`);
-  }
-  return ms;
 }
 
 function address(flag: string, value: string): HostPort {
