@@ -14,7 +14,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, MAIN, watchProcess } from "../tests/_server.ts";
+import { freePort, spawnMain, watchProcess } from "../tests/_server.ts";
 
 /** Options of {@linkcode benchPage}. */
 export interface PageBenchOptions {
@@ -70,25 +70,14 @@ async function oneRound(
 ): Promise<{ line: string; missed: string[] }> {
   const dir = await Deno.makeTempDir({ prefix: "logboom-bench-page-" });
   const [port, httpPort] = [freePort(), freePort()];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-write",
-      MAIN,
-      "-port",
-      String(port),
-      "-http",
-      `127.0.0.1:${httpPort}`,
-      "-logFile",
-      join(dir, "out.log"),
-    ],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const child = spawnMain(["--allow-net", "--allow-write"], [
+    "-port",
+    String(port),
+    "-http",
+    `127.0.0.1:${httpPort}`,
+    "-logFile",
+    join(dir, "out.log"),
+  ], dir);
   const server = await watchProcess(child, { ready: /Listening on/, notReady: "Server exited" });
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({

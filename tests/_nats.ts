@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { freePort, MAIN, type WatchedProcess, watchProcess } from "./_server.ts";
+import { freePort, spawnMain, type WatchedProcess, watchProcess } from "./_server.ts";
 import { until } from "./_http.ts";
 
 /** Where `nats-server` is, or `undefined` when it is not installed. */
@@ -223,14 +223,7 @@ export async function startStore(
   dir: string,
   permissions: string[] = [],
 ): Promise<StoreProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...NODE_PERMISSIONS, ...permissions, MAIN, "store", ...args],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const child = spawnMain([...NODE_PERMISSIONS, ...permissions], ["store", ...args], dir);
   const process = await watchProcess(child, {
     ready: /Storing stream/,
     notReady: "logboom store exited before it stored",
@@ -316,14 +309,7 @@ export async function startIngest(urls: string, options: IngestOptions = {}): Pr
       node.process = undefined;
     },
     async start() {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...NODE_PERMISSIONS, MAIN, "serve", "-config", "logboom.json"],
-        cwd: dir,
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).spawn();
+      const child = spawnMain(NODE_PERMISSIONS, ["serve", "-config", "logboom.json"], dir);
       node.process = await watchProcess(child, { ready: /Listening on/, notReady: "serve exited" });
     },
     async [Symbol.asyncDispose]() {

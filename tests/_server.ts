@@ -151,6 +151,25 @@ export async function startServer(
   };
 }
 
+/**
+ * Starts `deno run <permissions> main.ts <args>` in `cwd`: stdout discarded, stderr piped for
+ * {@linkcode watchProcess}.
+ */
+export function spawnMain(
+  permissions: readonly string[],
+  args: readonly string[],
+  cwd: string,
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, MAIN, ...args],
+    cwd,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
 /** A subprocess whose stderr is collected, with the ways to end it the tests use. */
 export interface WatchedProcess {
   /** Its process id. */

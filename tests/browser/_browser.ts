@@ -16,8 +16,8 @@ import { type Browser, chromium, type ConsoleMessage, type Page } from "playwrig
 import { join } from "node:path";
 import {
   freePort,
-  MAIN,
   type Server,
+  spawnMain,
   type StartOptions,
   startServer,
   watchProcess,
@@ -133,14 +133,7 @@ export async function startConfigServer(
     inputs: { ...inputs, tcp: { type: "tcp", address: `127.0.0.1:${port}` } },
   };
   await Deno.writeTextFile(join(dir, "logboom.json"), JSON.stringify(full, null, 2));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, MAIN, "serve", "-config", "logboom.json"],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const child = spawnMain(permissions, ["serve", "-config", "logboom.json"], dir);
   let watched;
   try {
     watched = await watchProcess(child, {

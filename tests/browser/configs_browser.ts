@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_PERMISSIONS } from "../_agent.ts";
-import { freePort, MAIN, watchProcess } from "../_server.ts";
+import { freePort, spawnMain, watchProcess } from "../_server.ts";
 import { BROWSER_TEST, openSession, SCREENSHOTS, waitForLine } from "./_browser.ts";
 
 Deno.test({
@@ -23,27 +23,17 @@ Deno.test({
     });
     const { page, server } = session;
     const dir = await Deno.makeTempDir({ prefix: "logboom-browser-central-" });
-    const agent = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...AGENT_PERMISSIONS,
-        MAIN,
-        "agent",
-        "-server",
-        server.url,
-        "-id",
-        "web-1",
-        "-stateDir",
-        join(dir, "state"),
-        "-poll",
-        "1s",
-      ],
-      cwd: dir,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
+    const agent = spawnMain(AGENT_PERMISSIONS, [
+      "agent",
+      "-server",
+      server.url,
+      "-id",
+      "web-1",
+      "-stateDir",
+      join(dir, "state"),
+      "-poll",
+      "1s",
+    ], dir);
     const watched = await watchProcess(agent, { notReady: "Agent exited" });
     try {
       const file = join(dir, "app.log");
