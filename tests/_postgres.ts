@@ -165,15 +165,11 @@ export async function startPostgres(options: PgServerOptions = {}): Promise<PgSe
   };
   await start();
   const url = `postgres://logboom@127.0.0.1:${port}/logboom`;
+  const server = ["-h", "127.0.0.1", "-p", String(port), "-U", "logboom"];
   const sql = (text: string) =>
     run([
       `${bin}/psql`,
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-U",
-      "logboom",
+      ...server,
       "-d",
       "logboom",
       "-X",
@@ -185,16 +181,7 @@ export async function startPostgres(options: PgServerOptions = {}): Promise<PgSe
       text,
     ], []);
   await sql("SELECT 1").catch(async () => {
-    await run([
-      `${bin}/createdb`,
-      "-h",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-U",
-      "logboom",
-      "logboom",
-    ], []);
+    await run([`${bin}/createdb`, ...server, "logboom"], []);
   });
   return {
     url,

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bindFreePort, MAIN, startServer, watchProcess } from "./_server.ts";
+import { bindFreePort, spawnMain, startServer, watchProcess } from "./_server.ts";
 import { until } from "./_http.ts";
 import { AGENT_PERMISSIONS, line, SERVER_PERMISSIONS, storedLines } from "./_agent.ts";
 
@@ -16,14 +16,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 
 /** Runs `main.ts agent -server ...` in `cwd`; resolves once it started. */
 async function startCentralAgent(cwd: string, args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...AGENT_PERMISSIONS, MAIN, "agent", ...args, "-logLevel", "info"],
-    cwd,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const child = spawnMain(AGENT_PERMISSIONS, ["agent", ...args, "-logLevel", "info"], cwd);
   const watched = await watchProcess(child, {
     ready: /Agent \S+ started/,
     notReady: "Agent exited before starting",
