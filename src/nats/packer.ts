@@ -116,15 +116,12 @@ export class Packer {
       const k = cut.lines;
       const piece = cut.end - start;
       if (g.bytes + piece > g.buf.length) this.#grow(g, g.bytes + piece);
-      if (cut.split) {
-        g.buf.set(data.subarray(start, start + piece - 1), g.bytes);
-        g.buf[g.bytes + piece - 1] = 10;
-      } else g.buf.set(data.subarray(start, cut.end), g.bytes);
+      const next = copyPiece(data, start, cut, g.buf, g.bytes);
       addExtras(g.extras, g.lines, extrasOf(batch, line, k), k);
       g.bytes += piece;
       g.lines += k;
       this.#bytes += piece;
-      start = cut.split ? start + piece - 1 : cut.end;
+      start = next;
       if (!cut.split) line += k;
       if (g.lines >= this.#maxLines || g.bytes >= this.#maxBytes) this.#sealGathering(id, g);
     }
@@ -147,10 +144,7 @@ export class Packer {
     while (start < data.length) {
       this.#next(batch, start, line, this.#maxLines, this.#maxBytes);
       const bytes = new Uint8Array(cut.end - start);
-      if (cut.split) {
-        bytes.set(data.subarray(start, cut.end - 1));
-        bytes[bytes.length - 1] = 10;
-      } else bytes.set(data.subarray(start, cut.end));
+      const next = copyPiece(data, start, cut, bytes, 0);
       this.#sealed({
         meta: batch.meta,
         data: bytes,
@@ -159,7 +153,7 @@ export class Packer {
         extras: extrasOf(batch, line, cut.lines),
         id: `${base}:${piece++}`,
       });
-      start = cut.split ? cut.end - 1 : cut.end;
+      start = next;
       if (!cut.split) line += cut.lines;
     }
   }
@@ -242,6 +236,26 @@ export class Packer {
       extras: g.extras,
     });
   }
+}
+
+/**
+ * Copies the piece `cut` describes, from byte `start` of `data`, into `into` at `at` (a split
+ * piece ends with a newline of its own); returns where the next piece starts in `data`.
+ */
+function copyPiece(
+  data: Uint8Array,
+  start: number,
+  cut: Cut,
+  into: Uint8Array,
+  at: number,
+): number {
+  if (cut.split) {
+    into.set(data.subarray(start, cut.end - 1), at);
+    into[at + cut.end - start - 1] = 10;
+    return cut.end - 1;
+  }
+  into.set(data.subarray(start, cut.end), at);
+  return cut.end;
 }
 
 /** Smallest buffer a message starts with. */
