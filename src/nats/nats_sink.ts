@@ -239,7 +239,7 @@ export class NatsSink implements Sink {
    */
   #probe(now = false): void {
     if (this.#probing || this.#closed) return;
-    if (!now && (this.#attempts.size > 0 || this.#waiting.length > 0)) return;
+    if (!now && this.pendingAcks > 0) return;
     this.#probing = true;
     (async () => {
       const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs, checkAPI: false });
@@ -258,12 +258,12 @@ export class NatsSink implements Sink {
     })().then(() => {
       // While publishes are under way, their acknowledgements say whether JetStream stores: a
       // leader that has just lost its followers still lists them as current for seconds.
-      if (this.#attempts.size > 0 || this.#waiting.length > 0) return;
+      if (this.pendingAcks > 0) return;
       this.#recovered();
     }, (err) => {
       // A stream not created yet is created by the first publish.
       if (isNotFound(err)) {
-        if (this.#attempts.size === 0 && this.#waiting.length === 0) this.#recovered();
+        if (this.pendingAcks === 0) this.#recovered();
       } else {
         this.#probeFailure = {
           error: describe(err),
