@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
 import { SseTail, until } from "./_http.ts";
 import { startServer } from "./_server.ts";
 import { natsServerPath, NODE_PERMISSIONS, startIngest, startNatsCluster } from "./_nats.ts";
@@ -46,6 +47,8 @@ Deno.test({
     assert.equal(tail.status, 200);
     await tail.wait((t) => t.seen.some((s) => "ready" in s));
     await untilSeenFromB(tail, b.url);
+    // An ingest node that could not publish stores an empty probe message: not a batch of lines.
+    await jetstream(await cluster.client()).publish("logboom.probe");
     await post(a.url, "from-a", "keep a 1\ndrop a 1\n");
     await post(b.url, "from-b", "keep b last\n");
     await tail.wait((t) =>
@@ -59,6 +62,7 @@ Deno.test({
     const fromB = tail.lines.find((l) => l.line === "keep b last")!;
     assert.equal(fromB.source, "from-b");
     assert.equal(fromB.host, "127.0.0.1");
+    assert.doesNotMatch(a.stderr() + b.stderr(), /not a logboom batch/);
   } finally {
     await tail.close();
   }

@@ -12,7 +12,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type ConsumerMessages, DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { describe, sleep } from "../_util.ts";
 import type { Sink } from "../pipeline/sink.ts";
-import { H_NODE, unpackMessage } from "./message.ts";
+import { H_NODE, probeSubject, unpackMessage } from "./message.ts";
 
 const log = getLogger(["logboom", "nats", "tail"]);
 
@@ -97,6 +97,7 @@ export class ClusterTail {
       filter_subjects: `${subject}.>`,
     });
     const messages = await consumer.consume({ max_messages: 64 });
+    const probes = probeSubject(subject);
     this.#messages = messages;
     let idleSince = 0;
     const idle = setInterval(() => {
@@ -106,7 +107,7 @@ export class ClusterTail {
     }, checkEveryMs);
     try {
       for await (const m of messages) {
-        if (m.headers?.get(H_NODE) === node) continue;
+        if (m.headers?.get(H_NODE) === node || m.subject === probes) continue;
         try {
           const batch = unpackMessage(m.data, m.headers);
           hub.write(batch);

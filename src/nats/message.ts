@@ -16,12 +16,21 @@
  * | `Lb-Levels` | one digit per line (`record.ts`'s level codes), when any line has a level |
  * | `Lb-Data` | the byte length of the lines, when extras follow them |
  *
+ * One subject of the stream holds no lines: `<subject>.probe`, where an ingest node that cannot
+ * publish stores an empty message to learn whether JetStream stores again ({@linkcode
+ * probeSubject}); storage workers read only the partitions' subjects and the cluster tail skips it.
+ *
  * @module
  */
 
 import { headers as newHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import type { Fields } from "../pipeline/record.ts";
+
+/** The subject of the empty messages that prove JetStream stores again (no partition's). */
+export function probeSubject(subject: string): string {
+  return `${subject}.probe`;
+}
 
 /** Header names. */
 export const H_ORIGIN = "Lb-Origin";

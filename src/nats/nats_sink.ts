@@ -17,7 +17,10 @@
  *   and a timer per message.
  * - While publishes keep failing, `blocked()` is true (HTTP answers 503 + `Retry-After`),
  *   `problems()` says why (`/readyz`), and `write` asks streaming inputs to wait once the queue
- *   holds its share; nothing queued is dropped.
+ *   holds its share; nothing queued is dropped. Only a message stored ends it: an acknowledgement
+ *   of a new message, or, with nothing under way, of an empty one that a probe publishes to
+ *   `<subject>.probe` (a leader that has just lost its followers still lists them as current for
+ *   seconds, and acknowledges duplicates without them).
  * - Subjects: `<subject>.<partition>`, the partition a hash of the batch's source and host, so
  *   that the lines of one origin stay in order in one partition and storage workers can share
  *   the partitions.
@@ -32,13 +35,13 @@ import {
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe } from "../_util.ts";
 import type { Batch, BatchMeta } from "../pipeline/batch.ts";
 import { Histogram } from "../pipeline/histogram.ts";
 import type { Sink, SinkProblem } from "../pipeline/sink.ts";
 import { ensureStream, isNotFound, type StreamSpec } from "./connection.ts";
-import { type PackedMessage, packMessage } from "./message.ts";
+import { type PackedMessage, packMessage, probeSubject } from "./message.ts";
 import { type Packed, Packer } from "./packer.ts";
 
 const log = getLogger(["logboom", "nats", "sink"]);
@@ -235,13 +238,13 @@ export class NatsSink implements Sink {
 
   /**
    * While idle (or when `now`, after a reconnect): whether JetStream answers for the stream (a
-   * leader, a quorum).
+   * leader, a quorum); while failing and idle, whether it stores.
    */
   #probe(now = false): void {
     if (this.#probing || this.#closed) return;
     if (!now && this.pendingAcks > 0) return;
     this.#probing = true;
-    (async () => {
+    (async (): Promise<boolean> => {
       const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs, checkAPI: false });
       const info = await jsm.streams.info(this.#spec.name);
       // A leader that lost its followers answers for a while still: count the replicas it hears.
@@ -255,11 +258,20 @@ export class NatsSink implements Sink {
           throw new Error(`no quorum: ${1 + heard} of ${replicas} replicas reachable`);
         }
       }
-    })().then(() => {
-      // While publishes are under way, their acknowledgements say whether JetStream stores: a
-      // leader that has just lost its followers still lists them as current for seconds.
-      if (this.pendingAcks > 0) return;
-      this.#recovered();
+      // Publishes under way say themselves whether JetStream stores.
+      if (this.pendingAcks > 0) return false;
+      // Failing, what the leader lists proves nothing (it lists followers dead for seconds as
+      // current): a message stored does.
+      if (this.#failure !== undefined || this.#probeFailure !== undefined) {
+        await jetstream(this.#nc).publish(probeSubject(this.#spec.subject), undefined, {
+          timeout: this.#timeoutMs,
+        }).catch((err) => {
+          throw new Error(`a probe message was not stored: ${describe(err)}`);
+        });
+      }
+      return true;
+    })().then((stores) => {
+      if (stores) this.#recovered();
     }, (err) => {
       // A stream not created yet is created by the first publish.
       if (isNotFound(err)) {
