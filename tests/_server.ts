@@ -83,13 +83,18 @@ export function bindFreePort<T>(bind: (port: number) => T): T {
   }
 }
 
+/** Ports {@linkcode freePort} gave: one given may not be bound yet, so it is never given again. */
+const given = new Set<number>();
+
 /**
  * A loopback TCP port of {@linkcode TEST_PORTS} that is free right now (bound and let go), for a
- * subprocess to listen on.
+ * subprocess to listen on, and never given before in this process.
  */
 export function freePort(): number {
   return bindFreePort((port) => {
+    if (given.has(port)) throw new Deno.errors.AddrInUse(`port ${port} was given already`);
     Deno.listen({ hostname: "127.0.0.1", port }).close();
+    given.add(port);
     return port;
   });
 }

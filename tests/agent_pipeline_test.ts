@@ -10,7 +10,8 @@ import { StreamMarks } from "../src/store/stream_marks.ts";
 import { HttpIngest } from "../src/ingest/http_ingest.ts";
 import type { RetryConfig } from "../src/agent/config.ts";
 import { type ShipBatch, Shipper } from "../src/agent/shipper.ts";
-import { lowPort, until } from "../src/agent/_test_target.ts";
+import { until } from "../src/agent/_test_target.ts";
+import { freePort } from "./_server.ts";
 import { CheckpointStore, type StreamRecord } from "../src/files/checkpoint.ts";
 import { type DeliveredBatch, type StreamTarget, Tailer } from "../src/files/tailer.ts";
 import { ByteBudget } from "../src/pipeline/byte_budget.ts";
@@ -145,7 +146,7 @@ function serve(
   front: (req: Request) => Promise<Response | undefined>,
 ): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve(
-    { hostname: "127.0.0.1", port: lowPort(), onListen: () => {} },
+    { hostname: "127.0.0.1", port: freePort(), onListen: () => {} },
     async (req) => (await front(req)) ?? await ingest.handle(req, peer),
   );
 }

@@ -15,6 +15,13 @@ Deno.test("freePort gives free loopback ports below 32768, for tests and benchma
   }
 });
 
+Deno.test("freePort never gives one port twice: two servers started together never meet", () => {
+  // A server's TCP and HTTP ports are both picked before it binds either (CI once got one port
+  // for both). 500 picks of ~12,800 ports would repeat one about ten times over.
+  const ports = Array.from({ length: 500 }, () => freePort());
+  assert.equal(new Set(ports).size, ports.length);
+});
+
 Deno.test("bindFreePort tries another port while one is in use, and stops at other errors", () => {
   const tried: number[] = [];
   const port = bindFreePort((p) => {

@@ -6,6 +6,7 @@
  */
 
 import type { RetryConfig } from "./config.ts";
+import { bindFreePort } from "../../tests/_server.ts";
 
 export { lines, MemoryTarget, tally, until } from "../files/_test_target.ts";
 
@@ -24,23 +25,7 @@ export const FAST_RETRY: RetryConfig = {
  * outgoing connection takes it while a test stops and starts a server on it).
  */
 export function listenLow(): Deno.TcpListener {
-  for (let i = 0; i < 500; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    try {
-      return Deno.listen({ hostname: "127.0.0.1", port });
-    } catch {
-      // Taken: try another.
-    }
-  }
-  throw new Error("No free port below 32768");
-}
-
-/** A free loopback port below 32768, nothing listening on it. */
-export function lowPort(): number {
-  const listener = listenLow();
-  const { port } = listener.addr;
-  listener.close();
-  return port;
+  return bindFreePort((port) => Deno.listen({ hostname: "127.0.0.1", port }));
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { HttpClient, HttpRequestError } from "./http_client.ts";
-import { listenLow, lowPort } from "./_test_target.ts";
+import { listenLow } from "./_test_target.ts";
+import { freePort } from "../../tests/_server.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -81,7 +82,7 @@ async function write(conn: Deno.Conn, text: string): Promise<void> {
 Deno.test("client posts a body, reads the answer and keeps the connection for the next request", async () => {
   const seen: string[] = [];
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: lowPort(), onListen() {} },
+    { hostname: "127.0.0.1", port: freePort(), onListen() {} },
     async (req) => {
       seen.push(`${req.method} ${new URL(req.url).pathname} ${(await req.bytes()).length}`);
       return Response.json({ accepted: 1 });
@@ -136,7 +137,7 @@ Deno.test("client times out on a server that accepts and never reads nor answers
 });
 
 Deno.test("client says a refused connection never reached the server", async () => {
-  const client = new HttpClient(`http://127.0.0.1:${lowPort()}`);
+  const client = new HttpClient(`http://127.0.0.1:${freePort()}`);
   const err = await client.request({ method: "GET", path: "/", timeoutMs: 5000 }).then(
     () => undefined,
     (e) => e,

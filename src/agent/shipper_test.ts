@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { type ShipBatch, Shipper } from "./shipper.ts";
-import { FAST_RETRY as RETRY, FreezingProxy, listenLow, lowPort, until } from "./_test_target.ts";
+import { FAST_RETRY as RETRY, FreezingProxy, listenLow, until } from "./_test_target.ts";
+import { freePort } from "../../tests/_server.ts";
 
 function batch(offset: number): ShipBatch {
   return {
@@ -19,10 +20,13 @@ function batch(offset: number): ShipBatch {
 function server(answer: (n: number, req: Request) => Response | Promise<Response>) {
   let n = 0;
   const seen: number[] = [];
-  const http = Deno.serve({ hostname: "127.0.0.1", port: lowPort(), onListen: () => {} }, (req) => {
-    seen.push(Number(req.headers.get("x-stream-offset")));
-    return answer(n++, req);
-  });
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: freePort(), onListen: () => {} },
+    (req) => {
+      seen.push(Number(req.headers.get("x-stream-offset")));
+      return answer(n++, req);
+    },
+  );
   return { url: `http://127.0.0.1:${http.addr.port}`, port: http.addr.port, seen, http };
 }
 
@@ -52,7 +56,7 @@ const warningsOf = (records: LogRecord[]) =>
 Deno.test("shipper fails over when a server is unreachable, and comes back to it later", async () => {
   const second = server(ok);
   const signal = new AbortController().signal;
-  const down = `http://127.0.0.1:${lowPort()}`;
+  const down = `http://127.0.0.1:${freePort()}`;
   let now = Date.UTC(2025, 0, 1);
   const problems: string[] = [];
   const shipper = new Shipper({
@@ -176,7 +180,7 @@ Deno.test("shipper warns that its only server is unreachable with a retry count,
   await withLogs(async (records) => {
     let now = 1_000_000;
     const shipper = new Shipper({
-      servers: [`http://127.0.0.1:${lowPort()}`],
+      servers: [`http://127.0.0.1:${freePort()}`],
       token: "",
       retry: { ...RETRY, initialMs: 1, maxMs: 2 },
       now: () => now,
@@ -267,7 +271,7 @@ Deno.test("shipper names the token's source when a server answers 401", async ()
 Deno.test("shipper stops retrying when its signal aborts", async () => {
   const stop = new AbortController();
   const shipper = new Shipper({
-    servers: [`http://127.0.0.1:${lowPort()}`],
+    servers: [`http://127.0.0.1:${freePort()}`],
     token: "",
     retry: RETRY,
   });

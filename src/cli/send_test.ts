@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { FlagError } from "./flags.ts";
 import { parseSendArgs, send } from "./send.ts";
-import { FreezingProxy, lowPort, until } from "../agent/_test_target.ts";
+import { FreezingProxy, until } from "../agent/_test_target.ts";
+import { freePort } from "../../tests/_server.ts";
 
 Deno.test("send arguments: http URLs mean HTTP ingest, host:port means TCP", () => {
   const http = parseSendArgs(["-server", "http://127.0.0.1:8081", "a.log", "b.log"]).config;
@@ -42,7 +43,7 @@ const accepted = () => Response.json({ accepted: 1, duplicate: false });
 Deno.test("send waits a Retry-After of a day only a minute, then delivers", async () => {
   let n = 0;
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: lowPort(), onListen() {} },
+    { hostname: "127.0.0.1", port: freePort(), onListen() {} },
     async (req) => {
       await req.body?.cancel();
       return n++ === 0
@@ -62,7 +63,7 @@ Deno.test("send waits a Retry-After of a day only a minute, then delivers", asyn
 
 Deno.test("send retries a request a server accepted and never answered (half-open)", async () => {
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: lowPort(), onListen() {} },
+    { hostname: "127.0.0.1", port: freePort(), onListen() {} },
     async (req) => {
       await req.body?.cancel();
       return accepted();
