@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { clientLines, send, startServer, verifyLines } from "./_server.ts";
-import { until } from "./_http.ts";
+import { clientLines, freePort, send, startServer, verifyLines } from "./_server.ts";
+import { metric, until } from "./_http.ts";
 import {
   natsServerPath,
   NODE_PERMISSIONS,
@@ -61,8 +61,16 @@ Deno.test({
 
   const dir = await Deno.makeTempDir({ prefix: "logboom-store-" });
   try {
+    const status = `http://127.0.0.1:${freePort()}`;
     const worker = await startStore(
-      ["-nats", cluster.urls, "-logFile", "logs/{source}.log"],
+      [
+        "-nats",
+        cluster.urls,
+        "-logFile",
+        "logs/{source}.log",
+        "-http",
+        status.slice("http://".length),
+      ],
       dir,
     );
     try {
@@ -78,6 +86,17 @@ Deno.test({
       assert.deepEqual(verdict, { lines: 2 * count, missing: 0, duplicated: 0, torn: 0 });
       assert.ok((await Deno.stat(join(dir, "logs/web.log"))).size > 0);
       assert.ok((await Deno.stat(join(dir, "logs/tcp.log"))).size > 0);
+      // Its /metrics: the worker's counters and its file sink's, as a server shows a sink's.
+      assert.equal(await metric(status, "logboom_store_lines_total"), 2 * count);
+      assert.equal(
+        await metric(status, 'logboom_sink_lines_written_total{sink="file"}'),
+        2 * count,
+      );
+      assert.equal(await metric(status, 'logboom_sink_open_files{sink="file"}'), 2);
+      assert.equal(await metric(status, 'logboom_errors_total{component="file"}'), 0);
+      assert.ok(await metric(status, 'logboom_sink_write_seconds_count{sink="file"}') > 0);
+      assert.equal(await metric(status, 'logboom_sink_consumer_lag{sink="store"}'), 0);
+      assert.equal(await (await fetch(`${status}/readyz`)).text(), "ready\n");
     } finally {
       await worker.process.stop();
     }

@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { until } from "./_http.ts";
+import { metric, until } from "./_http.ts";
 import { natsServerPath, NODE_PERMISSIONS, startNatsCluster, startStore } from "./_nats.ts";
 import { postgresMissing, startPostgres } from "./_postgres.ts";
-import { clientLines, send, startServer, verifyLines } from "./_server.ts";
+import { clientLines, freePort, send, startServer, verifyLines } from "./_server.ts";
 
 const SIZE = 60;
 const COUNT = 20_000;
@@ -33,7 +33,9 @@ Deno.test({
       permissions: NODE_PERMISSIONS,
     });
     await send(server.port, clientLines(0, COUNT, SIZE));
-    const args = ["-nats", cluster.urls, "-postgres", pg.url, "-ackWait", "2s", "-http", "off"];
+    const status = `http://127.0.0.1:${freePort()}`;
+    const args = ["-nats", cluster.urls, "-postgres", pg.url, "-ackWait", "2s"];
+    args.push("-http", status.slice("http://".length));
     const rows = async () => Number((await pg.sql("SELECT count(*) FROM logs")).trim());
     let worker = await startPgStore(args, dir);
     // Killed while storing: what it committed and had not acked is delivered again.
@@ -56,6 +58,12 @@ Deno.test({
         torn: 0,
       });
       assert.equal(await rows(), 2 * COUNT + 100);
+      // Its /metrics show its PostgreSQL sink: rows of this run, transactions timed, no error.
+      const written = await metric(status, 'logboom_sink_lines_written_total{sink="postgres"}');
+      assert.ok(written >= 100 && written <= 2 * COUNT + 100, String(written));
+      assert.ok(await metric(status, 'logboom_sink_write_seconds_count{sink="postgres"}') > 0);
+      assert.equal(await metric(status, 'logboom_errors_total{component="postgres"}'), 0);
+      assert.equal(await metric(status, 'logboom_sink_queue_bytes{sink="postgres"}'), 0);
       const consumers = await pg.sql("SELECT count(*) FROM logs_consumers WHERE last_seq > 0");
       assert.ok(Number(consumers.trim()) >= 1);
     } finally {

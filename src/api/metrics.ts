@@ -9,6 +9,7 @@ import type { HttpIngestStats } from "../ingest/http_ingest.ts";
 import type { LiveHubStats } from "../live/hub.ts";
 import type { SourceCounters } from "./source_stats.ts";
 import type { NetStats } from "../net/accept.ts";
+import type { PgSinkStats } from "../pg/sink.ts";
 import { PrometheusWriter } from "../prometheus.ts";
 
 /** What one sink reports; fields it does not have are left out of the page. */
@@ -146,6 +147,58 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   out.family("logboom_received_bytes_total", "counter", "Bytes received, by input and source.");
   for (const s of sources) out.sample({ input: s.input, source: s.source }, s.bytes);
 
+  let serverErrors = 0;
+  for (const codes of requests.values()) {
+    for (const [code, n] of codes) if (code >= 500 && code !== 503) serverErrors += n;
+  }
+  renderSinks(out, sinks, { http: serverErrors });
+
+  out.family("logboom_live_subscribers", "gauge", "Live-tail subscribers connected.");
+  out.sample({}, live.subscribers);
+  out.family("logboom_live_lines_delivered_total", "counter", "Lines handed to subscribers.");
+  out.sample({}, live.linesDelivered);
+  out.family(
+    "logboom_live_lines_dropped_total",
+    "counter",
+    "Lines subscribers missed because they fell behind.",
+  );
+  out.sample({}, live.linesDropped);
+  out.family("logboom_live_subscribers_stalled_total", "counter", "Subscribers closed as stalled.");
+  out.sample({}, live.subscribersStalled);
+  out.family("logboom_live_ring_lines", "gauge", "Lines kept in memory for backfill.");
+  out.sample({}, live.ringLines);
+
+  out.family("logboom_ingest_batches_total", "counter", "HTTP ingest bodies acknowledged.");
+  out.sample({}, ingest.batches);
+  out.family("logboom_ingest_lines_total", "counter", "Lines acknowledged over HTTP.");
+  out.sample({}, ingest.lines);
+  out.family(
+    "logboom_ingest_duplicates_total",
+    "counter",
+    "HTTP batches refused as duplicates of what a stream already stored.",
+  );
+  out.sample({}, ingest.duplicates);
+  out.family("logboom_ingest_streams", "gauge", "Streams with a stored high-water mark.");
+  out.sample({}, snapshot.streams);
+
+  out.family("logboom_http_requests_total", "counter", "HTTP responses, by route and status.");
+  for (const [route, codes] of requests) {
+    for (const [code, n] of codes) out.sample({ route, code }, n);
+  }
+  if (snapshot.net !== undefined) renderNet(out, snapshot.net);
+  if (snapshot.inputs !== undefined) renderInputs(out, snapshot.inputs);
+  return out.text();
+}
+
+/**
+ * The sinks' families (lines, bytes, queue, gauges, write times) and `logboom_errors_total` with
+ * theirs and `otherErrors` by component: the server's page and a storage worker's.
+ */
+export function renderSinks(
+  out: PrometheusWriter,
+  sinks: readonly SinkMetrics[],
+  otherErrors: Readonly<Record<string, number>> = {},
+): void {
   out.family("logboom_sink_lines_written_total", "counter", "Lines written, by sink.");
   for (const sink of sinks) out.sample({ sink: sink.name }, sink.linesWritten);
   out.family("logboom_sink_bytes_written_total", "counter", "Bytes written, by sink.");
@@ -186,47 +239,19 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   for (const sink of sinks) {
     if (sink.errors !== undefined) out.sample({ component: sink.name }, sink.errors);
   }
-  let serverErrors = 0;
-  for (const codes of requests.values()) {
-    for (const [code, n] of codes) if (code >= 500 && code !== 503) serverErrors += n;
-  }
-  out.sample({ component: "http" }, serverErrors);
+  for (const [component, n] of Object.entries(otherErrors)) out.sample({ component }, n);
+}
 
-  out.family("logboom_live_subscribers", "gauge", "Live-tail subscribers connected.");
-  out.sample({}, live.subscribers);
-  out.family("logboom_live_lines_delivered_total", "counter", "Lines handed to subscribers.");
-  out.sample({}, live.linesDelivered);
-  out.family(
-    "logboom_live_lines_dropped_total",
-    "counter",
-    "Lines subscribers missed because they fell behind.",
-  );
-  out.sample({}, live.linesDropped);
-  out.family("logboom_live_subscribers_stalled_total", "counter", "Subscribers closed as stalled.");
-  out.sample({}, live.subscribersStalled);
-  out.family("logboom_live_ring_lines", "gauge", "Lines kept in memory for backfill.");
-  out.sample({}, live.ringLines);
-
-  out.family("logboom_ingest_batches_total", "counter", "HTTP ingest bodies acknowledged.");
-  out.sample({}, ingest.batches);
-  out.family("logboom_ingest_lines_total", "counter", "Lines acknowledged over HTTP.");
-  out.sample({}, ingest.lines);
-  out.family(
-    "logboom_ingest_duplicates_total",
-    "counter",
-    "HTTP batches refused as duplicates of what a stream already stored.",
-  );
-  out.sample({}, ingest.duplicates);
-  out.family("logboom_ingest_streams", "gauge", "Streams with a stored high-water mark.");
-  out.sample({}, snapshot.streams);
-
-  out.family("logboom_http_requests_total", "counter", "HTTP responses, by route and status.");
-  for (const [route, codes] of requests) {
-    for (const [code, n] of codes) out.sample({ route, code }, n);
-  }
-  if (snapshot.net !== undefined) renderNet(out, snapshot.net);
-  if (snapshot.inputs !== undefined) renderInputs(out, snapshot.inputs);
-  return out.text();
+/** A PostgreSQL sink's counters as a sink's: rows written, transactions timed. */
+export function pgSinkMetrics(name: string, stats: Readonly<PgSinkStats>): SinkMetrics {
+  return {
+    name,
+    linesWritten: stats.rows,
+    bytesWritten: stats.bytes,
+    queuedBytes: stats.queuedBytes,
+    errors: stats.errors,
+    writeSeconds: stats.transactionSeconds,
+  };
 }
 
 function renderInputs(out: PrometheusWriter, inputs: readonly InputMetrics[]): void {

@@ -13,6 +13,7 @@
 import { getLogger } from "@logtape/logtape";
 import { parse as parseYaml } from "yaml";
 import { describe } from "../_util.ts";
+import { pgSinkMetrics, renderSinks, type SinkMetrics } from "../api/metrics.ts";
 import { LOG_LEVELS, type LogLevelName, setupLogging } from "../logging.ts";
 import { StoreWorker } from "../nats/store_worker.ts";
 import { connectNats } from "../nats/connection.ts";
@@ -417,14 +418,13 @@ function serveStatus(
     out.sample({}, s.redelivered);
     out.family("logboom_store_bad_messages_total", "counter", "Messages that are not batches.");
     out.sample({}, s.bad);
-    out.family(
-      "logboom_sink_consumer_lag",
-      "gauge",
-      "Stream messages a storage worker has not stored.",
-    );
-    out.sample({ sink: "store" }, s.lag);
     out.family("logboom_store_latency_seconds", "histogram", "From publish to stored and acked.");
     out.histogram({}, s.storeSeconds);
+    // The worker's lag, then its file and PostgreSQL sinks': queues, write times, errors.
+    const sinks: SinkMetrics[] = [{ name: "store", linesWritten: s.lines, consumerLag: s.lag }];
+    if (files !== undefined) sinks.push({ ...files.stats, name: "file" });
+    if (pg !== undefined) sinks.push(pgSinkMetrics("postgres", pg.stats));
+    renderSinks(out, sinks);
     return new Response(out.text(), { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } });
   });
 }

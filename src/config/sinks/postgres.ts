@@ -5,6 +5,7 @@
  * @module
  */
 
+import { pgSinkMetrics } from "../../api/metrics.ts";
 import { checkUrl, envProblem, PgSink } from "../../pg/sink.ts";
 import { checkTableName } from "../../pg/schema.ts";
 import { registerPgSearch } from "../../search/pg.ts";
@@ -88,14 +89,7 @@ export const postgresSink = defineSink({
     }
     return Promise.resolve({
       sink,
-      metrics: () => ({
-        name,
-        linesWritten: sink.stats.rows,
-        bytesWritten: sink.stats.bytes,
-        queuedBytes: sink.stats.queuedBytes,
-        errors: sink.stats.errors,
-        writeSeconds: sink.stats.transactionSeconds,
-      }),
+      metrics: () => pgSinkMetrics(name, sink.stats),
       queueBytes: values.queue_bytes,
       // Each line's time, level and fields are columns of the table.
       // and the labels syslog parses (app, facility, severity) go to `labels`.
