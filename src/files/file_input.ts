@@ -102,6 +102,8 @@ export interface FileInputOptions {
   ownFiles?: (path: string) => boolean;
   /** Makes a file watcher (a seam for tests). Default `Deno.watchFs`. */
   watchFs?: WatchFs;
+  /** Lists the files the globs match, with their stats (a seam for tests). */
+  listFiles?: typeof listMatches;
   /** Time and timers of the input and its tasks (a seam for tests). Default the wall clock. */
   clock?: Clock;
 }
@@ -189,6 +191,7 @@ export class FileInput {
   readonly #store: CheckpointStore;
   readonly #ctx: TailerContext;
   readonly #clock: Clock;
+  readonly #listFiles: typeof listMatches;
   readonly #scanIntervalMs: number;
   readonly #maxRotatedOpen: number;
   readonly #forgetAfterMs: number;
@@ -244,6 +247,7 @@ export class FileInput {
       releaseIdleMs,
       ownFiles,
       watchFs = Deno.watchFs,
+      listFiles = listMatches,
       clock = SYSTEM_CLOCK,
     } = options;
     if (paths.length === 0) throw new TypeError("A file input needs at least one path");
@@ -254,6 +258,7 @@ export class FileInput {
     this.#state = store.input(name);
     this.#startAtEnd = startAt === "end" && !this.#state.known;
     this.#clock = clock;
+    this.#listFiles = listFiles;
     this.#ctx = {
       input: name,
       target,
@@ -418,7 +423,12 @@ export class FileInput {
     // Watching starts before the listing, so a file created while the scan runs is not missed.
     this.#events?.refresh();
     this.#problems.beginScan();
-    const matches = await listMatches({
+    // What each task had seen of its file before the listing's stats: a file listed smaller than
+    // that was truncated. (A task reads and looks meanwhile; what it sees after the listing may be
+    // more than the listing shows, and says nothing.)
+    const seenBefore = new Map<Tailer, number>();
+    for (const tailer of this.#tailers.values()) seenBefore.set(tailer, tailer.contentSize);
+    const matches = await this.#listFiles({
       globs: this.#globs,
       excludes: this.#excludes,
       ownFiles: this.#ownFiles,
@@ -426,7 +436,7 @@ export class FileInput {
     });
     const claimed = new Set<string>();
     const folders = new FolderListings(matches.files);
-    let changed = await this.#checkFollowed(matches, claimed, folders, now);
+    let changed = await this.#checkFollowed(matches, claimed, folders, now, seenBefore);
     if (await this.#resumeKnown(matches, claimed, folders, now)) changed = true;
     if (await this.#findCopies(matches, claimed, folders)) changed = true;
     if (await this.#startNew(matches, claimed, now)) changed = true;
@@ -467,6 +477,7 @@ export class FileInput {
     claimed: Set<string>,
     folders: FolderListings,
     now: number,
+    seenBefore: ReadonlyMap<Tailer, number>,
   ): Promise<boolean> {
     let changed = false;
     for (const tailer of this.#tailers.values()) {
@@ -476,7 +487,7 @@ export class FileInput {
         if (await this.#findMoved(tailer, folders)) changed = true;
       } else {
         const info = matches.files.get(path)!;
-        if (await this.#replacedUnder(tailer, path, info)) {
+        if (await this.#replacedUnder(tailer, path, info, seenBefore.get(tailer) ?? 0)) {
           // Not claimed: the file's new content is a new stream, started below.
           this.stats.truncations++;
           log.info("{path} was truncated while its lines waited for the servers", { path });
@@ -531,12 +542,17 @@ export class FileInput {
 
   /**
    * Whether the content of a task that waits (and so cannot look itself) is no longer in its
-   * file: the file shrank below what was seen of it, or, when it changed since the last look,
-   * its head or the bytes before the checkpoint differ.
+   * file: the file (`info`) shrank below what was seen of it before `info` was taken (`seen`),
+   * or, when it changed since the last look, its head or the bytes before the checkpoint differ.
    */
-  async #replacedUnder(tailer: Tailer, path: string, info: Deno.FileInfo): Promise<boolean> {
+  async #replacedUnder(
+    tailer: Tailer,
+    path: string,
+    info: Deno.FileInfo,
+    seen: number,
+  ): Promise<boolean> {
     if (!tailer.stalled) return false;
-    if (info.size < tailer.contentSize) return true;
+    if (info.size < seen) return true;
     const as = `${info.size}:${info.mtime?.getTime() ?? 0}`;
     if (as === tailer.checkedAs) return false;
     tailer.checkedAs = as;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, CheckpointStore } from "./checkpoint.ts";
 import { FileInput, type FileInputOptions } from "./file_input.ts";
+import { listMatches } from "./matches.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { compileLinearRegex } from "../text/linear_regex.ts";
 import { drive, jump, lines, MemoryTarget, tally, whileDriving } from "./_test_target.ts";
@@ -464,6 +465,41 @@ Deno.test("file input: a file truncated and written again before any of it was r
     assert.deepEqual(b.missing, Array.from({ length: 100 }, (_, i) => i));
     assert.deepEqual(b.duplicated, []);
     assert.equal(input.stats.bytesLost, new TextEncoder().encode(old).length);
+  });
+});
+
+Deno.test("file input: a waiting file that grew after the scan listed it is not taken for truncated", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const clock = new FakeClock();
+    const store = CheckpointStore.memory();
+    const path = join(dir, "a.log");
+    let growWhileListing = false;
+    // The listing's stat is taken, then the file grows and its task (waiting for room) sees it
+    // grown, all before the scan looks at the listing: the listing is older than the task's look.
+    const listFiles: typeof listMatches = async (rules) => {
+      const matches = await listMatches(rules);
+      if (growWhileListing) {
+        growWhileListing = false;
+        const listed = matches.files.get(path)!.size;
+        await Deno.writeTextFile(path, lines(5, 200, 300), { append: true });
+        await drive(clock, () => input.files()[0].size > listed, () => "growth not seen");
+      }
+      return matches;
+    };
+    const input = start(dir, target, store, { clock, maxBytes: 2048, batchBytes: 1024, listFiles });
+    target.pause(); // no server answers: a.log fills the budget and its task waits
+    await Deno.writeTextFile(path, lines(5, 0, 200));
+    await drive(clock, () => input.openFiles === 1, () => "a.log not followed");
+    const scans = input.scans;
+    await drive(clock, () => input.scans >= scans + 2, () => "no scans");
+    growWhileListing = true;
+    await drive(clock, () => !growWhileListing && input.scans >= scans + 4, () => "no scans");
+    target.resume();
+    await settled(input, clock);
+    await whileDriving(clock, input.stop());
+    assert.equal(input.stats.truncations, 0);
+    expectExactly(target, 5, 300);
   });
 });
 

@@ -50,14 +50,17 @@ export async function holds(
   record: StreamRecord,
   key?: string,
 ): Promise<"yes" | "shorter" | "no" | "unknown"> {
+  // The record as it is now: an acknowledgement may move its offset and tail while the file is
+  // read, and an offset with another offset's tail is no content at all.
+  const { head, headLen, offset, tail } = record;
   try {
     using file = await Deno.open(path, { read: true });
     const info = await file.stat();
     if (key !== undefined && keyOf(info) !== key) return "unknown";
-    if (record.headLen === 0 || info.size < record.headLen) return "no";
-    if (hashBytes(await readAt(file, 0, record.headLen)) !== record.head) return "no";
-    if (info.size < record.offset) return "shorter";
-    if (record.offset > 0 && (await tailHash(file, record.offset)) !== record.tail) return "no";
+    if (headLen === 0 || info.size < headLen) return "no";
+    if (hashBytes(await readAt(file, 0, headLen)) !== head) return "no";
+    if (info.size < offset) return "shorter";
+    if (offset > 0 && (await tailHash(file, offset)) !== tail) return "no";
     return "yes";
   } catch {
     return "unknown";
@@ -73,9 +76,10 @@ export async function fileHolds(
   size: number,
   record: StreamRecord,
 ): Promise<boolean> {
-  return size >= record.offset &&
-    (record.headLen === 0 || hashBytes(await readAt(file, 0, record.headLen)) === record.head) &&
-    (record.offset === 0 || (await tailHash(file, record.offset)) === record.tail);
+  const { head, headLen, offset, tail } = record;
+  return size >= offset &&
+    (headLen === 0 || hashBytes(await readAt(file, 0, headLen)) === head) &&
+    (offset === 0 || (await tailHash(file, offset)) === tail);
 }
 
 /** The tail fingerprint of the file at `path` at `offset`. */

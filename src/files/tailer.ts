@@ -478,8 +478,10 @@ export class Tailer {
    */
   async #changedUnder(): Promise<boolean> {
     this.#recheck = false;
-    // Smaller than it was seen to be while we waited: truncated, even before we read any.
-    const shrunk = (await this.#file.stat()).size < this.contentSize;
+    // Smaller than it was seen to be while we waited: truncated, even before we read any. (Seen
+    // before this look: the input's scan raises it too, from a look that may come after this one.)
+    const seen = this.contentSize;
+    const shrunk = (await this.#file.stat()).size < seen;
     return shrunk || !(await this.#stillSame(this.readOffset));
   }
 
