@@ -408,7 +408,6 @@ export class NatsSink implements Sink {
     return hash(meta.source + "\0" + meta.host) % this.#partitions;
   }
 
-  /** Adds `batch`'s lines to the message of its origin, sealing it when full. */
   /** Seals what is gathered after `lingerMs`, unless it fills first. */
   #lingerLater(): void {
     if (this.#packer.open === 0 || this.#lingerTimer !== undefined) return;
@@ -583,7 +582,10 @@ export class NatsSink implements Sink {
     this.#wakeRoom();
   }
 
-  /** JetStream stores again (or, idle, a probe found a quorum): inputs go on. */
+  /**
+   * JetStream stores again (a message of the queue's or a probe's was stored), or, idle, the
+   * stream is yet to be made by the next publish: inputs go on.
+   */
   #recovered(): void {
     if (this.#failure !== undefined) {
       log.info("Publishing to JetStream stream {stream} works again", { stream: this.#spec.name });
