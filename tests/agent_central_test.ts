@@ -190,7 +190,11 @@ Deno.test("central config: an agent without the token is told why, and a new age
       async () => (await agentEntry(server.url, "new-1"))?.config.state === "pending",
       () => waiting.stderr(),
     );
-    assert.match(waiting.stderr(), /No central config matches agent new-1/);
+    // The server marks the agent pending as it answers; the agent says so once the answer is in.
+    await until(
+      () => /No central config matches agent new-1/.test(waiting.stderr()),
+      () => waiting.stderr(),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
