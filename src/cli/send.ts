@@ -60,7 +60,7 @@ export const SEND_FLAGS: FlagSpecs = {
     type: "string",
     value: "DURATION",
     default: "30s",
-    help: "A request not answered within this is retried (a server that stopped answering)",
+    help: "A request not answered within this (more than 0) is retried: a server stopped answering",
   },
   token: {
     type: "string",
@@ -145,6 +145,11 @@ export function parseSendArgs(args: readonly string[]): { config: SendConfig; he
       throw new FlagError(`Flag "-${flag}" takes a duration such as 200ms or 5m: ${describe(err)}`);
     }
   };
+  const positive = (flag: string) => {
+    const ms = duration(flag);
+    if (ms === 0) throw new FlagError(`Flag "-${flag}" must be more than 0, such as 30s`);
+    return ms;
+  };
   return {
     config: {
       target,
@@ -153,7 +158,7 @@ export function parseSendArgs(args: readonly string[]): { config: SendConfig; he
       batchBytes: parseBytes("batch", values.batch as string),
       lingerMs: duration("linger"),
       retryForMs: duration("retryFor"),
-      timeoutMs: duration("timeout"),
+      timeoutMs: positive("timeout"),
       token: (values.token as string | undefined) ?? "",
     },
     help,

@@ -19,6 +19,17 @@ Deno.test("send arguments: http URLs mean HTTP ingest, host:port means TCP", () 
   assert.throws(() => parseSendArgs(["-retryFor", "5"]), FlagError);
 });
 
+Deno.test("send -timeout 0 is refused (every request would time out at once), not retried for minutes", () => {
+  assert.throws(
+    () => parseSendArgs(["-server", "http://127.0.0.1:8081", "-timeout", "0"]),
+    (err) => err instanceof FlagError && /Flag "-timeout" must be more than 0/.test(err.message),
+  );
+  // 0 keeps its documented meanings elsewhere: no linger, retry for ever.
+  const config = parseSendArgs(["-linger", "0", "-retryFor", "0"]).config;
+  assert.equal(config.lingerMs, 0);
+  assert.equal(config.retryForMs, 0);
+});
+
 /** A send of `text` (as stdin) to `url` with test settings; `waits` records each pause. */
 function sendText(url: string, text: string, options: { timeoutMs?: number } = {}) {
   const waits: number[] = [];
