@@ -268,18 +268,20 @@ export class Shipper {
   }
 
   /**
-   * Sends `batch` until a server acknowledges it. `onTry` is told each server index as it is
-   * tried (the caller records it, so a restart resends an unanswered batch to the same server).
+   * Sends `batch` until a server acknowledges it. `onTry` is told each server index before it is
+   * tried, and the try waits for what it returns (the caller records the server durably first,
+   * so a restart resends the batch to the server that may hold it).
    * With `batch.start`, `previous` resolves once the stream's batch before it is acknowledged:
    * the batch may go before that, and waits for it when a server cannot keep them in order.
    *
-   * @throws the signal's reason once it aborts (or what `previous` rejects with); nothing else.
+   * @throws the signal's reason once it aborts (or what `previous` or `onTry` rejects with);
+   * nothing else.
    */
   async send(
     batch: ShipBatch,
     options: {
       signal: AbortSignal;
-      onTry?: (server: number) => void;
+      onTry?: (server: number) => Promise<void> | void;
       previous?: Promise<unknown>;
     },
   ): Promise<ShipResult> {
@@ -300,7 +302,8 @@ export class Shipper {
         signal.throwIfAborted();
         start = undefined;
       }
-      onTry?.(index);
+      await onTry?.(index);
+      signal.throwIfAborted();
       this.#lastTry[index] = this.#now();
       const outcome = await this.#limited(() => this.#post(index, batch, start, signal));
       if (outcome.kind === "ok") {

@@ -139,7 +139,7 @@ Deno.test("shipper resends an unanswered batch to the same server, not the next"
     const tried: number[] = [];
     const result = await shipper.send(batch(7), {
       signal: new AbortController().signal,
-      onTry: (s) => tried.push(s),
+      onTry: (s) => void tried.push(s),
     });
     assert.equal(result.server, 0);
     assert.deepEqual(second.seen, [], "the batch may be stored on the first: never sent elsewhere");
@@ -148,6 +148,38 @@ Deno.test("shipper resends an unanswered batch to the same server, not the next"
     shipper.close();
     await first.http.shutdown();
     await second.http.shutdown();
+  }
+});
+
+Deno.test("shipper sends a batch to a server only once onTry has recorded that server", async () => {
+  const only = server(ok);
+  const events: string[] = [];
+  const shipper = new Shipper({
+    servers: [only.url],
+    token: "",
+    retry: RETRY,
+    connect: ({ hostname, port }) => {
+      events.push("connect");
+      return Deno.connect({ hostname, port });
+    },
+  });
+  try {
+    const result = await shipper.send(batch(5), {
+      signal: new AbortController().signal,
+      // The record is a write (the agent's journal): it takes a turn of the event loop or more.
+      onTry: (s) => {
+        events.push(`try ${s}`);
+        return new Promise((resolve) => setTimeout(resolve, 0)).then(() => {
+          events.push("recorded");
+        });
+      },
+    });
+    assert.equal(result.server, 0);
+    assert.deepEqual(events, ["try 0", "recorded", "connect"]);
+    assert.deepEqual(only.seen, [5]);
+  } finally {
+    shipper.close();
+    await only.http.shutdown();
   }
 });
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, CheckpointStore } from "./checkpoint.ts";
 import { FileInput, type FileInputOptions } from "./file_input.ts";
+import type { DeliveredBatch, StreamTarget } from "./tailer.ts";
 import { listMatches } from "./matches.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { compileLinearRegex } from "../text/linear_regex.ts";
@@ -28,7 +29,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 
 function start(
   dir: string,
-  target: MemoryTarget,
+  target: StreamTarget,
   store: CheckpointStore,
   options: Partial<FileInputOptions> & { clock: FakeClock },
 ): FileInput {
@@ -137,6 +138,83 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
     await whileDriving(clock, input.stop());
     await store.close();
     expectExactly(target, 2, 700);
+  });
+});
+
+/**
+ * Two servers, each with its own stream marks, as the agent's shipper sees them: a batch goes to
+ * the server its plan names (a restored plan), else to `current` (failover chose it), and the
+ * target tells `onTry` first. `dieAfterStore` kills the "agent" at its first stored batch: the
+ * state folder is copied as kill -9 leaves it (before the answer), and nothing more is sent.
+ */
+class TwoServers implements StreamTarget {
+  readonly marks = [new Map<string, number>(), new Map<string, number>()];
+  readonly lines: string[] = [];
+  current = 0;
+  dieAfterStore: { stateDir: string; copy: string; done: boolean } | undefined;
+
+  prepare(data: Uint8Array): Promise<unknown> {
+    return Promise.resolve(data.slice());
+  }
+
+  async deliver(payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void> {
+    const dead = this.dieAfterStore?.done === true;
+    const server = batch.server >= 0 ? batch.server : this.current;
+    if (!dead) await batch.onTry(server);
+    if (!dead) {
+      const mark = this.marks[server].get(batch.stream);
+      if (mark !== undefined && batch.offset <= mark) return;
+      this.marks[server].set(batch.stream, batch.offset);
+      const text = new TextDecoder().decode(payload as Uint8Array);
+      for (const line of text.split("\n")) if (line !== "") this.lines.push(line);
+      if (this.dieAfterStore === undefined) return;
+      const { stateDir, copy } = this.dieAfterStore;
+      for (const entry of Deno.readDirSync(stateDir)) {
+        if (entry.isFile && entry.name !== "lock") {
+          await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
+        }
+      }
+      this.dieAfterStore.done = true;
+    }
+    // A dead agent never hears the answer.
+    await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+  }
+}
+
+Deno.test("file input: after kill -9, a batch that failed over is resent to the server that stored it, and stored once", async () => {
+  await withDir(async (dir) => {
+    const servers = new TwoServers();
+    const clock = new FakeClock();
+    const stateDir = join(dir, "state");
+    const copy = join(dir, "state-at-kill");
+    await Deno.mkdir(join(dir, "logs"));
+    await Deno.mkdir(copy);
+    const path = join(dir, "logs", "app.log");
+    await Deno.writeTextFile(path, lines(3, 0, 300));
+    // The agent last preferred the first server (its report loop updates that once a second);
+    // the shipper has failed over to the second since.
+    let store = await CheckpointStore.open(stateDir);
+    store.server = 0;
+    servers.current = 1;
+    servers.dieAfterStore = { stateDir, copy, done: false };
+    let input = start(join(dir, "logs"), servers, store, { clock, paths: [path] });
+    await drive(clock, () => servers.dieAfterStore!.done, () => `${servers.lines.length} lines`);
+    await whileDriving(clock, input.stop(0));
+    await store.close();
+    // Restarted from the state kill -9 left, the first server back in favour.
+    servers.dieAfterStore = undefined;
+    servers.current = 0;
+    store = await CheckpointStore.open(copy);
+    input = start(join(dir, "logs"), servers, store, { clock, paths: [path] });
+    await drive(clock, () => servers.lines.length >= 300, () => `${servers.lines.length} lines`);
+    await settled(input, clock, { open: 1 });
+    await whileDriving(clock, input.stop());
+    await store.close();
+    const { missing, duplicated } = tally(servers.lines, 3, 300);
+    assert.deepEqual({ missing: missing.length, duplicated: duplicated.length }, {
+      missing: 0,
+      duplicated: 0,
+    });
   });
 });
 

@@ -77,8 +77,12 @@ export interface DeliveredBatch {
   bytes: number;
   /** The server an earlier, unanswered try went to, or -1. */
   server: number;
-  /** Told each server tried, so the plan records it. */
-  onTry(server: number): void;
+  /**
+   * Told each server before it is tried; the try waits for what it returns. The plan records the
+   * server, in the journal when it is not the one planned, so a restart after kill -9 resends the
+   * batch to the server that may hold it, not to one that never saw it (stored twice).
+   */
+  onTry(server: number): Promise<void> | void;
 }
 
 /** What every tailer of one input shares. */
@@ -817,7 +821,11 @@ export class Tailer {
           lines,
           bytes,
           server: sealed.server,
-          onTry: (server) => plan.server = server,
+          onTry: (server) => {
+            if (plan.server === server) return;
+            plan.server = server;
+            return ctx.store.journal(ctx.input, record);
+          },
         }, signal);
         // Checkpoints advance in order: the batch before this one is acknowledged first.
         await previous;
