@@ -955,9 +955,12 @@ export class FileInput {
     now: number,
   ): boolean {
     const grace = Math.max(SUSPECT_GRACE_MIN_MS, this.#ctx.rotateWaitMs);
-    // A stream that ended truncated while this scan ran: the next scan looks for its copy first.
+    // A stream no task follows whose content is unsettled: it ended truncated while this scan
+    // ran, or bytes of it are owed and its file could not be opened as listed (replaced since the
+    // listing, say at a restart): the next scans look for it, or for its copy, first.
     for (const record of this.#state.records.values()) {
-      if (!record.orphan || this.#tailers.has(record.stream) || record.headLen === 0) continue;
+      if (this.#tailers.has(record.stream) || record.headLen === 0) continue;
+      if (!record.orphan && !owes(record)) continue;
       if (head.length < record.headLen) continue;
       if (hashBytes(head.subarray(0, record.headLen)) !== record.head) continue;
       let since = this.#suspects.get(key);

@@ -581,6 +581,75 @@ Deno.test("file input: a waiting file that grew after the scan listed it is not 
   });
 });
 
+/** Copies the state folder as kill -9 leaves it (the lock aside) into `copy`. */
+async function copyState(stateDir: string, copy: string): Promise<void> {
+  await Deno.mkdir(copy, { recursive: true });
+  for (const entry of Deno.readDirSync(stateDir)) {
+    if (entry.isFile && entry.name !== "lock") {
+      await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
+    }
+  }
+}
+
+/** Whether the journal on disk holds a batch planned past the record's offset. */
+async function planJournaled(stateDir: string): Promise<boolean> {
+  for (const name of ["plans-0.jsonl", "plans-1.jsonl"]) {
+    const text = await Deno.readTextFile(join(stateDir, name)).catch(() => "");
+    for (const line of text.split("\n")) {
+      if (line !== "" && JSON.parse(line).r.planned.length > 0) return true;
+    }
+  }
+  return false;
+}
+
+Deno.test("file input: after a restart, a copy of a file whose task could not start yet is not taken for a new file", async () => {
+  await withDir(async (dir) => {
+    const target = new MemoryTarget();
+    const clock = new FakeClock();
+    const logs = join(dir, "logs");
+    const stateDir = join(dir, "state");
+    const copy = join(dir, "state-at-kill");
+    await Deno.mkdir(logs);
+    const path = join(logs, "app.log");
+    await Deno.writeTextFile(path, lines(6, 0, 100));
+    let store = await CheckpointStore.open(stateDir);
+    let input = start(logs, target, store, { clock });
+    await drive(clock, () => target.lines.length >= 100, () => `${target.lines.length} lines`);
+    // Killed while a batch of lines 100-300 waits for its answer.
+    target.pause();
+    await Deno.writeTextFile(path, lines(6, 100, 300), { append: true });
+    await drive(clock, () => planJournaled(stateDir), () => "no batch planned");
+    await copyState(stateDir, copy);
+    await whileDriving(clock, input.stop(0));
+    await store.close();
+    target.resume();
+    // While it is down: copytruncate, and new lines in the truncated file.
+    await Deno.copyFile(path, `${path}.1`);
+    await Deno.truncate(path, 0);
+    await Deno.writeTextFile(path, lines(6, 300, 350), { append: true });
+    // Restarted; its first listing is taken just before a rename rotation, so the file it lists
+    // as the stream's is another one when it opens it.
+    let rotateAfterListing = true;
+    const listFiles: typeof listMatches = async (rules) => {
+      const matches = await listMatches(rules);
+      if (rotateAfterListing) {
+        rotateAfterListing = false;
+        await Deno.rename(path, `${path}.2`);
+        await Deno.writeTextFile(path, lines(6, 350, 400));
+      }
+      return matches;
+    };
+    store = await CheckpointStore.open(copy);
+    input = start(logs, target, store, { clock, listFiles });
+    await drive(clock, () => target.lines.length >= 400, () => `${target.lines.length} lines`);
+    await settled(input, clock);
+    await whileDriving(clock, input.stop());
+    await store.close();
+    expectExactly(target, 6, 400);
+    assert.equal(input.stats.bytesLost, 0);
+  });
+});
+
 Deno.test("file input keeps each batch within batch.max_bytes", async () => {
   await withDir(async (dir) => {
     const target = new MemoryTarget();
