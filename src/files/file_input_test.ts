@@ -141,6 +141,16 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
   });
 });
 
+/** Copies the state folder as kill -9 leaves it (the lock aside) into `copy`. */
+async function copyState(stateDir: string, copy: string): Promise<void> {
+  await Deno.mkdir(copy, { recursive: true });
+  for (const entry of Deno.readDirSync(stateDir)) {
+    if (entry.isFile && entry.name !== "lock") {
+      await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
+    }
+  }
+}
+
 /**
  * Two servers, each with its own stream marks, as the agent's shipper sees them: a batch goes to
  * the server its plan names (a restored plan), else to `current` (failover chose it), and the
@@ -158,22 +168,16 @@ class TwoServers implements StreamTarget {
   }
 
   async deliver(payload: unknown, batch: DeliveredBatch, signal: AbortSignal): Promise<void> {
-    const dead = this.dieAfterStore?.done === true;
-    const server = batch.server >= 0 ? batch.server : this.current;
-    if (!dead) await batch.onTry(server);
-    if (!dead) {
+    if (this.dieAfterStore?.done !== true) {
+      const server = batch.server >= 0 ? batch.server : this.current;
+      await batch.onTry(server);
       const mark = this.marks[server].get(batch.stream);
       if (mark !== undefined && batch.offset <= mark) return;
       this.marks[server].set(batch.stream, batch.offset);
       const text = new TextDecoder().decode(payload as Uint8Array);
       for (const line of text.split("\n")) if (line !== "") this.lines.push(line);
       if (this.dieAfterStore === undefined) return;
-      const { stateDir, copy } = this.dieAfterStore;
-      for (const entry of Deno.readDirSync(stateDir)) {
-        if (entry.isFile && entry.name !== "lock") {
-          await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
-        }
-      }
+      await copyState(this.dieAfterStore.stateDir, this.dieAfterStore.copy);
       this.dieAfterStore.done = true;
     }
     // A dead agent never hears the answer.
@@ -188,7 +192,6 @@ Deno.test("file input: after kill -9, a batch that failed over is resent to the 
     const stateDir = join(dir, "state");
     const copy = join(dir, "state-at-kill");
     await Deno.mkdir(join(dir, "logs"));
-    await Deno.mkdir(copy);
     const path = join(dir, "logs", "app.log");
     await Deno.writeTextFile(path, lines(3, 0, 300));
     // The agent last preferred the first server (its report loop updates that once a second);
@@ -580,16 +583,6 @@ Deno.test("file input: a waiting file that grew after the scan listed it is not 
     expectExactly(target, 5, 300);
   });
 });
-
-/** Copies the state folder as kill -9 leaves it (the lock aside) into `copy`. */
-async function copyState(stateDir: string, copy: string): Promise<void> {
-  await Deno.mkdir(copy, { recursive: true });
-  for (const entry of Deno.readDirSync(stateDir)) {
-    if (entry.isFile && entry.name !== "lock") {
-      await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
-    }
-  }
-}
 
 /** Whether the journal on disk holds a batch planned past the record's offset. */
 async function planJournaled(stateDir: string): Promise<boolean> {
