@@ -1,15 +1,29 @@
 /**
  * Test helpers for the file tailer: an in-memory target with the server's idempotency rule, a
- * writer of unique lines and their tally, and a bounded poll.
+ * writer of unique lines and their tally, a bounded poll, and a state folder as kill -9 leaves it.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { FakeClock } from "../_fake_clock.ts";
 import type { DeliveredBatch, StreamTarget } from "./tailer.ts";
 
 const decoder = new TextDecoder();
+
+/**
+ * Copies the agent's state folder `stateDir` into `copy` as kill -9 leaves it: every file as it
+ * is on disk now, the lock aside.
+ */
+export async function copyState(stateDir: string, copy: string): Promise<void> {
+  await Deno.mkdir(copy, { recursive: true });
+  for (const entry of Deno.readDirSync(stateDir)) {
+    if (entry.isFile && entry.name !== "lock") {
+      await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
+    }
+  }
+}
 
 /** A target that stores lines in memory and refuses replays as the server does. */
 export class MemoryTarget implements StreamTarget {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, CheckpointStore, StateLockedError } from "./checkpoint.ts";
 import { FakeClock } from "../_fake_clock.ts";
+import { copyState } from "./_test_target.ts";
 
 Deno.test("checkpoints persist atomically, reload, and lock their folder", async () => {
   const dir = await Deno.makeTempDir({ prefix: "logboom-state-" });
@@ -88,9 +89,7 @@ Deno.test("checkpoints: plans journaled before a crash are found after it", asyn
     record.planned.push({ end: 300, tail: "c", server: 1 });
     await store.journal("app", record);
     // The files as kill -9 would leave them (the store is never closed).
-    for (const entry of Deno.readDirSync(dir)) {
-      if (entry.name !== "lock") await Deno.copyFile(join(dir, entry.name), join(copy, entry.name));
-    }
+    await copyState(dir, copy);
     const after = await CheckpointStore.open(copy);
     const found = after.input("app").records.get("s1")!;
     assert.equal(found.offset, 100);
@@ -122,11 +121,7 @@ function record(stream: string) {
 
 /** The state folder as kill -9 would leave it, opened by a new store. */
 async function reopenCopy(dir: string, copy: string): Promise<CheckpointStore> {
-  for (const entry of Deno.readDirSync(dir)) {
-    if (entry.isFile && entry.name !== "lock") {
-      await Deno.copyFile(join(dir, entry.name), join(copy, entry.name));
-    }
-  }
+  await copyState(dir, copy);
   return await CheckpointStore.open(copy);
 }
 

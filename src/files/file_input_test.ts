@@ -6,7 +6,15 @@ import type { DeliveredBatch, StreamTarget } from "./tailer.ts";
 import { listMatches } from "./matches.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { compileLinearRegex } from "../text/linear_regex.ts";
-import { drive, jump, lines, MemoryTarget, tally, whileDriving } from "./_test_target.ts";
+import {
+  copyState,
+  drive,
+  jump,
+  lines,
+  MemoryTarget,
+  tally,
+  whileDriving,
+} from "./_test_target.ts";
 
 /**
  * Time is a {@linkcode FakeClock} that moves only while a test looks ({@linkcode drive}) or jumps
@@ -140,16 +148,6 @@ Deno.test("file input resumes after a restart, finds a file rotated while stoppe
     expectExactly(target, 2, 700);
   });
 });
-
-/** Copies the state folder as kill -9 leaves it (the lock aside) into `copy`. */
-async function copyState(stateDir: string, copy: string): Promise<void> {
-  await Deno.mkdir(copy, { recursive: true });
-  for (const entry of Deno.readDirSync(stateDir)) {
-    if (entry.isFile && entry.name !== "lock") {
-      await Deno.copyFile(join(stateDir, entry.name), join(copy, entry.name));
-    }
-  }
-}
 
 /**
  * Two servers, each with its own stream marks, as the agent's shipper sees them: a batch goes to
